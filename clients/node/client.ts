@@ -1,0 +1,92 @@
+/**
+ * The typed Node client: the generated StepService and JobService clients,
+ * plus helpers for the common path (submit, get, cancel, follow, wait).
+ *
+ *   const stepq = createStepqClient({ baseUrl: "http://127.0.0.1:8080" });
+ *   const step = await stepq.submit({ kind: { case: "infer", value: { model: "tiny", prompt: "Hi" } } });
+ *   for await (const e of stepq.follow(step.id)) if (e.type === "tokens") process.stdout.write(e.tokens.map((t) => t.text).join(""));
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
+import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
+import { StepService, type SubmitStepRequestSchema } from "../../gen/stepq/v1/step_service_pb.js";
+import type { Step } from "../../gen/stepq/v1/step_pb.js";
+import { type FollowEvent, type FollowOptions, followStep } from "./follow.js";
+
+export type { FollowEvent, FollowOptions };
+
+export interface StepqClientOptions {
+  /** Server URL, e.g. http://127.0.0.1:8080. */
+  baseUrl: string;
+  /** Wire protocol. Default "connect". gRPC needs HTTP/2. */
+  protocol?: "connect" | "grpc" | "grpc-web";
+  /** HTTP version. Default "1.1" for connect and grpc-web, "2" for grpc. */
+  httpVersion?: "1.1" | "2";
+  /** Use this transport instead (tests, custom interceptors). */
+  transport?: Transport;
+}
+
+export type StepqClient = ReturnType<typeof createStepqClient>;
+
+/** A transport for `options`. */
+export function createTransport(options: StepqClientOptions): Transport {
+  if (options.transport) return options.transport;
+  const protocol = options.protocol ?? "connect";
+  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl });
+  const httpVersion = options.httpVersion ?? "1.1";
+  return protocol === "grpc-web"
+    ? createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion })
+    : createConnectTransport({ baseUrl: options.baseUrl, httpVersion });
+}
+
+export function createStepqClient(options: StepqClientOptions) {
+  const transport = createTransport(options);
+  const steps: Client<typeof StepService> = createClient(StepService, transport);
+  const jobs: Client<typeof JobService> = createClient(JobService, transport);
+  return {
+    /** The generated StepService client (every RPC). */
+    steps,
+    /** The generated JobService client (every RPC). */
+    jobs,
+
+    /** Submits a one-step job and returns its step. */
+    async submit(
+      operation: MessageInitShape<typeof OperationSchema>,
+      more: Omit<MessageInitShape<typeof SubmitStepRequestSchema>, "operation" | "$typeName"> = {},
+    ): Promise<Step> {
+      const res = await steps.submitStep({ ...more, operation });
+      if (!res.step) throw new Error("SubmitStep returned no step");
+      return res.step;
+    },
+
+    /** The step now. */
+    async get(stepId: string): Promise<Step> {
+      const res = await steps.getStep({ stepId });
+      if (!res.step) throw new Error("GetStep returned no step");
+      return res.step;
+    },
+
+    /** Cancels the step (its worker stops); returns it. */
+    async cancel(stepId: string, reason = ""): Promise<Step> {
+      const res = await steps.cancelStep({ stepId, reason });
+      if (!res.step) throw new Error("CancelStep returned no step");
+      return res.step;
+    },
+
+    /**
+     * The step's tokens and narration as they come, ending with `end`;
+     * reconnects by itself and resumes from the last cursor.
+     */
+    follow(stepId: string, opts: FollowOptions = {}): AsyncGenerator<FollowEvent> {
+      return followStep(jobs, stepId, opts);
+    },
+
+    /** Follows the step to its end and returns it in its final state. */
+    async wait(stepId: string, opts: FollowOptions = {}): Promise<Step> {
+      for await (const e of followStep(jobs, stepId, opts)) if (e.type === "end") break;
+      return this.get(stepId);
+    },
+  };
+}

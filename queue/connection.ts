@@ -1,0 +1,82 @@
+/**
+ * Redis connections with the behaviour stepq needs when Redis goes away:
+ * reconnect forever with a capped backoff, fail a command that cannot be
+ * sent within about a second (so an RPC answers UNAVAILABLE instead of
+ * hanging), and never time out blocking reads, which wait on purpose.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+
+export type ConnectionRole =
+  /** Ordinary commands and scripts; auto-pipelined. */
+  | "command"
+  /** Blocking reads (BLPOP, XREAD BLOCK): no command timeout. */
+  | "blocking"
+  /** Pub/sub subscriber. */
+  | "subscriber";
+
+export interface ConnectionOptions {
+  /** Client name shown by CLIENT LIST, e.g. "stepq-server". */
+  name?: string;
+  /** Per-command timeout of command connections, ms. */
+  commandTimeoutMs?: number;
+  /**
+   * Called on connection errors (refused, reset...). ioredis reports them as
+   * events while it reconnects; commands that fail meanwhile reject anyway.
+   */
+  onError?: (err: Error) => void;
+}
+
+/** The default Redis URL: `REDIS_URL`, else a local Redis on 6379. */
+export function defaultRedisUrl(): string {
+  return process.env.REDIS_URL || "redis://127.0.0.1:6379";
+}
+
+/** Opens a connection to `url` for `role`. */
+export function createRedis(url: string, role: ConnectionRole, options: ConnectionOptions = {}): Redis {
+  const base: RedisOptions = {
+    connectionName: options.name ? `${options.name}:${role}` : undefined,
+    connectTimeout: 2000,
+    // Reconnect forever, 50 ms .. 1 s apart: a Redis restart is survived.
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+    // A command issued while disconnected waits for one reconnect attempt,
+    // then fails; callers map that to UNAVAILABLE.
+    maxRetriesPerRequest: 1,
+    enableReadyCheck: true,
+  };
+  const redis =
+    role === "command"
+      ? // A command cut by a disconnect fails (UNAVAILABLE) rather than being
+        // resent: a resent submit could create a second job. Callers retry
+        // with idempotency keys (clients) or sequence numbers (output).
+        new Redis(url, {
+          ...base,
+          enableAutoPipelining: true,
+          autoResendUnfulfilledCommands: false,
+          commandTimeout: options.commandTimeoutMs ?? 5000,
+        })
+      : // A blocking read cut by a disconnect fails instead of being resent,
+        // so its loop notices and re-reads with fresh state.
+        new Redis(url, { ...base, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false });
+  redis.on("error", options.onError ?? (() => {}));
+  return redis;
+}
+
+/** Resolves once `redis` is ready, or rejects after `timeoutMs`. */
+export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off("ready", onReady);
+    };
+    redis.on("ready", onReady);
+  });
+}

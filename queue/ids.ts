@@ -1,0 +1,37 @@
+/**
+ * Job and step identifiers.
+ *
+ * A job id is 16 lowercase base-36 characters: 8 encode the queue's job
+ * sequence number (so ids sort by submission and the ready list can compare
+ * ages without a lookup), 8 are random (so ids cannot be guessed). A step id
+ * is `<jobId>.<index>` with the step's 0-based position in its job.
+ */
+import { randomBytes } from "node:crypto";
+
+export const JOB_ID_PATTERN = /^[0-9a-z]{16}$/;
+export const STEP_ID_PATTERN = /^([0-9a-z]{16})\.(\d{1,4})$/;
+
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/** 8 random base-36 characters, the part of a job id the queue does not assign. */
+export function randomIdSuffix(): string {
+  const bytes = randomBytes(8);
+  let out = "";
+  for (const b of bytes) out += ALPHABET[b % 36];
+  return out;
+}
+
+/** The parts of a well-formed step id, or undefined. */
+export function parseStepId(stepId: string): { jobId: string; index: number } | undefined {
+  const m = STEP_ID_PATTERN.exec(stepId);
+  if (!m) return undefined;
+  return { jobId: m[1] as string, index: Number(m[2]) };
+}
+
+/** The id of step `index` of job `jobId`. */
+export function stepIdOf(jobId: string, index: number): string {
+  return `${jobId}.${index}`;
+}
+
+/** A stream entry id used as a cursor: `<ms>-<seq>`. */
+export const CURSOR_PATTERN = /^\d{1,20}-\d{1,20}$/;

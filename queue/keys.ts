@@ -1,0 +1,94 @@
+/**
+ * Every Redis key stepq uses, built in one place.
+ *
+ * All keys of a queue share the hash tag `{<queue>}` so every script touches
+ * a single slot and is legal on Redis Cluster. The same templates generate
+ * the Lua helpers the scripts use to build keys they discover at run time
+ * (the route of a dependant step, for example), so TypeScript and Lua cannot
+ * disagree on a key's name.
+ */
+
+/** Fixed keys: one per queue. */
+const FIXED = {
+  /** Sorted set: running steps, member `<stepId>|<attempt>`, score lease deadline (ms). */
+  leases: "leases",
+  /** Stream: the lifecycle log of the whole queue, capped. */
+  events: "events",
+  /** Stream: one entry `j=<jobId>` per job, the index behind ListJobs. */
+  jobIndex: "jobs",
+  /** Sorted set: finished jobs, score the time they expire (ms). */
+  done: "done",
+  /** Sorted set: dead-lettered steps (FAILED), score the time they failed. */
+  dead: "dead",
+  /** Sorted set: queued steps with a queue timeout, score the deadline. */
+  queueDeadlines: "qdeadlines",
+  /** String: the job sequence counter. */
+  seq: "seq",
+  /** Set: every route a step was ever submitted to. */
+  routes: "routes",
+  /** Hash: schema version and queue-wide facts. */
+  meta: "meta",
+  /** Pub/sub channel: `<stepId>|<attempt>` of running steps that were cancelled. */
+  cancelChannel: "cancel",
+} as const;
+
+/** Keys derived from an id or a route. `%` is replaced by the argument. */
+const DERIVED = {
+  /** String: a job and its steps, msgpack-encoded (see queue/record.ts). */
+  job: "j:%",
+  /** Stream: a job's log (lifecycle events, tokens, narration), created on first use. */
+  log: "j:%:log",
+  /** Hash: per step, `<attempt>:<next output sequence>`; makes output appends idempotent. */
+  outputSeq: "j:%:oseq",
+  /** List: fresh default-priority steps of a route, in submission order. */
+  readyList: "q:%",
+  /** Sorted set: every other ready step of a route, by priority then job age. */
+  readyZset: "z:%",
+  /** Sorted set: scheduled steps of a route (not_before, retry backoff), score due time. */
+  delayed: "d:%",
+  /** List: wake-up marker of a route; idle workers block on it. */
+  wake: "w:%",
+  /** String: idempotency key -> `<jobId>|<request digest>`. */
+  idempotency: "idem:%",
+} as const;
+
+export type FixedKeyName = keyof typeof FIXED;
+export type DerivedKeyName = keyof typeof DERIVED;
+
+/** The keys of one queue. */
+export type QueueKeys = { readonly prefix: string; readonly queue: string } & {
+  readonly [K in FixedKeyName]: string;
+} & { readonly [K in DerivedKeyName]: (arg: string) => string };
+
+const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Builds the keys of queue `queue` (default "default"). */
+export function createKeys(queue = "default"): QueueKeys {
+  if (!QUEUE_NAME.test(queue)) {
+    throw new Error(`queue name must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(queue)}`);
+  }
+  const prefix = `stepq:{${queue}}:`;
+  const keys: Record<string, unknown> = { prefix, queue };
+  for (const [name, suffix] of Object.entries(FIXED)) keys[name] = prefix + suffix;
+  for (const [name, template] of Object.entries(DERIVED)) {
+    const [head, tail] = template.split("%") as [string, string];
+    keys[name] = (arg: string) => prefix + head + arg + tail;
+  }
+  return keys as QueueKeys;
+}
+
+/**
+ * Lua source defining table `K` with one function per key, taking the prefix
+ * from the local `P` (ARGV[1] of every script).
+ */
+export function luaKeyHelpers(): string {
+  const lines = ["local K = {}"];
+  for (const [name, suffix] of Object.entries(FIXED)) {
+    lines.push(`K.${name} = P .. '${suffix}'`);
+  }
+  for (const [name, template] of Object.entries(DERIVED)) {
+    const [head, tail] = template.split("%") as [string, string];
+    lines.push(`K.${name} = function(a) return P .. '${head}' .. a .. '${tail}' end`);
+  }
+  return lines.join("\n");
+}

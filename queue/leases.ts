@@ -1,0 +1,256 @@
+/**
+ * The worker's side of the queue: claim steps, renew leases, write output,
+ * report progress, and finish (complete, fail, release). Every write after
+ * the claim carries the lease (step + attempt = fencing token) and is
+ * refused with LeaseLostError once the lease is gone.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import type { Redis } from "ioredis";
+import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
+import { type StepResult, StepResultSchema } from "../gen/stepq/v1/step_pb.js";
+import { asQueueError, scriptError } from "./errors.js";
+import { stepIdOf } from "./ids.js";
+import type { QueueKeys } from "./keys.js";
+import { pack, unpack, type Unpacked } from "./msgpack.js";
+import { resolveReferences } from "./references.js";
+import { ScriptCode } from "./script-codes.js";
+import { runScript } from "./scripts.js";
+
+/** What identifies one attempt of one step: the worker's right to write. */
+export interface Lease {
+  readonly jobId: string;
+  /** 0-based index of the step in its job. */
+  readonly index: number;
+  /** The attempt number, which is also the fencing token. */
+  readonly attempt: number;
+  readonly stepId: string;
+  /** Member of the leases zset: `<stepId>|<attempt>`. */
+  readonly member: string;
+}
+
+/** A step handed to a worker by claimSteps. */
+export interface ClaimedStep extends Lease {
+  readonly name: string;
+  readonly route: string;
+  /** The operation, with references to dependency outputs resolved. */
+  readonly operation: Operation;
+  /** Unix ms when the lease runs out unless renewed. */
+  readonly leaseDeadline: number;
+  /** Execution time limit of this attempt, ms (0: none). */
+  readonly timeoutMs: number;
+  readonly dependencies: readonly { name: string; result: StepResult }[];
+}
+
+/** Output waiting to be written: token chunks and narration lines, in order. */
+export type OutputEntry = { kind: "tokens"; firstIndex: number; texts: string[] } | { kind: "narration"; level: number; text: string };
+
+/**
+ * Consecutive output entries of one attempt. `firstSeq` numbers the first
+ * entry within the attempt's output (0, 1, 2, ...), which makes a resend of
+ * the same batch harmless.
+ */
+export interface OutputBatch {
+  firstSeq: number;
+  entries: readonly OutputEntry[];
+}
+
+const NO_OUTPUT: OutputBatch = { firstSeq: 0, entries: [] };
+
+/** A step error as a worker reports it. */
+export interface AttemptError {
+  /** `stepq.v1.StepErrorCode` number. */
+  code: number;
+  message: string;
+  /** Whether another attempt may succeed. */
+  retryable: boolean;
+}
+
+export interface LeaseContext {
+  readonly redis: Redis;
+  readonly keys: QueueKeys;
+}
+
+/** Builds the lease of (jobId, index, attempt). */
+export function leaseOf(jobId: string, index: number, attempt: number): Lease {
+  const stepId = stepIdOf(jobId, index);
+  return { jobId, index, attempt, stepId, member: `${stepId}|${attempt}` };
+}
+
+/** Encodes output entries for the scripts ('' when there are none). */
+export function packOutput(entries: readonly OutputEntry[]): Buffer | string {
+  if (entries.length === 0) return "";
+  return pack(
+    entries.map((e) =>
+      e.kind === "tokens" ? { k: "t", i: e.firstIndex, x: JSON.stringify(e.texts) } : { k: "n", l: e.level, x: e.text },
+    ),
+  );
+}
+
+type Reply = [number, ...unknown[]];
+
+async function call(ctx: LeaseContext, name: Parameters<typeof runScript>[1], keys: string[], args: (string | Buffer | number)[]) {
+  try {
+    return (await runScript(ctx.redis, name, keys, [ctx.keys.prefix, ...args])) as Reply;
+  } catch (e) {
+    throw asQueueError(e);
+  }
+}
+
+function check(reply: Reply, script: string, subject: string): Reply {
+  if (reply[0] !== ScriptCode.OK) throw scriptError(script, reply[0], subject);
+  return reply;
+}
+
+function table(v: Unpacked | undefined): { [key: string]: Unpacked } {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array) ? v : {};
+}
+function items(v: Unpacked | undefined): Unpacked[] {
+  return Array.isArray(v) ? v : v !== null && typeof v === "object" && !(v instanceof Uint8Array) ? Object.values(v) : [];
+}
+
+function decodeClaimed(raw: Unpacked): ClaimedStep {
+  const t = table(raw);
+  const jobId = String(t.j);
+  const lease = leaseOf(jobId, Number(t.i), Number(t.a));
+  const dependencies = items(t.dp).map((d) => {
+    const dt = table(d);
+    const rs = dt.rs instanceof Uint8Array ? dt.rs : new Uint8Array();
+    return { name: String(dt.n), result: fromBinary(StepResultSchema, rs) };
+  });
+  const outputs = new Map(dependencies.map((d) => [d.name, d.result.text]));
+  const op = fromBinary(OperationSchema, t.o instanceof Uint8Array ? t.o : new Uint8Array());
+  return {
+    ...lease,
+    name: String(t.n),
+    route: String(t.r),
+    operation: resolveReferences(op, outputs),
+    leaseDeadline: Number(t.ld),
+    timeoutMs: Number(t.to ?? 0),
+    dependencies,
+  };
+}
+
+/**
+ * Claims up to `max` steps of `routes` for `workerId`; also returns when the
+ * next scheduled step of those routes is due, by Redis's clock (`redisNow`).
+ */
+export async function claimSteps(
+  ctx: LeaseContext,
+  opts: { workerId: string; routes: readonly string[]; leaseMs: number; max: number },
+): Promise<{ steps: ClaimedStep[]; nextDueAt?: number; redisNow: number }> {
+  const reply = check(
+    await call(ctx, "claimSteps", [ctx.keys.leases, ctx.keys.events], [opts.workerId, opts.leaseMs, opts.max, ...opts.routes]),
+    "claimSteps",
+    opts.workerId,
+  );
+  const t = table(unpack(reply[1] as Buffer, new Set(["o", "rs"])));
+  return {
+    steps: items(t.c).map(decodeClaimed),
+    nextDueAt: typeof t.due === "number" ? t.due : undefined,
+    redisNow: Number(t.now),
+  };
+}
+
+/** Renews `leases`; returns, per lease, its new deadline or undefined when it is gone. */
+export async function extendLeases(ctx: LeaseContext, leases: readonly Lease[], leaseMs: number): Promise<(number | undefined)[]> {
+  if (leases.length === 0) return [];
+  const reply = check(
+    await call(ctx, "extendLeases", [ctx.keys.leases], [leaseMs, ...leases.map((l) => l.member)]),
+    "extendLeases",
+    "leases",
+  );
+  const held = reply[1] as number[];
+  const deadlines = reply[2] as number[];
+  return leases.map((_, i) => (held[i] === 1 ? deadlines[i] : undefined));
+}
+
+/** Writes buffered output of a running step (idempotent per batch). */
+export async function appendOutput(ctx: LeaseContext, lease: Lease, batch: OutputBatch): Promise<void> {
+  if (batch.entries.length === 0) return;
+  check(
+    await call(
+      ctx,
+      "appendOutput",
+      [ctx.keys.leases, ctx.keys.log(lease.jobId), ctx.keys.outputSeq(lease.jobId)],
+      [lease.jobId, lease.index, lease.attempt, batch.firstSeq, packOutput(batch.entries)],
+    ),
+    "appendOutput",
+    lease.stepId,
+  );
+}
+
+/** Records progress (0..1) and an optional one-line message. */
+export async function reportProgress(ctx: LeaseContext, lease: Lease, progress: number, message = ""): Promise<void> {
+  check(
+    await call(
+      ctx,
+      "reportProgress",
+      [ctx.keys.job(lease.jobId), ctx.keys.leases, ctx.keys.events],
+      [lease.jobId, lease.index, lease.attempt, Math.min(1, Math.max(0, progress)), message],
+    ),
+    "reportProgress",
+    lease.stepId,
+  );
+}
+
+/** Completes a step with its result, after writing `trailing` output. Returns the job's state. */
+export async function completeStep(
+  ctx: LeaseContext,
+  lease: Lease,
+  result: Uint8Array,
+  trailing: OutputBatch = NO_OUTPUT,
+): Promise<number> {
+  const reply = check(
+    await call(
+      ctx,
+      "completeStep",
+      [ctx.keys.job(lease.jobId), ctx.keys.leases, ctx.keys.events],
+      [lease.jobId, lease.index, lease.attempt, Buffer.from(result), trailing.firstSeq, packOutput(trailing.entries)],
+    ),
+    "completeStep",
+    lease.stepId,
+  );
+  return reply[1] as number;
+}
+
+/** Fails an attempt; the queue retries it or dead-letters the step. */
+export async function failStep(
+  ctx: LeaseContext,
+  lease: Lease,
+  error: AttemptError,
+  trailing: OutputBatch = NO_OUTPUT,
+): Promise<{ state: number; retryAt?: number }> {
+  const reply = check(
+    await call(
+      ctx,
+      "failStep",
+      [ctx.keys.job(lease.jobId), ctx.keys.leases, ctx.keys.events],
+      [
+        lease.jobId,
+        lease.index,
+        lease.attempt,
+        error.code,
+        error.message.slice(0, 2000),
+        error.retryable ? "1" : "0",
+        Math.random(),
+        trailing.firstSeq,
+        packOutput(trailing.entries),
+      ],
+    ),
+    "failStep",
+    lease.stepId,
+  );
+  const retryAt = reply[2] as number;
+  return { state: reply[1] as number, retryAt: retryAt > 0 ? retryAt : undefined };
+}
+
+/** Hands steps back to the queue without using an attempt (a stopping worker). */
+export async function releaseSteps(ctx: LeaseContext, workerId: string, leases: readonly Lease[]): Promise<number> {
+  if (leases.length === 0) return 0;
+  const reply = check(
+    await call(ctx, "releaseSteps", [ctx.keys.leases, ctx.keys.events], [workerId, ...leases.map((l) => l.member)]),
+    "releaseSteps",
+    workerId,
+  );
+  return reply[1] as number;
+}

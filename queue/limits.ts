@@ -1,0 +1,67 @@
+/**
+ * Limits and defaults that apply to submissions, with the values a laptop
+ * and a small production deployment can both live with. Every field can be
+ * overridden (server flags / environment, see server/config.ts).
+ */
+
+/** Defaults for one kind of operation. */
+export interface OperationDefaults {
+  /** Total attempts (first run included). */
+  maxAttempts: number;
+  /** Execution time limit of one attempt, ms (0: none). */
+  timeoutMs: number;
+  /** How long a ready step may wait for a worker, ms (0: forever). */
+  queueTimeoutMs: number;
+}
+
+export interface SubmitLimits {
+  /** Most steps in one job. */
+  maxStepsPerJob: number;
+  /** Largest encoded operation of one step, bytes. */
+  maxOperationBytes: number;
+  /** Highest max_tokens an infer operation may ask for. */
+  maxTokensLimit: number;
+  /** max_tokens when a request leaves it 0. */
+  defaultMaxTokens: number;
+  /** Most queued (ready or scheduled) steps per route; 0: no limit. */
+  maxQueuedPerRoute: number;
+  /** How long finished jobs, their outputs and their logs are kept, ms. */
+  retentionMs: number;
+  /** How long an idempotency key is remembered, ms. */
+  idempotencyTtlMs: number;
+  /** Retry backoff defaults, ms. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  operations: { infer: OperationDefaults; embed: OperationDefaults; echo: OperationDefaults };
+}
+
+export const DEFAULT_LIMITS: SubmitLimits = {
+  maxStepsPerJob: 100,
+  maxOperationBytes: 1024 * 1024,
+  maxTokensLimit: 32768,
+  defaultMaxTokens: 256,
+  maxQueuedPerRoute: 0,
+  retentionMs: 24 * 3600 * 1000,
+  idempotencyTtlMs: 24 * 3600 * 1000,
+  backoffInitialMs: 1000,
+  backoffMaxMs: 60_000,
+  operations: {
+    infer: { maxAttempts: 3, timeoutMs: 10 * 60_000, queueTimeoutMs: 0 },
+    embed: { maxAttempts: 3, timeoutMs: 60_000, queueTimeoutMs: 0 },
+    echo: { maxAttempts: 3, timeoutMs: 0, queueTimeoutMs: 0 },
+  },
+};
+
+/** `DEFAULT_LIMITS` with `overrides` applied (operation defaults merged per kind). */
+export function resolveLimits(overrides: Partial<SubmitLimits> = {}): SubmitLimits {
+  const ops = overrides.operations;
+  return {
+    ...DEFAULT_LIMITS,
+    ...overrides,
+    operations: {
+      infer: { ...DEFAULT_LIMITS.operations.infer, ...ops?.infer },
+      embed: { ...DEFAULT_LIMITS.operations.embed, ...ops?.embed },
+      echo: { ...DEFAULT_LIMITS.operations.echo, ...ops?.echo },
+    },
+  };
+}

@@ -1,0 +1,237 @@
+/**
+ * Turns a job as a client describes it (named steps with dependencies) into
+ * the spec submitJobs.lua stores: validated, defaults applied, dependencies
+ * as indexes, operations encoded. Everything a caller can get wrong is
+ * caught here, before Redis is touched, with the field named.
+ */
+import { createHash } from "node:crypto";
+import { clone, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
+import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
+import { InvalidArgumentError, ResourceExhaustedError } from "./errors.js";
+import { randomIdSuffix } from "./ids.js";
+import type { SubmitLimits } from "./limits.js";
+import type { Packable } from "./msgpack.js";
+import { findReferences } from "./references.js";
+import { routeOf, validateOperation } from "./validate-operation.js";
+
+/** One step of a job, as a client describes it. */
+export interface StepInput {
+  /** Unique within the job. */
+  name: string;
+  operation?: Operation;
+  /** Names of steps of the same job that must succeed first. */
+  dependsOn?: readonly string[];
+  retry?: { maxAttempts?: number; initialBackoffMs?: number; maxBackoffMs?: number };
+  timeoutMs?: number;
+  queueTimeoutMs?: number;
+}
+
+/** A job as a client describes it. */
+export interface JobInput {
+  steps: readonly StepInput[];
+  priority?: number;
+  failurePolicy?: FailurePolicy;
+  labels?: Readonly<Record<string, string>>;
+  /** Unix ms before which no step starts. */
+  notBefore?: number;
+  idempotencyKey?: string;
+}
+
+/** Where the fields of a job sit in the request, for error messages. */
+export interface FieldPaths {
+  /** Prefix of job-level fields, e.g. "" or "requests[3].". */
+  job: string;
+  /** Prefix of step i's fields, e.g. "steps[2]." or "" for SubmitStep. */
+  step: (index: number) => string;
+}
+
+/** A validated job, ready for submitJobs.lua. */
+export interface PreparedJob {
+  /** The msgpack-ready spec (see submitJobs.lua's header). */
+  readonly spec: { readonly [key: string]: Packable };
+  readonly stepCount: number;
+}
+
+const STEP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,64}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const DAY_MS = 24 * 3600 * 1000;
+
+function bad(path: string, message: string): never {
+  throw new InvalidArgumentError(path, message);
+}
+
+function checkInt(path: string, value: number, min: number, max: number, unit = ""): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    bad(path, `must be an integer from ${min} to ${max}${unit} (got ${value})`);
+  }
+}
+
+/** Finds a dependency cycle, returned as names "a -> b -> a", or undefined. */
+function findCycle(names: readonly string[], deps: readonly number[][]): string | undefined {
+  const state = new Array<number>(names.length).fill(0); // 0 new, 1 on path, 2 done
+  const path: number[] = [];
+  const visit = (i: number): string | undefined => {
+    state[i] = 1;
+    path.push(i);
+    for (const d of deps[i] ?? []) {
+      if (state[d] === 1) {
+        const loop = path.slice(path.indexOf(d)).concat(d);
+        return loop.map((x) => names[x]).join(" -> ");
+      }
+      if (state[d] === 0) {
+        const found = visit(d);
+        if (found) return found;
+      }
+    }
+    path.pop();
+    state[i] = 2;
+    return undefined;
+  };
+  for (let i = 0; i < names.length; i++) {
+    if (state[i] === 0) {
+      const found = visit(i);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function requestDigest(input: JobInput, ops: readonly Operation[]): string {
+  const canonical = JSON.stringify({
+    steps: input.steps.map((s, i) => ({
+      name: s.name,
+      op: toJsonString(OperationSchema, ops[i] as Operation),
+      deps: s.dependsOn ?? [],
+      retry: s.retry ?? {},
+      timeout: s.timeoutMs ?? 0,
+      queueTimeout: s.queueTimeoutMs ?? 0,
+    })),
+    priority: input.priority ?? 0,
+    policy: input.failurePolicy ?? 0,
+    labels: Object.entries(input.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    notBefore: input.notBefore ?? 0,
+  });
+  return createHash("sha256").update(canonical).digest("base64url").slice(0, 22);
+}
+
+/** Validates `input` and builds its stored spec. Throws InvalidArgumentError or ResourceExhaustedError. */
+export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPaths, now = Date.now()): PreparedJob {
+  const steps = input.steps;
+  if (steps.length === 0) bad(`${paths.job}steps`, "a job needs at least one step");
+  if (steps.length > limits.maxStepsPerJob) {
+    bad(`${paths.job}steps`, `${steps.length} steps exceed this server's limit of ${limits.maxStepsPerJob} per job`);
+  }
+  const priority = input.priority ?? 0;
+  checkInt(`${paths.job}priority`, priority, -1000, 1000);
+  const policy = input.failurePolicy ?? FailurePolicy.UNSPECIFIED;
+  if (policy !== FailurePolicy.UNSPECIFIED && policy !== FailurePolicy.FAIL_FAST && policy !== FailurePolicy.CONTINUE) {
+    bad(`${paths.job}failure_policy`, `must be FAILURE_POLICY_FAIL_FAST or FAILURE_POLICY_CONTINUE (got ${policy})`);
+  }
+  const labels = Object.entries(input.labels ?? {});
+  if (labels.length > 32) bad(`${paths.job}labels`, `has ${labels.length} entries; at most 32`);
+  for (const [k, v] of labels) {
+    if (!LABEL_KEY.test(k)) bad(`${paths.job}labels`, `key ${JSON.stringify(k)} must be 1-64 characters of [A-Za-z0-9_./-]`);
+    if (v.length > 256) bad(`${paths.job}labels[${JSON.stringify(k)}]`, `is ${v.length} characters; at most 256`);
+  }
+  if (input.idempotencyKey !== undefined && input.idempotencyKey !== "" && !IDEMPOTENCY_KEY.test(input.idempotencyKey)) {
+    bad(`${paths.job}idempotency_key`, "must be 1-128 printable ASCII characters without spaces");
+  }
+  let notBefore: number | undefined;
+  if (input.notBefore !== undefined && input.notBefore > now) {
+    if (input.notBefore > now + 366 * DAY_MS) bad(`${paths.job}not_before`, "is more than a year ahead");
+    notBefore = Math.floor(input.notBefore);
+  }
+
+  const index = new Map<string, number>();
+  steps.forEach((s, i) => {
+    const p = paths.step(i);
+    if (!STEP_NAME.test(s.name)) bad(`${p}name`, `${JSON.stringify(s.name)} must be 1-64 characters of [A-Za-z0-9_-]`);
+    const other = index.get(s.name);
+    if (other !== undefined) bad(`${p}name`, `'${s.name}' is also the name of steps[${other}]; step names must be unique`);
+    index.set(s.name, i);
+  });
+
+  const ops: Operation[] = [];
+  const deps: number[][] = [];
+  const stepSpecs = steps.map((s, i) => {
+    const p = paths.step(i);
+    const kind = validateOperation(s.operation, `${p}operation`, limits);
+    let op = s.operation as Operation;
+    if (op.kind.case === "infer" && op.kind.value.maxTokens === 0) {
+      op = clone(OperationSchema, op);
+      if (op.kind.case === "infer") op.kind.value.maxTokens = limits.defaultMaxTokens;
+    }
+    ops.push(op);
+    const mine: number[] = [];
+    for (const name of s.dependsOn ?? []) {
+      const d = index.get(name);
+      if (d === undefined) bad(`${p}depends_on`, `names unknown step '${name}'`);
+      if (d === i) bad(`${p}depends_on`, `step '${name}' cannot depend on itself`);
+      if (mine.includes(d)) bad(`${p}depends_on`, `names '${name}' twice`);
+      mine.push(d);
+    }
+    deps.push(mine);
+    for (const ref of findReferences(op)) {
+      if (!(s.dependsOn ?? []).includes(ref.name)) {
+        bad(
+          `${p}operation.${ref.path}`,
+          `references the output of step '${ref.name}', which is not in depends_on; add it there or remove the reference`,
+        );
+      }
+    }
+    const bytes = toBinary(OperationSchema, op);
+    if (bytes.length > limits.maxOperationBytes) {
+      throw new ResourceExhaustedError(
+        `${p}operation: ${bytes.length} bytes encoded, over this server's limit of ${limits.maxOperationBytes} bytes per step; ` +
+          "store large inputs elsewhere and pass a reference",
+      );
+    }
+    const defaults = limits.operations[kind];
+    const retry = s.retry ?? {};
+    const maxAttempts = retry.maxAttempts || defaults.maxAttempts;
+    checkInt(`${p}retry.max_attempts`, maxAttempts, 1, 100);
+    const backoffInitial = retry.initialBackoffMs || limits.backoffInitialMs;
+    checkInt(`${p}retry.initial_backoff_ms`, backoffInitial, 1, DAY_MS, " ms");
+    const backoffMax = retry.maxBackoffMs || Math.max(limits.backoffMaxMs, backoffInitial);
+    checkInt(`${p}retry.max_backoff_ms`, backoffMax, backoffInitial, DAY_MS, " ms (and at least initial_backoff_ms)");
+    const timeoutMs = s.timeoutMs || defaults.timeoutMs;
+    checkInt(`${p}timeout_ms`, timeoutMs, 0, DAY_MS, " ms");
+    const queueTimeoutMs = s.queueTimeoutMs || defaults.queueTimeoutMs;
+    checkInt(`${p}queue_timeout_ms`, queueTimeoutMs, 0, 7 * DAY_MS, " ms");
+    return {
+      n: s.name,
+      o: bytes,
+      r: routeOf(op),
+      d: mine.map((d) => d + 1),
+      ma: maxAttempts,
+      bi: backoffInitial,
+      bm: backoffMax,
+      to: timeoutMs,
+      qt: queueTimeoutMs,
+    };
+  });
+
+  const cycle = findCycle(
+    steps.map((s) => s.name),
+    deps,
+  );
+  if (cycle) bad(`${paths.job}steps`, `dependency cycle ${cycle}; a job's steps must form a DAG`);
+
+  const key = input.idempotencyKey || undefined;
+  return {
+    stepCount: steps.length,
+    spec: {
+      x: randomIdSuffix(),
+      p: priority,
+      fp: policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST,
+      rt: limits.retentionMs,
+      nb: notBefore,
+      lb: labels.flat(),
+      ik: key,
+      ih: key ? requestDigest(input, ops) : undefined,
+      s: stepSpecs,
+    },
+  };
+}

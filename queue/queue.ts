@@ -1,0 +1,280 @@
+/**
+ * The queue: the one object servers, workers, tools and benchmarks use to
+ * talk to Redis. It owns no state of its own; every change goes through one
+ * of the Lua scripts, so any number of processes can share a queue.
+ */
+import type { Redis } from "ioredis";
+import { JobState } from "../gen/stepq/v1/job_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { AlreadyExistsError, asQueueError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, scriptError } from "./errors.js";
+import { createKeys, type QueueKeys } from "./keys.js";
+import {
+  type AttemptError,
+  appendOutput,
+  type ClaimedStep,
+  claimSteps,
+  completeStep,
+  extendLeases,
+  failStep,
+  type Lease,
+  type LeaseContext,
+  type OutputBatch,
+  releaseSteps,
+  reportProgress,
+} from "./leases.js";
+import { resolveLimits, type SubmitLimits } from "./limits.js";
+import { compareCursors, type LogEntry, parseEventEntry, parseLogEntry } from "./log-entry.js";
+import { pack, unpack, type Unpacked } from "./msgpack.js";
+import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
+import { decodeJobRecord, type JobRecord } from "./record.js";
+import { ScriptCode } from "./script-codes.js";
+import { registerScripts, runScript, type ScriptName } from "./scripts.js";
+
+export interface QueueOptions {
+  /** A command connection (see createRedis). */
+  redis: Redis;
+  /** Queue name; all its keys share the hash tag `{name}`. Default "default". */
+  queue?: string;
+  limits?: Partial<SubmitLimits>;
+  /** Approximate cap of the queue-wide events stream. Default 100,000. */
+  eventsMaxLen?: number;
+}
+
+/** The answer to one submitted job. */
+export interface SubmitResult {
+  jobId: string;
+  /** True when an idempotency key matched an earlier submit. */
+  deduplicated: boolean;
+  /** The job as stored by the submit (absent if a deduplicated job is gone). */
+  job: JobView | undefined;
+}
+
+/** A job record plus what is stored beside it (lease deadlines of running steps). */
+export interface JobView extends JobRecord {
+  /** Lease deadline (Unix ms) per running step index. */
+  leaseDeadlines: Map<number, number>;
+}
+
+const SINGLE_STEP_PATHS: FieldPaths = { job: "", step: () => "" };
+
+/** Field paths of SubmitJob requests. */
+export function jobFieldPaths(prefix = ""): FieldPaths {
+  return { job: prefix, step: (i) => `${prefix}steps[${i}].` };
+}
+
+/** Field paths of SubmitStep requests (the step's fields are top-level). */
+export function stepFieldPaths(prefix = ""): FieldPaths {
+  return prefix === "" ? SINGLE_STEP_PATHS : { job: prefix, step: () => prefix };
+}
+
+export type Queue = ReturnType<typeof createQueue>;
+
+/** Creates the queue API over `options.redis` and registers its scripts. */
+export function createQueue(options: QueueOptions) {
+  const redis = options.redis;
+  const keys: QueueKeys = createKeys(options.queue);
+  const limits = resolveLimits(options.limits);
+  registerScripts(redis, { eventsMaxLen: options.eventsMaxLen ?? 100_000 });
+  const ctx: LeaseContext = { redis, keys };
+
+  async function script(name: ScriptName, keyList: string[], args: (string | Buffer | number)[]): Promise<[number, ...unknown[]]> {
+    try {
+      return (await runScript(redis, name, keyList, [keys.prefix, ...args])) as [number, ...unknown[]];
+    } catch (e) {
+      throw asQueueError(e);
+    }
+  }
+
+  async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw asQueueError(e);
+    }
+  }
+
+  async function loadJobs(jobIds: readonly string[]): Promise<(JobView | undefined)[]> {
+    if (jobIds.length === 0) return [];
+    const raws = await redisCall(() => Promise.all(jobIds.map((id) => redis.getBuffer(keys.job(id)))));
+    const records = raws.map((raw, i) => (raw ? decodeJobRecord(jobIds[i] as string, raw) : undefined));
+    const running: { view: JobView; index: number; member: string }[] = [];
+    const views = records.map((r) => {
+      if (!r) return undefined;
+      const view: JobView = { ...r, leaseDeadlines: new Map() };
+      for (const s of r.steps) {
+        if (s.state === StepState.RUNNING) running.push({ view, index: s.index, member: `${r.id}.${s.index}|${s.attempt}` });
+      }
+      return view;
+    });
+    if (running.length > 0) {
+      const scores = await redisCall(() => Promise.all(running.map((x) => redis.zscore(keys.leases, x.member))));
+      running.forEach((x, i) => {
+        const score = scores[i];
+        if (score !== null && score !== undefined) x.view.leaseDeadlines.set(x.index, Number(score));
+      });
+    }
+    return views;
+  }
+
+  return {
+    keys,
+    limits,
+    redis,
+
+    /** Validates a job and builds its stored spec (throws InvalidArgumentError naming the field). */
+    prepare(input: JobInput, paths: FieldPaths = jobFieldPaths()): PreparedJob {
+      return prepareJob(input, limits, paths);
+    },
+
+    /** Stores prepared jobs, all or none. */
+    async submit(jobs: readonly PreparedJob[]): Promise<SubmitResult[]> {
+      if (jobs.length === 0) return [];
+      const reply = await script(
+        "submitJobs",
+        [keys.seq, keys.jobIndex, keys.events],
+        [pack(jobs.map((j) => j.spec)), limits.maxQueuedPerRoute, limits.idempotencyTtlMs],
+      );
+      const code = reply[0];
+      if (code === ScriptCode.IDEMPOTENCY_CONFLICT) {
+        const index = Number(reply[1]);
+        throw new AlreadyExistsError(
+          `${jobs.length > 1 ? `requests[${index}].` : ""}idempotency_key: already used with a different request; ` +
+            "use a new key, or resend the original request to get its job",
+        );
+      }
+      if (code === ScriptCode.QUEUE_FULL) {
+        const [, route, queued, max] = reply as [number, Buffer, number, number];
+        throw new ResourceExhaustedError(
+          `route '${route.toString()}' already holds ${queued} queued steps and its limit is ${max} ` +
+            "(max_queued_per_route); retry later or add workers for this route",
+        );
+      }
+      if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
+      const results = unpack(reply[1] as Buffer, new Set(["rec"])) as { id: string; d: number; rec?: Uint8Array }[];
+      const out = results.map((r) => ({
+        jobId: r.id,
+        deduplicated: r.d === 1,
+        job: r.rec ? { ...decodeJobRecord(r.id, r.rec), leaseDeadlines: new Map<number, number>() } : undefined,
+      }));
+      // A deduplicated job may be running: read it again for its leases.
+      const stale = out.filter((r) => r.deduplicated && r.job);
+      if (stale.length > 0) {
+        const fresh = await loadJobs(stale.map((r) => r.jobId));
+        stale.forEach((r, i) => (r.job = fresh[i]));
+      }
+      return out;
+    },
+
+    /** Validates and stores one job. */
+    async submitJob(input: JobInput): Promise<SubmitResult> {
+      const [result] = await this.submit([prepareJob(input, limits, jobFieldPaths())]);
+      return result as SubmitResult;
+    },
+
+    /** Validates and stores a one-step job (step name "main"). */
+    async submitStep(input: Omit<JobInput, "steps"> & { step: Omit<JobInput["steps"][number], "name"> }): Promise<SubmitResult> {
+      const { step, ...job } = input;
+      const [result] = await this.submit([prepareJob({ ...job, steps: [{ ...step, name: "main" }] }, limits, stepFieldPaths())]);
+      return result as SubmitResult;
+    },
+
+    /** The job, or undefined when it does not exist (any more). */
+    async getJob(jobId: string): Promise<JobView | undefined> {
+      const [view] = await loadJobs([jobId]);
+      return view;
+    },
+
+    /** Several jobs in one round trip. */
+    getJobs: loadJobs,
+
+    /**
+     * Cancels step `stepIndex` of a job, or the whole job when it is
+     * undefined. Returns the job's state after the cancel.
+     */
+    async cancel(jobId: string, stepIndex: number | undefined, reason: string): Promise<void> {
+      const reply = await script("cancelSteps", [keys.job(jobId), keys.leases, keys.events], [
+        jobId,
+        stepIndex === undefined ? "" : stepIndex,
+        reason || "cancelled by a client",
+      ]);
+      const code = reply[0];
+      const subject = stepIndex === undefined ? `job ${jobId}` : `step ${jobId}.${stepIndex}`;
+      if (code === ScriptCode.WRONG_STATE) {
+        const state = Number(reply[1]);
+        const succeeded = stepIndex === undefined ? state === JobState.SUCCEEDED : state === StepState.SUCCEEDED;
+        const what = succeeded ? "succeeded" : "failed";
+        throw new FailedPreconditionError(`${subject} already ${what}; only unfinished work can be cancelled`);
+      }
+      if (code === ScriptCode.JOB_NOT_FOUND || code === ScriptCode.STEP_NOT_FOUND) {
+        throw new NotFoundError(`${subject} not found (it never existed or its retention has passed)`);
+      }
+      if (code !== ScriptCode.OK) throw scriptError("cancelSteps", code, subject);
+    },
+
+    /** Creates the job's log if it does not exist yet (so a queued job can be followed). */
+    async openLog(jobId: string): Promise<void> {
+      const reply = await script("openLog", [keys.job(jobId)], [jobId]);
+      if (reply[0] !== ScriptCode.OK) throw scriptError("openLog", reply[0], jobId);
+    },
+
+    /** Up to `count` entries of the job's log after `afterCursor` ("" or "0-0": from the start). */
+    async readLog(jobId: string, afterCursor: string, count: number): Promise<LogEntry[]> {
+      const start = afterCursor && afterCursor !== "0-0" ? `(${afterCursor}` : "-";
+      const rows = await redisCall(() => redis.xrange(keys.log(jobId), start, "+", "COUNT", count));
+      return rows.map(([id, fields]) => parseLogEntry(id, fields));
+    },
+
+    /** Up to `count` queue-wide events after `afterCursor`. */
+    async readEvents(afterCursor: string, count: number) {
+      const rows = await redisCall(() => redis.xrange(keys.events, afterCursor ? `(${afterCursor}` : "-", "+", "COUNT", count));
+      return rows.map(([id, fields]) => parseEventEntry(id, fields));
+    },
+
+    /** Id of the newest queue-wide event, or "0-0". */
+    async lastEventCursor(): Promise<string> {
+      const rows = await redisCall(() => redis.xrevrange(keys.events, "+", "-", "COUNT", 1));
+      return rows[0]?.[0] ?? "0-0";
+    },
+
+    /**
+     * Whether events after `cursor` were trimmed away (the events stream is
+     * capped), so a watcher resuming there would miss some.
+     */
+    async eventsTrimmedAfter(cursor: string): Promise<boolean> {
+      const info = (await redisCall(() => redis.xinfo("STREAM", keys.events)).catch((e: unknown) => {
+        if (e instanceof Error && /no such key/i.test(e.message)) return [];
+        throw e;
+      })) as unknown[];
+      const i = info.indexOf("max-deleted-entry-id");
+      const maxDeleted = i >= 0 ? String(info[i + 1]) : "0-0";
+      return compareCursors(cursor, maxDeleted) < 0;
+    },
+
+    // The worker's side (see leases.ts).
+    claim: (opts: { workerId: string; routes: readonly string[]; leaseMs: number; max: number }) => claimSteps(ctx, opts),
+    extendLeases: (leases: readonly Lease[], leaseMs: number) => extendLeases(ctx, leases, leaseMs),
+    appendOutput: (lease: Lease, batch: OutputBatch) => appendOutput(ctx, lease, batch),
+    reportProgress: (lease: Lease, progress: number, message?: string) => reportProgress(ctx, lease, progress, message),
+    complete: (lease: Lease, result: Uint8Array, trailing?: OutputBatch) => completeStep(ctx, lease, result, trailing),
+    fail: (lease: Lease, error: AttemptError, trailing?: OutputBatch) => failStep(ctx, lease, error, trailing),
+    release: (workerId: string, leases: readonly Lease[]) => releaseSteps(ctx, workerId, leases),
+
+    /**
+     * One maintenance pass: recover expired leases, fail steps past their
+     * queue timeout, promote due scheduled steps, delete expired jobs. Every
+     * server and worker runs it periodically (see createSweeper).
+     */
+    async sweep(limit = 200): Promise<{ recovered: number; expired: number; promoted: number; purged: number }> {
+      const [recovered, expired, promoted, purged] = await Promise.all([
+        script("recoverLeases", [keys.leases, keys.events], [limit]),
+        script("expireQueued", [keys.queueDeadlines, keys.events], [limit]),
+        script("promoteScheduled", [keys.routes, keys.events], [limit]),
+        script("purgeExpired", [keys.done, keys.jobIndex, keys.dead], [limit]),
+      ]);
+      const n = (r: [number, ...unknown[]]) => Number(r[1] ?? 0);
+      return { recovered: n(recovered), expired: n(expired), promoted: n(promoted), purged: n(purged) };
+    },
+  };
+}
+
+

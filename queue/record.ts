@@ -1,0 +1,176 @@
+/**
+ * The stored form of a job and its steps.
+ *
+ * A job is one msgpack-encoded string `j:<jobId>`, written only by the Lua
+ * scripts. One key per job (not a hash per step) keeps a queued one-step job
+ * at about 300 bytes of Redis memory and lets the scripts resolve a DAG inside
+ * a single key. Field names are short because they are stored once per job.
+ * This module decodes a record into typed objects; it never writes one.
+ */
+import { unpack, type Unpacked } from "./msgpack.js";
+
+/** One attempt's error, as stored. */
+export interface ErrorRecord {
+  /** `stepq.v1.StepErrorCode` number. */
+  code: number;
+  message: string;
+  attempt: number;
+  workerId: string;
+  /** Unix ms. */
+  time: number;
+  retryable: boolean;
+}
+
+/** One step as stored inside its job's record. */
+export interface StepRecord {
+  index: number;
+  name: string;
+  /** `stepq.v1.Operation` in protobuf binary. */
+  operation: Uint8Array;
+  route: string;
+  /** `stepq.v1.StepState` number. */
+  state: number;
+  /** Attempts started (claims); also the fencing token of the latest claim. */
+  attempt: number;
+  /** Attempts handed back by a stopping worker; they do not count against maxAttempts. */
+  released: number;
+  maxAttempts: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  timeoutMs: number;
+  queueTimeoutMs: number;
+  /** Indexes of the steps this one depends on. */
+  dependsOn: number[];
+  /** Unix ms of the latest claim. */
+  startedAt?: number;
+  finishedAt?: number;
+  /** When a SCHEDULED step becomes due. */
+  scheduledAt?: number;
+  readyAt?: number;
+  workerId?: string;
+  leaseDeadline?: number;
+  progress: number;
+  progressMessage: string;
+  errors: ErrorRecord[];
+  /** `stepq.v1.StepResult` in protobuf binary, once SUCCEEDED. */
+  result?: Uint8Array;
+  /** Log cursor of the step's latest final event. */
+  finalCursor?: string;
+}
+
+/** A job as stored. */
+export interface JobRecord {
+  id: string;
+  seq: number;
+  priority: number;
+  /** `stepq.v1.FailurePolicy` number (1 fail fast, 2 continue). */
+  failurePolicy: number;
+  /** `stepq.v1.JobState` number. */
+  state: number;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  expiresAt?: number;
+  idempotencyKey?: string;
+  labels: Record<string, string>;
+  notBefore?: number;
+  /** Whether the job's log exists yet (it is created on first use). */
+  hasLog: boolean;
+  /** Log cursor of the job's final event. */
+  finalCursor?: string;
+  steps: StepRecord[];
+}
+
+const BINARY_KEYS = new Set(["o", "rs"]);
+
+type Table = { [key: string]: Unpacked };
+
+function table(v: Unpacked | undefined): Table {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array) ? v : {};
+}
+function list(v: Unpacked | undefined): Unpacked[] {
+  // cmsgpack writes an empty Lua table as an empty array, and a table whose
+  // integer keys have holes as a map; both read back as a list here.
+  if (Array.isArray(v)) return v;
+  if (v !== null && typeof v === "object" && !(v instanceof Uint8Array)) return Object.values(v);
+  return [];
+}
+function num(v: Unpacked | undefined): number {
+  return typeof v === "number" ? v : 0;
+}
+function optNum(v: Unpacked | undefined): number | undefined {
+  return typeof v === "number" ? v : undefined;
+}
+function str(v: Unpacked | undefined): string {
+  return typeof v === "string" ? v : v instanceof Uint8Array ? Buffer.from(v).toString("utf8") : "";
+}
+function bytes(v: Unpacked | undefined): Uint8Array | undefined {
+  return v instanceof Uint8Array ? v : typeof v === "string" ? Buffer.from(v, "utf8") : undefined;
+}
+
+function decodeError(v: Unpacked): ErrorRecord {
+  const t = table(v);
+  return {
+    code: num(t.c),
+    message: str(t.m),
+    attempt: num(t.a),
+    workerId: str(t.w),
+    time: num(t.t),
+    retryable: t.r === true || t.r === 1,
+  };
+}
+
+function decodeStep(v: Unpacked, index: number): StepRecord {
+  const t = table(v);
+  return {
+    index,
+    name: str(t.n),
+    operation: bytes(t.o) ?? new Uint8Array(),
+    route: str(t.r),
+    state: num(t.st),
+    attempt: num(t.a),
+    released: num(t.rl),
+    maxAttempts: num(t.ma),
+    backoffInitialMs: num(t.bi),
+    backoffMaxMs: num(t.bm),
+    timeoutMs: num(t.to),
+    queueTimeoutMs: num(t.qt),
+    dependsOn: list(t.d).map((d) => num(d) - 1),
+    startedAt: optNum(t.sa),
+    finishedAt: optNum(t.f),
+    scheduledAt: optNum(t.nb),
+    readyAt: optNum(t.rdy),
+    workerId: typeof t.wk === "string" ? t.wk : undefined,
+    leaseDeadline: optNum(t.ld),
+    progress: num(t.pg),
+    progressMessage: str(t.pm),
+    errors: list(t.e).map(decodeError),
+    result: bytes(t.rs),
+    finalCursor: typeof t.fc === "string" ? t.fc : undefined,
+  };
+}
+
+/** Decodes the record stored at `j:<jobId>`. */
+export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
+  const t = table(unpack(data, BINARY_KEYS));
+  const flatLabels = list(t.lb).map(str);
+  const labels: Record<string, string> = {};
+  for (let i = 0; i + 1 < flatLabels.length; i += 2) labels[flatLabels[i] as string] = flatLabels[i + 1] as string;
+  return {
+    id: jobId,
+    seq: num(t.sq),
+    priority: num(t.p),
+    failurePolicy: num(t.fp),
+    state: num(t.st),
+    createdAt: num(t.c),
+    startedAt: optNum(t.sa),
+    finishedAt: optNum(t.f),
+    expiresAt: optNum(t.x),
+    idempotencyKey: typeof t.ik === "string" ? t.ik : undefined,
+    labels,
+    notBefore: optNum(t.nb),
+    hasLog: t.lg === 1,
+    finalCursor: typeof t.fc === "string" ? t.fc : undefined,
+    steps: list(t.s).map(decodeStep),
+  };
+}

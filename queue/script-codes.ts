@@ -1,0 +1,18 @@
+/**
+ * Result codes of the Lua scripts. Every script returns `{code, ...}` with
+ * one of these as its first element; the Lua side gets them as `CODE.*`
+ * from the generated prelude, so both sides share these numbers.
+ */
+export enum ScriptCode {
+  OK = 0,
+  JOB_NOT_FOUND = 1,
+  STEP_NOT_FOUND = 2,
+  /** The caller's lease is gone: expired, recovered, cancelled or superseded. */
+  LEASE_LOST = 3,
+  /** The step or job is already in a final state that forbids the change. */
+  WRONG_STATE = 4,
+  /** An idempotency key was reused with a different request. */
+  IDEMPOTENCY_CONFLICT = 5,
+  /** A route holds as many queued steps as allowed. */
+  QUEUE_FULL = 6,
+}

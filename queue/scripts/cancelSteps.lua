@@ -1,0 +1,49 @@
+--[[
+cancelSteps.lua: WAITING / QUEUED / SCHEDULED / RUNNING -> CANCELLED, for one
+step or for every unfinished step of a job. Running steps lose their lease
+and their workers are told on the cancel channel. Dependants of a cancelled
+step are cancelled too. Cancelling something already cancelled succeeds.
+
+KEYS[1] the job's record
+KEYS[2] leases zset
+KEYS[3] events stream
+ARGV[1] key prefix
+ARGV[2] job id
+ARGV[3] step index, 0-based, or '' for the whole job
+ARGV[4] reason
+
+Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND}, or
+{CODE.WRONG_STATE, state} when the step (or job) already succeeded or
+failed.
+Events: STEP_CANCELLED per step, STEP_QUEUED never, JOB_CANCELLED.
+]]
+local jobId = ARGV[2]
+local reason = ARGV[4]
+local now = nowMs()
+
+local job = loadJob(jobId)
+if not job then return {CODE.JOB_NOT_FOUND} end
+
+if ARGV[3] == '' then
+  if job.st == JS.CANCELLED then return {CODE.OK, job.st} end
+  if isJobFinal(job.st) then return {CODE.WRONG_STATE, job.st} end
+  ensureLog(jobId, job)
+  job.cx = 1
+  for j, s in ipairs(job.s) do
+    if not isFinal(s.st) then
+      stopStep(jobId, job, j, S.CANCELLED, newError(EC.CANCELLED, reason, s.a, s.wk, now, false), now, true)
+    end
+  end
+  syncJob(jobId, job, now)
+else
+  local idx = tonumber(ARGV[3]) + 1
+  local s = job.s[idx]
+  if not s then return {CODE.STEP_NOT_FOUND} end
+  if s.st == S.CANCELLED then return {CODE.OK, job.st} end
+  if isFinal(s.st) then return {CODE.WRONG_STATE, s.st} end
+  ensureLog(jobId, job)
+  stopStep(jobId, job, idx, S.CANCELLED, newError(EC.CANCELLED, reason, s.a, s.wk, now, false), now, true)
+  afterStepFinal(jobId, job, idx, now)
+end
+saveJob(jobId, job)
+return {CODE.OK, job.st}

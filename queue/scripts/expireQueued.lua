@@ -1,0 +1,33 @@
+--[[
+expireQueued.lua: QUEUED -> FAILED for steps that waited past their
+queue_timeout_ms (for example because no worker serves their route). Run
+periodically by every process; the claimer also checks the deadline when it
+pops a step.
+
+KEYS[1] queue deadlines zset
+KEYS[2] events stream
+ARGV[1] key prefix
+ARGV[2] most steps to expire in this call
+
+Returns {CODE.OK, number expired}.
+Events: STEP_FAILED and what follows from it (dependants cancelled,
+JOB_FAILED).
+]]
+local deadlinesKey = KEYS[1]
+local limit = tonumber(ARGV[2])
+local now = nowMs()
+local due = redis.call('ZRANGEBYSCORE', deadlinesKey, '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  redis.call('ZREM', deadlinesKey, id)
+  local jobId, idx = parseStepId(id)
+  local job = jobId and loadJob(jobId)
+  local s = job and job.s[idx]
+  if s and s.st == S.QUEUED then
+    ensureLog(jobId, job)
+    local why = 'no worker started it within queue_timeout_ms=' .. s.qt
+    stopStep(jobId, job, idx, S.FAILED, newError(EC.QUEUE_TIMEOUT, why, s.a, '', now, false), now, false)
+    afterStepFinal(jobId, job, idx, now)
+    saveJob(jobId, job)
+  end
+end
+return {CODE.OK, #due}

@@ -1,0 +1,39 @@
+--[[
+extendLeases.lua: RUNNING -> RUNNING. Renews a worker's leases in one call.
+A lease that already expired is not renewed (the step may be running
+elsewhere by now): the worker must abandon it. A step with a timeout is
+never leased past its start + timeout + one lease period, so a stuck worker
+that keeps renewing still loses the step.
+
+KEYS[1] leases zset
+ARGV[1] key prefix
+ARGV[2] lease duration, ms
+ARGV[3..] lease members "<stepId>|<attempt>"
+
+Returns {CODE.OK, {1 if renewed else 0, per member}, {deadline per member}}.
+Events: none.
+]]
+local leasesKey = KEYS[1]
+local leaseMs = tonumber(ARGV[2])
+local now = nowMs()
+local held, deadlines = {}, {}
+for i = 3, #ARGV do
+  local member = ARGV[i]
+  local current = redis.call('ZSCORE', leasesKey, member)
+  local ok, deadline = 0, 0
+  if current and tonumber(current) >= now then
+    deadline = now + leaseMs
+    local jobId, idx = parseLeaseMember(member)
+    local job = jobId and loadJob(jobId)
+    local s = job and job.s[idx]
+    if s and s.to and s.to > 0 and s.sa then
+      deadline = math.min(deadline, s.sa + s.to + leaseMs)
+    end
+    deadline = math.max(deadline, tonumber(current))
+    redis.call('ZADD', leasesKey, 'XX', deadline, member)
+    ok = 1
+  end
+  held[#held + 1] = ok
+  deadlines[#deadlines + 1] = deadline
+end
+return {CODE.OK, held, deadlines}

@@ -1,0 +1,60 @@
+--[[
+failStep.lua: RUNNING -> SCHEDULED (retry after a backoff) or FAILED
+(attempts used up, or the error is not retryable), fenced by the lease.
+A FAILED step enters the dead-letter set; its job's failure policy then
+cancels the rest of the job (fail fast) or only its dependants (continue).
+
+KEYS[1] the job's record
+KEYS[2] leases zset
+KEYS[3] events stream
+ARGV[1] key prefix
+ARGV[2] job id
+ARGV[3] step index, 0-based
+ARGV[4] attempt (the fencing token of the claim)
+ARGV[5] stepq.v1.StepErrorCode number
+ARGV[6] error message
+ARGV[7] '1' if another attempt may help, '0' if not
+ARGV[8] jitter in [0, 1): the backoff is scaled by 0.8 + 0.4 * jitter
+ARGV[9] sequence number of the first buffered output entry
+ARGV[10] buffered output to write first (msgpack, see writeOutput) or ''
+
+Returns {CODE.OK, step state, retry due time or 0} or {CODE.JOB_NOT_FOUND |
+STEP_NOT_FOUND | LEASE_LOST}.
+Events: STEP_RETRYING, or STEP_FAILED then STEP_CANCELLED for the steps it
+takes down and JOB_FAILED.
+]]
+local leasesKey = KEYS[2]
+local jobId = ARGV[2]
+local idx = tonumber(ARGV[3]) + 1
+local attempt = tonumber(ARGV[4])
+local errCode = tonumber(ARGV[5])
+local message = ARGV[6]
+local retryable = ARGV[7] == '1'
+local jitter = tonumber(ARGV[8])
+local now = nowMs()
+
+local job = loadJob(jobId)
+local code = checkLease(job, jobId, idx, attempt, now)
+if code ~= CODE.OK then return {code} end
+
+writeOutput(jobId, idx, attempt, tonumber(ARGV[9]), ARGV[10])
+local s = job.s[idx]
+local err = newError(errCode, message, attempt, s.wk, now, retryable)
+local used = s.a - s.rl
+if retryable and used < s.ma then
+  redis.call('ZREM', leasesKey, leaseMember(jobId, idx, attempt))
+  s.e[#s.e + 1] = err
+  local delay = math.min(s.bi * math.pow(2, used - 1), s.bm) * (0.8 + 0.4 * jitter)
+  s.nb = now + math.floor(delay)
+  enqueue(jobId, job, idx, now, false)
+  emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'retry at ' .. int(s.nb)}))
+  narrate(jobId, idx, attempt, LEVEL.WARN, string.format('attempt %d of %d failed: %s; retrying in %.1f s',
+    used, s.ma, message, delay / 1000))
+  saveJob(jobId, job)
+  return {CODE.OK, s.st, s.nb}
+end
+
+stopStep(jobId, job, idx, S.FAILED, err, now, false)
+afterStepFinal(jobId, job, idx, now)
+saveJob(jobId, job)
+return {CODE.OK, S.FAILED, 0}

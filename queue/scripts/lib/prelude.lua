@@ -1,0 +1,369 @@
+--[[
+prelude.lua: helpers shared by every stepq script.
+
+queue/scripts.ts prepends this file, after `local P = ARGV[1]` (the queue's
+key prefix), the generated key helpers `K.*` and the generated constants
+(S step states, JS job states, EV event types, EC step error codes, CODE
+script result codes, POLICY failure policies, LEVEL narration levels,
+EVENTS_MAXLEN). Nothing here runs by itself.
+
+Conventions:
+- Times are Unix milliseconds from Redis's clock (TIME), so workers whose
+  clocks disagree still agree on lease deadlines.
+- A job is one msgpack record at K.job(id) (see queue/record.ts for fields).
+  Step indexes are 1-based in Lua and 0-based in step ids.
+- s.q says where a step's id currently sits: 'l' ready list, 'z' ready zset,
+  'd' delayed zset, nil nowhere. Every script keeps it true.
+- Every change of state emits an event to K.events and, once the job's log
+  exists, to the log.
+]]
+
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Integers as decimal strings without exponent (tostring gives 1e+15 forms).
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+local function loadJob(jobId)
+  local raw = redis.call('GET', K.job(jobId))
+  if not raw then return nil end
+  return cmsgpack.unpack(raw)
+end
+
+-- Stores the job; returns the stored bytes.
+local function saveJob(jobId, job)
+  local packed = cmsgpack.pack(job)
+  redis.call('SET', K.job(jobId), packed)
+  return packed
+end
+
+local function stepIdOf(jobId, idx)
+  return jobId .. '.' .. (idx - 1)
+end
+
+local function leaseMember(jobId, idx, attempt)
+  return jobId .. '.' .. (idx - 1) .. '|' .. attempt
+end
+
+-- "<jobId>.<n>" -> jobId, 1-based index
+local function parseStepId(stepId)
+  local jobId, n = string.match(stepId, '^([0-9a-z]+)%.(%d+)$')
+  if not jobId then return nil, nil end
+  return jobId, tonumber(n) + 1
+end
+
+-- "<jobId>.<n>|<attempt>" -> jobId, 1-based index, attempt
+local function parseLeaseMember(member)
+  local stepId, attempt = string.match(member, '^(.+)|(%d+)$')
+  if not stepId then return nil, nil, nil end
+  local jobId, idx = parseStepId(stepId)
+  return jobId, idx, tonumber(attempt)
+end
+
+-- The first 8 characters of a job id are its sequence number in base 36.
+local function seqOfJobId(jobId)
+  return tonumber(string.sub(jobId, 1, 8), 36)
+end
+
+-- Order in a ready zset: higher priority first, then older job first.
+-- (1000 - priority) is at most 2000 < 2^11, seq < 2^42: exact in a double.
+local function readyScore(priority, seq)
+  return (1000 - priority) * 4398046511104 + seq
+end
+
+local function isFinal(state)
+  return state == S.SUCCEEDED or state == S.FAILED or state == S.CANCELLED
+end
+
+local function isJobFinal(state)
+  return state == JS.SUCCEEDED or state == JS.FAILED or state == JS.CANCELLED
+end
+
+-- Appends `fields` (a flat name/value list) to a Lua list.
+local function extend(list, fields)
+  if fields then
+    for _, v in ipairs(fields) do list[#list + 1] = v end
+  end
+  return list
+end
+
+local function errorFields(err)
+  if not err then return nil end
+  return {'ec', err.c, 'em', err.m, 'er', err.r and 1 or 0}
+end
+
+-- Records a lifecycle event of the job (idx nil) or of step idx. Returns the
+-- id of its entry in the job's log, or nil when the log does not exist yet.
+local function emit(jobId, job, idx, etype, extra)
+  local f = {'t', etype, 'j', jobId}
+  if idx then
+    local s = job.s[idx]
+    extend(f, {'s', idx - 1, 'n', s.n, 'r', s.r, 'a', s.a, 'st', s.st})
+  end
+  extend(f, {'js', job.st})
+  extend(f, extra)
+  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(f))
+  if job.lg then
+    return redis.call('XADD', K.log(jobId), '*', 'k', 'e', unpack(f))
+  end
+  return nil
+end
+
+-- The state a step had when its job was submitted.
+local function initialState(job, s)
+  if #s.d > 0 then return S.WAITING end
+  if job.nb then return S.SCHEDULED end
+  return S.QUEUED
+end
+
+-- Creates the job's log on first use. Its first entries, with fixed ids
+-- 0-1, 0-2, ..., are the submit events, so a reader that starts at the
+-- beginning always sees the job's whole history.
+local function ensureLog(jobId, job)
+  if job.lg then return end
+  job.lg = 1
+  local log = K.log(jobId)
+  redis.call('XADD', log, '0-1', 'k', 'e', 't', EV.JOB_SUBMITTED, 'j', jobId, 'js', JS.QUEUED, 'ts', int(job.c))
+  for i, s in ipairs(job.s) do
+    redis.call('XADD', log, '0-' .. (i + 1), 'k', 'e', 't', EV.STEP_SUBMITTED, 'j', jobId, 's', i - 1,
+      'n', s.n, 'r', s.r, 'a', 0, 'st', initialState(job, s), 'js', JS.QUEUED, 'ts', int(job.c))
+  end
+end
+
+-- Appends a narration line to the job's log (the log must exist).
+local function narrate(jobId, idx, attempt, level, text)
+  redis.call('XADD', K.log(jobId), '*', 'k', 'n', 's', idx - 1, 'a', attempt, 'l', level, 'x', text)
+end
+
+-- Writes a worker's buffered output (msgpack list of {k='t', i=first index,
+-- x=JSON array of texts} and {k='n', l=level, x=text}) to the job's log.
+-- `firstSeq` numbers the first entry within the attempt's output; entries
+-- already written (a retry after a lost reply) are skipped, so a worker can
+-- resend output whose fate it does not know without duplicating it.
+local function writeOutput(jobId, idx, attempt, firstSeq, packed)
+  if not packed or packed == '' then return 0 end
+  local entries = cmsgpack.unpack(packed)
+  local seqKey = K.outputSeq(jobId)
+  local field = tostring(idx - 1)
+  local next = 0
+  local stored = redis.call('HGET', seqKey, field)
+  if stored then
+    local a, n = string.match(stored, '^(%d+):(%d+)$')
+    if tonumber(a) == attempt then next = tonumber(n) end
+  end
+  local log = K.log(jobId)
+  local written = 0
+  for i, e in ipairs(entries) do
+    if firstSeq + i - 1 >= next then
+      if e.k == 't' then
+        redis.call('XADD', log, '*', 'k', 't', 's', idx - 1, 'a', attempt, 'i', e.i, 'x', e.x)
+      else
+        redis.call('XADD', log, '*', 'k', 'n', 's', idx - 1, 'a', attempt, 'l', e.l, 'x', e.x)
+      end
+      written = written + 1
+    end
+  end
+  local after = firstSeq + #entries
+  if after > next then redis.call('HSET', seqKey, field, attempt .. ':' .. after) end
+  return written
+end
+
+-- Wakes one idle worker of the route (a marker that BLPOP returns).
+local function wake(route)
+  local key = K.wake(route)
+  if redis.call('LLEN', key) == 0 then
+    redis.call('RPUSH', key, '1')
+  end
+end
+
+-- Makes step idx ready: delayed while its not-before time is in the future,
+-- otherwise queued. Fresh default-priority steps go to the route's list
+-- (cheap, and in submission order); every other ready step goes to the
+-- route's zset, ordered by priority then job age.
+local function enqueue(jobId, job, idx, now, fresh)
+  local s = job.s[idx]
+  local id = stepIdOf(jobId, idx)
+  if s.nb and s.nb > now then
+    s.st = S.SCHEDULED
+    s.q = 'd'
+    redis.call('ZADD', K.delayed(s.r), s.nb, id)
+  else
+    s.nb = nil
+    s.st = S.QUEUED
+    s.rdy = now
+    if s.q == 'l' then
+      -- Still has an entry in the list (it was never popped): reuse it.
+    elseif fresh and job.p == 0 then
+      s.q = 'l'
+      redis.call('RPUSH', K.readyList(s.r), id)
+    else
+      s.q = 'z'
+      redis.call('ZADD', K.readyZset(s.r), int(readyScore(job.p, job.sq)), id)
+    end
+    if s.qt and s.qt > 0 then
+      redis.call('ZADD', K.queueDeadlines, now + s.qt, id)
+    end
+  end
+  wake(s.r)
+end
+
+-- Takes a waiting step out of the ready and delayed structures. List
+-- entries stay behind: the claimer drops them when it pops them, because
+-- LREM would cost O(queue length).
+local function unqueue(jobId, s, idx)
+  local id = stepIdOf(jobId, idx)
+  if s.q == 'z' then
+    redis.call('ZREM', K.readyZset(s.r), id)
+    s.q = nil
+  elseif s.q == 'd' then
+    redis.call('ZREM', K.delayed(s.r), id)
+    s.q = nil
+  end
+  redis.call('ZREM', K.queueDeadlines, id)
+end
+
+local function newError(code, message, attempt, worker, now, retryable)
+  return {c = code, m = message, a = attempt, w = worker or '', t = now, r = retryable and true or false}
+end
+
+-- Moves step idx to FAILED or CANCELLED. A running step loses its lease and
+-- its worker is told over the cancel channel (unless the worker itself is
+-- the one reporting, notify == false).
+local function stopStep(jobId, job, idx, state, err, now, notify)
+  local s = job.s[idx]
+  if s.st == S.RUNNING then
+    local member = leaseMember(jobId, idx, s.a)
+    redis.call('ZREM', K.leases, member)
+    if notify then redis.call('PUBLISH', K.cancelChannel, member) end
+  else
+    unqueue(jobId, s, idx)
+  end
+  s.st = state
+  s.f = now
+  s.nb = nil
+  s.e[#s.e + 1] = err
+  local etype = EV.STEP_CANCELLED
+  if state == S.FAILED then
+    etype = EV.STEP_FAILED
+    redis.call('ZADD', K.dead, now, stepIdOf(jobId, idx))
+  end
+  -- fc: the log cursor of the step's final event, so followers know which
+  -- final event is the last one (a dead-lettered step can be retried).
+  s.fc = emit(jobId, job, idx, etype, extend(errorFields(err), {'w', err.w}))
+end
+
+-- Derives the job's state from its steps; on a change to a final state,
+-- stamps it, schedules its expiry and emits the job's final event.
+local function syncJob(jobId, job, now)
+  local total, final, succeeded, failed, started = #job.s, 0, 0, 0, false
+  for _, s in ipairs(job.s) do
+    if isFinal(s.st) then final = final + 1 end
+    if s.st == S.SUCCEEDED then succeeded = succeeded + 1 end
+    if s.st == S.FAILED then failed = failed + 1 end
+    if s.a > 0 or isFinal(s.st) then started = true end
+  end
+  local state = JS.QUEUED
+  if final == total then
+    if succeeded == total then state = JS.SUCCEEDED
+    elseif job.cx then state = JS.CANCELLED
+    elseif failed > 0 then state = JS.FAILED
+    else state = JS.CANCELLED end
+  elseif started then
+    state = JS.RUNNING
+  end
+  if state == job.st then return end
+  job.st = state
+  if state == JS.RUNNING and not job.sa then job.sa = now end
+  if isJobFinal(state) then
+    job.f = now
+    job.x = now + job.rt
+    redis.call('ZADD', K.done, job.x, jobId)
+    local etype = EV.JOB_CANCELLED
+    if state == JS.SUCCEEDED then etype = EV.JOB_SUCCEEDED elseif state == JS.FAILED then etype = EV.JOB_FAILED end
+    job.fc = emit(jobId, job, nil, etype, nil)
+  end
+end
+
+-- After step idx reached a final state: release its dependants (success),
+-- or cancel what can no longer run (failure, cancellation), then update the
+-- job. Fail-fast jobs cancel every unfinished step when a step FAILS.
+local function afterStepFinal(jobId, job, idx, now)
+  local s = job.s[idx]
+  if s.st == S.SUCCEEDED then
+    for j, o in ipairs(job.s) do
+      if o.st == S.WAITING then
+        for _, d in ipairs(o.d) do
+          if d == idx then o.w = o.w - 1 end
+        end
+        if o.w <= 0 then
+          enqueue(jobId, job, j, now, false)
+          emit(jobId, job, j, EV.STEP_QUEUED, {'m', 'dependencies succeeded'})
+        end
+      end
+    end
+  elseif s.st == S.FAILED and job.fp ~= POLICY.CONTINUE then
+    local why = "step '" .. s.n .. "' failed and the job fails fast"
+    for j, o in ipairs(job.s) do
+      if not isFinal(o.st) then
+        stopStep(jobId, job, j, S.CANCELLED, newError(EC.CANCELLED, why, o.a, o.wk, now, false), now, true)
+      end
+    end
+  else
+    -- Dependants, transitively, can never run.
+    local changed = true
+    while changed do
+      changed = false
+      for j, o in ipairs(job.s) do
+        if not isFinal(o.st) then
+          for _, d in ipairs(o.d) do
+            local dep = job.s[d]
+            if dep.st == S.FAILED or dep.st == S.CANCELLED then
+              local verb = dep.st == S.FAILED and 'failed' or 'was cancelled'
+              local why = "dependency '" .. dep.n .. "' " .. verb
+              stopStep(jobId, job, j, S.CANCELLED, newError(EC.DEPENDENCY_FAILED, why, o.a, o.wk, now, false), now, true)
+              changed = true
+              break
+            end
+          end
+        end
+      end
+    end
+  end
+  syncJob(jobId, job, now)
+end
+
+-- Checks that (jobId, idx, attempt) holds a live lease. Returns CODE.OK or
+-- the code saying why not.
+local function checkLease(job, jobId, idx, attempt, now)
+  if not job then return CODE.JOB_NOT_FOUND end
+  local s = job.s[idx]
+  if not s then return CODE.STEP_NOT_FOUND end
+  if s.st ~= S.RUNNING or s.a ~= attempt then return CODE.LEASE_LOST end
+  local deadline = redis.call('ZSCORE', K.leases, leaseMember(jobId, idx, attempt))
+  if not deadline or tonumber(deadline) < now then return CODE.LEASE_LOST end
+  return CODE.OK
+end
+
+-- Moves due scheduled steps of `route` to its ready zset.
+local function promoteDue(route, now, limit)
+  local key = K.delayed(route)
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', key, id)
+    local jobId, idx = parseStepId(id)
+    local job = jobId and loadJob(jobId)
+    local s = job and job.s[idx]
+    if s and s.st == S.SCHEDULED and s.q == 'd' then
+      s.q = nil
+      s.nb = nil
+      enqueue(jobId, job, idx, now, false)
+      emit(jobId, job, idx, EV.STEP_QUEUED, {'m', 'scheduled time reached'})
+      saveJob(jobId, job)
+    end
+  end
+  return #due
+end

@@ -1,0 +1,46 @@
+--[[
+recoverLeases.lua: RUNNING -> QUEUED (attempts left) or FAILED (used up),
+for steps whose lease expired: their worker crashed, hung, or lost Redis.
+Every server and worker process runs this periodically, so recovery needs no
+special process; the script is atomic, so two processes cannot recover the
+same lease twice.
+
+KEYS[1] leases zset
+KEYS[2] events stream
+ARGV[1] key prefix
+ARGV[2] most leases to recover in this call
+
+Returns {CODE.OK, number recovered}.
+Events: STEP_RETRYING (requeued at once, the attempt counted), or
+STEP_FAILED and what follows from it.
+]]
+local leasesKey = KEYS[1]
+local limit = tonumber(ARGV[2])
+local now = nowMs()
+local expired = redis.call('ZRANGEBYSCORE', leasesKey, '-inf', '(' .. now, 'LIMIT', 0, limit)
+for _, member in ipairs(expired) do
+  redis.call('ZREM', leasesKey, member)
+  local jobId, idx, attempt = parseLeaseMember(member)
+  local job = jobId and loadJob(jobId)
+  local s = job and job.s[idx]
+  if s and s.st == S.RUNNING and s.a == attempt then
+    local err
+    if s.to and s.to > 0 and s.sa and now >= s.sa + s.to then
+      err = newError(EC.TIMEOUT, 'attempt ran past timeout_ms=' .. s.to .. ' and its worker stopped renewing the lease',
+        attempt, s.wk, now, true)
+    else
+      err = newError(EC.LEASE_EXPIRED, 'worker ' .. (s.wk or '?') .. ' stopped renewing its lease', attempt, s.wk, now, true)
+    end
+    if s.a - s.rl < s.ma then
+      s.e[#s.e + 1] = err
+      enqueue(jobId, job, idx, now, false)
+      emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'requeued after lease expiry'}))
+      narrate(jobId, idx, attempt, LEVEL.WARN, err.m .. '; step requeued')
+    else
+      stopStep(jobId, job, idx, S.FAILED, err, now, false)
+      afterStepFinal(jobId, job, idx, now)
+    end
+    saveJob(jobId, job)
+  end
+end
+return {CODE.OK, #expired}

@@ -1,0 +1,46 @@
+/**
+ * Following a job's log through the stream hub: the shared core of
+ * StreamTokens, StreamNarration, WatchJob and StreamJobOutput.
+ */
+import { NotFoundError } from "../queue/errors.js";
+import { type LogEntry, parseLogEntry } from "../queue/log-entry.js";
+import type { JobView, Queue } from "../queue/queue.js";
+import type { StreamHub } from "./stream-hub.js";
+
+/** The job, or NOT_FOUND; with `stepIndex`, the step must exist too. */
+export async function jobOrNotFound(queue: Queue, jobId: string, stepIndex?: number): Promise<JobView> {
+  const job = await queue.getJob(jobId);
+  if (!job) throw new NotFoundError(`job ${jobId} not found (it never existed or its retention has passed)`);
+  if (stepIndex !== undefined && !job.steps[stepIndex]) {
+    throw new NotFoundError(`step ${jobId}.${stepIndex} not found: job ${jobId} has ${job.steps.length} step(s)`);
+  }
+  return job;
+}
+
+/**
+ * Batches of the job's log entries after `afterCursor`, live until the
+ * caller stops iterating or `signal` aborts (the client went away).
+ */
+export async function* followLog(
+  queue: Queue,
+  hub: StreamHub,
+  job: JobView,
+  afterCursor: string,
+  signal: AbortSignal,
+): AsyncGenerator<LogEntry[]> {
+  if (!job.hasLog) await queue.openLog(job.id);
+  const sub = hub.subscribe(queue.keys.log(job.id), afterCursor || "0-0");
+  const stop = () => sub.close();
+  signal.addEventListener("abort", stop);
+  try {
+    for await (const batch of sub) yield batch.map((e) => parseLogEntry(e.id, e.fields));
+  } finally {
+    signal.removeEventListener("abort", stop);
+    sub.close();
+  }
+}
+
+/** Re-reads the job to look at a final event; a purged job keeps the view we had. */
+export async function refreshed(queue: Queue, job: JobView): Promise<JobView> {
+  return (await queue.getJob(job.id)) ?? job;
+}

@@ -1,0 +1,124 @@
+/**
+ * JobService: jobs as DAGs of steps. Handlers validate, call the queue and
+ * convert; errors are mapped to Connect codes by the error interceptor.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { EventType } from "../gen/stepq/v1/events_pb.js";
+import { JobState } from "../gen/stepq/v1/job_pb.js";
+import {
+  JobEndSchema,
+  type JobService,
+  type StreamJobOutputResponse,
+  StreamJobOutputResponseSchema,
+  type SubmitJobRequest,
+  WatchJobResponseSchema,
+} from "../gen/stepq/v1/job_service_pb.js";
+import { listJobs } from "../queue/listing.js";
+import type { JobInput } from "../queue/prepare-job.js";
+import { jobFieldPaths } from "../queue/queue.js";
+import { toEvent, toJob, toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
+import { followLog, jobOrNotFound, refreshed } from "./follow-log.js";
+import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg } from "./request-args.js";
+import type { ServiceDeps } from "./step-service.js";
+
+const JOB_FINAL_EVENTS = new Set<number>([EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.JOB_CANCELLED]);
+const STEP_FINAL_EVENTS = new Set<number>([EventType.STEP_SUCCEEDED, EventType.STEP_FAILED, EventType.STEP_CANCELLED]);
+
+/** A SubmitJob request as the queue's job input. */
+export function jobRequestToJob(req: SubmitJobRequest): JobInput {
+  return {
+    steps: req.steps.map((s) => ({
+      name: s.name,
+      operation: s.operation,
+      dependsOn: s.dependsOn,
+      retry: s.retry,
+      timeoutMs: s.timeoutMs,
+      queueTimeoutMs: s.queueTimeoutMs,
+    })),
+    priority: req.priority,
+    failurePolicy: req.failurePolicy,
+    idempotencyKey: req.idempotencyKey,
+    labels: req.labels,
+    notBefore: req.notBefore ? timestampMs(req.notBefore) : undefined,
+  };
+}
+
+export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeof JobService> {
+  return {
+    async submitJob(req) {
+      const [result] = await queue.submit([queue.prepare(jobRequestToJob(req), jobFieldPaths())]);
+      if (!result?.job) throw new Error("submit returned no record");
+      return { job: toJob(result.job), deduplicated: result.deduplicated };
+    },
+
+    async getJob(req) {
+      return { job: toJob(await jobOrNotFound(queue, jobIdArg("job_id", req.jobId))) };
+    },
+
+    async listJobs(req) {
+      const page = await listJobs(queue, {
+        state: enumArg("state", req.state, JobState, "JOB_STATE_"),
+        pageSize: pageSizeArg("page_size", req.pageSize, 20, 200),
+        pageToken: req.pageToken,
+      });
+      return { jobs: page.jobs.map(toJob), nextPageToken: page.nextPageToken };
+    },
+
+    async cancelJob(req) {
+      const jobId = jobIdArg("job_id", req.jobId);
+      await queue.cancel(jobId, undefined, reasonArg("reason", req.reason));
+      return { job: toJob(await jobOrNotFound(queue, jobId)) };
+    },
+
+    async *watchJob(req, ctx) {
+      let job = await jobOrNotFound(queue, jobIdArg("job_id", req.jobId));
+      const after = cursorArg("after_cursor", req.afterCursor);
+      for await (const batch of followLog(queue, hub, job, after, ctx.signal)) {
+        for (const e of batch) {
+          if (e.kind !== "event") continue;
+          yield create(WatchJobResponseSchema, { event: toEvent(e.cursor, e.time, e.event) });
+          if (JOB_FINAL_EVENTS.has(e.event.type)) {
+            job = await refreshed(queue, job);
+            if (job.finalCursor === undefined || job.finalCursor === e.cursor) return;
+          }
+        }
+      }
+    },
+
+    async *streamJobOutput(req, ctx) {
+      let job = await jobOrNotFound(queue, jobIdArg("job_id", req.jobId));
+      const after = cursorArg("after_cursor", req.afterCursor);
+      const out = (event: StreamJobOutputResponse["event"]) => create(StreamJobOutputResponseSchema, { event });
+      for await (const batch of followLog(queue, hub, job, after, ctx.signal)) {
+        for (const e of batch) {
+          if (e.kind === "tokens") {
+            yield out({ case: "tokens", value: toTokenChunk(job, e) });
+          } else if (e.kind === "narration") {
+            yield out({ case: "narration", value: toNarration(job, e) });
+          } else if (e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
+            yield out({ case: "restart", value: toRestart(job, e) });
+          } else if (STEP_FINAL_EVENTS.has(e.event.type)) {
+            job = await refreshed(queue, job);
+            yield out({ case: "stepEnd", value: toStepEnd(job, e) });
+          } else if (JOB_FINAL_EVENTS.has(e.event.type)) {
+            job = await refreshed(queue, job);
+            if (job.finalCursor === undefined || job.finalCursor === e.cursor) {
+              yield out({
+                case: "jobEnd",
+                value: create(JobEndSchema, {
+                  cursor: e.cursor,
+                  jobId: job.id,
+                  state: e.event.jobState ?? JobState.UNSPECIFIED,
+                  finishedAt: timestampFromMs(e.time),
+                }),
+              });
+              return;
+            }
+          }
+        }
+      }
+    },
+  };
+}

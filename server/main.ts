@@ -1,0 +1,152 @@
+/**
+ * The stepq server: builds the Connect router (StepService, JobService),
+ * the stream hub and the sweeper over one Redis, and listens on one port.
+ * `buildServer` is what tests and `stepq dev` call; running this file starts
+ * a server from flags and environment (see `--help`).
+ */
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Redis } from "ioredis";
+import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { createRedis } from "../queue/connection.js";
+import { createLogger, type Logger } from "../queue/logger.js";
+import { isMainModule } from "../queue/main-module.js";
+import { OptionError } from "../queue/options.js";
+import { createQueue, type Queue } from "../queue/queue.js";
+import { startSweeper } from "../queue/sweeper.js";
+import { type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
+import { createErrorInterceptor } from "./errors.js";
+import { answerHealth, isHealthRequest } from "./health.js";
+import { createJobService } from "./job-service.js";
+import { listen } from "./listen.js";
+import { createStepService } from "./step-service.js";
+import { createStreamHub, type StreamHub } from "./stream-hub.js";
+
+export const VERSION = "0.1.0";
+
+export interface StepqServer {
+  /** Base URL, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  readonly port: number;
+  readonly queue: Queue;
+  readonly hub: StreamHub;
+  /** Graceful shutdown: stop accepting, end streams, finish requests, close Redis. */
+  close(): Promise<void>;
+}
+
+export interface BuildServerOptions extends Partial<ServerConfig> {
+  logger?: Logger;
+}
+
+/** Builds and starts a server. */
+export async function buildServer(options: BuildServerOptions = {}): Promise<StepqServer> {
+  const config = { ...serverConfig([], {}), ...options };
+  const log = options.logger ?? createLogger("server");
+  const onRedisError = throttled((err: Error) => log.warn("redis connection error", { error: err.message }), 5000);
+  const redis: Redis = createRedis(config.redisUrl, "command", { name: "stepq-server", onError: onRedisError });
+  const reader: Redis = createRedis(config.redisUrl, "blocking", { name: "stepq-hub", onError: onRedisError });
+
+  const queue = createQueue({ redis, queue: config.queue, limits: config.limits, eventsMaxLen: config.eventsMaxLen });
+  const hub = createStreamHub({ redis, reader, onError: onRedisError });
+  const sweeper = startSweeper(queue, {
+    intervalMs: config.sweepIntervalMs,
+    onError: (err) => onRedisError(err),
+  });
+
+  const deps = { queue, hub };
+  const connect = connectNodeAdapter({
+    routes: (router: ConnectRouter) => {
+      router.service(StepService, createStepService(deps));
+      router.service(JobService, createJobService(deps));
+    },
+    interceptors: [createErrorInterceptor((err) => log.error("unexpected error in a handler", { error: err, stack: err.stack }))],
+    readMaxBytes: config.maxRequestBytes,
+    // Reject unknown JSON fields: a typo in a curl request gets an error naming it.
+    jsonOptions: { ignoreUnknownFields: false },
+  });
+
+  const listener = await listen(
+    (req, res) => {
+      if (isHealthRequest(req)) void answerHealth(redis, res, { queue: config.queue, version: VERSION });
+      else connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]);
+    },
+    config.port,
+    config.host,
+  );
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const url = `http://${host}:${listener.port}`;
+  log.info("listening", { url, queue: config.queue, redis: redactUrl(config.redisUrl) });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: listener.port,
+    queue,
+    hub,
+    close() {
+      closing ??= (async () => {
+        sweeper.stop();
+        hub.close();
+        await listener.close(config.shutdownGraceMs);
+        reader.disconnect();
+        await redis.quit().catch(() => redis.disconnect());
+        log.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+}
+
+function throttled(fn: (err: Error) => void, everyMs: number): (err: Error) => void {
+  let last = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last >= everyMs) {
+      last = now;
+      fn(err);
+    }
+  };
+}
+
+/** Runs a server from `argv` until SIGINT/SIGTERM. */
+export async function runServerCommand(argv: readonly string[]): Promise<number> {
+  let config;
+  try {
+    config = serverConfig(argv);
+  } catch (e) {
+    if (e instanceof OptionError) {
+      process.stderr.write(`stepq serve: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (config.help) {
+    process.stdout.write(SERVER_HELP);
+    return 0;
+  }
+  const server = await buildServer(config);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await server.close();
+  return 0;
+}
+
+
+if (isMainModule(import.meta.url)) {
+  runServerCommand(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`stepq serve: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * StepService: single steps. Handlers validate, call the queue and convert;
+ * errors are mapped to Connect codes by the error interceptor.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { EventType } from "../gen/stepq/v1/events_pb.js";
+import {
+  type StepService,
+  type StreamNarrationResponse,
+  StreamNarrationResponseSchema,
+  type StreamTokensResponse,
+  StreamTokensResponseSchema,
+  type SubmitStepRequest,
+  SubmitStepResponseSchema,
+  WatchStepsResponseSchema,
+} from "../gen/stepq/v1/step_service_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { InvalidArgumentError, OutOfRangeError } from "../queue/errors.js";
+import { stepIdOf } from "../queue/ids.js";
+import { listSteps } from "../queue/listing.js";
+import { type LogEntry, parseEventEntry } from "../queue/log-entry.js";
+import type { JobInput } from "../queue/prepare-job.js";
+import { type JobView, type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
+import { toEvent, toNarration, toRestart, toStep, toStepEnd, toTokenChunk } from "./convert.js";
+import { followLog, jobOrNotFound, refreshed } from "./follow-log.js";
+import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
+import type { StreamHub } from "./stream-hub.js";
+
+export interface ServiceDeps {
+  queue: Queue;
+  hub: StreamHub;
+}
+
+/** The most requests in one SubmitSteps call. */
+export const MAX_BATCH = 1000;
+
+/** A SubmitStep request as a one-step job named "main". */
+export function stepRequestToJob(req: SubmitStepRequest): JobInput {
+  return {
+    steps: [
+      {
+        name: "main",
+        operation: req.operation,
+        retry: req.retry,
+        timeoutMs: req.timeoutMs,
+        queueTimeoutMs: req.queueTimeoutMs,
+      },
+    ],
+    priority: req.priority,
+    idempotencyKey: req.idempotencyKey,
+    labels: req.labels,
+    notBefore: req.notBefore ? timestampMs(req.notBefore) : undefined,
+  };
+}
+
+function submitted(r: SubmitResult) {
+  if (!r.job) throw new Error(`submit returned no record for job ${r.jobId}`);
+  return create(SubmitStepResponseSchema, { step: toStep(r.job, 0), deduplicated: r.deduplicated });
+}
+
+function isFinalStepEvent(type: number): boolean {
+  return type === EventType.STEP_SUCCEEDED || type === EventType.STEP_FAILED || type === EventType.STEP_CANCELLED;
+}
+
+type EventEntry = Extract<LogEntry, { kind: "event" }>;
+type OutputEntry = Exclude<LogEntry, { kind: "event" }>;
+
+/** How one channel turns log entries of its step into messages. */
+interface ChannelMapper<T> {
+  output(e: OutputEntry, job: JobView): T | undefined;
+  restart?(e: EventEntry, job: JobView): T;
+  end(e: EventEntry, job: JobView): T;
+}
+
+export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<typeof StepService> {
+  /**
+   * One channel of one step: maps its log entries and ends after the step's
+   * last final event (a dead-lettered step may be retried later).
+   */
+  async function* channel<T>(stepId: string, afterCursor: string, ctx: HandlerContext, map: ChannelMapper<T>): AsyncIterable<T> {
+    const { jobId, index } = stepIdArg("step_id", stepId);
+    const after = cursorArg("after_cursor", afterCursor);
+    let job = await jobOrNotFound(queue, jobId, index);
+    for await (const batch of followLog(queue, hub, job, after, ctx.signal)) {
+      for (const e of batch) {
+        if (e.kind !== "event") {
+          const msg = e.stepIndex === index ? map.output(e, job) : undefined;
+          if (msg !== undefined) yield msg;
+        } else if (e.event.stepIndex !== index) {
+          continue;
+        } else if (map.restart && e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
+          yield map.restart(e, job);
+        } else if (isFinalStepEvent(e.event.type)) {
+          job = await refreshed(queue, job);
+          const fc = job.steps[index]?.finalCursor;
+          if (fc === undefined || fc === e.cursor) {
+            yield map.end(e, job);
+            return;
+          }
+        }
+      }
+    }
+  }
+
+  return {
+    async submitStep(req) {
+      const [result] = await queue.submit([queue.prepare(stepRequestToJob(req), stepFieldPaths())]);
+      return submitted(result as SubmitResult);
+    },
+
+    async submitSteps(req) {
+      const n = req.requests.length;
+      if (n === 0) throw new InvalidArgumentError("requests", "is empty: send 1 to 1000 steps");
+      if (n > MAX_BATCH) throw new InvalidArgumentError("requests", `has ${n} steps; at most ${MAX_BATCH} per call`);
+      const prepared = req.requests.map((r, i) => queue.prepare(stepRequestToJob(r), stepFieldPaths(`requests[${i}].`)));
+      const results = await queue.submit(prepared);
+      return { responses: results.map(submitted) };
+    },
+
+    async getStep(req) {
+      const { jobId, index } = stepIdArg("step_id", req.stepId);
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+    },
+
+    async listSteps(req) {
+      const state = enumArg("state", req.state, StepState, "STEP_STATE_");
+      if (req.route.length > 200) throw new InvalidArgumentError("route", "is longer than 200 characters");
+      const page = await listSteps(queue, {
+        state,
+        route: req.route,
+        pageSize: pageSizeArg("page_size", req.pageSize, 50, 500),
+        pageToken: req.pageToken,
+      });
+      return {
+        steps: page.steps.map(({ job, step }) => toStep(job, step.index)),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+
+    async cancelStep(req) {
+      const { jobId, index } = stepIdArg("step_id", req.stepId);
+      await queue.cancel(jobId, index, reasonArg("reason", req.reason));
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+    },
+
+    streamTokens(req, ctx) {
+      return channel<StreamTokensResponse>(req.stepId, req.afterCursor, ctx, {
+        output: (e, job) =>
+          e.kind === "tokens" ? create(StreamTokensResponseSchema, { event: { case: "tokens", value: toTokenChunk(job, e) } }) : undefined,
+        restart: (e, job) => create(StreamTokensResponseSchema, { event: { case: "restart", value: toRestart(job, e) } }),
+        end: (e, job) => create(StreamTokensResponseSchema, { event: { case: "end", value: toStepEnd(job, e) } }),
+      });
+    },
+
+    streamNarration(req, ctx) {
+      return channel<StreamNarrationResponse>(req.stepId, req.afterCursor, ctx, {
+        output: (e, job) =>
+          e.kind === "narration"
+            ? create(StreamNarrationResponseSchema, { event: { case: "narration", value: toNarration(job, e) } })
+            : undefined,
+        end: (e, job) => create(StreamNarrationResponseSchema, { event: { case: "end", value: toStepEnd(job, e) } }),
+      });
+    },
+
+    async *watchSteps(req, ctx) {
+      const stepIds = new Set(req.stepIds.map((id, i) => {
+        const ref = stepIdArg(`step_ids[${i}]`, id);
+        return stepIdOf(ref.jobId, ref.index);
+      }));
+      const jobId = req.jobId === "" ? "" : jobIdArg("job_id", req.jobId);
+      const routes = new Set(req.routes);
+      const types = new Set(req.types.map((t, i) => enumArg(`types[${i}]`, t, EventType, "EVENT_TYPE_")));
+      let after = cursorArg("after_cursor", req.afterCursor);
+      if (after === "") after = await queue.lastEventCursor();
+      else if (await queue.eventsTrimmedAfter(after)) {
+        throw new OutOfRangeError(
+          `after_cursor ${after} is older than the retained events (the events stream is capped); ` +
+            "watch again without a cursor and read current state with GetStep/GetJob",
+        );
+      }
+      const sub = hub.subscribe(queue.keys.events, after);
+      const stop = () => sub.close();
+      ctx.signal.addEventListener("abort", stop);
+      try {
+        for await (const batch of sub) {
+          for (const raw of batch) {
+            const { cursor, time, event } = parseEventEntry(raw.id, raw.fields);
+            if (jobId && event.jobId !== jobId) continue;
+            if (stepIds.size > 0 && (event.stepIndex === undefined || !stepIds.has(stepIdOf(event.jobId, event.stepIndex)))) continue;
+            if (routes.size > 0 && !routes.has(event.route ?? "")) continue;
+            if (types.size > 0 && !types.has(event.type)) continue;
+            yield create(WatchStepsResponseSchema, { event: toEvent(cursor, time, event) });
+          }
+        }
+      } finally {
+        ctx.signal.removeEventListener("abort", stop);
+        sub.close();
+      }
+    },
+  };
+}

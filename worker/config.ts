@@ -1,0 +1,52 @@
+/**
+ * The worker's settings: flags, environment variables and defaults that
+ * work on a laptop (`stepq worker --help` prints this table).
+ */
+import { helpText, type OptionSpec, parseOptions } from "../queue/options.js";
+
+export const WORKER_OPTIONS: readonly OptionSpec[] = [
+  { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
+  { flag: "queue", env: "STEPQ_QUEUE", kind: "string", default: "default", help: "Queue name." },
+  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo." },
+  { flag: "concurrency", short: "c", env: "STEPQ_CONCURRENCY", kind: "int", default: "1", help: "Steps run at once." },
+  { flag: "lease", env: "STEPQ_LEASE", kind: "duration", default: "30s", help: "Lease length; renewed every third of it. A crashed worker's steps are requeued after it." },
+  { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "30s", help: "On SIGINT/SIGTERM, how long running steps may finish before they are handed back." },
+  { flag: "worker-id", env: "STEPQ_WORKER_ID", kind: "string", help: "Worker id in events and logs (default <host>-<pid>-<random>)." },
+  { flag: "flush", env: "STEPQ_FLUSH", kind: "duration", default: "2ms", help: "Minimum time between two output appends of one step (token batching window)." },
+];
+
+export interface WorkerConfig {
+  help: boolean;
+  redisUrl: string;
+  queue: string;
+  engines: string[];
+  concurrency: number;
+  leaseMs: number;
+  shutdownGraceMs: number;
+  workerId?: string;
+  flushMs: number;
+}
+
+/** The configuration from `argv` and the environment. */
+export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const { values: v, help } = parseOptions(WORKER_OPTIONS, argv, env);
+  return {
+    help,
+    redisUrl: v["redis-url"] as string,
+    queue: v.queue as string,
+    engines: v.engines as string[],
+    concurrency: v.concurrency as number,
+    leaseMs: v.lease as number,
+    shutdownGraceMs: v["shutdown-grace"] as number,
+    workerId: v["worker-id"] as string | undefined,
+    flushMs: v.flush as number,
+  };
+}
+
+export const WORKER_HELP = helpText(
+  "stepq worker [options]",
+  "Runs a worker: claims steps of the routes its engines serve from Redis, runs them, and streams\n" +
+    "their tokens and narration back. SIGINT/SIGTERM stop claiming, let running steps finish for the\n" +
+    "grace period, then hand the rest back to the queue.",
+  WORKER_OPTIONS,
+);

@@ -1,0 +1,52 @@
+/**
+ * `stepq worker` / `node dist/worker/main.js`: a worker from flags and
+ * environment (see `--help`), running until SIGINT/SIGTERM.
+ */
+import { isMainModule } from "../queue/main-module.js";
+import { OptionError } from "../queue/options.js";
+import { WORKER_HELP, workerConfig } from "./config.js";
+import { buildEngines } from "./engines/index.js";
+import { createWorker } from "./worker.js";
+
+/** Runs a worker from `argv`; resolves with the exit code. */
+export async function runWorkerCommand(argv: readonly string[]): Promise<number> {
+  let config;
+  let engines;
+  try {
+    config = workerConfig(argv);
+    if (config.help) {
+      process.stdout.write(WORKER_HELP);
+      return 0;
+    }
+    engines = await buildEngines(config.engines);
+  } catch (e) {
+    if (e instanceof OptionError) {
+      process.stderr.write(`stepq worker: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const worker = createWorker({ ...config, engines });
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) void worker.stop();
+    else process.exit(130); // a second Ctrl-C: leave now; leases expire and steps are requeued
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  await worker.runForever();
+  await worker.stop();
+  return 0;
+}
+
+
+if (isMainModule(import.meta.url)) {
+  runWorkerCommand(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`stepq worker: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
