@@ -9,7 +9,7 @@ import { Redis, type RedisOptions } from "ioredis";
 export type ConnectionRole =
   /** Ordinary commands and scripts; auto-pipelined. */
   | "command"
-  /** Blocking reads (BLPOP, XREAD BLOCK): no command timeout. */
+  /** Blocking reads (BLPOP, XREAD BLOCK) and subscriptions: no command timeout. */
   | "blocking"
   /** Pub/sub subscriber. */
   | "subscriber";
@@ -54,9 +54,10 @@ export function createRedis(url: string, role: ConnectionRole, options: Connecti
           autoResendUnfulfilledCommands: false,
           commandTimeout: options.commandTimeoutMs ?? 5000,
         })
-      : // A blocking read cut by a disconnect fails instead of being resent,
-        // so its loop notices and re-reads with fresh state.
-        new Redis(url, { ...base, maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false });
+      : // A blocking read cut by a disconnect fails (after one reconnect
+        // attempt) instead of being resent or kept forever, so its loop
+        // notices and reads again with fresh state.
+        new Redis(url, { ...base, autoResendUnfulfilledCommands: false });
   redis.on("error", options.onError ?? (() => {}));
   return redis;
 }

@@ -53,8 +53,14 @@ export async function listen(handler: RequestHandler, port: number, host: string
       socket.off("data", onData);
       socket.pause();
       socket.unshift(head);
-      (isH2 ? h2 : h1).emit("connection", socket);
-      socket.resume();
+      if (isH2) {
+        // The HTTP/2 session takes the buffered bytes and then reads the
+        // socket's handle itself; resuming the JS stream would steal data.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
     };
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());

@@ -1,0 +1,87 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
+import { LeaseLostError } from "../queue/errors.js";
+import { resultBytes, useQueues } from "./helpers/queue.js";
+import type { Queue } from "../queue/queue.js";
+import { echo } from "./helpers/stack.js";
+
+const newQueue = await useQueues();
+let queue: Queue;
+beforeEach(() => {
+  queue = newQueue();
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function submitEcho(text: string) {
+  const { jobId } = await queue.submitStep({ step: { operation: echo({ text }) } });
+  return jobId;
+}
+
+describe("leases and fencing", () => {
+  it("a stale worker cannot complete, append, report progress or fail after its lease expired and the step was re-claimed", async () => {
+    const jobId = await submitEcho("fenced");
+    const [stale] = (await queue.claim({ workerId: "stale", routes: ["echo"], leaseMs: 100, max: 1 })).steps;
+    expect(stale?.jobId).toBe(jobId);
+    await sleep(150);
+    expect((await queue.sweep()).recovered).toBe(1);
+    const [fresh] = (await queue.claim({ workerId: "fresh", routes: ["echo"], leaseMs: 10_000, max: 1 })).steps;
+    expect(fresh?.attempt).toBe(2);
+
+    const s = stale!;
+    await expect(queue.complete(s, resultBytes("stale"))).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(queue.appendOutput(s, { firstSeq: 0, entries: [{ kind: "tokens", firstIndex: 0, texts: ["x"] }] })).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(queue.reportProgress(s, 0.5)).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(queue.fail(s, { code: StepErrorCode.ENGINE_FAILED, message: "late", retryable: true })).rejects.toBeInstanceOf(LeaseLostError);
+
+    await queue.complete(fresh!, resultBytes("fresh"));
+    const job = await queue.getJob(jobId);
+    expect(job?.steps[0]?.state).toBe(StepState.SUCCEEDED);
+    expect(job?.steps[0]?.errors.map((e) => e.code)).toEqual([StepErrorCode.LEASE_EXPIRED]);
+    const tokens = (await queue.readLog(jobId, "", 100)).filter((e) => e.kind === "tokens");
+    expect(tokens).toEqual([]);
+  });
+
+  it("an expired lease cannot be renewed, even before anyone recovered it", async () => {
+    await submitEcho("expire");
+    const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 50, max: 1 })).steps;
+    await sleep(80);
+    expect(await queue.extendLeases([step!], 10_000)).toEqual([undefined]);
+    await expect(queue.complete(step!, resultBytes("late"))).rejects.toBeInstanceOf(LeaseLostError);
+    await queue.sweep();
+  });
+
+  it("a live lease is renewed and the step can then complete", async () => {
+    const jobId = await submitEcho("renew");
+    const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 200, max: 1 })).steps;
+    for (let i = 0; i < 4; i++) {
+      await sleep(100);
+      const [deadline] = await queue.extendLeases([step!], 200);
+      expect(deadline).toBeGreaterThan(Date.now() - 1000);
+    }
+    await queue.complete(step!, resultBytes("ok"));
+    expect((await queue.getJob(jobId))?.steps[0]?.state).toBe(StepState.SUCCEEDED);
+  });
+
+  it("a completion sent twice (a lost reply) takes effect once", async () => {
+    const jobId = await submitEcho("twice");
+    const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 5000, max: 1 })).steps;
+    await queue.complete(step!, resultBytes("once"));
+    await expect(queue.complete(step!, resultBytes("once"))).rejects.toBeInstanceOf(LeaseLostError);
+    const events = (await queue.readLog(jobId, "", 100)).filter((e) => e.kind === "event").map((e) => e.kind === "event" && e.event.type);
+    expect(events.filter((t) => t === 5 /* STEP_SUCCEEDED */)).toHaveLength(1);
+  });
+
+  it("output resent after a lost reply is written once", async () => {
+    const jobId = await submitEcho("resend");
+    const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 5000, max: 1 })).steps;
+    const batch = { firstSeq: 0, entries: [{ kind: "tokens" as const, firstIndex: 0, texts: ["a", "b"] }] };
+    await queue.appendOutput(step!, batch);
+    await queue.appendOutput(step!, batch);
+    await queue.complete(step!, resultBytes("ab"), {
+      firstSeq: 0,
+      entries: [...batch.entries, { kind: "tokens", firstIndex: 2, texts: ["c"] }],
+    });
+    const tokens = (await queue.readLog(jobId, "", 100)).flatMap((e) => (e.kind === "tokens" ? e.texts : []));
+    expect(tokens).toEqual(["a", "b", "c"]);
+  });
+});
