@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import type { EventType } from "../gen/stepq/v1/events_pb.js";
 import { postJson } from "./helpers/json-rpc.js";
 import { echo, useStack } from "./helpers/stack.js";
 
@@ -156,7 +157,7 @@ describe("streams", () => {
     expect(err.code).toBe(Code.NotFound);
   });
   it("WatchSteps with an unknown event type is INVALID_ARGUMENT", async () => {
-    const err = await streamError(() => stack.client.steps.watchSteps({ types: [77] }));
+    const err = await streamError(() => stack.client.steps.watchSteps({ types: [77 as EventType] }));
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.rawMessage).toMatch(/^types\[0\]: unknown value 77/);
   });
