@@ -6,7 +6,7 @@
  * prove recovery).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,12 @@ export interface RedisProcessOptions {
   extraArgs?: readonly string[];
   /** The executable; default `redis-server` on PATH. */
   bin?: string;
+  /**
+   * Pid file in the data folder. A redis-server still running from an
+   * earlier, killed owner of the same folder is stopped first, so two
+   * servers never share one append-only file.
+   */
+  pidFile?: string;
 }
 
 export interface RedisProcess {
@@ -106,6 +112,27 @@ async function launch(bin: string, args: string[]): Promise<{ child: ChildProces
   return { child, output: () => out };
 }
 
+/** Stops a redis-server left running by an earlier owner of `pidFile`. */
+async function reapStale(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+  } catch {
+    return;
+  }
+  let cmdline = "";
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    // not running (or not Linux): nothing to reap
+  }
+  if (pid > 0 && cmdline.includes("redis-server")) {
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+  rmSync(pidFile, { force: true });
+}
+
 /** Starts a private redis-server and resolves once it accepts connections. */
 export async function startRedisProcess(options: RedisProcessOptions = {}): Promise<RedisProcess> {
   const bin = options.bin ?? "redis-server";
@@ -123,8 +150,10 @@ export async function startRedisProcess(options: RedisProcessOptions = {}): Prom
     "--daemonize", "no",
     "--protected-mode", "yes",
     "--maxmemory-policy", "noeviction",
+    ...(options.pidFile ? ["--pidfile", options.pidFile] : []),
     ...(options.extraArgs ?? []),
   ];
+  if (options.pidFile) await reapStale(options.pidFile);
 
   let port = fixedPort ?? 0;
   let current: Awaited<ReturnType<typeof launch>> | undefined;
