@@ -211,6 +211,25 @@ export function createQueue(options: QueueOptions) {
       if (code !== ScriptCode.OK) throw scriptError("cancelSteps", code, subject);
     },
 
+    /** Queues a dead-lettered step again with fresh attempts (and what its failure cancelled). */
+    async retryStep(jobId: string, stepIndex: number): Promise<void> {
+      const reply = await script("retryStep", [keys.job(jobId), keys.dead, keys.done, keys.events], [jobId, stepIndex]);
+      if (reply[0] === ScriptCode.WRONG_STATE) {
+        const state = StepState[Number(reply[1])]?.toLowerCase() ?? String(reply[1]);
+        throw new FailedPreconditionError(`step ${jobId}.${stepIndex} is ${state}; only FAILED (dead-lettered) steps can be retried`);
+      }
+      if (reply[0] !== ScriptCode.OK) throw scriptError("retryStep", reply[0], `${jobId}.${stepIndex}`);
+    },
+
+    /** Removes a FAILED step from the dead-letter list. */
+    async purgeStep(jobId: string, stepIndex: number): Promise<void> {
+      const reply = await script("purgeStep", [keys.job(jobId), keys.dead], [jobId, stepIndex]);
+      if (reply[0] === ScriptCode.WRONG_STATE) {
+        throw new FailedPreconditionError(`step ${jobId}.${stepIndex} is not in the dead-letter list (only FAILED steps are, until retried or purged)`);
+      }
+      if (reply[0] !== ScriptCode.OK) throw scriptError("purgeStep", reply[0], `${jobId}.${stepIndex}`);
+    },
+
     /** Creates the job's log if it does not exist yet (so a queued job can be followed). */
     async openLog(jobId: string): Promise<void> {
       const reply = await script("openLog", [keys.job(jobId)], [jobId]);

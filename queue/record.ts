@@ -19,6 +19,8 @@ export interface ErrorRecord {
   /** Unix ms. */
   time: number;
   retryable: boolean;
+  /** For automatic cancellations: index of the step whose failure caused it. */
+  causeIndex?: number;
 }
 
 /** One step as stored inside its job's record. */
@@ -117,6 +119,7 @@ function decodeError(v: Unpacked): ErrorRecord {
     workerId: str(t.w),
     time: num(t.t),
     retryable: t.r === true || t.r === 1,
+    causeIndex: typeof t.by === "number" ? t.by - 1 : undefined,
   };
 }
 

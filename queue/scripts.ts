@@ -31,6 +31,8 @@ export const SCRIPT_NAMES = [
   "promoteScheduled",
   "purgeExpired",
   "openLog",
+  "retryStep",
+  "purgeStep",
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

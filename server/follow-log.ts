@@ -2,6 +2,8 @@
  * Following a job's log through the stream hub: the shared core of
  * StreamTokens, StreamNarration, WatchJob and StreamJobOutput.
  */
+import { JobState } from "../gen/stepq/v1/job_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { NotFoundError } from "../queue/errors.js";
 import { type LogEntry, parseLogEntry } from "../queue/log-entry.js";
 import type { JobView, Queue } from "../queue/queue.js";
@@ -43,4 +45,21 @@ export async function* followLog(
 /** Re-reads the job to look at a final event; a purged job keeps the view we had. */
 export async function refreshed(queue: Queue, job: JobView): Promise<JobView> {
   return (await queue.getJob(job.id)) ?? job;
+}
+
+/**
+ * Whether the final event at `cursor` ends step `index` (or, without an
+ * index, the job): the step must be final now and this must be its latest
+ * final event. A dead-lettered step that was retried is not final any more,
+ * so its old final event does not end a stream.
+ */
+export function isLastFinalEvent(job: JobView, index: number | undefined, cursor: string): boolean {
+  if (index === undefined) {
+    const final = job.state === JobState.SUCCEEDED || job.state === JobState.FAILED || job.state === JobState.CANCELLED;
+    return final && (job.finalCursor === undefined || job.finalCursor === cursor);
+  }
+  const s = job.steps[index];
+  if (!s) return true;
+  const final = s.state === StepState.SUCCEEDED || s.state === StepState.FAILED || s.state === StepState.CANCELLED;
+  return final && (s.finalCursor === undefined || s.finalCursor === cursor);
 }

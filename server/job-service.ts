@@ -19,7 +19,7 @@ import { listJobs } from "../queue/listing.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { jobFieldPaths } from "../queue/queue.js";
 import { toEvent, toJob, toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
-import { followLog, jobOrNotFound, refreshed } from "./follow-log.js";
+import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg } from "./request-args.js";
 import type { ServiceDeps } from "./step-service.js";
 
@@ -81,7 +81,7 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
           yield create(WatchJobResponseSchema, { event: toEvent(e.cursor, e.time, e.event) });
           if (JOB_FINAL_EVENTS.has(e.event.type)) {
             job = await refreshed(queue, job);
-            if (job.finalCursor === undefined || job.finalCursor === e.cursor) return;
+            if (isLastFinalEvent(job, undefined, e.cursor)) return;
           }
         }
       }
@@ -100,11 +100,12 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
           } else if (e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
             yield out({ case: "restart", value: toRestart(job, e) });
           } else if (STEP_FINAL_EVENTS.has(e.event.type)) {
+            // A step retried from the dead-letter list ends again later.
             job = await refreshed(queue, job);
-            yield out({ case: "stepEnd", value: toStepEnd(job, e) });
+            if (isLastFinalEvent(job, e.event.stepIndex ?? 0, e.cursor)) yield out({ case: "stepEnd", value: toStepEnd(job, e) });
           } else if (JOB_FINAL_EVENTS.has(e.event.type)) {
             job = await refreshed(queue, job);
-            if (job.finalCursor === undefined || job.finalCursor === e.cursor) {
+            if (isLastFinalEvent(job, undefined, e.cursor)) {
               yield out({
                 case: "jobEnd",
                 value: create(JobEndSchema, {

@@ -24,7 +24,7 @@ import { type LogEntry, parseEventEntry } from "../queue/log-entry.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { type JobView, type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
 import { toEvent, toNarration, toRestart, toStep, toStepEnd, toTokenChunk } from "./convert.js";
-import { followLog, jobOrNotFound, refreshed } from "./follow-log.js";
+import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
 
@@ -94,8 +94,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
           yield map.restart(e, job);
         } else if (isFinalStepEvent(e.event.type)) {
           job = await refreshed(queue, job);
-          const fc = job.steps[index]?.finalCursor;
-          if (fc === undefined || fc === e.cursor) {
+          if (isLastFinalEvent(job, index, e.cursor)) {
             yield map.end(e, job);
             return;
           }
@@ -142,6 +141,18 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
     async cancelStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
       await queue.cancel(jobId, index, reasonArg("reason", req.reason));
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+    },
+
+    async retryStep(req) {
+      const { jobId, index } = stepIdArg("step_id", req.stepId);
+      await queue.retryStep(jobId, index);
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+    },
+
+    async purgeStep(req) {
+      const { jobId, index } = stepIdArg("step_id", req.stepId);
+      await queue.purgeStep(jobId, index);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
     },
 

@@ -7,7 +7,17 @@ import { helpText, type OptionSpec, parseOptions } from "../queue/options.js";
 export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
   { flag: "queue", env: "STEPQ_QUEUE", kind: "string", default: "default", help: "Queue name." },
-  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo." },
+  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo, llama." },
+  {
+    flag: "model",
+    short: "m",
+    env: "STEPQ_MODELS",
+    kind: "list",
+    default: "",
+    help: "GGUF models for llama (implies --engines llama): path.gguf, name=path.gguf, or 'tiny' (built-in, random weights).",
+  },
+  { flag: "threads", env: "STEPQ_THREADS", kind: "int", default: "0", help: "CPU threads per generation for llama (0: the engine's default)." },
+  { flag: "data-dir", env: "STEPQ_DATA_DIR", kind: "string", default: ".stepq", help: "Folder for generated models." },
   { flag: "concurrency", short: "c", env: "STEPQ_CONCURRENCY", kind: "int", default: "1", help: "Steps run at once." },
   { flag: "lease", env: "STEPQ_LEASE", kind: "duration", default: "30s", help: "Lease length; renewed every third of it. A crashed worker's steps are requeued after it." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "30s", help: "On SIGINT/SIGTERM, how long running steps may finish before they are handed back." },
@@ -25,6 +35,9 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   workerId?: string;
   flushMs: number;
+  models: string[];
+  threads: number;
+  dataDir: string;
 }
 
 /** The configuration from `argv` and the environment. */
@@ -34,7 +47,11 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     help,
     redisUrl: v["redis-url"] as string,
     queue: v.queue as string,
-    engines: v.engines as string[],
+    // A model implies the llama engine.
+    engines: [...new Set([...(v.engines as string[]), ...((v.model as string[]).length > 0 ? ["llama"] : [])])],
+    models: v.model as string[],
+    threads: v.threads as number,
+    dataDir: v["data-dir"] as string,
     concurrency: v.concurrency as number,
     leaseMs: v.lease as number,
     shutdownGraceMs: v["shutdown-grace"] as number,

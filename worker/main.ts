@@ -18,7 +18,7 @@ export async function runWorkerCommand(argv: readonly string[]): Promise<number>
       process.stdout.write(WORKER_HELP);
       return 0;
     }
-    engines = await buildEngines(config.engines);
+    engines = await buildEngines(config.engines, config);
   } catch (e) {
     if (e instanceof OptionError) {
       process.stderr.write(`stepq worker: ${e.message}\n`);

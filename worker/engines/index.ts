@@ -1,20 +1,44 @@
 /**
- * Engines by name, for `--engines`. Each entry builds its engine from the
- * worker's configuration.
+ * Engines by name, for `--engines`, built from the worker's model options.
  */
 import { OptionError } from "../../queue/options.js";
 import { createEchoEngine } from "./echo.js";
 import type { Engine } from "./engine.js";
 
-export const ENGINE_NAMES = ["echo"] as const;
+export const ENGINE_NAMES = ["echo", "llama"] as const;
+
+export interface EngineSettings {
+  /**
+   * GGUF models for the llama engine: "path/to/model.gguf" (its name is the
+   * file name without .gguf), "name=path", or "tiny" for the built-in tiny
+   * model (random weights) generated into `dataDir`.
+   */
+  models: readonly string[];
+  /** Folder for generated models. */
+  dataDir: string;
+  /** CPU threads per generation (llama); 0: the engine's default. */
+  threads: number;
+}
+
+/** A model spec parsed: its route name and file (undefined: the built-in tiny model). */
+export function parseModelSpec(spec: string): { name: string; path?: string } {
+  if (spec === "tiny") return { name: "stepq-tiny" };
+  const eq = spec.indexOf("=");
+  if (eq > 0) return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
+  const base = spec.split("/").pop() ?? spec;
+  return { name: base.replace(/\.gguf$/i, ""), path: spec };
+}
 
 /** Builds the engines named in `names`. */
-export async function buildEngines(names: readonly string[]): Promise<Engine[]> {
+export async function buildEngines(names: readonly string[], settings: EngineSettings): Promise<Engine[]> {
   const engines: Engine[] = [];
   for (const name of names) {
     switch (name) {
       case "echo":
         engines.push(createEchoEngine());
+        break;
+      case "llama":
+        engines.push(await buildLlama(settings));
         break;
       default:
         throw new OptionError(`--engines: unknown engine "${name}"; available: ${ENGINE_NAMES.join(", ")}`);
@@ -22,4 +46,11 @@ export async function buildEngines(names: readonly string[]): Promise<Engine[]> 
   }
   if (engines.length === 0) throw new OptionError("--engines: name at least one engine");
   return engines;
+}
+
+async function buildLlama(settings: EngineSettings): Promise<Engine> {
+  if (settings.models.length === 0) {
+    throw new OptionError("the llama engine needs --model: a GGUF file (path, or name=path), or 'tiny' for the built-in test model");
+  }
+  throw new OptionError(`the llama engine is not available in this build (models: ${settings.models.join(", ")})`);
 }

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stepq/v1/step_service.proto.
  */
 export const file_stepq_v1_step_service: GenFile = /*@__PURE__*/
-  fileDesc("ChtzdGVwcS92MS9zdGVwX3NlcnZpY2UucHJvdG8SCHN0ZXBxLnYxItICChFTdWJtaXRTdGVwUmVxdWVzdBImCglvcGVyYXRpb24YASABKAsyEy5zdGVwcS52MS5PcGVyYXRpb24SEAoIcHJpb3JpdHkYAiABKAUSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEiQKBXJldHJ5GAQgASgLMhUuc3RlcHEudjEuUmV0cnlQb2xpY3kSEgoKdGltZW91dF9tcxgFIAEoDRIYChBxdWV1ZV90aW1lb3V0X21zGAYgASgNEi4KCm5vdF9iZWZvcmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKBmxhYmVscxgIIAMoCzInLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoSU3VibWl0U3RlcFJlc3BvbnNlEhwKBHN0ZXAYASABKAsyDi5zdGVwcS52MS5TdGVwEhQKDGRlZHVwbGljYXRlZBgCIAEoCCJDChJTdWJtaXRTdGVwc1JlcXVlc3QSLQoIcmVxdWVzdHMYASADKAsyGy5zdGVwcS52MS5TdWJtaXRTdGVwUmVxdWVzdCJGChNTdWJtaXRTdGVwc1Jlc3BvbnNlEi8KCXJlc3BvbnNlcxgBIAMoCzIcLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBSZXNwb25zZSIhCg5HZXRTdGVwUmVxdWVzdBIPCgdzdGVwX2lkGAEgASgJIi8KD0dldFN0ZXBSZXNwb25zZRIcCgRzdGVwGAEgASgLMg4uc3RlcHEudjEuU3RlcCJsChBMaXN0U3RlcHNSZXF1ZXN0EiIKBXN0YXRlGAEgASgOMhMuc3RlcHEudjEuU3RlcFN0YXRlEg0KBXJvdXRlGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIksKEUxpc3RTdGVwc1Jlc3BvbnNlEh0KBXN0ZXBzGAEgAygLMg4uc3RlcHEudjEuU3RlcBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNAoRQ2FuY2VsU3RlcFJlcXVlc3QSDwoHc3RlcF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMgoSQ2FuY2VsU3RlcFJlc3BvbnNlEhwKBHN0ZXAYASABKAsyDi5zdGVwcS52MS5TdGVwIjwKE1N0cmVhbVRva2Vuc1JlcXVlc3QSDwoHc3RlcF9pZBgBIAEoCRIUCgxhZnRlcl9jdXJzb3IYAiABKAkikwEKFFN0cmVhbVRva2Vuc1Jlc3BvbnNlEiYKBnRva2VucxgBIAEoCzIULnN0ZXBxLnYxLlRva2VuQ2h1bmtIABIoCgdyZXN0YXJ0GAIgASgLMhUuc3RlcHEudjEuU3RlcFJlc3RhcnRIABIgCgNlbmQYAyABKAsyES5zdGVwcS52MS5TdGVwRW5kSABCBwoFZXZlbnQiPwoWU3RyZWFtTmFycmF0aW9uUmVxdWVzdBIPCgdzdGVwX2lkGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCSJuChdTdHJlYW1OYXJyYXRpb25SZXNwb25zZRIoCgluYXJyYXRpb24YASABKAsyEy5zdGVwcS52MS5OYXJyYXRpb25IABIgCgNlbmQYAiABKAsyES5zdGVwcS52MS5TdGVwRW5kSABCBwoFZXZlbnQifwoRV2F0Y2hTdGVwc1JlcXVlc3QSEAoIc3RlcF9pZHMYASADKAkSDgoGam9iX2lkGAIgASgJEg4KBnJvdXRlcxgDIAMoCRIiCgV0eXBlcxgEIAMoDjITLnN0ZXBxLnYxLkV2ZW50VHlwZRIUCgxhZnRlcl9jdXJzb3IYBSABKAkiNAoSV2F0Y2hTdGVwc1Jlc3BvbnNlEh4KBWV2ZW50GAEgASgLMg8uc3RlcHEudjEuRXZlbnQygAUKC1N0ZXBTZXJ2aWNlEkcKClN1Ym1pdFN0ZXASGy5zdGVwcS52MS5TdWJtaXRTdGVwUmVxdWVzdBocLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBSZXNwb25zZRJKCgtTdWJtaXRTdGVwcxIcLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBzUmVxdWVzdBodLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBzUmVzcG9uc2USQwoHR2V0U3RlcBIYLnN0ZXBxLnYxLkdldFN0ZXBSZXF1ZXN0Ghkuc3RlcHEudjEuR2V0U3RlcFJlc3BvbnNlIgOQAgESSQoJTGlzdFN0ZXBzEhouc3RlcHEudjEuTGlzdFN0ZXBzUmVxdWVzdBobLnN0ZXBxLnYxLkxpc3RTdGVwc1Jlc3BvbnNlIgOQAgESRwoKQ2FuY2VsU3RlcBIbLnN0ZXBxLnYxLkNhbmNlbFN0ZXBSZXF1ZXN0Ghwuc3RlcHEudjEuQ2FuY2VsU3RlcFJlc3BvbnNlElQKDFN0cmVhbVRva2VucxIdLnN0ZXBxLnYxLlN0cmVhbVRva2Vuc1JlcXVlc3QaHi5zdGVwcS52MS5TdHJlYW1Ub2tlbnNSZXNwb25zZSIDkAIBMAESXQoPU3RyZWFtTmFycmF0aW9uEiAuc3RlcHEudjEuU3RyZWFtTmFycmF0aW9uUmVxdWVzdBohLnN0ZXBxLnYxLlN0cmVhbU5hcnJhdGlvblJlc3BvbnNlIgOQAgEwARJOCgpXYXRjaFN0ZXBzEhsuc3RlcHEudjEuV2F0Y2hTdGVwc1JlcXVlc3QaHC5zdGVwcS52MS5XYXRjaFN0ZXBzUmVzcG9uc2UiA5ACATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_stepq_v1_events, file_stepq_v1_operation, file_stepq_v1_output, file_stepq_v1_step]);
+  fileDesc("ChtzdGVwcS92MS9zdGVwX3NlcnZpY2UucHJvdG8SCHN0ZXBxLnYxItICChFTdWJtaXRTdGVwUmVxdWVzdBImCglvcGVyYXRpb24YASABKAsyEy5zdGVwcS52MS5PcGVyYXRpb24SEAoIcHJpb3JpdHkYAiABKAUSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEiQKBXJldHJ5GAQgASgLMhUuc3RlcHEudjEuUmV0cnlQb2xpY3kSEgoKdGltZW91dF9tcxgFIAEoDRIYChBxdWV1ZV90aW1lb3V0X21zGAYgASgNEi4KCm5vdF9iZWZvcmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKBmxhYmVscxgIIAMoCzInLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoSU3VibWl0U3RlcFJlc3BvbnNlEhwKBHN0ZXAYASABKAsyDi5zdGVwcS52MS5TdGVwEhQKDGRlZHVwbGljYXRlZBgCIAEoCCJDChJTdWJtaXRTdGVwc1JlcXVlc3QSLQoIcmVxdWVzdHMYASADKAsyGy5zdGVwcS52MS5TdWJtaXRTdGVwUmVxdWVzdCJGChNTdWJtaXRTdGVwc1Jlc3BvbnNlEi8KCXJlc3BvbnNlcxgBIAMoCzIcLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBSZXNwb25zZSIhCg5HZXRTdGVwUmVxdWVzdBIPCgdzdGVwX2lkGAEgASgJIi8KD0dldFN0ZXBSZXNwb25zZRIcCgRzdGVwGAEgASgLMg4uc3RlcHEudjEuU3RlcCJsChBMaXN0U3RlcHNSZXF1ZXN0EiIKBXN0YXRlGAEgASgOMhMuc3RlcHEudjEuU3RlcFN0YXRlEg0KBXJvdXRlGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIksKEUxpc3RTdGVwc1Jlc3BvbnNlEh0KBXN0ZXBzGAEgAygLMg4uc3RlcHEudjEuU3RlcBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNAoRQ2FuY2VsU3RlcFJlcXVlc3QSDwoHc3RlcF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMgoSQ2FuY2VsU3RlcFJlc3BvbnNlEhwKBHN0ZXAYASABKAsyDi5zdGVwcS52MS5TdGVwIiMKEFJldHJ5U3RlcFJlcXVlc3QSDwoHc3RlcF9pZBgBIAEoCSIxChFSZXRyeVN0ZXBSZXNwb25zZRIcCgRzdGVwGAEgASgLMg4uc3RlcHEudjEuU3RlcCIjChBQdXJnZVN0ZXBSZXF1ZXN0Eg8KB3N0ZXBfaWQYASABKAkiMQoRUHVyZ2VTdGVwUmVzcG9uc2USHAoEc3RlcBgBIAEoCzIOLnN0ZXBxLnYxLlN0ZXAiPAoTU3RyZWFtVG9rZW5zUmVxdWVzdBIPCgdzdGVwX2lkGAEgASgJEhQKDGFmdGVyX2N1cnNvchgCIAEoCSKTAQoUU3RyZWFtVG9rZW5zUmVzcG9uc2USJgoGdG9rZW5zGAEgASgLMhQuc3RlcHEudjEuVG9rZW5DaHVua0gAEigKB3Jlc3RhcnQYAiABKAsyFS5zdGVwcS52MS5TdGVwUmVzdGFydEgAEiAKA2VuZBgDIAEoCzIRLnN0ZXBxLnYxLlN0ZXBFbmRIAEIHCgVldmVudCI/ChZTdHJlYW1OYXJyYXRpb25SZXF1ZXN0Eg8KB3N0ZXBfaWQYASABKAkSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJIm4KF1N0cmVhbU5hcnJhdGlvblJlc3BvbnNlEigKCW5hcnJhdGlvbhgBIAEoCzITLnN0ZXBxLnYxLk5hcnJhdGlvbkgAEiAKA2VuZBgCIAEoCzIRLnN0ZXBxLnYxLlN0ZXBFbmRIAEIHCgVldmVudCJ/ChFXYXRjaFN0ZXBzUmVxdWVzdBIQCghzdGVwX2lkcxgBIAMoCRIOCgZqb2JfaWQYAiABKAkSDgoGcm91dGVzGAMgAygJEiIKBXR5cGVzGAQgAygOMhMuc3RlcHEudjEuRXZlbnRUeXBlEhQKDGFmdGVyX2N1cnNvchgFIAEoCSI0ChJXYXRjaFN0ZXBzUmVzcG9uc2USHgoFZXZlbnQYASABKAsyDy5zdGVwcS52MS5FdmVudDKMBgoLU3RlcFNlcnZpY2USRwoKU3VibWl0U3RlcBIbLnN0ZXBxLnYxLlN1Ym1pdFN0ZXBSZXF1ZXN0Ghwuc3RlcHEudjEuU3VibWl0U3RlcFJlc3BvbnNlEkoKC1N1Ym1pdFN0ZXBzEhwuc3RlcHEudjEuU3VibWl0U3RlcHNSZXF1ZXN0Gh0uc3RlcHEudjEuU3VibWl0U3RlcHNSZXNwb25zZRJDCgdHZXRTdGVwEhguc3RlcHEudjEuR2V0U3RlcFJlcXVlc3QaGS5zdGVwcS52MS5HZXRTdGVwUmVzcG9uc2UiA5ACARJJCglMaXN0U3RlcHMSGi5zdGVwcS52MS5MaXN0U3RlcHNSZXF1ZXN0Ghsuc3RlcHEudjEuTGlzdFN0ZXBzUmVzcG9uc2UiA5ACARJHCgpDYW5jZWxTdGVwEhsuc3RlcHEudjEuQ2FuY2VsU3RlcFJlcXVlc3QaHC5zdGVwcS52MS5DYW5jZWxTdGVwUmVzcG9uc2USVAoMU3RyZWFtVG9rZW5zEh0uc3RlcHEudjEuU3RyZWFtVG9rZW5zUmVxdWVzdBoeLnN0ZXBxLnYxLlN0cmVhbVRva2Vuc1Jlc3BvbnNlIgOQAgEwARJdCg9TdHJlYW1OYXJyYXRpb24SIC5zdGVwcS52MS5TdHJlYW1OYXJyYXRpb25SZXF1ZXN0GiEuc3RlcHEudjEuU3RyZWFtTmFycmF0aW9uUmVzcG9uc2UiA5ACATABEkQKCVJldHJ5U3RlcBIaLnN0ZXBxLnYxLlJldHJ5U3RlcFJlcXVlc3QaGy5zdGVwcS52MS5SZXRyeVN0ZXBSZXNwb25zZRJECglQdXJnZVN0ZXASGi5zdGVwcS52MS5QdXJnZVN0ZXBSZXF1ZXN0Ghsuc3RlcHEudjEuUHVyZ2VTdGVwUmVzcG9uc2USTgoKV2F0Y2hTdGVwcxIbLnN0ZXBxLnYxLldhdGNoU3RlcHNSZXF1ZXN0Ghwuc3RlcHEudjEuV2F0Y2hTdGVwc1Jlc3BvbnNlIgOQAgEwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_stepq_v1_events, file_stepq_v1_operation, file_stepq_v1_output, file_stepq_v1_step]);
 
 /**
  * SubmitStepRequest describes a one-step job.
@@ -328,6 +328,90 @@ export const CancelStepResponseSchema: GenMessage<CancelStepResponse> = /*@__PUR
   messageDesc(file_stepq_v1_step_service, 9);
 
 /**
+ * RetryStepRequest names the dead-lettered step to run again.
+ *
+ * @generated from message stepq.v1.RetryStepRequest
+ */
+export type RetryStepRequest = Message<"stepq.v1.RetryStepRequest"> & {
+  /**
+   * step_id is the step's id. Required.
+   *
+   * @generated from field: string step_id = 1;
+   */
+  stepId: string;
+};
+
+/**
+ * Describes the message stepq.v1.RetryStepRequest.
+ * Use `create(RetryStepRequestSchema)` to create a new message.
+ */
+export const RetryStepRequestSchema: GenMessage<RetryStepRequest> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_step_service, 10);
+
+/**
+ * RetryStepResponse returns the step, queued again.
+ *
+ * @generated from message stepq.v1.RetryStepResponse
+ */
+export type RetryStepResponse = Message<"stepq.v1.RetryStepResponse"> & {
+  /**
+   * step is the step after the retry.
+   *
+   * @generated from field: stepq.v1.Step step = 1;
+   */
+  step?: Step | undefined;
+};
+
+/**
+ * Describes the message stepq.v1.RetryStepResponse.
+ * Use `create(RetryStepResponseSchema)` to create a new message.
+ */
+export const RetryStepResponseSchema: GenMessage<RetryStepResponse> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_step_service, 11);
+
+/**
+ * PurgeStepRequest names the step to remove from the dead-letter list.
+ *
+ * @generated from message stepq.v1.PurgeStepRequest
+ */
+export type PurgeStepRequest = Message<"stepq.v1.PurgeStepRequest"> & {
+  /**
+   * step_id is the step's id. Required.
+   *
+   * @generated from field: string step_id = 1;
+   */
+  stepId: string;
+};
+
+/**
+ * Describes the message stepq.v1.PurgeStepRequest.
+ * Use `create(PurgeStepRequestSchema)` to create a new message.
+ */
+export const PurgeStepRequestSchema: GenMessage<PurgeStepRequest> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_step_service, 12);
+
+/**
+ * PurgeStepResponse returns the step, no longer dead-lettered.
+ *
+ * @generated from message stepq.v1.PurgeStepResponse
+ */
+export type PurgeStepResponse = Message<"stepq.v1.PurgeStepResponse"> & {
+  /**
+   * step is the step (still FAILED).
+   *
+   * @generated from field: stepq.v1.Step step = 1;
+   */
+  step?: Step | undefined;
+};
+
+/**
+ * Describes the message stepq.v1.PurgeStepResponse.
+ * Use `create(PurgeStepResponseSchema)` to create a new message.
+ */
+export const PurgeStepResponseSchema: GenMessage<PurgeStepResponse> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_step_service, 13);
+
+/**
  * StreamTokensRequest names the step to follow.
  *
  * @generated from message stepq.v1.StreamTokensRequest
@@ -354,7 +438,7 @@ export type StreamTokensRequest = Message<"stepq.v1.StreamTokensRequest"> & {
  * Use `create(StreamTokensRequestSchema)` to create a new message.
  */
 export const StreamTokensRequestSchema: GenMessage<StreamTokensRequest> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step_service, 10);
+  messageDesc(file_stepq_v1_step_service, 14);
 
 /**
  * StreamTokensResponse is one message of the token channel.
@@ -399,7 +483,7 @@ export type StreamTokensResponse = Message<"stepq.v1.StreamTokensResponse"> & {
  * Use `create(StreamTokensResponseSchema)` to create a new message.
  */
 export const StreamTokensResponseSchema: GenMessage<StreamTokensResponse> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step_service, 11);
+  messageDesc(file_stepq_v1_step_service, 15);
 
 /**
  * StreamNarrationRequest names the step to follow.
@@ -428,7 +512,7 @@ export type StreamNarrationRequest = Message<"stepq.v1.StreamNarrationRequest"> 
  * Use `create(StreamNarrationRequestSchema)` to create a new message.
  */
 export const StreamNarrationRequestSchema: GenMessage<StreamNarrationRequest> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step_service, 12);
+  messageDesc(file_stepq_v1_step_service, 16);
 
 /**
  * StreamNarrationResponse is one message of the narration channel.
@@ -465,7 +549,7 @@ export type StreamNarrationResponse = Message<"stepq.v1.StreamNarrationResponse"
  * Use `create(StreamNarrationResponseSchema)` to create a new message.
  */
 export const StreamNarrationResponseSchema: GenMessage<StreamNarrationResponse> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step_service, 13);
+  messageDesc(file_stepq_v1_step_service, 17);
 
 /**
  * WatchStepsRequest filters the lifecycle events to watch.
@@ -514,7 +598,7 @@ export type WatchStepsRequest = Message<"stepq.v1.WatchStepsRequest"> & {
  * Use `create(WatchStepsRequestSchema)` to create a new message.
  */
 export const WatchStepsRequestSchema: GenMessage<WatchStepsRequest> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step_service, 14);
+  messageDesc(file_stepq_v1_step_service, 18);
 
 /**
  * WatchStepsResponse carries one event.
@@ -535,7 +619,7 @@ export type WatchStepsResponse = Message<"stepq.v1.WatchStepsResponse"> & {
  * Use `create(WatchStepsResponseSchema)` to create a new message.
  */
 export const WatchStepsResponseSchema: GenMessage<WatchStepsResponse> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step_service, 15);
+  messageDesc(file_stepq_v1_step_service, 19);
 
 /**
  * StepService is the API for single steps: submit one, follow its output,
@@ -628,6 +712,32 @@ export const StepService: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamNarrationRequestSchema;
     output: typeof StreamNarrationResponseSchema;
+  },
+  /**
+   * RetryStep takes a FAILED (dead-lettered) step out of the dead-letter list
+   * and queues it again with a fresh set of attempts; steps of its job that
+   * were cancelled because it failed come back too, and the job runs again.
+   * Earlier errors are kept. Errors: NOT_FOUND, FAILED_PRECONDITION (the
+   * step is not FAILED).
+   *
+   * @generated from rpc stepq.v1.StepService.RetryStep
+   */
+  retryStep: {
+    methodKind: "unary";
+    input: typeof RetryStepRequestSchema;
+    output: typeof RetryStepResponseSchema;
+  },
+  /**
+   * PurgeStep removes a FAILED step from the dead-letter list (it stays
+   * readable until its job's retention ends). Errors: NOT_FOUND,
+   * FAILED_PRECONDITION (not in the dead-letter list).
+   *
+   * @generated from rpc stepq.v1.StepService.PurgeStep
+   */
+  purgeStep: {
+    methodKind: "unary";
+    input: typeof PurgeStepRequestSchema;
+    output: typeof PurgeStepResponseSchema;
   },
   /**
    * WatchSteps streams lifecycle events of the whole queue, optionally

@@ -309,7 +309,9 @@ local function afterStepFinal(jobId, job, idx, now)
     local why = "step '" .. s.n .. "' failed and the job fails fast"
     for j, o in ipairs(job.s) do
       if not isFinal(o.st) then
-        stopStep(jobId, job, j, S.CANCELLED, newError(EC.CANCELLED, why, o.a, o.wk, now, false), now, true)
+        local err = newError(EC.CANCELLED, why, o.a, o.wk, now, false)
+        err.by = idx -- the cause, so a retry of step idx can bring this one back
+        stopStep(jobId, job, j, S.CANCELLED, err, now, true)
       end
     end
   else
@@ -324,7 +326,9 @@ local function afterStepFinal(jobId, job, idx, now)
             if dep.st == S.FAILED or dep.st == S.CANCELLED then
               local verb = dep.st == S.FAILED and 'failed' or 'was cancelled'
               local why = "dependency '" .. dep.n .. "' " .. verb
-              stopStep(jobId, job, j, S.CANCELLED, newError(EC.DEPENDENCY_FAILED, why, o.a, o.wk, now, false), now, true)
+              local err = newError(EC.DEPENDENCY_FAILED, why, o.a, o.wk, now, false)
+              err.by = d
+              stopStep(jobId, job, j, S.CANCELLED, err, now, true)
               changed = true
               break
             end
