@@ -53,7 +53,11 @@ export const DEFAULT_LIMITS: SubmitLimits = {
 };
 
 /** `DEFAULT_LIMITS` with `overrides` applied (operation defaults merged per kind). */
-export function resolveLimits(overrides: Partial<SubmitLimits> = {}): SubmitLimits {
+export type LimitOverrides = Partial<Omit<SubmitLimits, "operations">> & {
+  operations?: { [K in keyof SubmitLimits["operations"]]?: Partial<OperationDefaults> };
+};
+
+export function resolveLimits(overrides: LimitOverrides = {}): SubmitLimits {
   const ops = overrides.operations;
   return {
     ...DEFAULT_LIMITS,

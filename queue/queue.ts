@@ -22,7 +22,7 @@ import {
   releaseSteps,
   reportProgress,
 } from "./leases.js";
-import { resolveLimits, type SubmitLimits } from "./limits.js";
+import { type LimitOverrides, resolveLimits } from "./limits.js";
 import { compareCursors, type LogEntry, parseEventEntry, parseLogEntry } from "./log-entry.js";
 import { pack, unpack, type Unpacked } from "./msgpack.js";
 import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
@@ -35,7 +35,7 @@ export interface QueueOptions {
   redis: Redis;
   /** Queue name; all its keys share the hash tag `{name}`. Default "default". */
   queue?: string;
-  limits?: Partial<SubmitLimits>;
+  limits?: LimitOverrides;
   /** Approximate cap of the queue-wide events stream. Default 100,000. */
   eventsMaxLen?: number;
 }

@@ -2,8 +2,8 @@
  * The server's settings: flags, environment variables and defaults that
  * work on a laptop (`stepq serve --help` prints this table).
  */
-import type { SubmitLimits } from "../queue/limits.js";
-import { helpText, type OptionSpec, parseOptions } from "../queue/options.js";
+import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
+import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions } from "../queue/options.js";
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
@@ -16,6 +16,14 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: "max-operation-bytes", env: "STEPQ_MAX_OPERATION_BYTES", kind: "bytes", default: "1MiB", help: "Largest encoded operation of one step." },
   { flag: "max-request-bytes", env: "STEPQ_MAX_REQUEST_BYTES", kind: "bytes", default: "8MiB", help: "Largest request message." },
   { flag: "max-tokens-limit", env: "STEPQ_MAX_TOKENS_LIMIT", kind: "int", default: "32768", help: "Highest max_tokens an infer step may ask for." },
+  { flag: "max-streams", env: "STEPQ_MAX_STREAMS", kind: "int", default: "10000", help: "Most server streams open at once on this server; more get RESOURCE_EXHAUSTED." },
+  {
+    flag: "operation-defaults",
+    env: "STEPQ_OPERATION_DEFAULTS",
+    kind: "list",
+    default: "",
+    help: "Per-operation defaults, e.g. infer.timeout=10m,infer.queue-timeout=5m,infer.attempts=3,echo.attempts=1 (kinds: infer, embed, echo).",
+  },
   { flag: "events-max-len", env: "STEPQ_EVENTS_MAX_LEN", kind: "int", default: "100000", help: "Approximate cap of the queue-wide events stream." },
   { flag: "sweep-interval", env: "STEPQ_SWEEP_INTERVAL", kind: "duration", default: "1s", help: "How often this process recovers expired leases and deletes expired jobs." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "10s", help: "How long requests in flight may finish on SIGINT/SIGTERM." },
@@ -26,8 +34,9 @@ export interface ServerConfig {
   port: number;
   host: string;
   queue: string;
-  limits: Partial<SubmitLimits>;
+  limits: LimitOverrides;
   maxRequestBytes: number;
+  maxStreams: number;
   eventsMaxLen: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
@@ -48,12 +57,36 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
       maxStepsPerJob: v["max-steps-per-job"] as number,
       maxOperationBytes: v["max-operation-bytes"] as number,
       maxTokensLimit: v["max-tokens-limit"] as number,
+      operations: parseOperationDefaults(v["operation-defaults"] as string[]),
     },
+    maxStreams: v["max-streams"] as number,
     maxRequestBytes: v["max-request-bytes"] as number,
     eventsMaxLen: v["events-max-len"] as number,
     sweepIntervalMs: v["sweep-interval"] as number,
     shutdownGraceMs: v["shutdown-grace"] as number,
   };
+}
+
+/** Parses `infer.timeout=10m,echo.attempts=1` into per-kind overrides. */
+export function parseOperationDefaults(items: readonly string[]): NonNullable<LimitOverrides["operations"]> {
+  const out: Record<string, Partial<OperationDefaults>> = {};
+  for (const item of items) {
+    const m = /^(infer|embed|echo)\.(timeout|queue-timeout|attempts)=(.+)$/.exec(item);
+    if (!m) {
+      throw new OptionError(
+        `--operation-defaults: "${item}" is not KIND.SETTING=VALUE (kinds infer, embed, echo; settings timeout, queue-timeout, attempts)`,
+      );
+    }
+    const [, kind, setting, value] = m as unknown as [string, string, string, string];
+    const entry = (out[kind] ??= {});
+    if (setting === "attempts") {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 100) throw new OptionError(`--operation-defaults: ${kind}.attempts must be 1 to 100`);
+      entry.maxAttempts = n;
+    } else if (setting === "timeout") entry.timeoutMs = parseDuration(value);
+    else entry.queueTimeoutMs = parseDuration(value);
+  }
+  return out;
 }
 
 export const SERVER_HELP = helpText(

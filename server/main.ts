@@ -20,7 +20,9 @@ import { createErrorInterceptor } from "./errors.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { createJobService } from "./job-service.js";
 import { listen } from "./listen.js";
+import { redisSafetyWarnings } from "./redis-safety.js";
 import { createStepService } from "./step-service.js";
+import { createStreamLimitInterceptor } from "./stream-limit.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
 
 export const VERSION = "0.1.0";
@@ -55,12 +57,19 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   });
 
   const deps = { queue, hub };
+  const streamLimit = createStreamLimitInterceptor(config.maxStreams);
+  void redisSafetyWarnings(redis).then((warnings) => {
+    for (const w of warnings) log.warn(w);
+  });
   const connect = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(StepService, createStepService(deps));
       router.service(JobService, createJobService(deps));
     },
-    interceptors: [createErrorInterceptor((err) => log.error("unexpected error in a handler", { error: err, stack: err.stack }))],
+    // The stream limit runs first (outermost), so a refused stream never
+    // reaches the handler; the error mapper runs last, next to the handlers,
+    // so every interceptor above it sees Connect errors only.
+    interceptors: [streamLimit, createErrorInterceptor((err) => log.error("unexpected error in a handler", { error: err, stack: err.stack }))],
     readMaxBytes: config.maxRequestBytes,
     // Reject unknown JSON fields: a typo in a curl request gets an error naming it.
     jsonOptions: { ignoreUnknownFields: false },

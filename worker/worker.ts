@@ -210,7 +210,10 @@ export function createWorker(options: WorkerOptions) {
     // would be refused by the fencing token, so there is nothing to do.
     // Shutdown: stop() hands the lease back in one batch.
     if (stop?.kind === "cancelled" || stop?.kind === "lease-lost" || stop?.kind === "shutdown") {
-      if (stop.kind !== "shutdown") emit("step:abandoned", { stepId: step.stepId, attempt: step.attempt, reason: stop.kind });
+      if (stop.kind !== "shutdown") {
+        log.info("step abandoned", { step: step.stepId, attempt: step.attempt, reason: stop.kind });
+        emit("step:abandoned", { stepId: step.stepId, attempt: step.attempt, reason: stop.kind });
+      }
       return;
     }
     const deadline = () => r.deadline;
@@ -232,6 +235,7 @@ export function createWorker(options: WorkerOptions) {
       if (e instanceof LeaseLostError) {
         // Expired or cancelled while finishing (or a lost reply to our own
         // completion): the queue's state is authoritative either way.
+        log.info("step abandoned", { step: step.stepId, attempt: step.attempt, reason: "lease-lost" });
         emit("step:abandoned", { stepId: step.stepId, attempt: step.attempt, reason: "lease-lost" });
       } else {
         // Redis stayed away past the lease: recovery will requeue the step.
