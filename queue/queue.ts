@@ -4,6 +4,7 @@
  * of the Lua scripts, so any number of processes can share a queue.
  */
 import type { Redis } from "ioredis";
+import type { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { AlreadyExistsError, asQueueError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, scriptError } from "./errors.js";
@@ -74,7 +75,8 @@ export function createQueue(options: QueueOptions) {
   const redis = options.redis;
   const keys: QueueKeys = createKeys(options.queue);
   const limits = resolveLimits(options.limits);
-  registerScripts(redis, { eventsMaxLen: options.eventsMaxLen ?? 100_000 });
+  const eventsMaxLen = options.eventsMaxLen ?? 100_000;
+  registerScripts(redis, { eventsMaxLen });
   const ctx: LeaseContext = { redis, keys };
 
   async function script(name: ScriptName, keyList: string[], args: (string | Buffer | number)[]): Promise<[number, ...unknown[]]> {
@@ -247,6 +249,13 @@ export function createQueue(options: QueueOptions) {
     async readEvents(afterCursor: string, count: number) {
       const rows = await redisCall(() => redis.xrange(keys.events, afterCursor ? `(${afterCursor}` : "-", "+", "COUNT", count));
       return rows.map(([id, fields]) => parseEventEntry(id, fields));
+    },
+
+    /** Records that a worker joined or left (one XADD: no record changes). */
+    async workerEvent(type: EventType.WORKER_JOINED | EventType.WORKER_LEFT, workerId: string, routes: readonly string[]): Promise<void> {
+      await redisCall(() =>
+        redis.xadd(keys.events, "MAXLEN", "~", String(eventsMaxLen), "*", "t", String(type), "w", workerId, "m", routes.join(",")),
+      );
     },
 
     /** Id of the newest queue-wide event, or "0-0". */

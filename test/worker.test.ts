@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
@@ -87,5 +88,26 @@ describe("the worker", () => {
     expect(done.attempt).toBe(2); // the released attempt did not use up max_attempts=1
     expect(done.workerId).toBe(second.id);
     await second.stop();
+  });
+
+  it("announces itself on the events stream when it joins and leaves", async () => {
+    const abort = new AbortController();
+    const seen: string[] = [];
+    const watching = (async () => {
+      try {
+        for await (const res of stack.client.steps.watchSteps({ types: [EventType.WORKER_JOINED, EventType.WORKER_LEFT] }, { signal: abort.signal })) {
+          seen.push(`${EventType[res.event!.type]}:${res.event!.workerId}:${res.event!.message}`);
+        }
+      } catch {
+        /* aborted */
+      }
+    })();
+    await sleep(200);
+    const worker = await stack.worker();
+    await worker.stop();
+    await eventually(async () => seen.length, (n) => n >= 2);
+    abort.abort();
+    await watching;
+    expect(seen).toEqual([`WORKER_JOINED:${worker.id}:echo`, `WORKER_LEFT:${worker.id}:echo`]);
   });
 });

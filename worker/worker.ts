@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { Redis } from "ioredis";
+import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
 import { StepErrorCode, StepResultSchema, StopReason } from "../gen/stepq/v1/step_pb.js";
 import { createRedis, waitReady } from "../queue/connection.js";
@@ -331,6 +332,7 @@ export function createWorker(options: WorkerOptions) {
       heartbeat.unref();
       sweeper = startSweeper(queue, { intervalMs: options.sweepIntervalMs ?? 1000, onError: reportError });
       started = true;
+      await queue.workerEvent(EventType.WORKER_JOINED, id, routes).catch((e: unknown) => reportError(coerceError(e)));
       log.info("started", { routes: routes.join(","), concurrency, leaseMs });
     },
 
@@ -409,6 +411,7 @@ export function createWorker(options: WorkerOptions) {
     if (heartbeat) clearInterval(heartbeat);
     sweeper?.stop();
     for (const engine of options.engines) await engine.close?.().catch(() => {});
+    await queue?.workerEvent(EventType.WORKER_LEFT, id, routes).catch(() => {});
     subscriber?.disconnect();
     await commands?.quit().catch(() => commands?.disconnect());
     log.info("stopped");
