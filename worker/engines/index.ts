@@ -1,9 +1,12 @@
 /**
  * Engines by name, for `--engines`, built from the worker's model options.
  */
+import { join } from "node:path";
 import { OptionError } from "../../queue/options.js";
 import { createEchoEngine } from "./echo.js";
 import type { Engine } from "./engine.js";
+import { createLlamaEngine } from "./llama.js";
+import { ensureTinyModel, TINY_MODEL_NAME } from "./tiny-model.js";
 
 export const ENGINE_NAMES = ["echo", "llama"] as const;
 
@@ -22,7 +25,7 @@ export interface EngineSettings {
 
 /** A model spec parsed: its route name and file (undefined: the built-in tiny model). */
 export function parseModelSpec(spec: string): { name: string; path?: string } {
-  if (spec === "tiny") return { name: "stepq-tiny" };
+  if (spec === "tiny") return { name: TINY_MODEL_NAME };
   const eq = spec.indexOf("=");
   if (eq > 0) return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
   const base = spec.split("/").pop() ?? spec;
@@ -52,5 +55,12 @@ async function buildLlama(settings: EngineSettings): Promise<Engine> {
   if (settings.models.length === 0) {
     throw new OptionError("the llama engine needs --model: a GGUF file (path, or name=path), or 'tiny' for the built-in test model");
   }
-  throw new OptionError(`the llama engine is not available in this build (models: ${settings.models.join(", ")})`);
+  const models = [];
+  for (const spec of settings.models.map(parseModelSpec)) {
+    models.push({ name: spec.name, path: spec.path ?? (await ensureTinyModel(join(settings.dataDir, "models"))) });
+  }
+  const names = models.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new OptionError(`--model: two models are named "${twice}"; name them with name=path`);
+  return createLlamaEngine({ models, threads: settings.threads || undefined });
 }
