@@ -116,3 +116,9 @@ export function helpText(usage: string, description: string, specs: readonly Opt
   const width = Math.max(...rows.map((r) => r.flag.length)) + 2;
   return [`Usage: ${usage}`, "", description, "", "Options:", ...rows.map((r) => `  ${r.flag.padEnd(width)}${r.text}`), ""].join("\n");
 }
+
+/** The options every process that talks to Redis shares (server, worker). */
+export const REDIS_OPTIONS: readonly OptionSpec[] = [
+  { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
+  { flag: "queue", env: "STEPQ_QUEUE", kind: "string", default: "default", help: "Queue name (all its keys share the hash tag {name})." },
+];

@@ -3,13 +3,12 @@
  * work on a laptop (`stepq serve --help` prints this table).
  */
 import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
-import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions } from "../queue/options.js";
+import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS } from "../queue/options.js";
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
-  { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
+  ...REDIS_OPTIONS,
   { flag: "port", short: "p", env: "STEPQ_PORT", kind: "int", default: "8080", help: "TCP port for Connect, gRPC and gRPC-Web (0: any free port)." },
   { flag: "host", env: "STEPQ_HOST", kind: "string", default: "127.0.0.1", help: "Address to listen on; 0.0.0.0 for every interface." },
-  { flag: "queue", env: "STEPQ_QUEUE", kind: "string", default: "default", help: "Queue name (all its keys share the hash tag {name})." },
   { flag: "retention", env: "STEPQ_RETENTION", kind: "duration", default: "24h", help: "How long finished jobs, their output and logs are kept." },
   { flag: "max-queued-per-route", env: "STEPQ_MAX_QUEUED_PER_ROUTE", kind: "int", default: "0", help: "Most queued steps per route; submits beyond get RESOURCE_EXHAUSTED (0: no limit)." },
   { flag: "max-steps-per-job", env: "STEPQ_MAX_STEPS_PER_JOB", kind: "int", default: "100", help: "Most steps in one job." },

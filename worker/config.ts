@@ -2,22 +2,28 @@
  * The worker's settings: flags, environment variables and defaults that
  * work on a laptop (`stepq worker --help` prints this table).
  */
-import { helpText, type OptionSpec, parseOptions } from "../queue/options.js";
+import { helpText, type OptionSpec, parseOptions, REDIS_OPTIONS } from "../queue/options.js";
+
+/** The llama engine's options: models, threads, and where generated models go. */
+export function modelOptions(defaultModels: string): OptionSpec[] {
+  return [
+    {
+      flag: "model",
+      short: "m",
+      env: "STEPQ_MODELS",
+      kind: "list",
+      default: defaultModels,
+      help: "GGUF model(s) for the llama engine: path.gguf, name=path.gguf, or 'tiny' (built-in, random weights).",
+    },
+    { flag: "threads", env: "STEPQ_THREADS", kind: "int", default: "0", help: "CPU threads per generation for llama (0: the engine's default)." },
+    { flag: "data-dir", env: "STEPQ_DATA_DIR", kind: "string", default: ".stepq", help: "Folder for local data (Redis for stepq dev, generated models)." },
+  ];
+}
 
 export const WORKER_OPTIONS: readonly OptionSpec[] = [
-  { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
-  { flag: "queue", env: "STEPQ_QUEUE", kind: "string", default: "default", help: "Queue name." },
-  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo, llama." },
-  {
-    flag: "model",
-    short: "m",
-    env: "STEPQ_MODELS",
-    kind: "list",
-    default: "",
-    help: "GGUF models for llama (implies --engines llama): path.gguf, name=path.gguf, or 'tiny' (built-in, random weights).",
-  },
-  { flag: "threads", env: "STEPQ_THREADS", kind: "int", default: "0", help: "CPU threads per generation for llama (0: the engine's default)." },
-  { flag: "data-dir", env: "STEPQ_DATA_DIR", kind: "string", default: ".stepq", help: "Folder for generated models." },
+  ...REDIS_OPTIONS,
+  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo, llama (a --model implies llama)." },
+  ...modelOptions(""),
   { flag: "concurrency", short: "c", env: "STEPQ_CONCURRENCY", kind: "int", default: "1", help: "Steps run at once." },
   { flag: "lease", env: "STEPQ_LEASE", kind: "duration", default: "30s", help: "Lease length; renewed every third of it. A crashed worker's steps are requeued after it." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "30s", help: "On SIGINT/SIGTERM, how long running steps may finish before they are handed back." },

@@ -4,17 +4,14 @@
  */
 import { type Step, StepState } from "../../gen/stepq/v1/step_pb.js";
 import { JobState } from "../../gen/stepq/v1/job_pb.js";
-import { helpText, type OptionSpec, OptionError, parseOptions } from "../../queue/options.js";
+import { type OptionSpec, OptionError } from "../../queue/options.js";
 import { createStepqClient } from "../node/client.js";
+import { type CommandSpec, type Io, runCommand } from "./command.js";
 import { describeClientError, EXIT } from "./exit-codes.js";
+
+export type { Io };
 import { followToTerminal } from "./follow-terminal.js";
 import { describeStep, jobRow, stepJson, stepRow, stepStateName } from "./render.js";
-
-export interface Io {
-  out: NodeJS.WritableStream & { isTTY?: boolean };
-  err: NodeJS.WritableStream & { isTTY?: boolean };
-  env: NodeJS.ProcessEnv;
-}
 
 const SERVER: OptionSpec = {
   flag: "server",
@@ -26,10 +23,7 @@ const SERVER: OptionSpec = {
 };
 const JSON_OUT: OptionSpec = { flag: "json", kind: "bool", help: "Print JSON instead of text." };
 
-interface Command {
-  usage: string;
-  description: string;
-  options: OptionSpec[];
+interface Command extends CommandSpec {
   run(v: Record<string, unknown>, args: string[], io: Io): Promise<number>;
 }
 
@@ -224,31 +218,9 @@ export const CLIENT_COMMANDS: Record<string, Command> = {
 };
 
 /** Runs client command `name` with `argv`; maps errors to exit codes. */
-export async function runClientCommand(name: string, argv: string[], io: Io): Promise<number> {
+export function runClientCommand(name: string, argv: string[], io: Io): Promise<number> {
   const cmd = CLIENT_COMMANDS[name] as Command;
-  let parsed;
-  try {
-    parsed = parseOptions(cmd.options, argv, io.env);
-  } catch (e) {
-    if (e instanceof OptionError) {
-      io.err.write(`stepq ${name}: ${e.message}\n`);
-      return EXIT.USAGE;
-    }
-    throw e;
-  }
-  if (parsed.help) {
-    io.out.write(helpText(cmd.usage, cmd.description, cmd.options));
-    return EXIT.OK;
-  }
-  try {
-    return await cmd.run(parsed.values, parsed.positionals, io);
-  } catch (e) {
-    if (e instanceof OptionError) {
-      io.err.write(`stepq ${name}: ${e.message}\n`);
-      return EXIT.USAGE;
-    }
-    const { code, message } = describeClientError(e, parsed.values.server as string);
-    io.err.write(`stepq ${name}: ${message}\n`);
-    return code;
-  }
+  return runCommand(name, cmd, argv, io, (values, args) => cmd.run(values, args, io), (e, values) =>
+    describeClientError(e, values.server as string),
+  );
 }

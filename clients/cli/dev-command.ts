@@ -4,28 +4,17 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { createLogger } from "../../queue/logger.js";
-import { helpText, type OptionSpec, OptionError, parseOptions } from "../../queue/options.js";
-import { RedisNotInstalledError } from "../../queue/redis-process.js";
+import type { OptionSpec } from "../../queue/options.js";
+import { modelOptions } from "../../worker/config.js";
 import { buildEngines, parseModelSpec } from "../../worker/engines/index.js";
 import { createStepqClient } from "../node/client.js";
-import type { Io } from "./client-commands.js";
 import { finish } from "./client-commands.js";
+import { type CommandSpec, type Io, runCommand } from "./command.js";
 import { type DevStack, startDevStack } from "./dev-stack.js";
 import { EXIT } from "./exit-codes.js";
 import { followToTerminal } from "./follow-terminal.js";
 
-const COMMON: OptionSpec[] = [
-  {
-    flag: "model",
-    short: "m",
-    env: "STEPQ_MODELS",
-    kind: "list",
-    default: "tiny",
-    help: "GGUF model(s) to serve: path.gguf, name=path.gguf, or 'tiny' (built-in, random weights).",
-  },
-  { flag: "data-dir", env: "STEPQ_DATA_DIR", kind: "string", default: ".stepq", help: "Folder for Redis data and generated models." },
-  { flag: "threads", env: "STEPQ_THREADS", kind: "int", default: "0", help: "CPU threads per generation (0: the engine's default)." },
-];
+const COMMON = modelOptions("tiny");
 
 export const DEV_OPTIONS: OptionSpec[] = [
   { flag: "port", short: "p", env: "STEPQ_PORT", kind: "int", default: "8080", help: "API port (0: any free port)." },
@@ -40,20 +29,22 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   { flag: "seed", kind: "int", default: "42", help: "Sampling seed." },
 ];
 
-export const DEV_HELP = helpText(
-  "stepq dev [options]",
-  "Runs everything on this machine: a private redis-server (started on a free port, data in\n" +
+export const DEV_COMMAND: CommandSpec = {
+  usage: "stepq dev [options]",
+  description:
+    "Runs everything on this machine: a private redis-server (started on a free port, data in\n" +
     "<data-dir>/redis, AOF on; or the Redis at REDIS_URL when set), the API server and one worker with\n" +
     "the echo and llama engines. Ctrl-C stops all of it.",
-  DEV_OPTIONS,
-);
+  options: DEV_OPTIONS,
+};
 
-export const DEMO_HELP = helpText(
-  "stepq demo [options]",
-  "Starts the dev stack on free ports, submits an infer step, streams its tokens (stdout) and\n" +
+export const DEMO_COMMAND: CommandSpec = {
+  usage: "stepq demo [options]",
+  description:
+    "Starts the dev stack on free ports, submits an infer step, streams its tokens (stdout) and\n" +
     "narration (stderr), prints the result and stops everything. Exits 0 when the step succeeded.",
-  DEMO_OPTIONS,
-);
+  options: DEMO_OPTIONS,
+};
 
 const TINY_NOTE =
   "the built-in tiny model (random weights: its text is gibberish). Pass --model path/to/model.gguf for real text.";
@@ -130,29 +121,14 @@ export async function runDemo(v: Record<string, unknown>, io: Io): Promise<numbe
 }
 
 /** Parses and runs `dev` or `demo`. */
-export async function runDevCommand(name: "dev" | "demo", argv: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseOptions(name === "dev" ? DEV_OPTIONS : DEMO_OPTIONS, argv, io.env);
-  } catch (e) {
-    if (e instanceof OptionError) {
-      io.err.write(`stepq ${name}: ${e.message}\n`);
-      return EXIT.USAGE;
-    }
-    throw e;
-  }
-  if (parsed.help) {
-    io.out.write(name === "dev" ? DEV_HELP : DEMO_HELP);
-    return EXIT.OK;
-  }
-  try {
-    return name === "dev" ? await runDev(parsed.values, io) : await runDemo(parsed.values, io);
-  } catch (e) {
-    if (e instanceof RedisNotInstalledError || e instanceof OptionError) {
-      io.err.write(`stepq ${name}: ${e.message}\n`);
-      return e instanceof OptionError ? EXIT.USAGE : EXIT.FAILED;
-    }
-    io.err.write(`stepq ${name}: ${(e as Error).message}\n`);
-    return EXIT.FAILED;
-  }
+export function runDevCommand(name: "dev" | "demo", argv: string[], io: Io): Promise<number> {
+  const spec = name === "dev" ? DEV_COMMAND : DEMO_COMMAND;
+  return runCommand(
+    name,
+    spec,
+    argv,
+    io,
+    (values) => (name === "dev" ? runDev(values, io) : runDemo(values, io)),
+    (e) => ({ code: EXIT.FAILED, message: e instanceof Error ? e.message : String(e) }),
+  );
 }
