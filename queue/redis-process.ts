@@ -79,8 +79,22 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
+let setprivAvailable: boolean | undefined;
+
+/**
+ * The command that starts `bin`: on Linux, through `setpriv --pdeathsig
+ * SIGKILL` when it is there, so the redis-server dies with the process that
+ * started it (a killed test run or `stepq dev` leaves no Redis behind).
+ */
+function withParentDeath(bin: string, args: string[]): [string, string[]] {
+  if (process.platform !== "linux") return [bin, args];
+  setprivAvailable ??= spawnSync("setpriv", ["--version"], { stdio: "ignore" }).status === 0;
+  return setprivAvailable ? ["setpriv", ["--pdeathsig", "SIGKILL", "--", bin, ...args]] : [bin, args];
+}
+
 async function launch(bin: string, args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const [cmd, argv] = withParentDeath(bin, args);
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const append = (b: Buffer) => {
     out = (out + b.toString()).slice(-8000);

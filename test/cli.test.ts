@@ -14,7 +14,12 @@ const CLI = ["--import", "tsx", join(root, "clients/cli/main.ts")];
 /** Runs `stepq args...`; resolves with exit code and output (never rejects on a non-zero exit). */
 async function stepq(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, cwd: root });
+    const { stdout, stderr } = await exec(process.execPath, [...CLI, ...args], {
+      env: { ...process.env, ...env },
+      cwd: root,
+      timeout: 60_000,
+      killSignal: "SIGKILL",
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
