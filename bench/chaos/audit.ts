@@ -1,0 +1,157 @@
+/**
+ * The audit after a chaos run: reads every acknowledged job and its whole
+ * log straight from Redis and compares them with the plan. It counts what
+ * the report shows: outcomes, loss, double completions, at-least-once
+ * re-executions, lease recoveries, wrong results, and the stream checks.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import { EventType } from "../../gen/stepq/v1/events_pb.js";
+import { JobState } from "../../gen/stepq/v1/job_pb.js";
+import { StepErrorCode, StepResultSchema, StepState } from "../../gen/stepq/v1/step_pb.js";
+import type { EventFields, LogEntry } from "../../queue/log-entry.js";
+import type { JobView, Queue } from "../../queue/queue.js";
+import { isFinalJob, readJobs } from "./await-final.js";
+import type { FollowRecord } from "./follower.js";
+import { expectedText, type PlannedJob } from "./job-plan.js";
+import { checkStream } from "./stream-check.js";
+
+/** What the audit found. */
+export interface AuditResult {
+  succeeded: number;
+  failedAsIntended: number;
+  failedUnexpectedly: number;
+  lost: number;
+  wrongResults: number;
+  /** Entries in the queue's job index: more than acknowledged means a retried submit made a second job. */
+  storedJobs: number;
+  steps: number;
+  completedTwice: number;
+  /** Claims beyond the first that no designed failure explains: at-least-once re-runs. */
+  duplicateExecutions: number;
+  /** Steps requeued at least once because their worker stopped renewing the lease. */
+  stepsRecovered: number;
+  /** Retries caused by designed (engine) failures. */
+  designedRetries: number;
+  streams: { followed: number; verified: number; defects: number; unverifiable: number; unfinished: number; reconnects: number };
+  /** The first few problems, described (for troubleshooting a failed run). */
+  problems: string[];
+}
+
+const MAX_PROBLEMS = 30;
+const FINAL_STEP_STATES = new Set([StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED]);
+
+/** Every entry of a job's log. */
+async function readWholeLog(queue: Queue, jobId: string): Promise<LogEntry[]> {
+  const entries: LogEntry[] = [];
+  for (let cursor = ""; ; ) {
+    const page = await queue.readLog(jobId, cursor, 1000);
+    entries.push(...page);
+    if (page.length < 1000) return entries;
+    cursor = (page[page.length - 1] as LogEntry).cursor;
+  }
+}
+
+/** Runs `fn` over `items`, `width` at a time. */
+async function inParallel<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map(fn))));
+  return out;
+}
+
+type Problem = (text: string) => void;
+
+/** Audits the run: `acknowledged` maps plan index to job id. */
+export async function auditRun(
+  queue: Queue,
+  plan: readonly PlannedJob[],
+  acknowledged: ReadonlyMap<number, string>,
+  follows: readonly FollowRecord[],
+): Promise<AuditResult> {
+  const r: AuditResult = {
+    succeeded: 0,
+    failedAsIntended: 0,
+    failedUnexpectedly: 0,
+    lost: 0,
+    wrongResults: 0,
+    storedJobs: 0,
+    steps: 0,
+    completedTwice: 0,
+    duplicateExecutions: 0,
+    stepsRecovered: 0,
+    designedRetries: 0,
+    streams: { followed: follows.length, verified: 0, defects: 0, unverifiable: 0, unfinished: 0, reconnects: 0 },
+    problems: [],
+  };
+  const problem: Problem = (text) => {
+    if (r.problems.length < MAX_PROBLEMS) r.problems.push(text);
+  };
+  const indexes = [...acknowledged.keys()];
+  const ids = indexes.map((i) => acknowledged.get(i) as string);
+  const views = await readJobs(queue, ids);
+  const logs = await inParallel(ids, 32, (id) => readWholeLog(queue, id));
+  r.storedJobs = await queue.redis.xlen(queue.keys.jobIndex);
+
+  indexes.forEach((planIndex, n) => {
+    const job = plan[planIndex] as PlannedJob;
+    const id = ids[n] as string;
+    auditJob(r, job, id, views[n], problem);
+    const events = (logs[n] ?? []).flatMap((e) => (e.kind === "event" ? [e.event] : []));
+    job.steps.forEach((_, s) => countStep(r, events.filter((e) => e.stepIndex === s), `${id}.${s}`, problem));
+  });
+
+  const viewByPlanIndex = new Map(indexes.map((planIndex, n) => [planIndex, views[n]]));
+  for (const record of follows) {
+    r.streams.reconnects += record.reconnects;
+    const verdict = checkStream(record, viewByPlanIndex.get(record.jobIndex)?.steps[record.stepIndex]);
+    if (verdict.kind === "verified") r.streams.verified++;
+    else if (verdict.kind === "unverifiable") r.streams.unverifiable++;
+    else {
+      r.streams[verdict.kind === "defect" ? "defects" : "unfinished"]++;
+      problem(`stream ${verdict.kind}: ${record.stepId}: ${verdict.why}`);
+    }
+  }
+  return r;
+}
+
+/** Classifies one job's outcome against its design and checks its results. */
+function auditJob(r: AuditResult, job: PlannedJob, id: string, view: JobView | undefined, problem: Problem): void {
+  const label = `job #${job.index} ${id}`;
+  if (!view || !isFinalJob(view) || view.steps.some((s) => !FINAL_STEP_STATES.has(s.state))) {
+    r.lost++;
+    problem(`lost: ${label} ${view ? `is ${JobState[view.state]}, steps ${view.steps.map((s) => StepState[s.state]).join(",")}` : "is missing"}`);
+    return;
+  }
+  if (job.designedToFail ? view.state === JobState.SUCCEEDED : view.state !== JobState.SUCCEEDED) {
+    r.failedUnexpectedly++;
+    const errors = view.steps.flatMap((s) => s.errors.map((e) => `${s.name}#${e.attempt} ${StepErrorCode[e.code]}: ${e.message}`));
+    problem(`unexpected outcome: ${label} ${JobState[view.state]} (designed to ${job.designedToFail ? "fail" : "succeed"}); ${errors.join("; ")}`);
+  } else if (job.designedToFail) r.failedAsIntended++;
+  else r.succeeded++;
+
+  view.steps.forEach((stored, s) => {
+    const planned = job.steps[s];
+    if (!planned || stored.state !== StepState.SUCCEEDED || !stored.result) return;
+    const text = fromBinary(StepResultSchema, stored.result).text;
+    if (text !== expectedText(planned.echo)) {
+      r.wrongResults++;
+      problem(`wrong result: step ${id}.${s} returned ${JSON.stringify(text.slice(0, 60))}`);
+    }
+  });
+}
+
+/** Adds one step's lifecycle events (from its job's log) to the counts. */
+function countStep(r: AuditResult, events: readonly EventFields[], stepId: string, problem: Problem): void {
+  const count = (type: EventType, code?: StepErrorCode) => events.filter((e) => e.type === type && (code === undefined || e.error?.code === code)).length;
+  const claims = count(EventType.STEP_CLAIMED);
+  const successes = count(EventType.STEP_SUCCEEDED);
+  const designed = count(EventType.STEP_RETRYING, StepErrorCode.ENGINE_FAILED);
+  const recoveries = count(EventType.STEP_RETRYING, StepErrorCode.LEASE_EXPIRED);
+  r.steps++;
+  r.designedRetries += designed;
+  r.duplicateExecutions += Math.max(0, claims - 1 - designed);
+  if (recoveries > 0) r.stepsRecovered++;
+  if (successes > 1) {
+    r.completedTwice++;
+    problem(`completed twice: step ${stepId} has ${successes} STEP_SUCCEEDED events`);
+  }
+}
