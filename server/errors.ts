@@ -27,10 +27,12 @@ export function toConnectError(e: unknown, log: (err: Error) => void = () => {})
   return new ConnectError("internal error; the server log has the details", Code.Internal, undefined, undefined, err);
 }
 
-async function* mapStreamErrors<T>(stream: AsyncIterable<T>, log: (err: Error) => void): AsyncIterable<T> {
+async function* mapStreamErrors<T>(stream: AsyncIterable<T>, signal: AbortSignal, log: (err: Error) => void): AsyncIterable<T> {
   try {
     yield* stream;
   } catch (e) {
+    // The client went away mid-stream: writing failed, nothing is wrong here.
+    if (signal.aborted) throw new ConnectError("the client cancelled the stream", Code.Canceled, undefined, undefined, e);
     throw toConnectError(e, log);
   }
 }
@@ -44,7 +46,7 @@ export function createErrorInterceptor(log: (err: Error) => void): Interceptor {
   return (next) => async (req) => {
     try {
       const res = await next(req);
-      if (res.stream) return { ...res, message: mapStreamErrors(res.message, log) };
+      if (res.stream) return { ...res, message: mapStreamErrors(res.message, req.signal, log) };
       return res;
     } catch (e) {
       throw toConnectError(e, log);

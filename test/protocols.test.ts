@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { useFlakyProxy } from "./helpers/flaky-proxy.js";
 import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();
@@ -28,3 +29,16 @@ describe("one port speaks every protocol", () => {
     });
   }
 });
+
+describe("submitting over a connection that drops", () => {
+  it("client.submit with an idempotency key retries a lost reply and gets the first step back, creating one job", async () => {
+    const proxy = await useFlakyProxy({ host: "127.0.0.1", port: stack.server.port }, 20, 1);
+    const client = createStepqClient({ baseUrl: proxy.url });
+    const before = await stack.server.queue.redis.xlen(stack.server.queue.keys.jobIndex);
+    const step = await client.submit(echo({ text: "exactly once" }), { idempotencyKey: "lost-reply-1" });
+    expect(proxy.cuts).toBe(1);
+    expect(await stack.server.queue.redis.xlen(stack.server.queue.keys.jobIndex)).toBe(before + 1);
+    expect((await stack.client.wait(step.id)).result?.text).toBe("exactly once");
+  });
+});
+

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
@@ -5,6 +6,7 @@ import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { createStreamHub } from "../server/stream-hub.js";
 import { createRedis, waitReady } from "../queue/connection.js";
+import { createLogger } from "../queue/logger.js";
 import { useFlakyProxy } from "./helpers/flaky-proxy.js";
 import { connect } from "./helpers/redis.js";
 import { echo, useStack } from "./helpers/stack.js";
@@ -210,3 +212,39 @@ describe("the stream hub", () => {
     reader.disconnect();
   });
 });
+
+describe("clients that go away", () => {
+  it("a client that disconnects mid-stream is not logged as an unexpected server error", async () => {
+    const errors: string[] = [];
+    const other = await useStack({ logger: createLogger("server", { level: "error", write: (l) => errors.push(l) }) });
+    const w = await other.worker();
+    void w.runForever();
+    const proxy = await useFlakyProxy({ host: "127.0.0.1", port: other.server.port }, 1500);
+    const step = await other.client.submit(echo({ text: "a b c", tokenCount: 100, tokenDelayMs: 2 }));
+    let reconnects = 0;
+    for await (const _ of createStepqClient({ baseUrl: proxy.url }).follow(step.id, { onReconnect: () => reconnects++ })) {
+      /* follow to the end through cut connections */
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(reconnects).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await w.stop();
+  });
+
+  it("follow() leaves no abort listener on the caller's signal, even when the step ends before its job", async () => {
+    const { job } = await stack.client.jobs.submitJob({
+      steps: [
+        { name: "first", operation: echo({ text: "a b", tokenCount: 3 }) },
+        { name: "second", operation: echo({ text: "c", delayMs: 300 }) },
+      ],
+    });
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 3; i++) {
+      for await (const _ of stack.client.follow(job!.steps[0]!.id, { signal })) {
+        /* to the first step's end */
+      }
+    }
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
+  });
+});
+

@@ -7,7 +7,7 @@
  *   for await (const e of stepq.follow(step.id)) if (e.type === "tokens") process.stdout.write(e.tokens.map((t) => t.text).join(""));
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
 import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
@@ -30,6 +30,9 @@ export interface StepqClientOptions {
 
 export type StepqClient = ReturnType<typeof createStepqClient>;
 
+/** Codes after which a submit with an idempotency key is safe and worth repeating. */
+const RETRYABLE_SUBMIT = new Set([Code.Unavailable, Code.Aborted, Code.Unknown, Code.DeadlineExceeded]);
+
 /** A transport for `options`. */
 export function createTransport(options: StepqClientOptions): Transport {
   if (options.transport) return options.transport;
@@ -51,14 +54,29 @@ export function createStepqClient(options: StepqClientOptions) {
     /** The generated JobService client (every RPC). */
     jobs,
 
-    /** Submits a one-step job and returns its step. */
+    /**
+     * Submits a one-step job and returns its step. With an idempotency key,
+     * a call whose connection failed (UNAVAILABLE, or ABORTED / UNKNOWN for a
+     * dropped connection: the reply may have been lost after the job was
+     * stored) is retried, up to 5 times with backoff; the key makes the
+     * retry return the first job instead of creating a second one.
+     */
     async submit(
       operation: MessageInitShape<typeof OperationSchema>,
       more: Omit<MessageInitShape<typeof SubmitStepRequestSchema>, "operation" | "$typeName"> = {},
     ): Promise<Step> {
-      const res = await steps.submitStep({ ...more, operation });
-      if (!res.step) throw new Error("SubmitStep returned no step");
-      return res.step;
+      const retries = more.idempotencyKey ? 5 : 0;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = await steps.submitStep({ ...more, operation });
+          if (!res.step) throw new Error("SubmitStep returned no step");
+          return res.step;
+        } catch (e) {
+          const err = ConnectError.from(e);
+          if (attempt >= retries || !RETRYABLE_SUBMIT.has(err.code)) throw err;
+          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        }
+      }
     },
 
     /** The step now. */

@@ -44,8 +44,15 @@ export async function* followStep(
   let failures = 0;
   const max = options.maxReconnects ?? 20;
   for (;;) {
+    // One controller per stream, tied to the caller's signal: leaving the
+    // loop early (the step ended before its job) closes the server stream and
+    // leaves no listener behind on the caller's signal.
+    const stop = new AbortController();
+    const forward = () => stop.abort(options.signal?.reason);
+    if (options.signal?.aborted) forward();
+    options.signal?.addEventListener("abort", forward);
     try {
-      const stream = jobs.streamJobOutput({ jobId, afterCursor: cursor }, { signal: options.signal });
+      const stream = jobs.streamJobOutput({ jobId, afterCursor: cursor }, { signal: stop.signal });
       for await (const res of stream) {
         failures = 0;
         const e = res.event;
@@ -86,6 +93,9 @@ export async function* followStep(
       if (options.signal?.aborted || !TRANSIENT.has(err.code) || ++failures > max) throw err;
       options.onReconnect?.(err, failures);
       await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (failures - 1), 5000)));
+    } finally {
+      options.signal?.removeEventListener("abort", forward);
+      stop.abort();
     }
   }
 }

@@ -11,7 +11,8 @@ export interface FlakyProxy {
   readonly cuts: number;
 }
 
-export async function useFlakyProxy(target: { host: string; port: number }, cutAfterBytes: number): Promise<FlakyProxy> {
+/** `maxCuts` limits how many connections are cut (later ones pass untouched). */
+export async function useFlakyProxy(target: { host: string; port: number }, cutAfterBytes: number, maxCuts = Infinity): Promise<FlakyProxy> {
   let cuts = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -19,11 +20,12 @@ export async function useFlakyProxy(target: { host: string; port: number }, cutA
     sockets.add(client);
     sockets.add(upstream);
     let carried = 0;
+    const cutting = cuts < maxCuts;
     client.on("data", (d) => upstream.write(d));
     upstream.on("data", (d: Buffer) => {
       const room = cutAfterBytes - carried;
       carried += d.length;
-      if (carried <= cutAfterBytes) {
+      if (!cutting || carried <= cutAfterBytes) {
         client.write(d);
         return;
       }

@@ -631,6 +631,9 @@ export const StepService: GenService<{
   /**
    * SubmitStep submits a job of one step named "main" and returns the step.
    * Idempotent when idempotency_key is set: a repeat returns the first step.
+   * A call that fails with UNAVAILABLE, or whose connection dropped (clients
+   * report ABORTED or UNKNOWN), may or may not have stored the job: resend
+   * it with the same idempotency key.
    * Errors: INVALID_ARGUMENT (bad operation or options, naming the field),
    * ALREADY_EXISTS (idempotency key reused with a different request),
    * RESOURCE_EXHAUSTED (payload or queue over its limit), UNAVAILABLE.
