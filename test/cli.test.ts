@@ -77,8 +77,13 @@ describe("stepq dev", () => {
 
     const queued = await stepq(["submit", "infer", ...server, "--model", "nobody", "--prompt", "x"]);
     const queuedId = queued.stdout.trim();
-    const cancelled = await stepq(["cancel", ...server, queuedId, "--reason", "test"]);
-    expect(cancelled.stdout.trim()).toBe(`${queuedId} cancelled`);
+    // Following a step nobody serves shows that it waits, until it ends.
+    const waiting = startProcess(process.execPath, [...CLI, "follow", ...server, queuedId], {}, root);
+    await waiting.waitFor(/… waiting in the queue for a worker serving infer:nobody/);
+    await stepq(["cancel", ...server, queuedId, "--reason", "test"]);
+    expect(await waiting.exited()).toBe(1);
+    const cancelled = await stepq(["cancel", ...server, queuedId, "--reason", "again"]);
+    expect(cancelled.stdout.trim()).toBe(`${queuedId} cancelled`); // cancelling twice is fine
     const followCancelled = await stepq(["follow", ...server, queuedId]);
     expect(followCancelled.code).toBe(1);
     expect(followCancelled.stderr).toMatch(/cancelled: test/);
