@@ -1,0 +1,71 @@
+/**
+ * End-to-end throughput: small no-op steps submitted beforehand (stepq: the
+ * echo engine with 0 tokens; BullMQ: `async () => {}`), then drained by
+ * worker processes that were started and connected first and released
+ * together, so start-up is not timed. The clock stops when the finished
+ * count (stepq's done set, BullMQ's completed set) reaches N. Redis CPU per
+ * step shows what each system costs the one resource they share.
+ */
+import { type BenchContext, alternate, preload, scaled, withSide } from "../lib/context.js";
+import type { Side } from "../lib/sides.js";
+import { perSecond } from "../lib/stats.js";
+
+/** One drain: worker processes and their concurrency each. */
+interface Setup {
+  id: string;
+  label: string;
+  concurrency: number[];
+}
+
+const SETUPS: Setup[] = [
+  { id: "e2e.c1", label: "1 worker process, concurrency 1", concurrency: [1] },
+  { id: "e2e.c16", label: "1 worker process, concurrency 16", concurrency: [16] },
+  { id: "e2e.c64", label: "1 worker process, concurrency 64", concurrency: [64] },
+  { id: "e2e.p2c16", label: "2 worker processes, concurrency 16 each", concurrency: [16, 16] },
+];
+
+/** What one drain measured. */
+export interface DrainFigures {
+  stepsPerSecond: number;
+  /** Redis CPU time per step, µs (both systems' cost on the shared resource). */
+  redisUsPerStep: number;
+}
+
+/**
+ * Drains `n` steps already queued (plus `alreadyFinished` finished ones) with
+ * fresh worker processes of the given concurrency each.
+ */
+export async function drain(ctx: BenchContext, side: Side, n: number, concurrency: readonly number[], alreadyFinished = 0): Promise<DrainFigures> {
+  const workers = await Promise.all(concurrency.map((c) => side.startWorker(c)));
+  try {
+    const cpu0 = await ctx.redis.cpuSeconds();
+    const t0 = performance.now();
+    for (const w of workers) w.send("go");
+    const t1 = await ctx.redis.waitForCount(side.finishedKey, alreadyFinished + n, 600_000);
+    const cpu1 = await ctx.redis.cpuSeconds();
+    return { stepsPerSecond: perSecond(n, t1 - t0), redisUsPerStep: ((cpu1 - cpu0) * 1e6) / n };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+/** Runs the end-to-end scenario. */
+export async function runE2e(ctx: BenchContext): Promise<void> {
+  const n = scaled(ctx, 20_000, 1000);
+  const scenario = `end to end: ${n.toLocaleString("en-US")} no-op steps queued, then drained`;
+  for (const s of SETUPS) {
+    ctx.results.define({ id: s.id, scenario, label: s.label, unit: "steps/s", better: "higher" });
+    ctx.results.define({ id: `${s.id}.redis`, scenario, label: "  Redis CPU per step", unit: "µs", better: "lower" });
+  }
+  for (const s of SETUPS) {
+    await alternate(ctx, async (key, round) => {
+      ctx.log(`end to end: ${s.label}, round ${round + 1}/${ctx.rounds}, ${key}`);
+      await withSide(ctx, key, async (side) => {
+        await preload(side, n);
+        const d = await drain(ctx, side, n, s.concurrency);
+        ctx.results.add(s.id, key, d.stepsPerSecond);
+        ctx.results.add(`${s.id}.redis`, key, d.redisUsPerStep);
+      });
+    });
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Token streaming (stepq only), through a real server and worker process:
+ * - one echo step streaming 100,000 tokens as fast as the engine makes
+ *   them, followed by one client: tokens/s and messages/s delivered (the
+ *   messages against the bare Connect stream ceiling);
+ * - 100 and 1,000 concurrent followers, each following its own running
+ *   step that emits 100 tokens 20 ms apart (the bench `pace` engine puts
+ *   each token's emit time into its text): tokens/s delivered in total and
+ *   p50/p99 of engine-emit→client-receive latency.
+ * Steps wait `delay_ms` before their first token so every follower is
+ * connected before it: no token is a replay. Worker processes are fresh, so
+ * each first runs a short unmeasured wave (JIT warm-up).
+ */
+import { createStepqClient, type StepqClient } from "../../clients/node/client.js";
+import type { Child } from "../lib/child.js";
+import { type BenchContext, scaled, startStepqServer } from "../lib/context.js";
+import type { FigureSpec } from "../lib/results.js";
+import { createStepqSide, echoOperation, TEXT } from "../lib/sides.js";
+import { nowMs, percentile, perSecond } from "../lib/stats.js";
+
+const PACE = { tokenCount: 100, tokenDelayMs: 20 };
+
+function figures(single: number, followers: readonly number[]): FigureSpec[] {
+  const scenario = "token streaming (stepq only)";
+  const out: FigureSpec[] = [
+    { id: "tokens.single", scenario, label: `1 step, ${single.toLocaleString("en-US")} tokens, 1 client`, unit: "tokens/s", better: "higher" },
+    { id: "tokens.single.msgs", scenario, label: "  the same, messages delivered", unit: "msgs/s", better: "higher", limit: "connect.stream" },
+  ];
+  for (const f of followers) {
+    const k = `tokens.f${f}`;
+    out.push(
+      { id: k, scenario, label: `${f} followers, ${PACE.tokenCount} tokens at ${PACE.tokenDelayMs} ms each`, unit: "tokens/s", better: "higher" },
+      { id: `${k}.p50`, scenario, label: "  emit→receive p50", unit: "ms", better: "lower" },
+      { id: `${k}.p99`, scenario, label: "  emit→receive p99", unit: "ms", better: "lower" },
+      { id: `${k}.write.p50`, scenario, label: "    worker half: emit→appended p50", unit: "ms", better: "lower" },
+      { id: `${k}.write.p99`, scenario, label: "    worker half: emit→appended p99", unit: "ms", better: "lower" },
+      { id: `${k}.read.p50`, scenario, label: "    server half: appended→received p50", unit: "ms", better: "lower" },
+      { id: `${k}.read.p99`, scenario, label: "    server half: appended→received p99", unit: "ms", better: "lower" },
+    );
+  }
+  return out;
+}
+
+/** One step of `n` tokens from the echo engine, followed by one client: tokens/s and messages/s. */
+async function singleStream(ctx: BenchContext, client: StepqClient, n: number): Promise<{ tokens: number; messages: number }> {
+  const step = await client.submit(echoOperation({ text: TEXT, tokenCount: n }));
+  let tokens = 0;
+  let messages = 0;
+  let first = 0;
+  for await (const e of client.follow(step.id)) {
+    if (e.type !== "tokens") continue;
+    first ||= performance.now();
+    tokens += e.tokens.length;
+    messages++;
+  }
+  const ms = performance.now() - first;
+  if (tokens !== n) ctx.results.note(`single stream delivered ${tokens} of ${n} tokens`);
+  return { tokens: perSecond(tokens, ms), messages: perSecond(messages, ms) };
+}
+
+/** What the followers saw: tokens/s in total, and per token its latency and the two halves of it (ms). */
+interface FollowerFigures {
+  tokensPerSecond: number;
+  latencies: number[];
+  writes: number[];
+  reads: number[];
+}
+
+/** `count` steps emitting `tokens` paced tokens, each followed by its own client. */
+async function followers(ctx: BenchContext, client: StepqClient, count: number, tokens: number): Promise<FollowerFigures> {
+  const side = createStepqSide(ctx.redis.url);
+  const operation = echoOperation({ tokenCount: tokens, tokenDelayMs: PACE.tokenDelayMs, delayMs: count >= 1000 ? 5000 : 1500 });
+  const prepared = Array.from({ length: count }, () => side.queue.prepare({ steps: [{ name: "main", operation }] }));
+  const ids = (await side.queue.submit(prepared)).map((r) => `${r.jobId}.0`);
+  await side.close();
+  const m: FollowerFigures = { tokensPerSecond: 0, latencies: [], writes: [], reads: [] };
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  await Promise.all(
+    ids.map(async (id) => {
+      for await (const e of client.follow(id)) {
+        if (e.type !== "tokens") continue;
+        const now = nowMs();
+        first = Math.min(first, now);
+        last = now;
+        // The log entry id is the Redis time (ms) of the append: it splits a
+        // token's latency into the worker's half and the server's half.
+        const appended = Number.parseInt(e.cursor, 10) + 0.5;
+        for (const t of e.tokens) {
+          const emitted = Number.parseFloat(t.text);
+          m.latencies.push(now - emitted);
+          m.writes.push(appended - emitted);
+          m.reads.push(now - appended);
+        }
+      }
+    }),
+  );
+  const expected = count * tokens;
+  if (m.latencies.length !== expected) ctx.results.note(`${count} followers received ${m.latencies.length} of ${expected} tokens`);
+  m.tokensPerSecond = perSecond(m.latencies.length, last - first);
+  return m;
+}
+
+function recordFollowers(ctx: BenchContext, count: number, m: FollowerFigures): void {
+  const k = `tokens.f${count}`;
+  ctx.results.add(k, "stepq", m.tokensPerSecond);
+  for (const [suffix, samples] of [["", m.latencies], [".write", m.writes], [".read", m.reads]] as const) {
+    ctx.results.add(`${k}${suffix}.p50`, "stepq", percentile(samples, 50));
+    ctx.results.add(`${k}${suffix}.p99`, "stepq", percentile(samples, 99));
+  }
+}
+
+async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo" | "pace", fn: () => Promise<void>): Promise<void> {
+  const side = createStepqSide(ctx.redis.url);
+  let worker: Child | undefined;
+  try {
+    worker = await side.startWorker(concurrency, engine);
+    worker.send("go");
+    await fn();
+  } finally {
+    await worker?.stop();
+    await side.close();
+  }
+}
+
+/** Runs the token streaming scenario. */
+export async function runTokens(ctx: BenchContext): Promise<void> {
+  const single = scaled(ctx, 100_000, 10_000);
+  const counts = ctx.scale >= 0.5 ? [100, 1000] : [100, 200];
+  for (const f of figures(single, counts)) ctx.results.define(f);
+  const server = await startStepqServer(ctx);
+  try {
+    const client = createStepqClient({ baseUrl: server.url });
+    for (let round = 0; round < ctx.rounds; round++) {
+      ctx.log(`tokens: round ${round + 1}/${ctx.rounds}`);
+      await ctx.redis.flush();
+      // Each worker process is fresh: a short unmeasured run first, so the
+      // figures are steady state rather than JIT warm-up.
+      await withWorker(ctx, 1, "echo", async () => {
+        await singleStream(ctx, client, 10_000);
+        const m = await singleStream(ctx, client, single);
+        ctx.results.add("tokens.single", "stepq", m.tokens);
+        ctx.results.add("tokens.single.msgs", "stepq", m.messages);
+      });
+      await withWorker(ctx, Math.max(...counts), "pace", async () => {
+        await followers(ctx, client, Math.max(...counts), 10);
+        for (const count of counts) {
+          await ctx.redis.flush();
+          recordFollowers(ctx, count, await followers(ctx, client, count, PACE.tokenCount));
+        }
+      });
+    }
+  } finally {
+    await server.child.stop();
+  }
+}
