@@ -78,17 +78,18 @@ export function createKeys(queue = "default"): QueueKeys {
 }
 
 /**
- * Lua source defining table `K` with one function per key, taking the prefix
- * from the local `P` (ARGV[1] of every script).
+ * Lua source defining `P` (the queue's key prefix), table `K` with one entry
+ * per key, and `usePrefix(p)`, which each transition calls first with its
+ * ARGV[1]: fixed keys are recomputed only when the prefix changes.
  */
 export function luaKeyHelpers(): string {
-  const lines = ["local K = {}"];
-  for (const [name, suffix] of Object.entries(FIXED)) {
-    lines.push(`K.${name} = P .. '${suffix}'`);
-  }
+  const lines = ["local P", "local K = {}"];
   for (const [name, template] of Object.entries(DERIVED)) {
     const [head, tail] = template.split("%") as [string, string];
     lines.push(`K.${name} = function(a) return P .. '${head}' .. a .. '${tail}' end`);
   }
+  lines.push("local function usePrefix(p)", "  if p == P then return end", "  P = p");
+  for (const [name, suffix] of Object.entries(FIXED)) lines.push(`  K.${name} = p .. '${suffix}'`);
+  lines.push("end");
   return lines.join("\n");
 }

@@ -238,8 +238,16 @@ export function createQueue(options: QueueOptions) {
       if (reply[0] !== ScriptCode.OK) throw scriptError("openLog", reply[0], jobId);
     },
 
-    /** Up to `count` entries of the job's log after `afterCursor` ("" or "0-0": from the start). */
+    /**
+     * Up to `count` entries of the job's log after `afterCursor` ("" or "0-0":
+     * from the start). A job that has no log yet gets one (from the history
+     * kept in its record); an unknown job reads as empty.
+     */
     async readLog(jobId: string, afterCursor: string, count: number): Promise<LogEntry[]> {
+      if ((await redisCall(() => redis.exists(keys.log(jobId)))) === 0) {
+        const reply = await script("openLog", [keys.job(jobId)], [jobId]);
+        if (reply[0] !== ScriptCode.OK) return [];
+      }
       const start = afterCursor && afterCursor !== "0-0" ? `(${afterCursor}` : "-";
       const rows = await redisCall(() => redis.xrange(keys.log(jobId), start, "+", "COUNT", count));
       return rows.map(([id, fields]) => parseLogEntry(id, fields));

@@ -27,7 +27,6 @@ if not job then return {CODE.JOB_NOT_FOUND} end
 if ARGV[3] == '' then
   if job.st == JS.CANCELLED then return {CODE.OK, job.st} end
   if isJobFinal(job.st) then return {CODE.WRONG_STATE, job.st} end
-  ensureLog(jobId, job)
   job.cx = 1
   for j, s in ipairs(job.s) do
     if not isFinal(s.st) then
@@ -41,7 +40,6 @@ else
   if not s then return {CODE.STEP_NOT_FOUND} end
   if s.st == S.CANCELLED then return {CODE.OK, job.st} end
   if isFinal(s.st) then return {CODE.WRONG_STATE, s.st} end
-  ensureLog(jobId, job)
   stopStep(jobId, job, idx, S.CANCELLED, newError(EC.CANCELLED, reason, s.a, s.wk, now, false), now, true)
   afterStepFinal(jobId, job, idx, now)
 end

@@ -73,7 +73,6 @@ while #claimed < want and popped < want + 1000 do
     s.q = nil
     if s.st == S.QUEUED then
       redis.call('ZREM', K.queueDeadlines, id)
-      ensureLog(jobId, job)
       if s.qt and s.qt > 0 and s.rdy and s.rdy + s.qt <= now then
         local why = 'no worker started it within queue_timeout_ms=' .. s.qt
         stopStep(jobId, job, idx, S.FAILED, newError(EC.QUEUE_TIMEOUT, why, s.a, '', now, false), now, false)

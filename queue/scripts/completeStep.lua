@@ -29,6 +29,7 @@ local job = loadJob(jobId)
 local code = checkLease(job, jobId, idx, attempt, now)
 if code ~= CODE.OK then return {code} end
 
+if ARGV[7] ~= '' then ensureLog(jobId, job) end
 writeOutput(jobId, idx, attempt, tonumber(ARGV[6]), ARGV[7])
 local s = job.s[idx]
 redis.call('ZREM', leasesKey, leaseMember(jobId, idx, attempt))

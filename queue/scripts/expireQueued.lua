@@ -23,7 +23,6 @@ for _, id in ipairs(due) do
   local job = jobId and loadJob(jobId)
   local s = job and job.s[idx]
   if s and s.st == S.QUEUED then
-    ensureLog(jobId, job)
     local why = 'no worker started it within queue_timeout_ms=' .. s.qt
     stopStep(jobId, job, idx, S.FAILED, newError(EC.QUEUE_TIMEOUT, why, s.a, '', now, false), now, false)
     afterStepFinal(jobId, job, idx, now)

@@ -37,6 +37,7 @@ local job = loadJob(jobId)
 local code = checkLease(job, jobId, idx, attempt, now)
 if code ~= CODE.OK then return {code} end
 
+if ARGV[10] ~= '' then ensureLog(jobId, job) end
 writeOutput(jobId, idx, attempt, tonumber(ARGV[9]), ARGV[10])
 local s = job.s[idx]
 local err = newError(errCode, message, attempt, s.wk, now, retryable)
@@ -48,7 +49,7 @@ if retryable and used < s.ma then
   s.nb = now + math.floor(delay)
   enqueue(jobId, job, idx, now, false)
   emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'retry at ' .. int(s.nb)}))
-  narrate(jobId, idx, attempt, LEVEL.WARN, string.format('attempt %d of %d failed: %s; retrying in %.1f s',
+  narrate(jobId, job, idx, attempt, LEVEL.WARN, string.format('attempt %d of %d failed: %s; retrying in %.1f s',
     used, s.ma, message, delay / 1000))
   saveJob(jobId, job)
   return {CODE.OK, s.st, s.nb}

@@ -35,7 +35,7 @@ for _, member in ipairs(expired) do
       s.e[#s.e + 1] = err
       enqueue(jobId, job, idx, now, false)
       emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'requeued after lease expiry'}))
-      narrate(jobId, idx, attempt, LEVEL.WARN, err.m .. '; step requeued')
+      narrate(jobId, job, idx, attempt, LEVEL.WARN, err.m .. '; step requeued')
     else
       stopStep(jobId, job, idx, S.FAILED, err, now, false)
       afterStepFinal(jobId, job, idx, now)

@@ -26,7 +26,7 @@ for i = 3, #ARGV do
     s.rl = s.rl + 1
     enqueue(jobId, job, idx, now, false)
     emit(jobId, job, idx, EV.STEP_QUEUED, {'w', workerId, 'm', 'released by a stopping worker'})
-    narrate(jobId, idx, attempt, LEVEL.WARN, 'worker ' .. workerId .. ' is stopping; step handed back to the queue')
+    narrate(jobId, job, idx, attempt, LEVEL.WARN, 'worker ' .. workerId .. ' is stopping; step handed back to the queue')
     saveJob(jobId, job)
     released = released + 1
   end

@@ -1,11 +1,12 @@
 --[[
-prelude.lua: helpers shared by every stepq script.
+prelude.lua: helpers shared by every stepq transition.
 
-queue/scripts.ts prepends this file, after `local P = ARGV[1]` (the queue's
-key prefix), the generated key helpers `K.*` and the generated constants
-(S step states, JS job states, EV event types, EC step error codes, CODE
-script result codes, POLICY failure policies, LEVEL narration levels,
-EVENTS_MAXLEN). Nothing here runs by itself.
+queue/scripts.ts builds one Redis Functions library: the generated key
+helpers (`P`, `K.*`, `usePrefix`), the generated constants (S step states,
+JS job states, EV event types, EC step error codes, CODE result codes,
+POLICY failure policies, LEVEL narration levels, EVENTS_MAXLEN), this file,
+then each transition wrapped as `local function <name>(KEYS, ARGV)` that
+first calls usePrefix(ARGV[1]). Nothing here runs by itself.
 
 Conventions:
 - Times are Unix milliseconds from Redis's clock (TIME), so workers whose
@@ -13,7 +14,7 @@ Conventions:
 - A job is one msgpack record at K.job(id) (see queue/record.ts for fields).
   Step indexes are 1-based in Lua and 0-based in step ids.
 - s.q says where a step's id currently sits: 'l' ready list, 'z' ready zset,
-  'd' delayed zset, nil nowhere. Every script keeps it true.
+  'd' delayed zset, nil nowhere. Every transition keeps it true.
 - Every change of state emits an event to K.events and, once the job's log
   exists, to the log.
 ]]
@@ -96,20 +97,34 @@ local function errorFields(err)
   return {'ec', err.c, 'em', err.m, 'er', err.r and 1 or 0}
 end
 
--- Records a lifecycle event of the job (idx nil) or of step idx. Returns the
--- id of its entry in the job's log, or nil when the log does not exist yet.
-local function emit(jobId, job, idx, etype, extra)
+-- The fields of a lifecycle event, as written to the events stream and logs.
+local function eventFields(jobId, job, idx, etype, attempt, stepState, jobState, extra)
   local f = {'t', etype, 'j', jobId}
   if idx then
     local s = job.s[idx]
-    extend(f, {'s', idx - 1, 'n', s.n, 'r', s.r, 'a', s.a, 'st', s.st})
+    extend(f, {'s', idx - 1, 'n', s.n, 'r', s.r, 'a', attempt, 'st', stepState})
   end
-  extend(f, {'js', job.st})
-  extend(f, extra)
+  extend(f, {'js', jobState})
+  return extend(f, extra)
+end
+
+local FINAL_STEP_EVENT = {[EV.STEP_SUCCEEDED] = true, [EV.STEP_FAILED] = true, [EV.STEP_CANCELLED] = true}
+local FINAL_JOB_EVENT = {[EV.JOB_SUCCEEDED] = true, [EV.JOB_FAILED] = true, [EV.JOB_CANCELLED] = true}
+
+-- Records a lifecycle event of the job (idx nil) or of step idx. Returns the
+-- id of its entry in the job's log, or nil when the job has no log yet: then
+-- the event is kept in the record's history (job.h, a few bytes) instead of
+-- a log stream (~4 KB), and ensureLog writes it out when the log is needed.
+local function emit(jobId, job, idx, etype, extra)
+  local s = idx and job.s[idx]
+  local attempt, state = s and s.a or 0, s and s.st or 0
+  local f = eventFields(jobId, job, idx, etype, attempt, state, job.st, extra)
   redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(f))
   if job.lg then
     return redis.call('XADD', K.log(jobId), '*', 'k', 'e', unpack(f))
   end
+  job.h = job.h or {}
+  job.h[#job.h + 1] = {etype, idx or 0, attempt, state, job.st, nowMs(), extra}
   return nil
 end
 
@@ -120,9 +135,9 @@ local function initialState(job, s)
   return S.QUEUED
 end
 
--- Creates the job's log on first use. Its first entries, with fixed ids
--- 0-1, 0-2, ..., are the submit events, so a reader that starts at the
--- beginning always sees the job's whole history.
+-- Creates the job's log on first use: its submit events, then the history
+-- kept in the record, with fixed ids 0-1, 0-2, ... (so cursors into them are
+-- stable), each with its original time. Later entries get time-based ids.
 local function ensureLog(jobId, job)
   if job.lg then return end
   job.lg = 1
@@ -132,15 +147,35 @@ local function ensureLog(jobId, job)
     redis.call('XADD', log, '0-' .. (i + 1), 'k', 'e', 't', EV.STEP_SUBMITTED, 'j', jobId, 's', i - 1,
       'n', s.n, 'r', s.r, 'a', 0, 'st', initialState(job, s), 'js', JS.QUEUED, 'ts', int(job.c))
   end
+  local seq = #job.s + 1
+  for _, h in ipairs(job.h or {}) do
+    seq = seq + 1
+    local id = '0-' .. seq
+    if h[1] == 'n' then
+      redis.call('XADD', log, id, 'k', 'n', 's', h[2] - 1, 'a', h[3], 'l', h[4], 'x', h[5], 'ts', int(h[6]))
+    else
+      local idx = h[2] > 0 and h[2] or nil
+      local f = eventFields(jobId, job, idx, h[1], h[3], h[4], h[5], h[7])
+      redis.call('XADD', log, id, 'k', 'e', 'ts', int(h[6]), unpack(f))
+      if FINAL_STEP_EVENT[h[1]] then job.s[idx].fc = id elseif FINAL_JOB_EVENT[h[1]] then job.fc = id end
+    end
+  end
+  job.h = nil
 end
 
--- Appends a narration line to the job's log (the log must exist).
-local function narrate(jobId, idx, attempt, level, text)
-  redis.call('XADD', K.log(jobId), '*', 'k', 'n', 's', idx - 1, 'a', attempt, 'l', level, 'x', text)
+-- Appends a narration line to the job's log, or to its history while it has no log.
+local function narrate(jobId, job, idx, attempt, level, text)
+  if job.lg then
+    redis.call('XADD', K.log(jobId), '*', 'k', 'n', 's', idx - 1, 'a', attempt, 'l', level, 'x', text)
+  else
+    job.h = job.h or {}
+    job.h[#job.h + 1] = {'n', idx, attempt, level, text, nowMs()}
+  end
 end
 
 -- Writes a worker's buffered output (msgpack list of {k='t', i=first index,
--- x=JSON array of texts} and {k='n', l=level, x=text}) to the job's log.
+-- x=JSON array of texts} and {k='n', l=level, x=text}) to the job's log,
+-- which the caller has made sure exists (ensureLog).
 -- `firstSeq` numbers the first entry within the attempt's output; entries
 -- already written (a retry after a lost reply) are skipped, so a worker can
 -- resend output whose fate it does not know without duplicating it.
