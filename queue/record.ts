@@ -84,6 +84,8 @@ export interface JobRecord {
 }
 
 const BINARY_KEYS = new Set(["o", "rs"]);
+/** `stepq.v1.FailurePolicy.FAIL_FAST`, the policy of records that leave `fp` out. */
+const FAIL_FAST = 1;
 
 type Table = { [key: string]: Unpacked };
 
@@ -163,7 +165,7 @@ export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
     id: jobId,
     seq: num(t.sq),
     priority: num(t.p),
-    failurePolicy: num(t.fp),
+    failurePolicy: num(t.fp) || FAIL_FAST,
     state: num(t.st),
     createdAt: num(t.c),
     startedAt: optNum(t.sa),

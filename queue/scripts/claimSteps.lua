@@ -73,7 +73,7 @@ while #claimed < want and popped < want + 1000 do
     s.q = nil
     if s.st == S.QUEUED then
       redis.call('ZREM', K.queueDeadlines, id)
-      if s.qt and s.qt > 0 and s.rdy and s.rdy + s.qt <= now then
+      if s.qt and s.rdy and s.rdy + s.qt <= now then
         local why = 'no worker started it within queue_timeout_ms=' .. s.qt
         stopStep(jobId, job, idx, S.FAILED, newError(EC.QUEUE_TIMEOUT, why, s.a, '', now, false), now, false)
         afterStepFinal(jobId, job, idx, now)
@@ -87,7 +87,7 @@ while #claimed < want and popped < want + 1000 do
         syncJob(jobId, job, now)
         emit(jobId, job, idx, EV.STEP_CLAIMED, {'w', workerId})
         local deps = {}
-        for _, d in ipairs(s.d) do
+        for _, d in ipairs(s.d or NONE) do
           deps[#deps + 1] = {n = job.s[d].n, rs = job.s[d].rs or ''}
         end
         claimed[#claimed + 1] = {j = jobId, i = idx - 1, a = s.a, ld = deadline, n = s.n, r = s.r, o = s.o,

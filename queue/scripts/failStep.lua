@@ -41,10 +41,10 @@ if ARGV[10] ~= '' then ensureLog(jobId, job) end
 writeOutput(jobId, idx, attempt, tonumber(ARGV[9]), ARGV[10])
 local s = job.s[idx]
 local err = newError(errCode, message, attempt, s.wk, now, retryable)
-local used = s.a - s.rl
+local used = attemptsUsed(s)
 if retryable and used < s.ma then
   redis.call('ZREM', leasesKey, leaseMember(jobId, idx, attempt))
-  s.e[#s.e + 1] = err
+  addError(s, err)
   local delay = math.min(s.bi * math.pow(2, used - 1), s.bm) * (0.8 + 0.4 * jitter)
   s.nb = now + math.floor(delay)
   enqueue(jobId, job, idx, now, false)

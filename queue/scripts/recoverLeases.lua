@@ -31,8 +31,8 @@ for _, member in ipairs(expired) do
     else
       err = newError(EC.LEASE_EXPIRED, 'worker ' .. (s.wk or '?') .. ' stopped renewing its lease', attempt, s.wk, now, true)
     end
-    if s.a - s.rl < s.ma then
-      s.e[#s.e + 1] = err
+    if attemptsUsed(s) < s.ma then
+      addError(s, err)
       enqueue(jobId, job, idx, now, false)
       emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'requeued after lease expiry'}))
       narrate(jobId, job, idx, attempt, LEVEL.WARN, err.m .. '; step requeued')

@@ -23,7 +23,7 @@ for i = 3, #ARGV do
   if job and checkLease(job, jobId, idx, attempt, now) == CODE.OK then
     local s = job.s[idx]
     redis.call('ZREM', leasesKey, ARGV[i])
-    s.rl = s.rl + 1
+    s.rl = (s.rl or 0) + 1
     enqueue(jobId, job, idx, now, false)
     emit(jobId, job, idx, EV.STEP_QUEUED, {'w', workerId, 'm', 'released by a stopping worker'})
     narrate(jobId, job, idx, attempt, LEVEL.WARN, 'worker ' .. workerId .. ' is stopping; step handed back to the queue')

@@ -37,7 +37,7 @@ local changed = true
 while changed do
   changed = false
   for j, o in ipairs(job.s) do
-    local last = o.e[#o.e]
+    local last = o.e and o.e[#o.e]
     if not back[j] and o.st == S.CANCELLED and last and last.by and back[last.by] then
       back[j] = true
       changed = true
@@ -58,10 +58,10 @@ end
 for j, o in ipairs(job.s) do
   if back[j] then
     local waiting = 0
-    for _, d in ipairs(o.d) do
+    for _, d in ipairs(o.d or NONE) do
       if job.s[d].st ~= S.SUCCEEDED then waiting = waiting + 1 end
     end
-    o.w = waiting
+    o.w = waiting > 0 and waiting or nil
     if waiting == 0 then enqueue(jobId, job, j, now, false) end
   end
 end

@@ -65,7 +65,7 @@ if maxQueued > 0 then
   for i, spec in ipairs(specs) do
     if not results[i] then
       for _, st in ipairs(spec.s) do
-        if #st.d == 0 then adding[st.r] = (adding[st.r] or 0) + 1 end
+        if #st.d == 0 then adding[st.r] = (adding[st.r] or 0) + 1 end -- specs always carry d
       end
     end
   end
@@ -81,16 +81,26 @@ for i, spec in ipairs(specs) do
   if not results[i] then
     local seq = redis.call('INCR', seqKey)
     local jobId = base36(seq, 8) .. spec.x
-    local job = {v = 1, sq = seq, p = spec.p, fp = spec.fp, st = JS.QUEUED, c = now, rt = spec.rt,
-      ik = spec.ik, lb = spec.lb, nb = spec.nb, s = {}}
+    -- Fields holding their default are left out (see queue/record.ts): a
+    -- smaller record is cheaper to store and to decode in every transition.
+    local job = {sq = seq, st = JS.QUEUED, c = now, rt = spec.rt, ik = spec.ik, nb = spec.nb, s = {}}
+    if spec.p ~= 0 then job.p = spec.p end
+    if spec.fp ~= POLICY.FAIL_FAST then job.fp = spec.fp end
+    if #spec.lb > 0 then job.lb = spec.lb end
     for j, st in ipairs(spec.s) do
-      job.s[j] = {n = st.n, o = st.o, r = st.r, d = st.d, w = #st.d, ma = st.ma, bi = st.bi, bm = st.bm,
-        to = st.to, qt = st.qt, a = 0, rl = 0, e = {}, pg = 0, st = S.WAITING, nb = spec.nb}
+      local s = {n = st.n, o = st.o, r = st.r, ma = st.ma, bi = st.bi, bm = st.bm, a = 0, st = S.WAITING, nb = spec.nb}
+      if #st.d > 0 then
+        s.d = st.d
+        s.w = #st.d
+      end
+      if st.to > 0 then s.to = st.to end
+      if st.qt > 0 then s.qt = st.qt end
+      job.s[j] = s
       redis.call('SADD', K.routes, st.r)
     end
     job.ix = redis.call('XADD', indexKey, '*', 'j', jobId)
     for j, s in ipairs(job.s) do
-      if s.w == 0 then enqueue(jobId, job, j, now, true) end
+      if not s.d then enqueue(jobId, job, j, now, true) end
     end
     local stored = saveJob(jobId, job)
     if spec.ik then

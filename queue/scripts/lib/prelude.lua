@@ -76,6 +76,20 @@ local function readyScore(priority, seq)
   return (1000 - priority) * 4398046511104 + seq
 end
 
+-- Shared empty list for fields left out of records.
+local NONE = {}
+
+-- Appends err to the step's error list (created on the first error).
+local function addError(s, err)
+  s.e = s.e or {}
+  s.e[#s.e + 1] = err
+end
+
+-- Attempts that count against max_attempts (released ones do not).
+local function attemptsUsed(s)
+  return s.a - (s.rl or 0)
+end
+
 local function isFinal(state)
   return state == S.SUCCEEDED or state == S.FAILED or state == S.CANCELLED
 end
@@ -130,7 +144,7 @@ end
 
 -- The state a step had when its job was submitted.
 local function initialState(job, s)
-  if #s.d > 0 then return S.WAITING end
+  if s.d then return S.WAITING end
   if job.nb then return S.SCHEDULED end
   return S.QUEUED
 end
@@ -229,17 +243,17 @@ local function enqueue(jobId, job, idx, now, fresh)
   else
     s.nb = nil
     s.st = S.QUEUED
-    s.rdy = now
     if s.q == 'l' then
       -- Still has an entry in the list (it was never popped): reuse it.
-    elseif fresh and job.p == 0 then
+    elseif fresh and not job.p then
       s.q = 'l'
       redis.call('RPUSH', K.readyList(s.r), id)
     else
       s.q = 'z'
-      redis.call('ZADD', K.readyZset(s.r), int(readyScore(job.p, job.sq)), id)
+      redis.call('ZADD', K.readyZset(s.r), int(readyScore(job.p or 0, job.sq)), id)
     end
-    if s.qt and s.qt > 0 then
+    if s.qt then
+      s.rdy = now
       redis.call('ZADD', K.queueDeadlines, now + s.qt, id)
     end
   end
@@ -280,7 +294,7 @@ local function stopStep(jobId, job, idx, state, err, now, notify)
   s.st = state
   s.f = now
   s.nb = nil
-  s.e[#s.e + 1] = err
+  addError(s, err)
   local etype = EV.STEP_CANCELLED
   if state == S.FAILED then
     etype = EV.STEP_FAILED
@@ -331,7 +345,7 @@ local function afterStepFinal(jobId, job, idx, now)
   if s.st == S.SUCCEEDED then
     for j, o in ipairs(job.s) do
       if o.st == S.WAITING then
-        for _, d in ipairs(o.d) do
+        for _, d in ipairs(o.d or NONE) do
           if d == idx then o.w = o.w - 1 end
         end
         if o.w <= 0 then
@@ -356,7 +370,7 @@ local function afterStepFinal(jobId, job, idx, now)
       changed = false
       for j, o in ipairs(job.s) do
         if not isFinal(o.st) then
-          for _, d in ipairs(o.d) do
+          for _, d in ipairs(o.d or NONE) do
             local dep = job.s[d]
             if dep.st == S.FAILED or dep.st == S.CANCELLED then
               local verb = dep.st == S.FAILED and 'failed' or 'was cancelled'
