@@ -117,13 +117,13 @@ function decodeClaimed(raw: Unpacked): ClaimedStep {
     const rs = dt.rs instanceof Uint8Array ? dt.rs : new Uint8Array();
     return { name: String(dt.n), result: fromBinary(StepResultSchema, rs) };
   });
-  const outputs = new Map(dependencies.map((d) => [d.name, d.result.text]));
   const op = fromBinary(OperationSchema, t.o instanceof Uint8Array ? t.o : new Uint8Array());
   return {
     ...lease,
     name: String(t.n),
     route: String(t.r),
-    operation: resolveReferences(op, outputs),
+    // References may only name dependencies: a step without any has none.
+    operation: dependencies.length === 0 ? op : resolveReferences(op, new Map(dependencies.map((d) => [d.name, d.result.text]))),
     leaseDeadline: Number(t.ld),
     timeoutMs: Number(t.to ?? 0),
     dependencies,
@@ -145,6 +145,59 @@ export async function claimSteps(
   );
   const t = table(unpack(reply[1] as Buffer, new Set(["o", "rs"])));
   return {
+    steps: items(t.c).map(decodeClaimed),
+    nextDueAt: typeof t.due === "number" ? t.due : undefined,
+    redisNow: Number(t.now),
+  };
+}
+
+/** A finished step to complete in a settle call. */
+export interface Completion {
+  lease: Lease;
+  /** `stepq.v1.StepResult` in protobuf binary. */
+  result: Uint8Array;
+  /** Output not written yet. */
+  trailing: OutputBatch;
+}
+
+/** The answer to a settle call. */
+export interface Settled {
+  /** Per completion: undefined when it took effect, else why not (a LeaseLostError, ...). */
+  outcomes: (Error | undefined)[];
+  steps: ClaimedStep[];
+  nextDueAt?: number;
+  redisNow: number;
+}
+
+/**
+ * Completes a batch of a worker's finished steps and claims up to `claimMax`
+ * replacements, in one call: the worker's hot path.
+ */
+export async function settleSteps(
+  ctx: LeaseContext,
+  opts: { workerId: string; routes: readonly string[]; leaseMs: number; claimMax: number; completions: readonly Completion[] },
+): Promise<Settled> {
+  const packed = pack(
+    opts.completions.map((c) => ({
+      j: c.lease.jobId,
+      i: c.lease.index,
+      a: c.lease.attempt,
+      rs: c.result,
+      q: c.trailing.firstSeq,
+      o: packOutput(c.trailing.entries),
+    })),
+  );
+  const reply = check(
+    await call(ctx, "settleSteps", [ctx.keys.leases, ctx.keys.events], [opts.workerId, opts.leaseMs, opts.claimMax, packed, ...opts.routes]),
+    "settleSteps",
+    opts.workerId,
+  );
+  const t = table(unpack(reply[1] as Buffer, new Set(["o", "rs"])));
+  const codes = items(t.r).map(Number);
+  return {
+    outcomes: opts.completions.map((c, i) =>
+      codes[i] === ScriptCode.OK ? undefined : scriptError("settleSteps", codes[i] ?? -1, c.lease.stepId),
+    ),
     steps: items(t.c).map(decodeClaimed),
     nextDueAt: typeof t.due === "number" ? t.due : undefined,
     redisNow: Number(t.now),

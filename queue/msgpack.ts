@@ -131,7 +131,8 @@ export type Unpacked = null | boolean | number | string | Uint8Array | Unpacked[
 
 /**
  * Decodes one value. Strings found under a map key in `binaryKeys` come back
- * as `Uint8Array` (a copy), every other string as UTF-8 text.
+ * as `Uint8Array` (a copy: the input may be a reused buffer), every other
+ * string as UTF-8 text.
  */
 export function unpack(data: Uint8Array, binaryKeys: ReadonlySet<string> = new Set()): Unpacked {
   const r = new Reader(data, binaryKeys);
@@ -162,9 +163,21 @@ class Reader {
 
   private str(n: number, asBytes: boolean): string | Uint8Array {
     this.need(n);
-    const bytes = this.data.subarray(this.pos, this.pos + n);
+    const start = this.pos;
     this.pos += n;
-    return asBytes ? Uint8Array.from(bytes) : utf8Decoder.decode(bytes);
+    if (asBytes) return this.data.slice(start, start + n);
+    // Short ASCII strings (names, ids, routes) are most strings here:
+    // building them directly is much cheaper than a TextDecoder call.
+    if (n <= 32) {
+      let ascii = "";
+      for (let i = start; i < start + n; i++) {
+        const c = this.data[i] as number;
+        if (c >= 0x80) return utf8Decoder.decode(this.data.subarray(start, start + n));
+        ascii += String.fromCharCode(c);
+      }
+      return ascii;
+    }
+    return utf8Decoder.decode(this.data.subarray(start, start + n));
   }
 
   private fixed(size: 1 | 2 | 4 | 8, kind: "u" | "i" | "f"): number {

@@ -22,6 +22,7 @@ import {
   type OutputBatch,
   releaseSteps,
   reportProgress,
+  settleSteps,
 } from "./leases.js";
 import { type LimitOverrides, resolveLimits } from "./limits.js";
 import { compareCursors, type LogEntry, parseEventEntry, parseLogEntry } from "./log-entry.js";
@@ -50,10 +51,18 @@ export interface SubmitResult {
   job: JobView | undefined;
 }
 
-/** A job record plus what is stored beside it (lease deadlines of running steps). */
+/** A job record with what callers derive from it (lease deadlines of running steps). */
 export interface JobView extends JobRecord {
   /** Lease deadline (Unix ms) per running step index. */
   leaseDeadlines: Map<number, number>;
+}
+
+function view(record: JobRecord): JobView {
+  const leaseDeadlines = new Map<number, number>();
+  for (const s of record.steps) {
+    if (s.state === StepState.RUNNING && s.leaseDeadline !== undefined) leaseDeadlines.set(s.index, s.leaseDeadline);
+  }
+  return { ...record, leaseDeadlines };
 }
 
 const SINGLE_STEP_PATHS: FieldPaths = { job: "", step: () => "" };
@@ -76,7 +85,7 @@ export function createQueue(options: QueueOptions) {
   const keys: QueueKeys = createKeys(options.queue);
   const limits = resolveLimits(options.limits);
   const eventsMaxLen = options.eventsMaxLen ?? 100_000;
-  registerScripts(redis, { eventsMaxLen });
+  registerScripts(redis);
   const ctx: LeaseContext = { redis, keys };
 
   async function script(name: ScriptName, keyList: string[], args: (string | Buffer | number)[]): Promise<[number, ...unknown[]]> {
@@ -98,24 +107,7 @@ export function createQueue(options: QueueOptions) {
   async function loadJobs(jobIds: readonly string[]): Promise<(JobView | undefined)[]> {
     if (jobIds.length === 0) return [];
     const raws = await redisCall(() => Promise.all(jobIds.map((id) => redis.getBuffer(keys.job(id)))));
-    const records = raws.map((raw, i) => (raw ? decodeJobRecord(jobIds[i] as string, raw) : undefined));
-    const running: { view: JobView; index: number; member: string }[] = [];
-    const views = records.map((r) => {
-      if (!r) return undefined;
-      const view: JobView = { ...r, leaseDeadlines: new Map() };
-      for (const s of r.steps) {
-        if (s.state === StepState.RUNNING) running.push({ view, index: s.index, member: `${r.id}.${s.index}|${s.attempt}` });
-      }
-      return view;
-    });
-    if (running.length > 0) {
-      const scores = await redisCall(() => Promise.all(running.map((x) => redis.zscore(keys.leases, x.member))));
-      running.forEach((x, i) => {
-        const score = scores[i];
-        if (score !== null && score !== undefined) x.view.leaseDeadlines.set(x.index, Number(score));
-      });
-    }
-    return views;
+    return raws.map((raw, i) => (raw ? view(decodeJobRecord(jobIds[i] as string, raw)) : undefined));
   }
 
   return {
@@ -156,7 +148,7 @@ export function createQueue(options: QueueOptions) {
       const out = results.map((r) => ({
         jobId: r.id,
         deduplicated: r.d === 1,
-        job: r.rec ? { ...decodeJobRecord(r.id, r.rec), leaseDeadlines: new Map<number, number>() } : undefined,
+        job: r.rec ? view(decodeJobRecord(r.id, r.rec)) : undefined,
       }));
       // A deduplicated job may be running: read it again for its leases.
       const stale = out.filter((r) => r.deduplicated && r.job);
@@ -292,12 +284,14 @@ export function createQueue(options: QueueOptions) {
     appendOutput: (lease: Lease, batch: OutputBatch) => appendOutput(ctx, lease, batch),
     reportProgress: (lease: Lease, progress: number, message?: string) => reportProgress(ctx, lease, progress, message),
     complete: (lease: Lease, result: Uint8Array, trailing?: OutputBatch) => completeStep(ctx, lease, result, trailing),
+    settle: (opts: Parameters<typeof settleSteps>[1]) => settleSteps(ctx, opts),
     fail: (lease: Lease, error: AttemptError, trailing?: OutputBatch) => failStep(ctx, lease, error, trailing),
     release: (workerId: string, leases: readonly Lease[]) => releaseSteps(ctx, workerId, leases),
 
     /**
      * One maintenance pass: recover expired leases, fail steps past their
-     * queue timeout, promote due scheduled steps, delete expired jobs. Every
+     * queue timeout, promote due scheduled steps, delete expired jobs, cap
+     * the events stream. Every
      * server and worker runs it periodically (see createSweeper).
      */
     async sweep(limit = 200): Promise<{ recovered: number; expired: number; promoted: number; purged: number }> {
@@ -306,6 +300,8 @@ export function createQueue(options: QueueOptions) {
         script("expireQueued", [keys.queueDeadlines, keys.events], [limit]),
         script("promoteScheduled", [keys.routes, keys.events], [limit]),
         script("purgeExpired", [keys.done, keys.jobIndex, keys.dead], [limit]),
+        // The events stream is capped here rather than on every append.
+        redisCall(() => redis.xtrim(keys.events, "MAXLEN", "~", eventsMaxLen)),
       ]);
       const n = (r: [number, ...unknown[]]) => Number(r[1] ?? 0);
       return { recovered: n(recovered), expired: n(expired), promoted: n(promoted), purged: n(purged) };

@@ -2,8 +2,9 @@
  * Builds the Lua transitions into one Redis Functions library and calls them.
  *
  * The library is: the generated key helpers and constants (state and event
- * numbers come from the generated protobuf enums), lib/prelude.lua, then
- * every script of queue/scripts/ wrapped as a function and registered. Redis
+ * numbers come from the generated protobuf enums), the shared code in
+ * queue/scripts/lib/, then every script of queue/scripts/ wrapped as a
+ * function and registered. Redis
  * keeps the library loaded, so a call runs only its transition, not the
  * helpers' definitions again (that cost ~9 us per call as EVAL scripts).
  * The library's name carries a hash of its source, so stepq versions sharing
@@ -38,15 +39,14 @@ export const SCRIPT_NAMES = [
   "openLog",
   "retryStep",
   "purgeStep",
+  "settleSteps",
 ] as const;
+
+/** Shared Lua, in library order (later files use earlier ones). */
+const LIB_FILES = ["lib/prelude.lua", "lib/complete.lua", "lib/claim.lua"];
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
-/** Settings baked into the script text. */
-export interface ScriptSettings {
-  /** Approximate cap of the queue-wide events stream. */
-  eventsMaxLen: number;
-}
 
 const SCRIPT_DIR = new URL("./scripts/", import.meta.url);
 
@@ -57,7 +57,7 @@ function luaEnum(name: string, e: Record<string, string | number>, strip = ""): 
   return `local ${name} = {${fields.join(", ")}}`;
 }
 
-function constants(settings: ScriptSettings): string {
+function constants(): string {
   return [
     luaEnum("S", StepState),
     luaEnum("JS", JobState),
@@ -66,7 +66,6 @@ function constants(settings: ScriptSettings): string {
     luaEnum("CODE", ScriptCode as unknown as Record<string, number>),
     luaEnum("POLICY", FailurePolicy),
     luaEnum("LEVEL", NarrationLevel),
-    `local EVENTS_MAXLEN = ${Math.max(1, Math.floor(settings.eventsMaxLen))}`,
   ].join("\n");
 }
 
@@ -81,26 +80,24 @@ export interface Library {
   readonly functions: Readonly<Record<ScriptName, string>>;
 }
 
-const libraries = new Map<string, Library>();
+let built: Library | undefined;
 
-/** The library for `settings` (built once per process). */
-export function buildLibrary(settings: ScriptSettings): Library {
-  const cacheKey = JSON.stringify(settings);
-  const cached = libraries.get(cacheKey);
-  if (cached) return cached;
+/** The library (built once per process). */
+export function buildLibrary(): Library {
+  if (built) return built;
   const bodies = SCRIPT_NAMES.map((name) => [
     `-- ${name}.lua`,
     `local function ${name}(KEYS, ARGV)`,
-    "usePrefix(ARGV[1])",
+    "begin(ARGV[1])",
     read(`${name}.lua`),
     "end",
   ].join("\n"));
-  const code = [luaKeyHelpers(), constants(settings), read("lib/prelude.lua"), ...bodies].join("\n");
+  const code = [luaKeyHelpers(), constants(), ...LIB_FILES.map(read), ...bodies].join("\n");
   const name = `stepq_${createHash("sha1").update(code).digest("hex").slice(0, 12)}`;
   const functions = Object.fromEntries(SCRIPT_NAMES.map((n) => [n, `${name}_${n}`])) as Record<ScriptName, string>;
   const registrations = SCRIPT_NAMES.map((n) => `redis.register_function('${functions[n]}', ${n})`);
   const library = { name, functions, source: [`#!lua name=${name}`, code, ...registrations].join("\n") };
-  libraries.set(cacheKey, library);
+  built = library;
   return library;
 }
 
@@ -120,9 +117,9 @@ function load(redis: Redis, state: Registered): Promise<void> {
 }
 
 /** Makes `redis` able to run the transitions; the library is (re)loaded on every connection. */
-export function registerScripts(redis: Redis, settings: ScriptSettings): void {
+export function registerScripts(redis: Redis): void {
   if (registered.has(redis)) return;
-  const state: Registered = { library: buildLibrary(settings) };
+  const state: Registered = { library: buildLibrary() };
   registered.set(redis, state);
   redis.on("ready", () => void load(redis, state).catch(() => {}));
   if (redis.status === "ready") void load(redis, state).catch(() => {});

@@ -95,6 +95,8 @@ export function createWorker(options: WorkerOptions) {
   let heartbeat: NodeJS.Timeout | undefined;
   let started = false;
   let stopping = false;
+  /** runForever is running (settle calls then claim replacements; runOnce's do not). */
+  let looping = false;
   let stopped: Promise<void> | undefined;
   let slotWaiter: (() => void) | undefined;
 
@@ -141,9 +143,13 @@ export function createWorker(options: WorkerOptions) {
           if (e instanceof LeaseLostError) stopStep(r, { kind: "lease-lost" });
         });
     };
+    let stepLog: Logger | undefined;
     return {
       signal: r.abort.signal,
-      log: log.child(step.stepId),
+      get log() {
+        stepLog ??= log.child(step.stepId);
+        return stepLog;
+      },
       token: (text) => buffer.token(text),
       narrate: (text, level = NarrationLevel.INFO) => buffer.narrate(level, text),
       progress(fraction, message = "") {
@@ -229,7 +235,8 @@ export function createWorker(options: WorkerOptions) {
         const res = await whileUnavailable(() => q().fail(step, error, trailing), deadline());
         emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
       } else {
-        await whileUnavailable(() => q().complete(step, encodeResult(result, buffer.tokenCount, startedAt), trailing), deadline());
+        const outcome = await settleLater(r, encodeResult(result, buffer.tokenCount, startedAt), trailing);
+        if (outcome) throw outcome;
         emit("step:completed", { stepId: step.stepId, attempt: step.attempt, durationMs: Date.now() - startedAt });
       }
     } catch (e) {
@@ -245,6 +252,70 @@ export function createWorker(options: WorkerOptions) {
     }
   }
 
+  /**
+   * Completions wait here for the next settle call, which completes them
+   * together and claims their replacements. Up to two calls are in flight,
+   * so Redis works on one batch while this process handles the other;
+   * completions that finish meanwhile form the next batch.
+   */
+  const completions: { r: Running; result: Uint8Array; trailing: OutputBatch; done: (err?: Error) => void }[] = [];
+  const MAX_SETTLES = 2;
+  let settling = 0;
+  /** Slots promised to claim calls in flight (so together they never exceed concurrency). */
+  let reserved = 0;
+
+  function settleLater(r: Running, result: Uint8Array, trailing: OutputBatch): Promise<Error | undefined> {
+    return new Promise((done) => {
+      completions.push({ r, result, trailing, done });
+      if (settling < MAX_SETTLES) setImmediate(() => void settleBatch());
+    });
+  }
+
+  function freeSlot() {
+    const w = slotWaiter;
+    slotWaiter = undefined;
+    w?.();
+  }
+
+  async function settleBatch(): Promise<void> {
+    if (settling >= MAX_SETTLES || completions.length === 0) return;
+    settling++;
+    const batch = completions.splice(0, 256);
+    // A completed step keeps its slot until now, so a saturated worker's
+    // replacements come from this call rather than from the claim loop.
+    const claimMax = stopping || !looping ? 0 : Math.max(0, concurrency - (running.size - batch.length) - reserved);
+    reserved += claimMax;
+    const deadline = Math.min(...batch.map((c) => c.r.deadline));
+    try {
+      let max = claimMax;
+      const res = await whileUnavailable(() => {
+        const attempt = q().settle({
+          workerId: id,
+          routes,
+          leaseMs,
+          claimMax: max,
+          completions: batch.map((c) => ({ lease: c.r.step, result: c.result, trailing: c.trailing })),
+        });
+        max = 0; // a retry after a lost reply only completes: claimed steps would be orphaned
+        return attempt;
+      }, deadline);
+      reserved -= claimMax;
+      for (const c of batch) running.delete(c.r.step.member);
+      batch.forEach((c, i) => c.done(res.outcomes[i]));
+      for (const step of res.steps) launch(step);
+      // The claim loop re-checks its free slots: waking it is always safe,
+      // and it may be waiting for exactly the slots this batch freed.
+      freeSlot();
+    } catch (e) {
+      reserved -= claimMax;
+      const err = coerceError(e);
+      for (const c of batch) c.done(err);
+    } finally {
+      settling--;
+      if (completions.length > 0) setImmediate(() => void settleBatch());
+    }
+  }
+
   function launch(step: ClaimedStep) {
     const r: Running = {
       step,
@@ -257,10 +328,7 @@ export function createWorker(options: WorkerOptions) {
     r.done = runStep(r)
       .catch((e: unknown) => reportError(coerceError(e)))
       .finally(() => {
-        running.delete(step.member);
-        const w = slotWaiter;
-        slotWaiter = undefined;
-        w?.();
+        if (running.delete(step.member)) freeSlot();
       });
   }
 
@@ -285,7 +353,13 @@ export function createWorker(options: WorkerOptions) {
   }
 
   async function claim(max: number): Promise<{ count: number; waitMs: number }> {
-    const res = await q().claim({ workerId: id, routes, leaseMs, max });
+    reserved += max;
+    let res;
+    try {
+      res = await q().claim({ workerId: id, routes, leaseMs, max });
+    } finally {
+      reserved -= max;
+    }
     for (const step of res.steps) launch(step);
     const waitMs = res.nextDueAt === undefined ? idleBlockMs : Math.max(5, Math.min(idleBlockMs, res.nextDueAt - res.redisNow));
     return { count: res.steps.length, waitMs };
@@ -342,7 +416,7 @@ export function createWorker(options: WorkerOptions) {
      */
     async runOnce(): Promise<number> {
       if (!started) await this.start();
-      const { count } = await claim(concurrency - running.size);
+      const { count } = await claim(concurrency - running.size - reserved);
       await Promise.all([...running.values()].map((r) => r.done));
       return count;
     },
@@ -351,9 +425,10 @@ export function createWorker(options: WorkerOptions) {
     async runForever(): Promise<void> {
       if (!started) await this.start();
       const wakeKeys = routes.map((r) => q().keys.wake(r));
+      looping = true;
       let backoff = 100;
       while (!stopping) {
-        const free = concurrency - running.size;
+        const free = concurrency - running.size - reserved;
         if (free <= 0) {
           await new Promise<void>((resolve) => (slotWaiter = resolve));
           continue;

@@ -24,7 +24,7 @@ local idx = tonumber(ARGV[3]) + 1
 local attempt = tonumber(ARGV[4])
 
 local deadline = redis.call('ZSCORE', leasesKey, leaseMember(jobId, idx, attempt))
-if not deadline or tonumber(deadline) < nowMs() then return {CODE.LEASE_LOST} end
+if not deadline or tonumber(deadline) < NOW then return {CODE.LEASE_LOST} end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   -- First output of the job: create its log (from the record's history).
   local job = loadJob(jobId)

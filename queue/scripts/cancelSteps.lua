@@ -19,7 +19,7 @@ Events: STEP_CANCELLED per step, STEP_QUEUED never, JOB_CANCELLED.
 ]]
 local jobId = ARGV[2]
 local reason = ARGV[4]
-local now = nowMs()
+local now = NOW
 
 local job = loadJob(jobId)
 if not job then return {CODE.JOB_NOT_FOUND} end

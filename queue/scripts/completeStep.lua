@@ -19,25 +19,6 @@ Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND |
 LEASE_LOST}.
 Events: STEP_SUCCEEDED, STEP_QUEUED (released dependants), JOB_SUCCEEDED.
 ]]
-local leasesKey = KEYS[2]
-local jobId = ARGV[2]
-local idx = tonumber(ARGV[3]) + 1
-local attempt = tonumber(ARGV[4])
-local now = nowMs()
-
-local job = loadJob(jobId)
-local code = checkLease(job, jobId, idx, attempt, now)
+local code, state = completeOne(ARGV[2], tonumber(ARGV[3]) + 1, tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7], NOW)
 if code ~= CODE.OK then return {code} end
-
-if ARGV[7] ~= '' then ensureLog(jobId, job) end
-writeOutput(jobId, idx, attempt, tonumber(ARGV[6]), ARGV[7])
-local s = job.s[idx]
-redis.call('ZREM', leasesKey, leaseMember(jobId, idx, attempt))
-s.st = S.SUCCEEDED
-s.f = now
-s.pg = 1
-s.rs = ARGV[5]
-s.fc = emit(jobId, job, idx, EV.STEP_SUCCEEDED, {'w', s.wk})
-afterStepFinal(jobId, job, idx, now)
-saveJob(jobId, job)
-return {CODE.OK, job.st}
+return {CODE.OK, state}

@@ -15,7 +15,7 @@ JOB_FAILED).
 ]]
 local deadlinesKey = KEYS[1]
 local limit = tonumber(ARGV[2])
-local now = nowMs()
+local now = NOW
 local due = redis.call('ZRANGEBYSCORE', deadlinesKey, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do
   redis.call('ZREM', deadlinesKey, id)

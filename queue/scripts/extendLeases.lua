@@ -15,7 +15,7 @@ Events: none.
 ]]
 local leasesKey = KEYS[1]
 local leaseMs = tonumber(ARGV[2])
-local now = nowMs()
+local now = NOW
 local held, deadlines = {}, {}
 for i = 3, #ARGV do
   local member = ARGV[i]
@@ -31,6 +31,10 @@ for i = 3, #ARGV do
     end
     deadline = math.max(deadline, tonumber(current))
     redis.call('ZADD', leasesKey, 'XX', deadline, member)
+    if s then
+      s.ld = deadline -- the record keeps the deadline too (checkLease reads it)
+      saveJob(jobId, job)
+    end
     ok = 1
   end
   held[#held + 1] = ok

@@ -31,7 +31,7 @@ local errCode = tonumber(ARGV[5])
 local message = ARGV[6]
 local retryable = ARGV[7] == '1'
 local jitter = tonumber(ARGV[8])
-local now = nowMs()
+local now = NOW
 
 local job = loadJob(jobId)
 local code = checkLease(job, jobId, idx, attempt, now)

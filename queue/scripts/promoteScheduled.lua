@@ -12,7 +12,7 @@ Returns {CODE.OK, number promoted}.
 Events: STEP_QUEUED.
 ]]
 local limit = tonumber(ARGV[2])
-local now = nowMs()
+local now = NOW
 local promoted = 0
 for _, route in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   promoted = promoted + promoteDue(route, now, limit)

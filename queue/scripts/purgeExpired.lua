@@ -15,7 +15,7 @@ Events: none (the job's final event was its last).
 ]]
 local doneKey, indexKey, deadKey = KEYS[1], KEYS[2], KEYS[3]
 local limit = tonumber(ARGV[2])
-local now = nowMs()
+local now = NOW
 local due = redis.call('ZRANGEBYSCORE', doneKey, '-inf', now, 'LIMIT', 0, limit)
 for _, jobId in ipairs(due) do
   redis.call('ZREM', doneKey, jobId)

@@ -16,7 +16,7 @@ STEP_FAILED and what follows from it.
 ]]
 local leasesKey = KEYS[1]
 local limit = tonumber(ARGV[2])
-local now = nowMs()
+local now = NOW
 local expired = redis.call('ZRANGEBYSCORE', leasesKey, '-inf', '(' .. now, 'LIMIT', 0, limit)
 for _, member in ipairs(expired) do
   redis.call('ZREM', leasesKey, member)

@@ -15,7 +15,7 @@ Events: STEP_QUEUED.
 ]]
 local leasesKey = KEYS[1]
 local workerId = ARGV[2]
-local now = nowMs()
+local now = NOW
 local released = 0
 for i = 3, #ARGV do
   local jobId, idx, attempt = parseLeaseMember(ARGV[i])

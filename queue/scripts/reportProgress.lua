@@ -18,7 +18,7 @@ Events: STEP_PROGRESS.
 local jobId = ARGV[2]
 local idx = tonumber(ARGV[3]) + 1
 local attempt = tonumber(ARGV[4])
-local now = nowMs()
+local now = NOW
 
 local job = loadJob(jobId)
 local code = checkLease(job, jobId, idx, attempt, now)

@@ -22,7 +22,7 @@ others when their dependencies succeed).
 local deadKey, doneKey = KEYS[2], KEYS[3]
 local jobId = ARGV[2]
 local idx = tonumber(ARGV[3]) + 1
-local now = nowMs()
+local now = NOW
 
 local job = loadJob(jobId)
 if not job then return {CODE.JOB_NOT_FOUND} end

@@ -28,7 +28,7 @@ local indexKey = KEYS[2]
 local specs = cmsgpack.unpack(ARGV[2])
 local maxQueued = tonumber(ARGV[3])
 local idemTtl = tonumber(ARGV[4])
-local now = nowMs()
+local now = NOW
 
 local function base36(n, width)
   local digits = '0123456789abcdefghijklmnopqrstuvwxyz'

@@ -4,13 +4,13 @@ prelude.lua: helpers shared by every stepq transition.
 queue/scripts.ts builds one Redis Functions library: the generated key
 helpers (`P`, `K.*`, `usePrefix`), the generated constants (S step states,
 JS job states, EV event types, EC step error codes, CODE result codes,
-POLICY failure policies, LEVEL narration levels, EVENTS_MAXLEN), this file,
-then each transition wrapped as `local function <name>(KEYS, ARGV)` that
-first calls usePrefix(ARGV[1]). Nothing here runs by itself.
+POLICY failure policies, LEVEL narration levels), this file, then each
+transition wrapped as `local function <name>(KEYS, ARGV)` that first calls
+begin(ARGV[1]). Nothing here runs by itself.
 
 Conventions:
-- Times are Unix milliseconds from Redis's clock (TIME), so workers whose
-  clocks disagree still agree on lease deadlines.
+- Times are Unix milliseconds from Redis's clock (TIME, read once per call
+  into NOW), so workers whose clocks disagree still agree on lease deadlines.
 - A job is one msgpack record at K.job(id) (see queue/record.ts for fields).
   Step indexes are 1-based in Lua and 0-based in step ids.
 - s.q says where a step's id currently sits: 'l' ready list, 'z' ready zset,
@@ -22,6 +22,15 @@ Conventions:
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Redis's time at the start of the current call, read once by begin().
+local NOW = 0
+
+-- Called first by every transition: selects the queue's keys, reads the clock.
+local function begin(prefix)
+  usePrefix(prefix)
+  NOW = nowMs()
 end
 
 -- Integers as decimal strings without exponent (tostring gives 1e+15 forms).
@@ -111,15 +120,31 @@ local function errorFields(err)
   return {'ec', err.c, 'em', err.m, 'er', err.r and 1 or 0}
 end
 
--- The fields of a lifecycle event, as written to the events stream and logs.
+-- Decimal strings of small integers, made once: Redis formats a number
+-- argument of redis.call with sprintf, which costs more than the call itself.
+-- (Built with .., not tostring: library code at load time sees no globals.)
+local NUMS = {}
+for i = 0, 1024 do NUMS[i] = '' .. i end
+local function NUM(n)
+  return NUMS[n] or tostring(n)
+end
+
+-- The fields of a lifecycle event, as written to the events stream and logs
+-- (one table: events are on every hot path).
 local function eventFields(jobId, job, idx, etype, attempt, stepState, jobState, extra)
-  local f = {'t', etype, 'j', jobId}
+  local f
   if idx then
     local s = job.s[idx]
-    extend(f, {'s', idx - 1, 'n', s.n, 'r', s.r, 'a', attempt, 'st', stepState})
+    f = {'t', NUM(etype), 'j', jobId, 's', NUM(idx - 1), 'n', s.n, 'r', s.r, 'a', NUM(attempt), 'st', NUM(stepState),
+      'js', NUM(jobState)}
+  else
+    f = {'t', NUM(etype), 'j', jobId, 'js', NUM(jobState)}
   end
-  extend(f, {'js', jobState})
-  return extend(f, extra)
+  if extra then
+    local n = #f
+    for i = 1, #extra do f[n + i] = extra[i] end
+  end
+  return f
 end
 
 local FINAL_STEP_EVENT = {[EV.STEP_SUCCEEDED] = true, [EV.STEP_FAILED] = true, [EV.STEP_CANCELLED] = true}
@@ -133,12 +158,13 @@ local function emit(jobId, job, idx, etype, extra)
   local s = idx and job.s[idx]
   local attempt, state = s and s.a or 0, s and s.st or 0
   local f = eventFields(jobId, job, idx, etype, attempt, state, job.st, extra)
-  redis.call('XADD', K.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(f))
+  -- Capped by the sweeper (XTRIM once a second), not on every append.
+  redis.call('XADD', K.events, '*', unpack(f))
   if job.lg then
     return redis.call('XADD', K.log(jobId), '*', 'k', 'e', unpack(f))
   end
   job.h = job.h or {}
-  job.h[#job.h + 1] = {etype, idx or 0, attempt, state, job.st, nowMs(), extra}
+  job.h[#job.h + 1] = {etype, idx or 0, attempt, state, job.st, NOW, extra}
   return nil
 end
 
@@ -183,7 +209,7 @@ local function narrate(jobId, job, idx, attempt, level, text)
     redis.call('XADD', K.log(jobId), '*', 'k', 'n', 's', idx - 1, 'a', attempt, 'l', level, 'x', text)
   else
     job.h = job.h or {}
-    job.h[#job.h + 1] = {'n', idx, attempt, level, text, nowMs()}
+    job.h[#job.h + 1] = {'n', idx, attempt, level, text, NOW}
   end
 end
 
@@ -294,6 +320,7 @@ local function stopStep(jobId, job, idx, state, err, now, notify)
   s.st = state
   s.f = now
   s.nb = nil
+  s.ld = nil
   addError(s, err)
   local etype = EV.STEP_CANCELLED
   if state == S.FAILED then
@@ -390,14 +417,14 @@ local function afterStepFinal(jobId, job, idx, now)
 end
 
 -- Checks that (jobId, idx, attempt) holds a live lease. Returns CODE.OK or
--- the code saying why not.
+-- the code saying why not. The record keeps the lease's deadline (s.ld),
+-- written with the leases zset by every script that sets or renews it.
 local function checkLease(job, jobId, idx, attempt, now)
   if not job then return CODE.JOB_NOT_FOUND end
   local s = job.s[idx]
   if not s then return CODE.STEP_NOT_FOUND end
   if s.st ~= S.RUNNING or s.a ~= attempt then return CODE.LEASE_LOST end
-  local deadline = redis.call('ZSCORE', K.leases, leaseMember(jobId, idx, attempt))
-  if not deadline or tonumber(deadline) < now then return CODE.LEASE_LOST end
+  if not s.ld or s.ld < now then return CODE.LEASE_LOST end
   return CODE.OK
 end
 
