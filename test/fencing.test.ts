@@ -85,3 +85,15 @@ describe("leases and fencing", () => {
     expect(tokens).toEqual(["a", "b", "c"]);
   });
 });
+
+describe("the record of a job without a log", () => {
+  it("does not grow with progress reports", async () => {
+    const queue = newQueue();
+    const { jobId } = await queue.submitStep({ step: { operation: echo({ text: "p" }) } });
+    const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 1 })).steps;
+    const size = await queue.redis.strlen(queue.keys.job(jobId));
+    for (let i = 1; i <= 50; i++) await queue.reportProgress(step!, i / 100, `at ${i}`);
+    expect(await queue.redis.strlen(queue.keys.job(jobId))).toBeLessThan(size + 40);
+    expect((await queue.getJob(jobId))?.steps[0]?.progress).toBeCloseTo(0.5);
+  });
+});

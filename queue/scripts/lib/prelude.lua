@@ -163,6 +163,9 @@ local function emit(jobId, job, idx, etype, extra)
   if job.lg then
     return redis.call('XADD', K.log(jobId), '*', 'k', 'e', unpack(f))
   end
+  -- Progress is not history: the record keeps the latest value, and a step
+  -- reporting often would otherwise grow its record without bound.
+  if etype == EV.STEP_PROGRESS then return nil end
   job.h = job.h or {}
   job.h[#job.h + 1] = {etype, idx or 0, attempt, state, job.st, NOW, extra}
   return nil
