@@ -70,6 +70,27 @@ class Writer {
     this.pos += n;
   }
 
+  /** A string as `str`: short ASCII strings are copied by hand, the rest UTF-8 encoded. */
+  private text(v: string): void {
+    const n = v.length;
+    if (n < 32) {
+      this.room(1 + n);
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[start + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = 0xa0 | n;
+        this.pos = start + n;
+        return;
+      }
+    }
+    this.raw(utf8.encode(v));
+  }
+
   private number(n: number): void {
     if (Number.isSafeInteger(n)) {
       if (n >= 0 && n < 128) return this.byte(n);
@@ -110,17 +131,22 @@ class Writer {
     if (v === null || v === undefined) return this.byte(0xc0);
     if (typeof v === "boolean") return this.byte(v ? 0xc3 : 0xc2);
     if (typeof v === "number") return this.number(v);
-    if (typeof v === "string") return this.raw(utf8.encode(v));
+    if (typeof v === "string") return this.text(v);
     if (v instanceof Uint8Array) return this.raw(v);
     if (Array.isArray(v)) {
       this.header(0x90, v.length, 0xdc);
       for (const item of v as readonly Packable[]) this.value(item);
       return;
     }
-    const entries = Object.entries(v as { [key: string]: Packable }).filter(([, x]) => x !== undefined);
-    this.header(0x80, entries.length, 0xde);
-    for (const [k, x] of entries) {
-      this.raw(utf8.encode(k));
+    const map = v as { readonly [key: string]: Packable };
+    const keys = Object.keys(map);
+    let count = 0;
+    for (const k of keys) if (map[k] !== undefined) count++;
+    this.header(0x80, count, 0xde);
+    for (const k of keys) {
+      const x = map[k];
+      if (x === undefined) continue;
+      this.text(k);
       this.value(x);
     }
   }

@@ -37,4 +37,17 @@ describe("a step's life through the real server", () => {
     await worker.stop();
     await run;
   });
+
+  it("keeps label values byte for byte: ASCII, accented, emoji, and longer than 31 bytes", async () => {
+    const labels = {
+      team: "vision",
+      team_fr: "équipe café crème",
+      emoji: "🚀 launch 🌍",
+      long: "a label value that is longer than thirty-one bytes, to leave the short form",
+      "a.key-that_is/longer.than-thirty-one-bytes": "значение, длиннее тридцати одного байта",
+    };
+    const submitted = await stack.client.jobs.submitJob({ labels, steps: [{ name: "main", operation: echo({ text: "x" }) }] });
+    const job = (await stack.client.jobs.getJob({ jobId: submitted.job?.id ?? "" })).job;
+    expect(job?.labels).toEqual(labels);
+  });
 });

@@ -43,3 +43,4 @@ server.listen(0, "127.0.0.1", () => {
   const addr = server.address();
   process.stdout.write(`listening ${typeof addr === "object" && addr ? addr.port : 0}\n`);
 });
+process.on("SIGTERM", () => process.exit(0));
