@@ -3,7 +3,7 @@
  * does the same thing to both: submit one small step, submit a batch, start
  * worker processes, and count finished work. Both use queue name "bench",
  * the same ~100-byte text payload, and each product's default connection
- * settings (stepq's command connection auto-pipelines; BullMQ's does not).
+ * settings (neither auto-pipelines).
  */
 import { create } from "@bufbuild/protobuf";
 import { Queue as BullQueue } from "bullmq";

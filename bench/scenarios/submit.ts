@@ -19,7 +19,7 @@ function figures(n: number): FigureSpec[] {
   const scenario = `submit: ${n.toLocaleString("en-US")} small steps`;
   const rate = { scenario, unit: "steps/s", better: "higher" } as const;
   return [
-    { id: "submit.lib.single", label: "library, one at a time, 64 in flight", limit: "redis.evalsha.piped", ...rate },
+    { id: "submit.lib.single", label: "library, one at a time, 64 in flight", limit: "redis.evalsha", ...rate },
     { id: "submit.lib.single.redis", scenario, label: "  Redis CPU per step", unit: "µs", better: "lower" },
     { id: "submit.lib.batch", label: `library, batches of ${BATCH} (addBulk)`, ...rate },
     { id: "submit.api.single", label: "Connect SubmitStep, 64 in flight", limit: "connect.unary", peerOf: "submit.lib.single", ...rate },
