@@ -5,6 +5,7 @@
  * exact tokens each step emits (echo is deterministic), which the audit and
  * the stream check compare against.
  */
+import type { EchoOperation } from "../../gen/stepq/v1/operation_pb.js";
 import type { Prng } from "./prng.js";
 
 /** What a step is designed to do. */
@@ -18,16 +19,8 @@ export type StepDesign =
   /** Fails every attempt until its few attempts are used up. */
   | "exhaust";
 
-/** The EchoOperation fields of one step (the proto's names, camel-cased). */
-export interface EchoPlan {
-  text: string;
-  tokenCount: number;
-  tokenDelayMs: number;
-  delayMs: number;
-  failMessage: string;
-  failAttempts: number;
-  failPermanently: boolean;
-}
+/** The EchoOperation fields of one step, every one of them planned. */
+export type EchoPlan = Omit<EchoOperation, "$typeName" | "$unknown">;
 
 /** One planned step. */
 export interface PlannedStep {

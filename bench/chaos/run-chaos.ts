@@ -120,8 +120,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       deduplicatedSubmits: submitted.deduplicated,
       workerKills: monkey.workerKills,
       redisKills: monkey.redisKills,
-      streamDrops: streamProxy.drops,
-      submitDrops: submitProxy.drops,
+      streamDrops: streamProxy.cuts,
+      submitDrops: submitProxy.cuts,
       elapsedMs,
       keptDir: undefined,
     };
