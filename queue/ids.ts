@@ -52,3 +52,6 @@ export function stepIdOf(jobId: string, index: number): string {
 
 /** A stream entry id used as a cursor: `<ms>-<seq>`. */
 export const CURSOR_PATTERN = /^\d{1,20}-\d{1,20}$/;
+
+/** A cursor of the events stream: an entry id, or `<entry id>.<n>` for the n-th event of a batch entry. */
+export const EVENT_CURSOR_PATTERN = /^\d{1,20}-\d{1,20}(\.\d{1,6})?$/;

@@ -101,33 +101,61 @@ function check(reply: Reply, script: string, subject: string): Reply {
   return reply;
 }
 
-function table(v: Unpacked | undefined): { [key: string]: Unpacked } {
-  return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array) ? v : {};
-}
 function items(v: Unpacked | undefined): Unpacked[] {
   return Array.isArray(v) ? v : v !== null && typeof v === "object" && !(v instanceof Uint8Array) ? Object.values(v) : [];
 }
 
-function decodeClaimed(raw: Unpacked): ClaimedStep {
-  const t = table(raw);
-  const jobId = String(t.j);
-  const lease = leaseOf(jobId, Number(t.i), Number(t.a));
-  const dependencies = items(t.dp).map((d) => {
-    const dt = table(d);
-    const rs = dt.rs instanceof Uint8Array ? dt.rs : new Uint8Array();
-    return { name: String(dt.n), result: fromBinary(StepResultSchema, rs) };
-  });
-  const op = fromBinary(OperationSchema, t.o instanceof Uint8Array ? t.o : new Uint8Array());
-  return {
-    ...lease,
-    name: String(t.n),
-    route: String(t.r),
-    // References may only name dependencies: a step without any has none.
-    operation: dependencies.length === 0 ? op : resolveReferences(op, new Map(dependencies.map((d) => [d.name, d.result.text]))),
-    leaseDeadline: Number(t.ld),
-    timeoutMs: Number(t.to ?? 0),
-    dependencies,
-  };
+const NO_BYTES = new Uint8Array();
+const RS_KEY = new Set(["rs"]);
+
+/** The `count` CLAIMED records in `blob` (see queue/scripts/lib/claim.lua). */
+function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
+  const steps: ClaimedStep[] = [];
+  let p = 0;
+  for (let k = 0; k < count; k++) {
+    const idLen = blob[p] as number;
+    const jobId = blob.toString("latin1", p + 1, p + 1 + idLen);
+    p += 1 + idLen;
+    const index = blob.readUInt16LE(p);
+    const attempt = blob.readUInt32LE(p + 2);
+    const leaseDeadline = blob.readIntLE(p + 6, 6);
+    const timeoutMs = blob.readUInt32LE(p + 12);
+    const nameLen = blob[p + 16] as number;
+    const name = blob.toString("latin1", p + 17, p + 17 + nameLen);
+    p += 17 + nameLen;
+    const routeLen = blob.readUInt16LE(p);
+    const route = blob.toString("utf8", p + 2, p + 2 + routeLen);
+    p += 2 + routeLen;
+    const opLen = blob.readUInt32LE(p);
+    const op = fromBinary(OperationSchema, blob.subarray(p + 4, p + 4 + opLen));
+    p += 4 + opLen;
+    const depsLen = blob.readUInt32LE(p);
+    const dependencies =
+      depsLen === 0
+        ? []
+        : items(unpack(blob.subarray(p + 4, p + 4 + depsLen), RS_KEY)).map((d) => {
+            const dt = d as { n?: Unpacked; rs?: Unpacked };
+            return { name: String(dt.n), result: fromBinary(StepResultSchema, dt.rs instanceof Uint8Array ? dt.rs : NO_BYTES) };
+          });
+    p += 4 + depsLen;
+    steps.push({
+      ...leaseOf(jobId, index, attempt),
+      name,
+      route,
+      // References may only name dependencies: a step without any has none.
+      operation: dependencies.length === 0 ? op : resolveReferences(op, new Map(dependencies.map((d) => [d.name, d.result.text]))),
+      leaseDeadline,
+      timeoutMs,
+      dependencies,
+    });
+  }
+  return steps;
+}
+
+/** The next due time in a reply (-1: none). */
+function dueAt(v: unknown): number | undefined {
+  const n = Number(v);
+  return n >= 0 ? n : undefined;
 }
 
 /**
@@ -143,12 +171,7 @@ export async function claimSteps(
     "claimSteps",
     opts.workerId,
   );
-  const t = table(unpack(reply[1] as Buffer, new Set(["o", "rs"])));
-  return {
-    steps: items(t.c).map(decodeClaimed),
-    nextDueAt: typeof t.due === "number" ? t.due : undefined,
-    redisNow: Number(t.now),
-  };
+  return { steps: decodeClaimed(reply[4] as Buffer, Number(reply[3])), nextDueAt: dueAt(reply[2]), redisNow: Number(reply[1]) };
 }
 
 /** A finished step to complete in a settle call. */
@@ -177,31 +200,51 @@ export async function settleSteps(
   ctx: LeaseContext,
   opts: { workerId: string; routes: readonly string[]; leaseMs: number; claimMax: number; completions: readonly Completion[] },
 ): Promise<Settled> {
-  const packed = pack(
-    opts.completions.map((c) => ({
-      j: c.lease.jobId,
-      i: c.lease.index,
-      a: c.lease.attempt,
-      rs: c.result,
-      q: c.trailing.firstSeq,
-      o: packOutput(c.trailing.entries),
-    })),
-  );
   const reply = check(
-    await call(ctx, "settleSteps", [ctx.keys.leases, ctx.keys.events], [opts.workerId, opts.leaseMs, opts.claimMax, packed, ...opts.routes]),
+    await call(ctx, "settleSteps", [ctx.keys.leases, ctx.keys.events], [
+      opts.workerId,
+      opts.leaseMs,
+      opts.claimMax,
+      encodeCompletions(opts.completions),
+      ...opts.routes,
+    ]),
     "settleSteps",
     opts.workerId,
   );
-  const t = table(unpack(reply[1] as Buffer, new Set(["o", "rs"])));
-  const codes = items(t.r).map(Number);
-  return {
-    outcomes: opts.completions.map((c, i) =>
-      codes[i] === ScriptCode.OK ? undefined : scriptError("settleSteps", codes[i] ?? -1, c.lease.stepId),
-    ),
-    steps: items(t.c).map(decodeClaimed),
-    nextDueAt: typeof t.due === "number" ? t.due : undefined,
-    redisNow: Number(t.now),
-  };
+  const codes = reply[3] as Buffer;
+  const outcomes = opts.completions.map((c, i) => {
+    const code = codes[i] as number;
+    return code === ScriptCode.OK ? undefined : scriptError("settleSteps", code, c.lease.stepId);
+  });
+  return { outcomes, steps: decodeClaimed(reply[5] as Buffer, Number(reply[4])), nextDueAt: dueAt(reply[2]), redisNow: Number(reply[1]) };
+}
+
+/** The COMPLETION records of settleSteps.lua, back to back. */
+function encodeCompletions(completions: readonly Completion[]): Buffer {
+  const outputs = completions.map((c) => packOutput(c.trailing.entries));
+  let size = 0;
+  completions.forEach((c, i) => {
+    size += 1 + c.lease.jobId.length + 2 + 4 + 4 + 4 + c.result.length + 4 + Buffer.byteLength(outputs[i] as Buffer | string);
+  });
+  const b = Buffer.allocUnsafe(size);
+  let p = 0;
+  completions.forEach((c, i) => {
+    const { jobId, index, attempt } = c.lease;
+    b[p] = jobId.length;
+    p = 1 + p + b.write(jobId, p + 1, "latin1");
+    p = b.writeUInt16LE(index, p);
+    p = b.writeUInt32LE(attempt, p);
+    p = b.writeUInt32LE(c.trailing.firstSeq, p);
+    p = b.writeUInt32LE(c.result.length, p);
+    b.set(c.result, p);
+    p += c.result.length;
+    const out = outputs[i] as Buffer | string;
+    const outBytes = typeof out === "string" ? Buffer.from(out) : out;
+    p = b.writeUInt32LE(outBytes.length, p);
+    b.set(outBytes, p);
+    p += outBytes.length;
+  });
+  return b;
 }
 
 /** Renews `leases`; returns, per lease, its new deadline or undefined when it is gone. */

@@ -9,6 +9,9 @@
  * from.
  */
 
+import { EventType } from "../gen/stepq/v1/events_pb.js";
+import { JobState } from "../gen/stepq/v1/job_pb.js";
+
 /** A lifecycle event, from the events stream or a job's log. */
 export interface EventFields {
   /** `stepq.v1.EventType` number. */
@@ -123,8 +126,79 @@ export function parseLogEntry(id: string, fields: readonly string[]): LogEntry {
   }
 }
 
-/** Parses one entry of the queue's events stream. */
-export function parseEventEntry(id: string, fields: readonly string[]): { cursor: string; time: number; event: EventFields } {
+/** One event of the queue's events stream. */
+export interface StreamEvent {
+  /** The entry id, or `<entry id>.<n>` for the n-th event of a batch entry. */
+  cursor: string;
+  time: number;
+  event: EventFields;
+}
+
+/** The job state a job event leaves the job in. */
+const JOB_STATE_AFTER: Record<number, JobState> = {
+  [EventType.JOB_SUBMITTED]: JobState.QUEUED,
+  [EventType.JOB_SUCCEEDED]: JobState.SUCCEEDED,
+  [EventType.JOB_FAILED]: JobState.FAILED,
+  [EventType.JOB_CANCELLED]: JobState.CANCELLED,
+};
+
+/**
+ * The events of one entry of the queue's events stream. Most entries hold
+ * one event. A batch entry, written by the transitions that move many steps
+ * at once (claims, completions and submits of one-step jobs), holds many of
+ * one type: field `b` has one line per step, `<jobId> <index> <name> <route>
+ * <attempt>`; `t`, `st` and `js` are the step event's type and the step and
+ * job states after it; `w` the worker; and `jt`, when present, a job event
+ * that goes with each step event (JOB_SUBMITTED before it, any other after).
+ */
+export function parseEventEntries(id: string, fields: readonly string[]): StreamEvent[] {
   const f = fieldMap(fields);
-  return { cursor: id, time: entryTime(id, f), event: eventFrom(f) };
+  const time = entryTime(id, f);
+  const batch = f.get("b");
+  if (batch === undefined) return [{ cursor: id, time, event: eventFrom(f) }];
+  const type = Number(f.get("t") ?? 0);
+  const stepState = Number(f.get("st") ?? 0);
+  const jobState = Number(f.get("js") ?? 0);
+  const workerId = f.get("w") || undefined;
+  const jobType = f.get("jt") === undefined ? undefined : Number(f.get("jt"));
+  const out: StreamEvent[] = [];
+  const add = (event: EventFields) => out.push({ cursor: `${id}.${out.length}`, time, event });
+  for (const line of batch.split("\n")) {
+    const [jobId = "", index, stepName, route, attempt] = line.split(" ");
+    const step: EventFields = {
+      type,
+      jobId,
+      stepIndex: Number(index),
+      stepName,
+      route,
+      attempt: Number(attempt),
+      stepState,
+      jobState,
+      workerId,
+      progress: undefined,
+      message: undefined,
+      error: undefined,
+    };
+    const job: EventFields | undefined =
+      jobType === undefined ? undefined : { type: jobType, jobId, attempt: 0, jobState: JOB_STATE_AFTER[jobType] ?? JobState.UNSPECIFIED };
+    if (job && jobType === EventType.JOB_SUBMITTED) add(job);
+    add(step);
+    if (job && jobType !== EventType.JOB_SUBMITTED) add(job);
+  }
+  return out;
+}
+
+/** An events-stream cursor: an entry id, and the event within a batch entry (undefined: the whole entry). */
+export function parseEventCursor(cursor: string): { id: string; index?: number } {
+  const dot = cursor.indexOf(".");
+  return dot < 0 ? { id: cursor } : { id: cursor.slice(0, dot), index: Number(cursor.slice(dot + 1)) };
+}
+
+/** The stream id just before `id` (so that reading after it starts at `id`). */
+export function previousStreamId(id: string): string {
+  const dash = id.indexOf("-");
+  const ms = BigInt(id.slice(0, dash));
+  const seq = BigInt(id.slice(dash + 1));
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : "0-0";
 }

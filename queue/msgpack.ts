@@ -167,6 +167,18 @@ export function unpack(data: Uint8Array, binaryKeys: ReadonlySet<string> = new S
   return v;
 }
 
+/**
+ * Decodes every value stored back to back in `data` (a record's cold map
+ * and the items appended after it). Strings under `binaryKeys` and the
+ * string elements of top-level arrays come back as bytes.
+ */
+export function unpackAll(data: Uint8Array, binaryKeys: ReadonlySet<string> = new Set()): Unpacked[] {
+  const r = new Reader(data, binaryKeys);
+  const out: Unpacked[] = [];
+  while (r.pos < data.length) out.push(r.value(false, true));
+  return out;
+}
+
 class Reader {
   pos = 0;
   private readonly view: DataView;
@@ -226,9 +238,9 @@ class Reader {
     throw new Error(`msgpack: bad number ${kind}${size}`);
   }
 
-  private array(n: number): Unpacked[] {
+  private array(n: number, bytes: boolean): Unpacked[] {
     const out: Unpacked[] = [];
-    for (let i = 0; i < n; i++) out.push(this.value(false));
+    for (let i = 0; i < n; i++) out.push(this.value(bytes));
     return out;
   }
 
@@ -241,12 +253,13 @@ class Reader {
     return out;
   }
 
-  value(asBytes: boolean): Unpacked {
+  /** One value; `asBytes`: a string comes back as bytes; `bytesInside`: so do an array's strings. */
+  value(asBytes: boolean, bytesInside = false): Unpacked {
     const b = this.u8();
     if (b < 0x80) return b;
     if (b >= 0xe0) return b - 0x100;
     if ((b & 0xe0) === 0xa0) return this.str(b & 0x1f, asBytes);
-    if ((b & 0xf0) === 0x90) return this.array(b & 0x0f);
+    if ((b & 0xf0) === 0x90) return this.array(b & 0x0f, bytesInside);
     if ((b & 0xf0) === 0x80) return this.map(b & 0x0f);
     switch (b) {
       case 0xc0: return null;
@@ -268,8 +281,8 @@ class Reader {
       case 0xd9: return this.str(this.fixed(1, "u"), asBytes);
       case 0xda: return this.str(this.fixed(2, "u"), asBytes);
       case 0xdb: return this.str(this.fixed(4, "u"), asBytes);
-      case 0xdc: return this.array(this.fixed(2, "u"));
-      case 0xdd: return this.array(this.fixed(4, "u"));
+      case 0xdc: return this.array(this.fixed(2, "u"), bytesInside);
+      case 0xdd: return this.array(this.fixed(4, "u"), bytesInside);
       case 0xde: return this.map(this.fixed(2, "u"));
       case 0xdf: return this.map(this.fixed(4, "u"));
     }

@@ -25,7 +25,7 @@ import {
   settleSteps,
 } from "./leases.js";
 import { type LimitOverrides, resolveLimits } from "./limits.js";
-import { compareCursors, type LogEntry, parseEventEntry, parseLogEntry } from "./log-entry.js";
+import { compareCursors, type LogEntry, parseEventCursor, parseEventEntries, parseLogEntry, type StreamEvent } from "./log-entry.js";
 import { pack, unpack, type Unpacked } from "./msgpack.js";
 import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
 import { decodeJobRecord, type JobRecord } from "./record.js";
@@ -245,10 +245,12 @@ export function createQueue(options: QueueOptions) {
       return rows.map(([id, fields]) => parseLogEntry(id, fields));
     },
 
-    /** Up to `count` queue-wide events after `afterCursor`. */
-    async readEvents(afterCursor: string, count: number) {
-      const rows = await redisCall(() => redis.xrange(keys.events, afterCursor ? `(${afterCursor}` : "-", "+", "COUNT", count));
-      return rows.map(([id, fields]) => parseEventEntry(id, fields));
+    /** The queue-wide events of up to `count` entries after `afterCursor` (an events-stream cursor). */
+    async readEvents(afterCursor: string, count: number): Promise<StreamEvent[]> {
+      const { id, index } = parseEventCursor(afterCursor);
+      const start = !afterCursor ? "-" : index === undefined ? `(${id}` : id;
+      const rows = await redisCall(() => redis.xrange(keys.events, start, "+", "COUNT", count));
+      return rows.flatMap(([entry, fields]) => parseEventEntries(entry, fields).slice(entry === id && index !== undefined ? index + 1 : 0));
     },
 
     /** Records that a worker joined or left (one XADD: no record changes). */

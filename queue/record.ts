@@ -1,13 +1,15 @@
 /**
  * The stored form of a job and its steps.
  *
- * A job is one msgpack-encoded string `j:<jobId>`, written only by the Lua
- * scripts. One key per job (not a hash per step) keeps a queued one-step job
- * at about 300 bytes of Redis memory and lets the scripts resolve a DAG inside
- * a single key. Field names are short because they are stored once per job.
- * This module decodes a record into typed objects; it never writes one.
+ * A job is one string `j:<jobId>`, written by the Lua scripts (and, for a
+ * new job, its spec part by queue/record-body.ts). One key per job (not a
+ * hash per step) keeps a queued one-step job under 200 bytes of value and
+ * lets the scripts resolve a DAG inside a single key. The layout (format 2:
+ * fixed headers, specs, a msgpack map of the rest, appended items) is
+ * described in queue/scripts/lib/record.lua; format 1 (one msgpack map) is
+ * still read. This module decodes a record into typed objects.
  */
-import { unpack, type Unpacked } from "./msgpack.js";
+import { unpack, unpackAll, type Unpacked } from "./msgpack.js";
 
 /** One attempt's error, as stored. */
 export interface ErrorRecord {
@@ -155,15 +157,80 @@ function decodeStep(v: Unpacked, index: number): StepRecord {
   };
 }
 
+/** Sizes and codes of format 2 (queue/scripts/lib/record.lua). */
+const JOB_HDR_SIZE = 35;
+const STEP_HDR_SIZE = 25;
+const Q_NAME = ["", "l", "z", "d"];
+const STEP_DEFAULTS = { ma: 3, bi: 1000, bm: 60000 };
+const TAIL_CLAIMED = 1;
+const TAIL_SUCCEEDED = 2;
+
+/** A format-2 record as the same table a format-1 record decodes to. */
+function tableOfFormat2(data: Uint8Array): Table {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const time = (at: number) => b.readIntLE(at, 6) || undefined;
+  const n = b.readUInt16LE(3);
+  const steps: Table[] = [];
+  let pos = JOB_HDR_SIZE;
+  for (let i = 0; i < n; i++, pos += STEP_HDR_SIZE) {
+    steps.push({
+      ...STEP_DEFAULTS,
+      st: b[pos] as number,
+      q: Q_NAME[b[pos + 1] as number] || null,
+      a: b.readUInt32LE(pos + 3),
+      ld: time(pos + 7) ?? null,
+      sa: time(pos + 13) ?? null,
+      f: time(pos + 19) ?? null,
+    });
+  }
+  for (const s of steps) {
+    const nameLen = b[pos] as number;
+    s.n = b.toString("utf8", pos + 1, pos + 1 + nameLen);
+    pos += 1 + nameLen;
+    const routeLen = b.readUInt16LE(pos);
+    s.r = b.toString("utf8", pos + 2, pos + 2 + routeLen);
+    pos += 2 + routeLen;
+    const opLen = b.readUInt32LE(pos);
+    s.o = data.slice(pos + 4, pos + 4 + opLen);
+    pos += 4 + opLen;
+    const to = b.readUInt32LE(pos);
+    if (to > 0) s.to = to;
+    pos += 4;
+  }
+  const [cold, ...tail] = unpackAll(data.subarray(pos), BINARY_KEYS);
+  const job = { ...table(cold) };
+  const coldSteps = list(job.s);
+  steps.forEach((s, i) => Object.assign(s, table(coldSteps[i])));
+  job.s = steps;
+  job.st = b[2] as number;
+  job.c = time(5) ?? 0;
+  job.sa = time(11) ?? null;
+  job.f = time(17) ?? null;
+  job.x = time(23) ?? null;
+  job.rt = time(29) ?? 0;
+  if ((b[1] as number) & 1) job.lg = 1;
+  for (const item of tail) {
+    const [kind, idx, , , value] = list(item);
+    const s = steps[num(idx) - 1];
+    if (!s) continue;
+    if (kind === TAIL_CLAIMED) s.wk = str(value);
+    else if (kind === TAIL_SUCCEEDED) {
+      s.rs = bytes(value) ?? null;
+      s.pg = 1;
+    }
+  }
+  return job;
+}
+
 /** Decodes the record stored at `j:<jobId>`. */
 export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
-  const t = table(unpack(data, BINARY_KEYS));
+  const t = data[0] === 2 ? tableOfFormat2(data) : table(unpack(data, BINARY_KEYS));
   const flatLabels = list(t.lb).map(str);
   const labels: Record<string, string> = {};
   for (let i = 0; i + 1 < flatLabels.length; i += 2) labels[flatLabels[i] as string] = flatLabels[i + 1] as string;
   return {
     id: jobId,
-    seq: num(t.sq),
+    seq: num(t.sq) || parseInt(jobId.slice(0, 8), 36),
     priority: num(t.p),
     failurePolicy: num(t.fp) || FAIL_FAST,
     state: num(t.st),

@@ -43,7 +43,7 @@ export const SCRIPT_NAMES = [
 ] as const;
 
 /** Shared Lua, in library order (later files use earlier ones). */
-const LIB_FILES = ["lib/prelude.lua", "lib/complete.lua", "lib/claim.lua"];
+const LIB_FILES = ["lib/record.lua", "lib/prelude.lua", "lib/complete.lua", "lib/claim.lua"];
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -20,7 +20,7 @@ import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { InvalidArgumentError, OutOfRangeError } from "../queue/errors.js";
 import { stepIdOf } from "../queue/ids.js";
 import { listSteps } from "../queue/listing.js";
-import { type LogEntry, parseEventEntry } from "../queue/log-entry.js";
+import { type LogEntry, parseEventCursor, parseEventEntries, previousStreamId, type StreamEvent } from "../queue/log-entry.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { type JobView, type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
 import { toEvent, toNarration, toRestart, toStep, toStepEnd, toTokenChunk } from "./convert.js";
@@ -183,13 +183,24 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       const jobId = req.jobId === "" ? "" : jobIdArg("job_id", req.jobId);
       const routes = new Set(req.routes);
       const types = new Set(req.types.map((t, i) => enumArg(`types[${i}]`, t, EventType, "EVENT_TYPE_")));
-      let after = cursorArg("after_cursor", req.afterCursor);
-      if (after === "") after = await queue.lastEventCursor();
-      else if (await queue.eventsTrimmedAfter(after)) {
-        throw new OutOfRangeError(
-          `after_cursor ${after} is older than the retained events (the events stream is capped); ` +
-            "watch again without a cursor and read current state with GetStep/GetJob",
-        );
+      const cursor = cursorArg("after_cursor", req.afterCursor, true);
+      let after = cursor;
+      // Within a batch entry: read that entry again and skip what was seen.
+      let partial: { id: string; index: number } | undefined;
+      if (cursor === "") after = await queue.lastEventCursor();
+      else {
+        const { id, index } = parseEventCursor(cursor);
+        // Inside a batch entry, that entry's own events are needed too.
+        if (await queue.eventsTrimmedAfter(index === undefined ? id : previousStreamId(id))) {
+          throw new OutOfRangeError(
+            `after_cursor ${cursor} is older than the retained events (the events stream is capped); ` +
+              "watch again without a cursor and read current state with GetStep/GetJob",
+          );
+        }
+        if (index !== undefined) {
+          partial = { id, index };
+          after = previousStreamId(id);
+        }
       }
       const sub = hub.subscribe(queue.keys.events, after);
       const stop = () => sub.close();
@@ -197,12 +208,16 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       try {
         for await (const batch of sub) {
           for (const raw of batch) {
-            const { cursor, time, event } = parseEventEntry(raw.id, raw.fields);
-            if (jobId && event.jobId !== jobId) continue;
-            if (stepIds.size > 0 && (event.stepIndex === undefined || !stepIds.has(stepIdOf(event.jobId, event.stepIndex)))) continue;
-            if (routes.size > 0 && !routes.has(event.route ?? "")) continue;
-            if (types.size > 0 && !types.has(event.type)) continue;
-            yield create(WatchStepsResponseSchema, { event: toEvent(cursor, time, event) });
+            const events = parseEventEntries(raw.id, raw.fields);
+            const skip = partial?.id === raw.id ? partial.index + 1 : 0;
+            for (let i = skip; i < events.length; i++) {
+              const { cursor, time, event } = events[i] as StreamEvent;
+              if (jobId && event.jobId !== jobId) continue;
+              if (stepIds.size > 0 && (event.stepIndex === undefined || !stepIds.has(stepIdOf(event.jobId, event.stepIndex)))) continue;
+              if (routes.size > 0 && !routes.has(event.route ?? "")) continue;
+              if (types.size > 0 && !types.has(event.type)) continue;
+              yield create(WatchStepsResponseSchema, { event: toEvent(cursor, time, event) });
+            }
           }
         }
       } finally {

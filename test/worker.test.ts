@@ -49,6 +49,25 @@ describe("the worker", () => {
     await run;
   });
 
+  it("reports every step it completes once, and no errors, when nothing goes wrong", async () => {
+    const worker = await stack.worker({ concurrency: 8 });
+    const completed: string[] = [];
+    const errors: Error[] = [];
+    const abandoned: string[] = [];
+    worker.on("step:completed", (e) => completed.push(e.stepId));
+    worker.on("worker:error", (e) => errors.push(e.error));
+    worker.on("step:abandoned", (e) => abandoned.push(e.stepId));
+    const steps = await Promise.all(Array.from({ length: 40 }, (_, i) => stack.client.submit(echo({ text: `n${i}` }))));
+    const run = worker.runForever();
+    for (const s of steps) expect((await stack.client.wait(s.id)).state).toBe(StepState.SUCCEEDED);
+    await eventually(async () => completed.length, (n) => n === steps.length);
+    await worker.stop();
+    await run;
+    expect(errors.map((e) => e.message)).toEqual([]);
+    expect(abandoned).toEqual([]);
+    expect([...completed].sort()).toEqual(steps.map((s) => s.id).sort());
+  });
+
   it("claims only steps of the routes it serves", async () => {
     const worker = await stack.worker();
     const step = await stack.client.submit({ kind: { case: "infer", value: { model: "not-here", prompt: "hi" } } });

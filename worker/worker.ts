@@ -7,20 +7,20 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create, toBinary } from "@bufbuild/protobuf";
 import type { Redis } from "ioredis";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
-import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
-import { StepErrorCode, StepResultSchema, StopReason } from "../gen/stepq/v1/step_pb.js";
+import { StepErrorCode, StopReason } from "../gen/stepq/v1/step_pb.js";
 import { createRedis, waitReady } from "../queue/connection.js";
 import { coerceError, isRedisUnavailable, LeaseLostError } from "../queue/errors.js";
-import type { AttemptError, ClaimedStep, Lease, OutputBatch } from "../queue/leases.js";
+import type { AttemptError, ClaimedStep, Lease } from "../queue/leases.js";
 import { createLogger, type Logger } from "../queue/logger.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
-import type { Engine, EngineContext, EngineResult, StopSignal } from "./engines/engine.js";
-import { createOutputBuffer } from "./output-buffer.js";
+import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";
+import { RunningStep, type StepHost } from "./running-step.js";
+import { createSettler } from "./settler.js";
 import { StepFailure } from "./step-failure.js";
+import { encodeStepResult } from "./step-result.js";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -60,14 +60,6 @@ export interface WorkerEvents {
 
 type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
 
-interface Running {
-  step: ClaimedStep;
-  abort: AbortController;
-  done: Promise<void>;
-  /** Local estimate of the lease deadline (Date.now() scale). */
-  deadline: number;
-}
-
 export type Worker = ReturnType<typeof createWorker>;
 
 /** Creates a worker; call start() then runForever() (or runOnce() in tests). */
@@ -76,11 +68,11 @@ export function createWorker(options: WorkerOptions) {
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const leaseMs = options.leaseMs ?? 30_000;
   const graceMs = options.shutdownGraceMs ?? 30_000;
-  const flushMs = options.flushMs ?? 2;
   const idleBlockMs = options.idleBlockMs ?? 5000;
   const log = (options.logger ?? createLogger("worker")).child(id);
   const listeners = new Map<keyof WorkerEvents, Set<Listener<never>>>();
-  const running = new Map<string, Running>();
+  /** Steps this worker holds a lease on, by lease member. */
+  const running = new Map<string, RunningStep>();
   const routeEngine = new Map<string, Engine>();
   for (const engine of options.engines) {
     for (const route of engine.routes()) if (!routeEngine.has(route)) routeEngine.set(route, engine);
@@ -98,10 +90,14 @@ export function createWorker(options: WorkerOptions) {
   /** runForever is running (settle calls then claim replacements; runOnce's do not). */
   let looping = false;
   let stopped: Promise<void> | undefined;
-  let slotWaiter: (() => void) | undefined;
+  /** Slots promised to claim calls in flight (so together they never exceed concurrency). */
+  let reserved = 0;
+  /** Woken whenever a slot frees up or the running set empties. */
+  let slotWaiters: (() => void)[] = [];
 
   function emit<K extends keyof WorkerEvents>(event: K, payload: WorkerEvents[K]) {
-    for (const fn of listeners.get(event) ?? []) (fn as Listener<K>)(payload);
+    const set = listeners.get(event);
+    if (set) for (const fn of set) (fn as Listener<K>)(payload);
   }
 
   const reportError = (error: Error) => {
@@ -113,6 +109,8 @@ export function createWorker(options: WorkerOptions) {
     if (!queue) throw new Error("worker not started: call start() first");
     return queue;
   }
+
+  const host: StepHost = { queue: q, flushMs: options.flushMs ?? 2, log };
 
   /** Retries `fn` while Redis is unreachable, until `deadline` (Date.now() scale). */
   async function whileUnavailable<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
@@ -126,210 +124,138 @@ export function createWorker(options: WorkerOptions) {
     }
   }
 
-  function context(r: Running, buffer: ReturnType<typeof createOutputBuffer>): EngineContext {
-    const { step } = r;
-    let lastProgress = 0;
-    let progressTimer: NodeJS.Timeout | undefined;
-    let pending: { fraction: number; message: string } | undefined;
-    const sendProgress = () => {
-      progressTimer = undefined;
-      if (!pending || r.abort.signal.aborted) return;
-      const { fraction, message } = pending;
-      pending = undefined;
-      lastProgress = Date.now();
-      q()
-        .reportProgress(step, fraction, message)
-        .catch((e: unknown) => {
-          if (e instanceof LeaseLostError) stopStep(r, { kind: "lease-lost" });
-        });
-    };
-    let stepLog: Logger | undefined;
-    return {
-      signal: r.abort.signal,
-      get log() {
-        stepLog ??= log.child(step.stepId);
-        return stepLog;
-      },
-      token: (text) => buffer.token(text),
-      narrate: (text, level = NarrationLevel.INFO) => buffer.narrate(level, text),
-      progress(fraction, message = "") {
-        pending = { fraction, message };
-        if (progressTimer) return;
-        const wait = lastProgress + 250 - Date.now();
-        progressTimer = setTimeout(sendProgress, Math.max(0, wait));
-      },
-    };
+  function wakeSlotWaiters() {
+    if (slotWaiters.length === 0) return;
+    const waiters = slotWaiters;
+    slotWaiters = [];
+    for (const w of waiters) w();
   }
 
-  function stopStep(r: Running, signal: StopSignal) {
-    if (!r.abort.signal.aborted) r.abort.abort(signal);
+  /** Resolves once a slot frees up (or the worker stops). */
+  function slotFreed(): Promise<void> {
+    return new Promise((resolve) => slotWaiters.push(resolve));
   }
 
-  function encodeResult(res: EngineResult, tokens: number, startedAt: number): Uint8Array {
-    const durationMs = Date.now() - startedAt;
-    const completion = res.completionTokens ?? tokens;
+  /** The step is no longer this worker's: forget it and free its slot. */
+  function release(r: RunningStep) {
+    if (running.delete(r.step.member)) wakeSlotWaiters();
+  }
+
+  const settler = createSettler({
+    queue: q,
+    workerId: id,
+    routes,
+    leaseMs,
+    // Half the slots per call, so that two calls overlap with this process's work.
+    batchMax: Math.max(1, Math.ceil(concurrency / 2)),
+    claimable(batch) {
+      // A completed step keeps its slot until its settle call, so a
+      // saturated worker's replacements come from that call rather than
+      // from the claim loop.
+      const n = stopping || !looping ? 0 : Math.max(0, concurrency - (running.size - batch) - reserved);
+      reserved += n;
+      return n;
+    },
+    unreserve(n) {
+      reserved -= n;
+    },
+    whileUnavailable,
+    settled(r, err) {
+      release(r);
+      if (!err) {
+        emit("step:completed", { stepId: r.step.stepId, attempt: r.step.attempt, durationMs: Date.now() - r.startedAt });
+      } else if (err instanceof LeaseLostError) {
+        // Expired or cancelled while finishing (or a lost reply to our own
+        // completion): the queue's state is authoritative either way.
+        abandoned(r, "lease-lost");
+      } else {
+        // Redis stayed away past the lease: recovery will requeue the step.
+        reportError(err);
+      }
+    },
+    claimed(steps) {
+      for (const step of steps) launch(step);
+    },
+  });
+
+  function abandoned(r: RunningStep, reason: StopSignal["kind"]) {
+    log.info("step abandoned", { step: r.step.stepId, attempt: r.step.attempt, reason });
+    emit("step:abandoned", { stepId: r.step.stepId, attempt: r.step.attempt, reason });
+  }
+
+  function resultOf(r: RunningStep, res: EngineResult): Uint8Array {
+    const durationMs = Date.now() - r.startedAt;
+    const completion = res.completionTokens ?? r.tokenCount;
     const genMs = durationMs - (res.timeToFirstTokenMs ?? 0);
-    return toBinary(
-      StepResultSchema,
-      create(StepResultSchema, {
-        text: res.text ?? "",
-        embeddings: (res.embeddings ?? []).map((values) => ({ values })),
-        usage: {
-          promptTokens: res.promptTokens ?? 0,
-          completionTokens: completion,
-          timeToFirstTokenMs: res.timeToFirstTokenMs ?? 0,
-          durationMs,
-          tokensPerSecond: completion > 0 && genMs > 0 ? (completion * 1000) / genMs : 0,
-        },
-        stopReason: res.stopReason ?? StopReason.END_OF_TEXT,
-      }),
-    );
+    return encodeStepResult({
+      text: res.text ?? "",
+      embeddings: res.embeddings ?? [],
+      promptTokens: res.promptTokens ?? 0,
+      completionTokens: completion,
+      timeToFirstTokenMs: res.timeToFirstTokenMs ?? 0,
+      durationMs,
+      tokensPerSecond: completion > 0 && genMs > 0 ? (completion * 1000) / genMs : 0,
+      stopReason: res.stopReason ?? StopReason.END_OF_TEXT,
+    });
   }
 
-  async function runStep(r: Running): Promise<void> {
+  async function runStep(r: RunningStep): Promise<void> {
     const { step } = r;
     const engine = routeEngine.get(step.route);
-    const startedAt = Date.now();
-    const buffer = createOutputBuffer({
-      write: (batch) => q().appendOutput(step, batch),
-      flushMs,
-      isRetryable: isRedisUnavailable,
-      // A write refused for good means the lease is gone (or the job was purged).
-      onFatal: () => stopStep(r, { kind: "lease-lost" }),
-    });
-    const timeout =
-      step.timeoutMs > 0 ? setTimeout(() => stopStep(r, { kind: "timeout", timeoutMs: step.timeoutMs }), step.timeoutMs) : undefined;
+    r.startedAt = Date.now();
+    const timeout = step.timeoutMs > 0 ? setTimeout(() => r.stop({ kind: "timeout", timeoutMs: step.timeoutMs }), step.timeoutMs) : undefined;
     let result: EngineResult | undefined;
     let failure: Error | undefined;
     try {
       if (!engine) throw new StepFailure(StepErrorCode.INVALID_OPERATION, `worker ${id} has no engine for route ${step.route}`, false);
-      result = await engine.run(step, context(r, buffer));
+      result = await engine.run(step, r);
     } catch (e) {
       failure = coerceError(e);
     } finally {
       if (timeout) clearTimeout(timeout);
     }
-    const stop = r.abort.signal.aborted ? (r.abort.signal.reason as StopSignal) : undefined;
-    const trailing: OutputBatch = await buffer.finish();
+    r.trailing = await r.finishOutput();
+    const stop = r.stopped;
 
     // ─── THIS SECTION MUST COMPLETE, FAIL OR LET GO OF THE STEP ───────────
     // Cancelled / lease lost: the queue has already moved on; writing now
     // would be refused by the fencing token, so there is nothing to do.
     // Shutdown: stop() hands the lease back in one batch.
     if (stop?.kind === "cancelled" || stop?.kind === "lease-lost" || stop?.kind === "shutdown") {
-      if (stop.kind !== "shutdown") {
-        log.info("step abandoned", { step: step.stepId, attempt: step.attempt, reason: stop.kind });
-        emit("step:abandoned", { stepId: step.stepId, attempt: step.attempt, reason: stop.kind });
-      }
+      if (stop.kind !== "shutdown") abandoned(r, stop.kind);
+      release(r);
       return;
     }
-    const deadline = () => r.deadline;
-    try {
-      if (stop?.kind === "timeout" || failure || !result) {
-        const error: AttemptError =
-          stop?.kind === "timeout"
-            ? { code: StepErrorCode.TIMEOUT, message: `attempt ran past timeout_ms=${stop.timeoutMs}`, retryable: true }
-            : failure instanceof StepFailure
-              ? { code: failure.code, message: failure.message, retryable: failure.retryable }
-              : { code: StepErrorCode.ENGINE_FAILED, message: failure?.message ?? "engine returned no result", retryable: true };
-        const res = await whileUnavailable(() => q().fail(step, error, trailing), deadline());
-        emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
-      } else {
-        const outcome = await settleLater(r, encodeResult(result, buffer.tokenCount, startedAt), trailing);
-        if (outcome) throw outcome;
-        emit("step:completed", { stepId: step.stepId, attempt: step.attempt, durationMs: Date.now() - startedAt });
-      }
-    } catch (e) {
-      if (e instanceof LeaseLostError) {
-        // Expired or cancelled while finishing (or a lost reply to our own
-        // completion): the queue's state is authoritative either way.
-        log.info("step abandoned", { step: step.stepId, attempt: step.attempt, reason: "lease-lost" });
-        emit("step:abandoned", { stepId: step.stepId, attempt: step.attempt, reason: "lease-lost" });
-      } else {
-        // Redis stayed away past the lease: recovery will requeue the step.
-        reportError(coerceError(e));
-      }
+    if (stop?.kind !== "timeout" && !failure && result) {
+      // Completed by the next settle call, which also claims a replacement.
+      r.result = resultOf(r, result);
+      settler.add(r);
+      return;
     }
-  }
-
-  /**
-   * Completions wait here for the next settle call, which completes them
-   * together and claims their replacements. Up to two calls are in flight,
-   * so Redis works on one batch while this process handles the other;
-   * completions that finish meanwhile form the next batch.
-   */
-  const completions: { r: Running; result: Uint8Array; trailing: OutputBatch; done: (err?: Error) => void }[] = [];
-  const MAX_SETTLES = 2;
-  let settling = 0;
-  /** Slots promised to claim calls in flight (so together they never exceed concurrency). */
-  let reserved = 0;
-
-  function settleLater(r: Running, result: Uint8Array, trailing: OutputBatch): Promise<Error | undefined> {
-    return new Promise((done) => {
-      completions.push({ r, result, trailing, done });
-      if (settling < MAX_SETTLES) setImmediate(() => void settleBatch());
-    });
-  }
-
-  function freeSlot() {
-    const w = slotWaiter;
-    slotWaiter = undefined;
-    w?.();
-  }
-
-  async function settleBatch(): Promise<void> {
-    if (settling >= MAX_SETTLES || completions.length === 0) return;
-    settling++;
-    const batch = completions.splice(0, 256);
-    // A completed step keeps its slot until now, so a saturated worker's
-    // replacements come from this call rather than from the claim loop.
-    const claimMax = stopping || !looping ? 0 : Math.max(0, concurrency - (running.size - batch.length) - reserved);
-    reserved += claimMax;
-    const deadline = Math.min(...batch.map((c) => c.r.deadline));
+    const error: AttemptError =
+      stop?.kind === "timeout"
+        ? { code: StepErrorCode.TIMEOUT, message: `attempt ran past timeout_ms=${stop.timeoutMs}`, retryable: true }
+        : failure instanceof StepFailure
+          ? { code: failure.code, message: failure.message, retryable: failure.retryable }
+          : { code: StepErrorCode.ENGINE_FAILED, message: failure?.message ?? "engine returned no result", retryable: true };
     try {
-      let max = claimMax;
-      const res = await whileUnavailable(() => {
-        const attempt = q().settle({
-          workerId: id,
-          routes,
-          leaseMs,
-          claimMax: max,
-          completions: batch.map((c) => ({ lease: c.r.step, result: c.result, trailing: c.trailing })),
-        });
-        max = 0; // a retry after a lost reply only completes: claimed steps would be orphaned
-        return attempt;
-      }, deadline);
-      reserved -= claimMax;
-      for (const c of batch) running.delete(c.r.step.member);
-      batch.forEach((c, i) => c.done(res.outcomes[i]));
-      for (const step of res.steps) launch(step);
-      // The claim loop re-checks its free slots: waking it is always safe,
-      // and it may be waiting for exactly the slots this batch freed.
-      freeSlot();
+      const res = await whileUnavailable(() => q().fail(step, error, r.trailing), r.deadline);
+      emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
     } catch (e) {
-      reserved -= claimMax;
-      const err = coerceError(e);
-      for (const c of batch) c.done(err);
-    } finally {
-      settling--;
-      if (completions.length > 0) setImmediate(() => void settleBatch());
+      if (e instanceof LeaseLostError) abandoned(r, "lease-lost");
+      else reportError(coerceError(e)); // Redis stayed away past the lease: recovery will requeue the step
     }
+    release(r);
   }
 
   function launch(step: ClaimedStep) {
-    const r: Running = {
-      step,
-      abort: new AbortController(),
-      done: Promise.resolve(),
-      deadline: Date.now() + leaseMs,
-    };
+    const r = new RunningStep(step, host, leaseMs);
     running.set(step.member, r);
     emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
-    r.done = runStep(r)
-      .catch((e: unknown) => reportError(coerceError(e)))
-      .finally(() => {
-        if (running.delete(step.member)) freeSlot();
-      });
+    runStep(r).catch((e: unknown) => {
+      reportError(coerceError(e));
+      release(r);
+    });
   }
 
   async function renewLeases() {
@@ -342,13 +268,13 @@ export function createWorker(options: WorkerOptions) {
       );
       const now = Date.now();
       all.forEach((r, i) => {
-        if (deadlines[i] === undefined) stopStep(r, { kind: "lease-lost" });
+        if (deadlines[i] === undefined) r.stop({ kind: "lease-lost" });
         else r.deadline = now + leaseMs;
       });
     } catch (e) {
       reportError(coerceError(e));
       const now = Date.now();
-      for (const r of all) if (now >= r.deadline) stopStep(r, { kind: "lease-lost" });
+      for (const r of all) if (now >= r.deadline) r.stop({ kind: "lease-lost" });
     }
   }
 
@@ -363,6 +289,11 @@ export function createWorker(options: WorkerOptions) {
     for (const step of res.steps) launch(step);
     const waitMs = res.nextDueAt === undefined ? idleBlockMs : Math.max(5, Math.min(idleBlockMs, res.nextDueAt - res.redisNow));
     return { count: res.steps.length, waitMs };
+  }
+
+  /** Resolves once no step is running (or waiting for its completion call). */
+  async function drained(): Promise<void> {
+    while (running.size > 0) await slotFreed();
   }
 
   return {
@@ -399,8 +330,7 @@ export function createWorker(options: WorkerOptions) {
       for (const engine of options.engines) await engine.start?.();
       await subscriber.subscribe(queue.keys.cancelChannel);
       subscriber.on("message", (_channel: string, member: string) => {
-        const r = running.get(member);
-        if (r) stopStep(r, { kind: "cancelled" });
+        running.get(member)?.stop({ kind: "cancelled" });
       });
       heartbeat = setInterval(() => void renewLeases(), Math.max(100, Math.floor(leaseMs / 3)));
       heartbeat.unref();
@@ -417,7 +347,7 @@ export function createWorker(options: WorkerOptions) {
     async runOnce(): Promise<number> {
       if (!started) await this.start();
       const { count } = await claim(concurrency - running.size - reserved);
-      await Promise.all([...running.values()].map((r) => r.done));
+      await drained();
       return count;
     },
 
@@ -430,7 +360,7 @@ export function createWorker(options: WorkerOptions) {
       while (!stopping) {
         const free = concurrency - running.size - reserved;
         if (free <= 0) {
-          await new Promise<void>((resolve) => (slotWaiter = resolve));
+          await slotFreed();
           continue;
         }
         try {
@@ -464,12 +394,12 @@ export function createWorker(options: WorkerOptions) {
   async function shutdown(grace: number): Promise<void> {
     stopping = true;
     blocking?.disconnect();
-    slotWaiter?.();
-    const settled = Promise.all([...running.values()].map((r) => r.done));
-    await Promise.race([settled, sleep(grace)]);
-    const left = [...running.values()];
+    wakeSlotWaiters();
+    await Promise.race([drained(), sleep(grace)]);
+    // Steps that finished and wait for their completion call are not handed back.
+    const left = [...running.values()].filter((r) => r.result === undefined);
     if (left.length > 0 && queue) {
-      for (const r of left) stopStep(r, { kind: "shutdown" });
+      for (const r of left) r.stop({ kind: "shutdown" });
       // ─── HAND BACK EVERY STEP STILL RUNNING ───────────────────────────
       try {
         const n = await queue.release(
@@ -481,7 +411,8 @@ export function createWorker(options: WorkerOptions) {
       } catch (e) {
         reportError(coerceError(e)); // their leases expire and recovery requeues them
       }
-      await Promise.race([Promise.all(left.map((r) => r.done)), sleep(5000)]);
+      // Their engines stop (they saw the shutdown signal) before engines close.
+      await Promise.race([drained(), sleep(5000)]);
     }
     if (heartbeat) clearInterval(heartbeat);
     sweeper?.stop();

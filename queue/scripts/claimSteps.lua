@@ -12,11 +12,8 @@ ARGV[3] lease duration, ms
 ARGV[4] most steps to claim (0 only promotes and reports the next due time)
 ARGV[5..] the routes the worker serves
 
-Returns {CODE.OK, msgpack {c = claimed steps, due = earliest scheduled time
-of these routes or nil, now = Redis time}}, each claimed step
-{j = job id, i = 0-based index, a = attempt (the fencing token),
- ld = lease deadline, n = name, r = route, o = operation bytes,
- to = timeout ms, dp = {{n = dependency name, rs = its result bytes}}}.
+Returns {CODE.OK, Redis time, earliest scheduled time of these routes or
+-1, number of claimed steps, their CLAIMED records (see claim.lua)}.
 Events: STEP_QUEUED (promoted), STEP_CLAIMED, STEP_FAILED and JOB_* (queue
 timeout).
 ]]
@@ -25,5 +22,5 @@ local leaseMs = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])
 local routes = {}
 for i = 5, #ARGV do routes[#routes + 1] = ARGV[i] end
-local claimed, due = claimReady(workerId, leaseMs, want, routes, NOW)
-return {CODE.OK, cmsgpack.pack({c = claimed, due = due, now = NOW})}
+local count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW)
+return {CODE.OK, NOW, due or -1, count, claimed}

@@ -10,27 +10,49 @@ ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
 ARGV[4] most steps to claim (0: only complete)
-ARGV[5] msgpack list of completions {j = job id, i = 0-based step index,
-        a = attempt, rs = result bytes, q = first output sequence number,
-        o = packed buffered output or ''}
+ARGV[5] the completions, back to back (COMPLETION, little-endian): job id
+        (B length + bytes), 0-based step index (H), attempt (I4), sequence
+        number of the first buffered output entry (I4), result bytes, a
+        stepq.v1.StepResult (I4 + bytes), buffered output to write first
+        (I4 + bytes, see writeOutput; empty when none)
 ARGV[6..] the routes the worker serves
 
-Returns {CODE.OK, msgpack {r = result code per completion, c = claimed steps
-(as claimSteps), due = earliest scheduled time of these routes or nil,
-now = Redis time}}.
+Returns {CODE.OK, Redis time, earliest scheduled time of these routes or -1,
+one byte per completion: its result code, number of claimed steps, their
+CLAIMED records (see claim.lua)}.
 Events: as completeStep for each completion, then as claimSteps.
 ]]
+local COMPLETION = '<Bc0HI4I4I4c0I4c0'
 local workerId = ARGV[2]
 local leaseMs = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])
-local completions = cmsgpack.unpack(ARGV[5])
+local blob = ARGV[5]
 local routes = {}
 for i = 6, #ARGV do routes[#routes + 1] = ARGV[i] end
 
-local results = {}
-for n, c in ipairs(completions) do
-  results[n] = completeOne(c.j, c.i + 1, c.a, c.rs, c.q, c.o, NOW)
+W.worker = workerId
+local codes = {}
+if #blob > 0 then
+  local list = {}
+  local pos = 1
+  while pos <= #blob do
+    local c = {}
+    c.j, c.i, c.a, c.q, c.rs, c.o, pos = struct.unpack(COMPLETION, blob, pos)
+    list[#list + 1] = c
+  end
+  -- Every record in one read; a job met twice is read again (it changed).
+  local keys = {}
+  for n, c in ipairs(list) do keys[n] = K.job(c.j) end
+  local raws = redis.call('MGET', unpack(keys))
+  local seen = {}
+  for n, c in ipairs(list) do
+    local key = keys[n]
+    local code = completeOne(c.j, c.i + 1, c.a, c.rs, c.q, c.o, NOW, workerId, not seen[key] and raws[n] or nil)
+    codes[n] = string.char(code)
+    seen[key] = true
+  end
 end
-local claimed, due = {}, nil
-if want > 0 then claimed, due = claimReady(workerId, leaseMs, want, routes, NOW) end
-return {CODE.OK, cmsgpack.pack({r = results, c = claimed, due = due, now = NOW})}
+local count, claimed, due = 0, '', nil
+if want > 0 then count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW) end
+flushWrites()
+return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed}

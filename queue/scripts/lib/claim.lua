@@ -1,15 +1,54 @@
 --[[
 claim.lua: leasing ready steps to a worker, shared by claimSteps and
 settleSteps. Included in the library after prelude.lua.
+
+Claimed steps go back to the worker as one string of CLAIMED records
+(little-endian): job id (B length + bytes), 0-based step index (H),
+attempt, the fencing token (I4), lease deadline (i6, Unix ms), timeout ms
+(I4, 0 = none), name (B + bytes), route (H + bytes), operation bytes (I4 +
+bytes), and its dependencies' results as msgpack {{n = name, rs = result
+bytes}, ...} (I4 + bytes, empty when it has none). queue/leases.ts reads
+them.
 ]]
+
+local CLAIMED = '<Bc0HI4i6I4Bc0Hc0I4c0I4c0'
+
+-- QUEUED -> RUNNING for step idx of a format-2 record `raw` without
+-- decoding it: rewrites the headers, appends a TAIL_CLAIMED item, and
+-- returns the new record, the attempt and the step's spec. Returns nil when
+-- the record needs the generic path (its job has a log, or the step has
+-- dependencies or a queue timeout) or the step is not QUEUED in `where`.
+local function claimInPlace(raw, idx, where, workerId, now, deadline)
+  if string.byte(raw, 1) ~= 2 then return nil end
+  local _, flags, jst, n, c, jsa, jf, jx, rt = struct.unpack(JOB_HDR, raw)
+  if flags ~= 0 or idx > n then return nil end
+  local at = stepHeaderAt(idx)
+  local st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
+  if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
+  a = a + 1
+  local head = string.sub(raw, 1, JOB_HDR_SIZE)
+  if jst ~= JS.RUNNING or jsa == 0 then
+    head = struct.pack(JOB_HDR, 2, 0, JS.RUNNING, n, c, jsa == 0 and now or jsa, jf, jx, rt)
+  end
+  local record = head .. string.sub(raw, JOB_HDR_SIZE + 1, at - 1)
+    .. struct.pack(STEP_HDR, S.RUNNING, 0, 0, a, deadline, now, f)
+    .. string.sub(raw, at + STEP_HDR_SIZE)
+    .. cmsgpack.pack({TAIL_CLAIMED, idx, a, now, workerId})
+  local name, route, op, to = specOf(raw, n, idx)
+  return record, a, name, route, op, to
+end
 
 -- Leases up to `want` steps of `routes` to `workerId`, best first (higher
 -- priority, then older job), after promoting the routes' due scheduled
 -- steps; a step whose queue timeout passed while it waited fails instead.
--- Returns the claimed steps (see claimSteps.lua for their fields) and the
--- earliest scheduled time of these routes, or nil.
+-- Returns how many were claimed, their CLAIMED records as one string, and
+-- the earliest scheduled time of these routes (nil when the worker got all
+-- it asked for, or nothing is scheduled).
 local function claimReady(workerId, leaseMs, want, routes, now)
-  local leasesKey = K.leases
+  local deadline = now + leaseMs
+  local count = 0
+  local out = {}
+  W.worker = workerId
 
   -- The best ready step across the routes: the lowest score. The list holds
   -- only fresh priority-0 steps, so its head's score follows from its id.
@@ -34,14 +73,35 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     return bestId, bestRoute, fromList
   end
 
-  local claimed = {}
+  local function push(jobId, idx, a, name, route, op, to, deps)
+    count = count + 1
+    out[count] = struct.pack(CLAIMED, #jobId, jobId, idx - 1, a, deadline, to or 0, #name, name, #route, route, #op, op,
+      #deps, deps)
+  end
 
   -- Leases the step whose id was just popped from the list (fromList) or the
-  -- zset; drops stale entries (steps cancelled while queued).
-  local function take(id, fromList)
+  -- zset; `raw` is its record if already read. Drops stale entries (steps
+  -- cancelled while queued).
+  local function take(id, fromList, raw)
     local jobId, idx = parseStepId(id)
-    local job = jobId and loadJob(jobId)
-    local s = job and job.s[idx]
+    if not jobId then return end
+    local key = K.job(jobId)
+    raw = raw or getRecord(key)
+    if not raw then return end
+    local record, a, name, route, op, to = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
+    if record then
+      putRecord(key, record)
+      W.leases[#W.leases + 1] = deadline
+      W.leases[#W.leases + 1] = leaseMember(jobId, idx, a)
+      pushEvent('claimed', jobId .. ' ' .. NUM(idx - 1) .. ' ' .. name .. ' ' .. route .. ' ' .. NUM(a))
+      push(jobId, idx, a, name, route, op, to, '')
+      return
+    end
+    -- The generic path reads and writes Redis directly: what was gathered
+    -- so far goes first.
+    flushWrites()
+    local job = decodeJob(jobId, raw)
+    local s = job.s[idx]
     if not (s and s.q == (fromList and 'l' or 'z')) then return end
     s.q = nil
     if s.st == S.QUEUED then
@@ -55,17 +115,19 @@ local function claimReady(workerId, leaseMs, want, routes, now)
         s.st = S.RUNNING
         s.sa = now
         s.wk = workerId
-        local deadline = now + leaseMs
-        redis.call('ZADD', leasesKey, deadline, leaseMember(jobId, idx, s.a))
         s.ld = deadline
+        redis.call('ZADD', K.leases, deadline, leaseMember(jobId, idx, s.a))
         syncJob(jobId, job, now)
         emit(jobId, job, idx, EV.STEP_CLAIMED, {'w', workerId})
-        local deps = {}
-        for _, d in ipairs(s.d or NONE) do
-          deps[#deps + 1] = {n = job.s[d].n, rs = job.s[d].rs or ''}
+        local deps = ''
+        if s.d then
+          local list = {}
+          for _, d in ipairs(s.d) do
+            list[#list + 1] = {n = job.s[d].n, rs = job.s[d].rs or ''}
+          end
+          deps = cmsgpack.pack(list)
         end
-        claimed[#claimed + 1] = {j = jobId, i = idx - 1, a = s.a, ld = deadline, n = s.n, r = s.r, o = s.o,
-          to = s.to, dp = deps}
+        push(jobId, idx, s.a, s.n, s.r, s.o, s.to, deps)
       end
     end
     saveJob(jobId, job)
@@ -79,21 +141,33 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     local maybeMore = false
     if #routes == 1 and redis.call('ZCARD', K.readyZset(routes[1])) == 0 then
       -- The common case: one route, only fresh default-priority steps. The list
-      -- is already in order: pop what is needed at once.
+      -- is already in order: pop what is needed at once, and read their
+      -- records in one call.
       local list = K.readyList(routes[1])
-      while #claimed < want and popped < want + 1000 do
-        local n = want - #claimed
+      local seen = {}
+      while count < want and popped < want + 1000 do
+        local n = want - count
         local ids = redis.call('LPOP', list, n)
         if not ids then break end
         popped = popped + #ids
-        for _, id in ipairs(ids) do take(id, true) end
+        local keys = {}
+        for i, id in ipairs(ids) do
+          keys[i] = K.job(string.match(id, '^([0-9a-z]+)') or id)
+        end
+        local raws = redis.call('MGET', unpack(keys))
+        for i, id in ipairs(ids) do
+          -- A job met before in this call may have changed since the MGET.
+          local key = keys[i]
+          take(id, true, not seen[key] and raws[i] or nil)
+          seen[key] = true
+        end
         if #ids < n then break end
         maybeMore = true
       end
       -- A full pop may have left more behind: wake another idle worker.
-      if maybeMore and #claimed == want then wake(routes[1]) end
+      if maybeMore and count == want then wake(routes[1]) end
     else
-      while #claimed < want and popped < want + 1000 do
+      while count < want and popped < want + 1000 do
         local id, route, fromList = best()
         if not id then break end
         popped = popped + 1
@@ -106,7 +180,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       end
 
       -- More work left than this worker took: wake another idle worker.
-      if #claimed == want and want > 0 then
+      if count == want and want > 0 then
         for _, r in ipairs(routes) do
           if redis.call('LLEN', K.readyList(r)) > 0 or redis.call('ZCARD', K.readyZset(r)) > 0 then wake(r) end
         end
@@ -117,14 +191,15 @@ local function claimReady(workerId, leaseMs, want, routes, now)
   fill()
   -- Short of work: scheduled steps that are due now come first. (Under a
   -- backlog they wait for this, or for the sweeper, at most a second.)
-  if #claimed < want then
+  if count < want then
     local promoted = 0
     for _, r in ipairs(routes) do promoted = promoted + promoteDue(r, now, 1000) end
     if promoted > 0 then fill() end
   end
+  flushWrites()
 
   -- The next due time matters only to a worker that is about to wait.
-  if #claimed == want then return claimed, nil end
+  if count == want then return count, table.concat(out), nil end
   local due = nil
   for _, r in ipairs(routes) do
     local first = redis.call('ZRANGE', K.delayed(r), 0, 0, 'WITHSCORES')
@@ -133,5 +208,5 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       if not due or t < due then due = t end
     end
   end
-  return claimed, due
+  return count, table.concat(out), due
 end

@@ -3,13 +3,60 @@ complete.lua: completing a step, shared by completeStep and settleSteps.
 Included in the library after prelude.lua.
 ]]
 
+-- RUNNING -> SUCCEEDED for the only step of a format-2 record `raw` without
+-- decoding it: the job succeeds with it. Returns the new record, the job's
+-- expiry, and the step's name and route; nil when the record needs the
+-- generic path (a log, several steps). The caller has checked the lease.
+local function completeInPlace(raw, idx, attempt, result, now)
+  local _, flags, _, n, c, jsa, _, _, rt = struct.unpack(JOB_HDR, raw)
+  if flags ~= 0 or n ~= 1 then return nil end
+  local at = stepHeaderAt(idx)
+  local _, _, fl, a, _, sa = struct.unpack(STEP_HDR, raw, at)
+  local expires = now + rt
+  local record = struct.pack(JOB_HDR, 2, 0, JS.SUCCEEDED, n, c, jsa, now, expires, rt)
+    .. struct.pack(STEP_HDR, S.SUCCEEDED, 0, fl, a, 0, sa, now)
+    .. string.sub(raw, at + STEP_HDR_SIZE)
+    .. cmsgpack.pack({TAIL_SUCCEEDED, idx, attempt, now, result, 1})
+  local name, route = specOf(raw, n, idx)
+  return record, expires, name, route
+end
+
+-- The lease check of checkLease, on a format-2 record's step header.
+local function leaseCodeInPlace(raw, idx, attempt, now)
+  local n = struct.unpack('<H', raw, 4)
+  if idx < 1 or idx > n then return CODE.STEP_NOT_FOUND end
+  local st, _, _, a, ld = struct.unpack(STEP_HDR, raw, stepHeaderAt(idx))
+  if st ~= S.RUNNING or a ~= attempt or ld == 0 or ld < now then return CODE.LEASE_LOST end
+  return CODE.OK
+end
+
 -- RUNNING -> SUCCEEDED for step idx of jobId, fenced by (idx, attempt)'s
 -- lease: writes the worker's last buffered output, stores the result,
 -- releases dependants whose last dependency this was, and finishes the job
--- when nothing is left. Returns CODE.OK and the job's state, or the code
--- saying why not (JOB_NOT_FOUND, STEP_NOT_FOUND, LEASE_LOST).
-local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, now)
-  local job = loadJob(jobId)
+-- when nothing is left. `workerId` (the lease holder, when the caller knows
+-- it) lets a one-step job without output complete in place, its writes
+-- gathered (flushWrites); `raw` is the record when the caller read it.
+-- Returns CODE.OK and the job's state, or the code saying why not
+-- (JOB_NOT_FOUND, STEP_NOT_FOUND, LEASE_LOST).
+local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, now, workerId, raw)
+  local key = K.job(jobId)
+  raw = raw or getRecord(key)
+  if not raw then return CODE.JOB_NOT_FOUND end
+  if workerId and packedOutput == '' and string.byte(raw, 1) == 2 then
+    local code = leaseCodeInPlace(raw, idx, attempt, now)
+    if code ~= CODE.OK then return code end
+    local record, expires, name, route = completeInPlace(raw, idx, attempt, result, now)
+    if record then
+      putRecord(key, record)
+      W.ended[#W.ended + 1] = leaseMember(jobId, idx, attempt)
+      W.done[#W.done + 1] = expires
+      W.done[#W.done + 1] = jobId
+      pushEvent('succeeded', jobId .. ' ' .. NUM(idx - 1) .. ' ' .. name .. ' ' .. route .. ' ' .. NUM(attempt))
+      return CODE.OK, JS.SUCCEEDED
+    end
+  end
+  flushWrites()
+  local job = decodeJob(jobId, raw)
   local code = checkLease(job, jobId, idx, attempt, now)
   if code ~= CODE.OK then return code end
   if packedOutput ~= '' then ensureLog(jobId, job) end

@@ -11,7 +11,8 @@ begin(ARGV[1]). Nothing here runs by itself.
 Conventions:
 - Times are Unix milliseconds from Redis's clock (TIME, read once per call
   into NOW), so workers whose clocks disagree still agree on lease deadlines.
-- A job is one msgpack record at K.job(id) (see queue/record.ts for fields).
+- A job is one record at K.job(id), read and written by record.lua
+  (loadJob / saveJob; fields in queue/record.ts).
   Step indexes are 1-based in Lua and 0-based in step ids.
 - s.q says where a step's id currently sits: 'l' ready list, 'z' ready zset,
   'd' delayed zset, nil nowhere. Every transition keeps it true.
@@ -31,24 +32,12 @@ local NOW = 0
 local function begin(prefix)
   usePrefix(prefix)
   NOW = nowMs()
+  resetWrites(nil)
 end
 
 -- Integers as decimal strings without exponent (tostring gives 1e+15 forms).
 local function int(n)
   return string.format('%.0f', n)
-end
-
-local function loadJob(jobId)
-  local raw = redis.call('GET', K.job(jobId))
-  if not raw then return nil end
-  return cmsgpack.unpack(raw)
-end
-
--- Stores the job; returns the stored bytes.
-local function saveJob(jobId, job)
-  local packed = cmsgpack.pack(job)
-  redis.call('SET', K.job(jobId), packed)
-  return packed
 end
 
 local function stepIdOf(jobId, idx)
@@ -155,6 +144,7 @@ local FINAL_JOB_EVENT = {[EV.JOB_SUCCEEDED] = true, [EV.JOB_FAILED] = true, [EV.
 -- the event is kept in the record's history (job.h, a few bytes) instead of
 -- a log stream (~4 KB), and ensureLog writes it out when the log is needed.
 local function emit(jobId, job, idx, etype, extra)
+  flushWrites()
   local s = idx and job.s[idx]
   local attempt, state = s and s.a or 0, s and s.st or 0
   local f = eventFields(jobId, job, idx, etype, attempt, state, job.st, extra)

@@ -1,0 +1,242 @@
+--[[
+record.lua: the stored form of a job, read and written only here (and, for
+reading, by queue/record.ts). Included first in the library.
+
+A job is one string at K.job(jobId). Format 2 puts what the hot transitions
+(claim, complete, lease renewal) read and write at fixed places, so they
+never decode or re-encode the rest:
+
+  job header   JOB_HDR:  version 2, flags (1 = the job has a log), job
+                         state, step count, created, started, finished,
+                         expires (Unix ms, 0 = unset), retention ms
+  step headers STEP_HDR, one per step: state, where queued (Q_CODE),
+                         flags (1 = claiming needs the whole record: the
+                         step has dependencies or a queue timeout),
+                         attempts, lease deadline, started, finished
+  step specs   SPEC, one per step, never changed: name, route, operation
+                         bytes, timeout ms (0 = none)
+  cold map     msgpack: every other job field, and `s` = the other fields
+               of each step (absent when no step has any); fields holding
+               their default (DEFAULTS) are left out
+  tail         msgpack arrays appended by the hot transitions, applied in
+               order by decodeJob (see TAIL_CLAIMED, TAIL_SUCCEEDED)
+
+Format 1, a single msgpack map of the whole job, is what stepq wrote before;
+decodeJob still reads it, and the next generic write turns it into format 2.
+
+Integers are little-endian; times are 6-byte integers (Unix ms < 2^47).
+]]
+
+local JOB_HDR = '<BBBHi6i6i6i6i6'
+local JOB_HDR_SIZE = 35
+local STEP_HDR = '<BBBI4i6i6i6'
+local STEP_HDR_SIZE = 25
+local SPEC = '<Bc0Hc0I4c0I4'
+local Q_CODE = {l = 1, z = 2, d = 3}
+local Q_NAME = {'l', 'z', 'd'}
+-- Step fields that live in the headers and specs rather than the cold map.
+local STEP_HOT = {st = true, q = true, a = true, ld = true, sa = true, f = true, n = true, r = true, o = true, to = true}
+local JOB_HOT = {st = true, c = true, sa = true, f = true, x = true, rt = true, lg = true, s = true, sq = true}
+-- Step fields left out of the cold map when they hold these values.
+local DEFAULTS = {ma = 3, bi = 1000, bm = 60000}
+-- Tail items: {TAIL_CLAIMED, index, attempt, time, worker id}: the step was
+-- claimed (its job is RUNNING); {TAIL_SUCCEEDED, index, attempt, time,
+-- result, job finished (1/0)}: the step succeeded, and with it the job.
+local TAIL_CLAIMED = 1
+local TAIL_SUCCEEDED = 2
+
+local function orZero(v) return v or 0 end
+local function orNil(v) if v == 0 then return nil end return v end
+
+-- The byte offset (1-based) of step idx's header in a format-2 record.
+local function stepHeaderAt(idx)
+  return JOB_HDR_SIZE + (idx - 1) * STEP_HDR_SIZE + 1
+end
+
+-- Applies one tail item to a decoded job (see TAIL_*); the history keeps
+-- the events the item stands for while the job has no log.
+local function applyTail(job, item)
+  local kind, idx, attempt, t = item[1], item[2], item[3], item[4]
+  local s = job.s[idx]
+  if kind == TAIL_CLAIMED then
+    s.wk = item[5]
+    if not job.lg then
+      job.h = job.h or {}
+      job.h[#job.h + 1] = {EV.STEP_CLAIMED, idx, attempt, S.RUNNING, JS.RUNNING, t, {'w', item[5]}}
+    end
+  elseif kind == TAIL_SUCCEEDED then
+    s.rs = item[5]
+    s.pg = 1
+    if not job.lg then
+      job.h = job.h or {}
+      job.h[#job.h + 1] = {EV.STEP_SUCCEEDED, idx, attempt, S.SUCCEEDED, JS.RUNNING, t, {'w', s.wk}}
+      if item[6] == 1 then job.h[#job.h + 1] = {EV.JOB_SUCCEEDED, 0, 0, 0, JS.SUCCEEDED, t} end
+    end
+  end
+end
+
+-- A stored job (either format) as a table; see queue/record.ts for fields.
+local function decodeJob(jobId, raw)
+  if string.byte(raw, 1) ~= 2 then return cmsgpack.unpack(raw) end
+  local _, flags, st, n, c, sa, f, x, rt, pos = struct.unpack(JOB_HDR, raw)
+  local steps = {}
+  for i = 1, n do
+    local sst, q, _, a, ld, ssa, sf
+    sst, q, _, a, ld, ssa, sf, pos = struct.unpack(STEP_HDR, raw, pos)
+    steps[i] = {st = sst, q = Q_NAME[q], a = a, ld = orNil(ld), sa = orNil(ssa), f = orNil(sf)}
+  end
+  for i = 1, n do
+    local s = steps[i]
+    local to
+    s.n, s.r, s.o, to, pos = struct.unpack(SPEC, raw, pos)
+    s.to = orNil(to)
+  end
+  local parts = {cmsgpack.unpack(string.sub(raw, pos))}
+  local job = parts[1]
+  local cold = job.s
+  for i, s in ipairs(steps) do
+    for k, v in pairs(DEFAULTS) do s[k] = v end
+    local extra = cold and cold[i]
+    if extra then
+      for k, v in pairs(extra) do s[k] = v end
+    end
+  end
+  job.s = steps
+  job.st, job.c, job.sa, job.f, job.x, job.rt = st, c, orNil(sa), orNil(f), orNil(x), rt
+  job.sq = tonumber(string.sub(jobId, 1, 8), 36)
+  if flags == 1 then job.lg = 1 end
+  for k = 2, #parts do applyTail(job, parts[k]) end
+  return job
+end
+
+-- The flags byte of a step's header.
+local function stepFlags(s)
+  if (s.d and #s.d > 0) or s.qt then return 1 end
+  return 0
+end
+
+local function stepHeader(s)
+  return struct.pack(STEP_HDR, s.st, Q_CODE[s.q] or 0, stepFlags(s), s.a, orZero(s.ld), orZero(s.sa), orZero(s.f))
+end
+
+-- A job table as a format-2 record (no tail: everything is in place).
+local function encodeJob(job)
+  local n = #job.s
+  local heads = {struct.pack(JOB_HDR, 2, job.lg and 1 or 0, job.st, n, job.c, orZero(job.sa), orZero(job.f),
+    orZero(job.x), job.rt)}
+  local specs, colds, anyCold = {}, {}, false
+  for i, s in ipairs(job.s) do
+    heads[i + 1] = stepHeader(s)
+    specs[i] = struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, orZero(s.to))
+    local cold = {}
+    for k, v in pairs(s) do
+      if not STEP_HOT[k] and DEFAULTS[k] ~= v then
+        cold[k] = v
+        anyCold = true
+      end
+    end
+    colds[i] = cold
+  end
+  local cold = {}
+  for k, v in pairs(job) do
+    if not JOB_HOT[k] then cold[k] = v end
+  end
+  if anyCold then cold.s = colds end
+  return table.concat(heads) .. table.concat(specs) .. cmsgpack.pack(cold)
+end
+
+-- Writes of the in-place transitions, gathered so that a batch of steps
+-- costs one command per kind rather than one per step: records (MSET), new
+-- leases (ZADD), ended leases (ZREM), finished jobs (ZADD), and events (one
+-- XADD per kind, see pushEvent). flushWrites() issues them; it runs before
+-- any generic read of a record (loadJob) or event (emit), so Redis sees
+-- every change in the order the transitions made them, and at the end of
+-- every call that gathers.
+local W = {records = {}, byKey = {}, leases = {}, ended = {}, done = {}, events = {}, eventOrder = {}}
+
+-- Stores a record with the next flush.
+local flushWrites
+local function putRecord(key, raw)
+  W.records[#W.records + 1] = key
+  W.records[#W.records + 1] = raw
+  W.byKey[key] = raw
+  -- Bounds the arguments of one command (and Lua's stack for unpack).
+  if #W.records >= 2000 then flushWrites() end
+end
+
+-- The current record at `key`: a gathered write, or what Redis has.
+local function getRecord(key)
+  return W.byKey[key] or redis.call('GET', key)
+end
+
+-- Gathers one step event of a batch entry (see pushEvent's callers): the
+-- entry holds events of one type, `kind` names it.
+local function pushEvent(kind, line)
+  local lines = W.events[kind]
+  if not lines then
+    lines = {}
+    W.events[kind] = lines
+    W.eventOrder[#W.eventOrder + 1] = kind
+  end
+  lines[#lines + 1] = line
+end
+
+-- The fields of each batch entry kind: the step event type, the step and
+-- job state after it, and the job event each step event brings along.
+local BATCH_KINDS = {
+  claimed = {EV.STEP_CLAIMED, S.RUNNING, JS.RUNNING},
+  succeeded = {EV.STEP_SUCCEEDED, S.SUCCEEDED, JS.RUNNING, EV.JOB_SUCCEEDED},
+  submitted = {EV.STEP_SUBMITTED, S.QUEUED, JS.QUEUED, EV.JOB_SUBMITTED},
+}
+
+-- Forgets gathered writes: every call starts empty (a call that failed
+-- half-way must not leave writes for the next one).
+local function resetWrites(workerId)
+  W.records, W.byKey, W.leases, W.ended, W.done, W.events, W.eventOrder = {}, {}, {}, {}, {}, {}, {}
+  W.worker = workerId
+end
+
+function flushWrites()
+  local workerId = W.worker
+  if #W.records > 0 then
+    redis.call('MSET', unpack(W.records))
+    W.records, W.byKey = {}, {}
+  end
+  if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
+  if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
+  if #W.done > 0 then redis.call('ZADD', K.done, unpack(W.done)) W.done = {} end
+  for _, kind in ipairs(W.eventOrder) do
+    local f = BATCH_KINDS[kind]
+    local fields = {'t', f[1], 'st', f[2], 'js', f[3], 'b', table.concat(W.events[kind], '\n')}
+    if f[4] then fields[#fields + 1] = 'jt' fields[#fields + 1] = f[4] end
+    if workerId and kind ~= 'submitted' then fields[#fields + 1] = 'w' fields[#fields + 1] = workerId end
+    redis.call('XADD', K.events, '*', unpack(fields))
+  end
+  if #W.eventOrder > 0 then W.events, W.eventOrder = {}, {} end
+end
+
+local function loadJob(jobId)
+  flushWrites()
+  local raw = redis.call('GET', K.job(jobId))
+  if not raw then return nil end
+  return decodeJob(jobId, raw)
+end
+
+-- Stores the job; returns the stored bytes.
+local function saveJob(jobId, job)
+  local packed = encodeJob(job)
+  redis.call('SET', K.job(jobId), packed)
+  return packed
+end
+
+-- Step idx's spec in a format-2 record of n steps: name, route, operation
+-- bytes, timeout ms (0 = none).
+local function specOf(raw, n, idx)
+  local pos = JOB_HDR_SIZE + n * STEP_HDR_SIZE + 1
+  for _ = 2, idx do
+    local _, _, _, _, nextPos = struct.unpack(SPEC, raw, pos)
+    pos = nextPos
+  end
+  local name, route, op, to = struct.unpack(SPEC, raw, pos)
+  return name, route, op, to
+end

@@ -1,0 +1,129 @@
+/**
+ * One claimed step inside a worker: its lease, why it must stop (if it
+ * must), and the context its engine runs with.
+ *
+ * A worker holds thousands of these per second when steps are short, so a
+ * step costs one object: the abort signal and the output buffer an engine
+ * may use are created only when the engine first touches them (most no-op
+ * and short steps never stream or look at the signal).
+ */
+import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
+import { isRedisUnavailable, LeaseLostError } from "../queue/errors.js";
+import type { ClaimedStep, OutputBatch } from "../queue/leases.js";
+import type { Logger } from "../queue/logger.js";
+import type { Queue } from "../queue/queue.js";
+import type { EngineContext, StopSignal } from "./engines/engine.js";
+import { createOutputBuffer, type OutputBuffer } from "./output-buffer.js";
+
+/** What every running step of one worker shares. */
+export interface StepHost {
+  queue(): Queue;
+  readonly flushMs: number;
+  readonly log: Logger;
+}
+
+const NO_OUTPUT: OutputBatch = { firstSeq: 0, entries: [] };
+
+/** Least time between two progress writes of one step, ms. */
+const PROGRESS_EVERY_MS = 250;
+
+/** A claimed step while this worker holds it; also its engine's context. */
+export class RunningStep implements EngineContext {
+  /** Local estimate of the lease deadline (Date.now() scale). */
+  deadline: number;
+  /** Why the step must stop, once it must. */
+  stopped: StopSignal | undefined;
+  /** When the engine started, Date.now(). */
+  startedAt = 0;
+  /** The encoded result, once the step succeeded and waits for its completion call. */
+  result: Uint8Array | undefined;
+  /** Output written with the completion. */
+  trailing: OutputBatch = NO_OUTPUT;
+  private controller: AbortController | undefined;
+  private buffer: OutputBuffer | undefined;
+  private stepLog: Logger | undefined;
+  private lastProgress = 0;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private pendingProgress: { fraction: number; message: string } | undefined;
+
+  constructor(
+    readonly step: ClaimedStep,
+    private readonly host: StepHost,
+    leaseMs: number,
+  ) {
+    this.deadline = Date.now() + leaseMs;
+  }
+
+  /** Aborted when the step must stop; created on first use. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.stopped) this.controller.abort(this.stopped);
+    }
+    return this.controller.signal;
+  }
+
+  get log(): Logger {
+    this.stepLog ??= this.host.log.child(this.step.stepId);
+    return this.stepLog;
+  }
+
+  /** Tells the engine to stop (the first reason wins). */
+  stop(reason: StopSignal): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    this.controller?.abort(reason);
+  }
+
+  token(text: string): void {
+    this.output().token(text);
+  }
+
+  narrate(text: string, level: NarrationLevel = NarrationLevel.INFO): void {
+    this.output().narrate(level, text);
+  }
+
+  /** Number of tokens the engine streamed. */
+  get tokenCount(): number {
+    return this.buffer?.tokenCount ?? 0;
+  }
+
+  progress(fraction: number, message = ""): void {
+    this.pendingProgress = { fraction, message };
+    if (this.progressTimer) return;
+    const wait = this.lastProgress + PROGRESS_EVERY_MS - Date.now();
+    this.progressTimer = setTimeout(() => this.sendProgress(), Math.max(0, wait));
+  }
+
+  /** Stops streaming; resolves with the output still to write (with the completion or failure). */
+  async finishOutput(): Promise<OutputBatch> {
+    if (this.progressTimer) clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+    return this.buffer ? this.buffer.finish() : NO_OUTPUT;
+  }
+
+  private output(): OutputBuffer {
+    this.buffer ??= createOutputBuffer({
+      write: (batch) => this.host.queue().appendOutput(this.step, batch),
+      flushMs: this.host.flushMs,
+      isRetryable: isRedisUnavailable,
+      // A write refused for good means the lease is gone (or the job was purged).
+      onFatal: () => this.stop({ kind: "lease-lost" }),
+    });
+    return this.buffer;
+  }
+
+  private sendProgress(): void {
+    this.progressTimer = undefined;
+    const pending = this.pendingProgress;
+    if (!pending || this.stopped) return;
+    this.pendingProgress = undefined;
+    this.lastProgress = Date.now();
+    this.host
+      .queue()
+      .reportProgress(this.step, pending.fraction, pending.message)
+      .catch((e: unknown) => {
+        if (e instanceof LeaseLostError) this.stop({ kind: "lease-lost" });
+      });
+  }
+}
