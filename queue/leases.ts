@@ -340,11 +340,19 @@ export async function failStep(
   return { state: reply[1] as number, retryAt: retryAt > 0 ? retryAt : undefined };
 }
 
-/** Hands steps back to the queue without using an attempt (a stopping worker). */
-export async function releaseSteps(ctx: LeaseContext, workerId: string, leases: readonly Lease[]): Promise<number> {
+/**
+ * Hands steps back to the queue without using an attempt: the worker is
+ * stopping, or it claimed them ahead and stayed busy (`why`).
+ */
+export async function releaseSteps(
+  ctx: LeaseContext,
+  workerId: string,
+  leases: readonly Lease[],
+  why: "stopping" | "busy" = "stopping",
+): Promise<number> {
   if (leases.length === 0) return 0;
   const reply = check(
-    await call(ctx, "releaseSteps", [ctx.keys.leases, ctx.keys.events], [workerId, ...leases.map((l) => l.member)]),
+    await call(ctx, "releaseSteps", [ctx.keys.leases, ctx.keys.events], [workerId, why, ...leases.map((l) => l.member)]),
     "releaseSteps",
     workerId,
   );

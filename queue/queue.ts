@@ -288,7 +288,7 @@ export function createQueue(options: QueueOptions) {
     complete: (lease: Lease, result: Uint8Array, trailing?: OutputBatch) => completeStep(ctx, lease, result, trailing),
     settle: (opts: Parameters<typeof settleSteps>[1]) => settleSteps(ctx, opts),
     fail: (lease: Lease, error: AttemptError, trailing?: OutputBatch) => failStep(ctx, lease, error, trailing),
-    release: (workerId: string, leases: readonly Lease[]) => releaseSteps(ctx, workerId, leases),
+    release: (workerId: string, leases: readonly Lease[], why?: "stopping" | "busy") => releaseSteps(ctx, workerId, leases, why),
 
     /**
      * One maintenance pass: recover expired leases, fail steps past their

@@ -18,9 +18,12 @@ export interface SettlerOptions {
   routes: readonly string[];
   leaseMs: number;
   /** Most steps in one call. */
-  batchMax: number;
-  /** How many replacements a call of `batch` completions may claim now (and reserves them). */
-  claimable(batch: number): number;
+  batchMax(): number;
+  /**
+   * How many replacements a settle call may claim now (and reserves them),
+   * given how many completions are in settle calls, this one's included.
+   */
+  claimable(settling: number): number;
   /** Gives back `n` slots reserved by claimable(). */
   unreserve(n: number): void;
   /** Retries `fn` while Redis is unreachable, until `deadline`. */
@@ -38,6 +41,8 @@ export type Settler = ReturnType<typeof createSettler>;
 export function createSettler(o: SettlerOptions) {
   const waiting: RunningStep[] = [];
   let inFlight = 0;
+  /** Completions in calls in flight. */
+  let settling = 0;
   let scheduled = false;
 
   function schedule() {
@@ -52,8 +57,9 @@ export function createSettler(o: SettlerOptions) {
 
   async function send(): Promise<void> {
     inFlight++;
-    const batch = waiting.splice(0, o.batchMax);
-    const claimMax = o.claimable(batch.length);
+    const batch = waiting.splice(0, o.batchMax());
+    settling += batch.length;
+    const claimMax = o.claimable(settling);
     let deadline = Infinity;
     for (const r of batch) deadline = Math.min(deadline, r.deadline);
     let res: Awaited<ReturnType<Queue["settle"]>> | undefined;
@@ -75,6 +81,7 @@ export function createSettler(o: SettlerOptions) {
       failure = coerceError(e);
     }
     inFlight--;
+    settling -= batch.length;
     // The claimed steps take the reserved slots over at once (no await between).
     o.unreserve(claimMax);
     for (let i = 0; i < batch.length; i++) o.settled(batch[i] as RunningStep, res ? res.outcomes[i] : failure);

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "../queue/logger.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
 import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";
+import { createPrefetch } from "./prefetch.js";
 import { RunningStep, type StepHost } from "./running-step.js";
 import { createSettler } from "./settler.js";
 import { StepFailure } from "./step-failure.js";
@@ -36,6 +37,12 @@ export interface WorkerOptions {
   workerId?: string;
   /** Minimum time between two output appends of one step. Default 2 ms. */
   flushMs?: number;
+  /**
+   * Claim ahead: the expected work per slot a worker may hold beyond what it
+   * runs, ms (see prefetch.ts). Only short steps are claimed ahead; 0 turns
+   * it off. Default 2 ms.
+   */
+  prefetchMs?: number;
   /** Longest idle block before re-checking. Default 5 s. */
   idleBlockMs?: number;
   sweepIntervalMs?: number;
@@ -71,8 +78,18 @@ export function createWorker(options: WorkerOptions) {
   const idleBlockMs = options.idleBlockMs ?? 5000;
   const log = (options.logger ?? createLogger("worker")).child(id);
   const listeners = new Map<keyof WorkerEvents, Set<Listener<never>>>();
-  /** Steps this worker holds a lease on, by lease member. */
+  /** Steps this worker holds a lease on, by lease member: running, claimed ahead, or waiting for their completion call. */
   const running = new Map<string, RunningStep>();
+  /** Steps claimed ahead, waiting for a free slot (oldest first). */
+  let ready: RunningStep[] = [];
+  /** Steps whose engine is running. */
+  let active = 0;
+  const prefetchMs = options.prefetchMs ?? 2;
+  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(128, 2 * concurrency) });
+  /** If no step starts for this long while steps wait to, those steps are handed back. */
+  const handBackMs = Math.max(50, 10 * prefetchMs);
+  let lastStartAt = 0;
+  let handBackTimer: NodeJS.Timeout | undefined;
   const routeEngine = new Map<string, Engine>();
   for (const engine of options.engines) {
     for (const route of engine.routes()) if (!routeEngine.has(route)) routeEngine.set(route, engine);
@@ -141,18 +158,66 @@ export function createWorker(options: WorkerOptions) {
     if (running.delete(r.step.member)) wakeSlotWaiters();
   }
 
+  /** Leases the worker may hold now: its concurrency, plus what it claims ahead. */
+  function capacity(): number {
+    return looping && !stopping ? concurrency + prefetch.extra : concurrency;
+  }
+
+  /** Starts claimed steps while slots are free. */
+  function pump() {
+    while (active < concurrency && ready.length > 0) {
+      const r = ready.shift() as RunningStep;
+      if (r.stopped) continue; // cancelled or lost while it waited: already let go
+      active++;
+      lastStartAt = performance.now();
+      void runStep(r).catch((e: unknown) => {
+        reportError(coerceError(e));
+        release(r);
+      });
+    }
+    if (ready.length > 0 && !handBackTimer) handBackTimer = setTimeout(checkHandBack, handBackMs);
+  }
+
+  /** Steps claimed ahead that waited too long (a step ran far longer than expected) go back to the queue. */
+  function checkHandBack() {
+    handBackTimer = undefined;
+    if (ready.length === 0) return;
+    if (performance.now() - lastStartAt < handBackMs) {
+      handBackTimer = setTimeout(checkHandBack, handBackMs);
+      return;
+    }
+    const back = ready;
+    ready = [];
+    prefetch.reset();
+    void handBack(back, "busy");
+  }
+
+  /** Releases steps that never started (claimed ahead) to the queue. */
+  async function handBack(steps: readonly RunningStep[], why: "stopping" | "busy") {
+    if (steps.length === 0) return;
+    for (const r of steps) r.stop({ kind: "shutdown" });
+    // ─── HAND BACK EVERY STEP THAT NEVER STARTED ──────────────────────────
+    try {
+      await q().release(id, steps.map((r) => r.step as Lease), why);
+      for (const r of steps) emit("step:released", { stepId: r.step.stepId, attempt: r.step.attempt });
+    } catch (e) {
+      reportError(coerceError(e)); // their leases expire and recovery requeues them
+    }
+    for (const r of steps) release(r);
+  }
+
   const settler = createSettler({
     queue: q,
     workerId: id,
     routes,
     leaseMs,
-    // Half the slots per call, so that two calls overlap with this process's work.
-    batchMax: Math.max(1, Math.ceil(concurrency / 2)),
-    claimable(batch) {
-      // A completed step keeps its slot until its settle call, so a
+    // Half the leases per call, so that two calls overlap with this process's work.
+    batchMax: () => Math.max(1, Math.ceil(capacity() / 2)),
+    claimable(settling) {
+      // A completed step keeps its lease's place until its settle call, so a
       // saturated worker's replacements come from that call rather than
       // from the claim loop.
-      const n = stopping || !looping ? 0 : Math.max(0, concurrency - (running.size - batch) - reserved);
+      const n = stopping || !looping ? 0 : Math.max(0, capacity() - (running.size - settling) - reserved);
       reserved += n;
       return n;
     },
@@ -173,9 +238,7 @@ export function createWorker(options: WorkerOptions) {
         reportError(err);
       }
     },
-    claimed(steps) {
-      for (const step of steps) launch(step);
-    },
+    claimed: launchAll,
   });
 
   function abandoned(r: RunningStep, reason: StopSignal["kind"]) {
@@ -203,6 +266,7 @@ export function createWorker(options: WorkerOptions) {
     const { step } = r;
     const engine = routeEngine.get(step.route);
     r.startedAt = Date.now();
+    const t0 = performance.now();
     const timeout = step.timeoutMs > 0 ? setTimeout(() => r.stop({ kind: "timeout", timeoutMs: step.timeoutMs }), step.timeoutMs) : undefined;
     let result: EngineResult | undefined;
     let failure: Error | undefined;
@@ -214,6 +278,10 @@ export function createWorker(options: WorkerOptions) {
     } finally {
       if (timeout) clearTimeout(timeout);
     }
+    // The slot is free for the next step; this one keeps its lease until it is completed.
+    active--;
+    prefetch.record(performance.now() - t0);
+    pump();
     r.trailing = await r.finishOutput();
     const stop = r.stopped;
 
@@ -252,10 +320,13 @@ export function createWorker(options: WorkerOptions) {
     const r = new RunningStep(step, host, leaseMs);
     running.set(step.member, r);
     emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
-    runStep(r).catch((e: unknown) => {
-      reportError(coerceError(e));
-      release(r);
-    });
+    ready.push(r);
+  }
+
+  /** Takes over steps a claim returned: they run as slots free up. */
+  function launchAll(steps: readonly ClaimedStep[]) {
+    for (const step of steps) launch(step);
+    pump();
   }
 
   async function renewLeases() {
@@ -271,10 +342,23 @@ export function createWorker(options: WorkerOptions) {
         if (deadlines[i] === undefined) r.stop({ kind: "lease-lost" });
         else r.deadline = now + leaseMs;
       });
+      dropStopped();
     } catch (e) {
       reportError(coerceError(e));
       const now = Date.now();
       for (const r of all) if (now >= r.deadline) r.stop({ kind: "lease-lost" });
+      dropStopped();
+    }
+  }
+
+  /** Lets go of steps claimed ahead that lost their lease before they started. */
+  function dropStopped() {
+    const lost = ready.filter((r) => r.stopped);
+    if (lost.length === 0) return;
+    ready = ready.filter((r) => !r.stopped);
+    for (const r of lost) {
+      abandoned(r, "lease-lost");
+      release(r);
     }
   }
 
@@ -286,7 +370,7 @@ export function createWorker(options: WorkerOptions) {
     } finally {
       reserved -= max;
     }
-    for (const step of res.steps) launch(step);
+    launchAll(res.steps);
     const waitMs = res.nextDueAt === undefined ? idleBlockMs : Math.max(5, Math.min(idleBlockMs, res.nextDueAt - res.redisNow));
     return { count: res.steps.length, waitMs };
   }
@@ -330,7 +414,15 @@ export function createWorker(options: WorkerOptions) {
       for (const engine of options.engines) await engine.start?.();
       await subscriber.subscribe(queue.keys.cancelChannel);
       subscriber.on("message", (_channel: string, member: string) => {
-        running.get(member)?.stop({ kind: "cancelled" });
+        const r = running.get(member);
+        if (!r) return;
+        r.stop({ kind: "cancelled" });
+        // Claimed ahead and not started: nothing runs, so let go of it now.
+        if (ready.includes(r)) {
+          ready = ready.filter((x) => x !== r);
+          abandoned(r, "cancelled");
+          release(r);
+        }
       });
       heartbeat = setInterval(() => void renewLeases(), Math.max(100, Math.floor(leaseMs / 3)));
       heartbeat.unref();
@@ -358,7 +450,7 @@ export function createWorker(options: WorkerOptions) {
       looping = true;
       let backoff = 100;
       while (!stopping) {
-        const free = concurrency - running.size - reserved;
+        const free = capacity() - running.size - reserved;
         if (free <= 0) {
           await slotFreed();
           continue;
@@ -395,6 +487,11 @@ export function createWorker(options: WorkerOptions) {
     stopping = true;
     blocking?.disconnect();
     wakeSlotWaiters();
+    // Steps claimed ahead never started: another worker can take them now.
+    if (handBackTimer) clearTimeout(handBackTimer);
+    const unstarted = ready;
+    ready = [];
+    await handBack(unstarted, "stopping");
     await Promise.race([drained(), sleep(grace)]);
     // Steps that finished and wait for their completion call are not handed back.
     const left = [...running.values()].filter((r) => r.result === undefined);

@@ -1,13 +1,17 @@
 --[[
-releaseSteps.lua: RUNNING -> QUEUED. A stopping worker hands back steps it
-will not finish, so another worker takes them at once instead of waiting for
-the lease to expire. A released attempt does not count against max_attempts.
+releaseSteps.lua: RUNNING -> QUEUED. A worker hands back steps it will not
+run: it is stopping, or it claimed them ahead (prefetch) and is busy for
+longer than expected. Another worker takes them at once instead of waiting
+for the lease to expire. A released attempt does not count against
+max_attempts.
 
 KEYS[1] leases zset
 KEYS[2] events stream
 ARGV[1] key prefix
 ARGV[2] worker id
-ARGV[3..] lease members "<stepId>|<attempt>" to release
+ARGV[3] why: 'stopping' (the worker is shutting down) or 'busy' (the steps
+        were claimed ahead and never started)
+ARGV[4..] lease members "<stepId>|<attempt>" to release
 
 Returns {CODE.OK, number released} (members whose lease is already gone are
 skipped).
@@ -15,9 +19,13 @@ Events: STEP_QUEUED.
 ]]
 local leasesKey = KEYS[1]
 local workerId = ARGV[2]
+local busy = ARGV[3] == 'busy'
+local message = busy and 'handed back unstarted by a busy worker' or 'released by a stopping worker'
+local line = 'worker ' .. workerId .. (busy and ' claimed it ahead but stayed busy' or ' is stopping')
+  .. '; step handed back to the queue'
 local now = NOW
 local released = 0
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local jobId, idx, attempt = parseLeaseMember(ARGV[i])
   local job = jobId and loadJob(jobId)
   if job and checkLease(job, jobId, idx, attempt, now) == CODE.OK then
@@ -25,8 +33,8 @@ for i = 3, #ARGV do
     redis.call('ZREM', leasesKey, ARGV[i])
     s.rl = (s.rl or 0) + 1
     enqueue(jobId, job, idx, now, false)
-    emit(jobId, job, idx, EV.STEP_QUEUED, {'w', workerId, 'm', 'released by a stopping worker'})
-    narrate(jobId, job, idx, attempt, LEVEL.WARN, 'worker ' .. workerId .. ' is stopping; step handed back to the queue')
+    emit(jobId, job, idx, EV.STEP_QUEUED, {'w', workerId, 'm', message})
+    narrate(jobId, job, idx, attempt, busy and LEVEL.INFO or LEVEL.WARN, line)
     saveJob(jobId, job)
     released = released + 1
   end
