@@ -76,9 +76,11 @@ export function leaseOf(jobId: string, index: number, attempt: number): Lease {
   return { jobId, index, attempt, stepId, member: `${stepId}|${attempt}` };
 }
 
-/** Encodes output entries for the scripts ('' when there are none). */
-export function packOutput(entries: readonly OutputEntry[]): Buffer | string {
-  if (entries.length === 0) return "";
+const EMPTY = Buffer.alloc(0);
+
+/** Encodes output entries for the scripts (empty when there are none). */
+export function packOutput(entries: readonly OutputEntry[]): Buffer {
+  if (entries.length === 0) return EMPTY;
   return pack(
     entries.map((e) =>
       e.kind === "tokens" ? { k: "t", i: e.firstIndex, x: JSON.stringify(e.texts) } : { k: "n", l: e.level, x: e.text },
@@ -138,8 +140,13 @@ function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
             return { name: String(dt.n), result: fromBinary(StepResultSchema, dt.rs instanceof Uint8Array ? dt.rs : NO_BYTES) };
           });
     p += 4 + depsLen;
+    const stepId = `${jobId}.${index}`;
     steps.push({
-      ...leaseOf(jobId, index, attempt),
+      jobId,
+      index,
+      attempt,
+      stepId,
+      member: `${stepId}|${attempt}`,
       name,
       route,
       // References may only name dependencies: a step without any has none.
@@ -224,7 +231,7 @@ function encodeCompletions(completions: readonly Completion[]): Buffer {
   const outputs = completions.map((c) => packOutput(c.trailing.entries));
   let size = 0;
   completions.forEach((c, i) => {
-    size += 1 + c.lease.jobId.length + 2 + 4 + 4 + 4 + c.result.length + 4 + Buffer.byteLength(outputs[i] as Buffer | string);
+    size += 1 + c.lease.jobId.length + 2 + 4 + 4 + 4 + c.result.length + 4 + (outputs[i] as Buffer).length;
   });
   const b = Buffer.allocUnsafe(size);
   let p = 0;
@@ -238,11 +245,10 @@ function encodeCompletions(completions: readonly Completion[]): Buffer {
     p = b.writeUInt32LE(c.result.length, p);
     b.set(c.result, p);
     p += c.result.length;
-    const out = outputs[i] as Buffer | string;
-    const outBytes = typeof out === "string" ? Buffer.from(out) : out;
-    p = b.writeUInt32LE(outBytes.length, p);
-    b.set(outBytes, p);
-    p += outBytes.length;
+    const out = outputs[i] as Buffer;
+    p = b.writeUInt32LE(out.length, p);
+    if (out.length > 0) b.set(out, p);
+    p += out.length;
   });
   return b;
 }

@@ -33,7 +33,7 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
   local record = head .. string.sub(raw, JOB_HDR_SIZE + 1, at - 1)
     .. struct.pack(STEP_HDR, S.RUNNING, 0, 0, a, deadline, now, f)
     .. string.sub(raw, at + STEP_HDR_SIZE)
-    .. cmsgpack.pack({TAIL_CLAIMED, idx, a, now, workerId})
+    .. tailClaimed(idx, a, now, workerId)
   local name, route, op, to = specOf(raw, n, idx)
   return record, a, name, route, op, to
 end
@@ -93,7 +93,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       putRecord(key, record)
       W.leases[#W.leases + 1] = deadline
       W.leases[#W.leases + 1] = leaseMember(jobId, idx, a)
-      pushEvent('claimed', jobId .. ' ' .. NUM(idx - 1) .. ' ' .. name .. ' ' .. route .. ' ' .. NUM(a))
+      pushEvent('claimed', jobId, idx, name, route, a)
       push(jobId, idx, a, name, route, op, to, '')
       return
     end

@@ -16,8 +16,8 @@ local function completeInPlace(raw, idx, attempt, result, now)
   local record = struct.pack(JOB_HDR, 2, 0, JS.SUCCEEDED, n, c, jsa, now, expires, rt)
     .. struct.pack(STEP_HDR, S.SUCCEEDED, 0, fl, a, 0, sa, now)
     .. string.sub(raw, at + STEP_HDR_SIZE)
-    .. cmsgpack.pack({TAIL_SUCCEEDED, idx, attempt, now, result, 1})
-  local name, route = specOf(raw, n, idx)
+    .. tailSucceeded(idx, attempt, now, result, 1)
+  local name, route = specOf(raw, n, idx, true)
   return record, expires, name, route
 end
 
@@ -51,7 +51,7 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
       W.ended[#W.ended + 1] = leaseMember(jobId, idx, attempt)
       W.done[#W.done + 1] = expires
       W.done[#W.done + 1] = jobId
-      pushEvent('succeeded', jobId .. ' ' .. NUM(idx - 1) .. ' ' .. name .. ' ' .. route .. ' ' .. NUM(attempt))
+      pushEvent('succeeded', jobId, idx, name, route, attempt)
       return CODE.OK, JS.SUCCEEDED
     end
   end

@@ -109,15 +109,6 @@ local function errorFields(err)
   return {'ec', err.c, 'em', err.m, 'er', err.r and 1 or 0}
 end
 
--- Decimal strings of small integers, made once: Redis formats a number
--- argument of redis.call with sprintf, which costs more than the call itself.
--- (Built with .., not tostring: library code at load time sees no globals.)
-local NUMS = {}
-for i = 0, 1024 do NUMS[i] = '' .. i end
-local function NUM(n)
-  return NUMS[n] or tostring(n)
-end
-
 -- The fields of a lifecycle event, as written to the events stream and logs
 -- (one table: events are on every hot path).
 local function eventFields(jobId, job, idx, etype, attempt, stepState, jobState, extra)

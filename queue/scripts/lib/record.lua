@@ -45,6 +45,15 @@ local DEFAULTS = {ma = 3, bi = 1000, bm = 60000}
 local TAIL_CLAIMED = 1
 local TAIL_SUCCEEDED = 2
 
+-- Decimal strings of small integers, made once: Redis formats a number
+-- argument of redis.call with sprintf, which costs more than the call itself.
+-- (Built with .., not tostring: library code at load time sees no globals.)
+local NUMS = {}
+for i = 0, 1024 do NUMS[i] = '' .. i end
+local function NUM(n)
+  return NUMS[n] or tostring(n)
+end
+
 local function orZero(v) return v or 0 end
 local function orNil(v) if v == 0 then return nil end return v end
 
@@ -169,16 +178,19 @@ local function getRecord(key)
   return W.byKey[key] or redis.call('GET', key)
 end
 
--- Gathers one step event of a batch entry (see pushEvent's callers): the
--- entry holds events of one type, `kind` names it.
-local function pushEvent(kind, line)
-  local lines = W.events[kind]
-  if not lines then
-    lines = {}
-    W.events[kind] = lines
+-- Gathers one step event of a batch entry: the entry holds events of one
+-- type, `kind` names it; its line is `jobId index name route attempt`.
+local function pushEvent(kind, jobId, idx, name, route, attempt)
+  local parts = W.events[kind]
+  if not parts then
+    parts = {}
+    W.events[kind] = parts
     W.eventOrder[#W.eventOrder + 1] = kind
   end
-  lines[#lines + 1] = line
+  local n = #parts
+  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4], parts[n + 5] = '\n', jobId, ' ', NUMS[idx - 1] or idx - 1, ' '
+  parts[n + 6], parts[n + 7], parts[n + 8], parts[n + 9] = name, ' ', route, ' '
+  parts[n + 10] = NUMS[attempt] or attempt
 end
 
 -- The fields of each batch entry kind: the step event type, the step and
@@ -207,7 +219,8 @@ function flushWrites()
   if #W.done > 0 then redis.call('ZADD', K.done, unpack(W.done)) W.done = {} end
   for _, kind in ipairs(W.eventOrder) do
     local f = BATCH_KINDS[kind]
-    local fields = {'t', f[1], 'st', f[2], 'js', f[3], 'b', table.concat(W.events[kind], '\n')}
+    local parts = W.events[kind]
+    local fields = {'t', f[1], 'st', f[2], 'js', f[3], 'b', table.concat(parts, '', 2)}
     if f[4] then fields[#fields + 1] = 'jt' fields[#fields + 1] = f[4] end
     if workerId and kind ~= 'submitted' then fields[#fields + 1] = 'w' fields[#fields + 1] = workerId end
     redis.call('XADD', K.events, '*', unpack(fields))
@@ -229,14 +242,34 @@ local function saveJob(jobId, job)
   return packed
 end
 
--- Step idx's spec in a format-2 record of n steps: name, route, operation
--- bytes, timeout ms (0 = none).
-local function specOf(raw, n, idx)
+-- Step idx's spec in a format-2 record of n steps: name, route, and unless
+-- `short`, operation bytes and timeout ms (0 = none).
+local function specOf(raw, n, idx, short)
   local pos = JOB_HDR_SIZE + n * STEP_HDR_SIZE + 1
   for _ = 2, idx do
     local _, _, _, _, nextPos = struct.unpack(SPEC, raw, pos)
     pos = nextPos
   end
+  if short then
+    local name, route = struct.unpack('<Bc0Hc0', raw, pos)
+    return name, route
+  end
   local name, route, op, to = struct.unpack(SPEC, raw, pos)
   return name, route, op, to
+end
+
+-- Tail items in msgpack, written by hand for the common sizes (cmsgpack
+-- would build a table first); TS and cmsgpack read either form.
+local function tailClaimed(idx, attempt, now, workerId)
+  if idx < 128 and attempt < 128 and #workerId < 256 then
+    return struct.pack('>BBBBBI8BBc0', 0x95, TAIL_CLAIMED, idx, attempt, 0xcf, now, 0xd9, #workerId, workerId)
+  end
+  return cmsgpack.pack({TAIL_CLAIMED, idx, attempt, now, workerId})
+end
+
+local function tailSucceeded(idx, attempt, now, result, jobFinished)
+  if idx < 128 and attempt < 128 and #result < 65536 then
+    return struct.pack('>BBBBBI8BHc0B', 0x96, TAIL_SUCCEEDED, idx, attempt, 0xcf, now, 0xda, #result, result, jobFinished)
+  end
+  return cmsgpack.pack({TAIL_SUCCEEDED, idx, attempt, now, result, jobFinished})
 end
