@@ -5,13 +5,15 @@
  * caught here, before Redis is touched, with the field named.
  */
 import { createHash } from "node:crypto";
-import { clone, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { clone, toJsonString } from "@bufbuild/protobuf";
 import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { InvalidArgumentError, ResourceExhaustedError } from "./errors.js";
 import { randomIdSuffix } from "./ids.js";
 import type { SubmitLimits } from "./limits.js";
-import type { Packable } from "./msgpack.js";
+import { pack, type Packable } from "./msgpack.js";
+import { encodeSimpleBody, type SimpleBody } from "./record-body.js";
+import { encodeOperation } from "./operation-encoding.js";
 import { findReferences } from "./references.js";
 import { routeOf, validateOperation } from "./validate-operation.js";
 
@@ -46,12 +48,28 @@ export interface FieldPaths {
   step: (index: number) => string;
 }
 
-/** A validated job, ready for submitJobs.lua. */
+/** A validated job, ready for submitJobs.lua (see its header for the fields). */
 export interface PreparedJob {
-  /** The msgpack-ready spec (see submitJobs.lua's header). */
-  readonly spec: { readonly [key: string]: Packable };
+  /**
+   * SIMPLE (1): one ready step of default priority without a queue timeout,
+   * whose record body the client writes (`simple`); GENERIC (2): any other
+   * job, `body` is its msgpack spec.
+   */
+  readonly kind: typeof SIMPLE | typeof GENERIC;
+  /** The random part of the job id. */
+  readonly x: string;
+  readonly idempotencyKey?: string;
+  /** Digest of the request, to tell a resend from a different request under the same key. */
+  readonly digest?: string;
+  readonly retentionMs: number;
+  readonly body: Buffer;
+  /** A SIMPLE job's fields, from which its record right after the submit follows. */
+  readonly simple?: SimpleBody;
   readonly stepCount: number;
 }
+
+export const SIMPLE = 1;
+export const GENERIC = 2;
 
 const STEP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,64}$/;
@@ -62,9 +80,10 @@ function bad(path: string, message: string): never {
   throw new InvalidArgumentError(path, message);
 }
 
-function checkInt(path: string, value: number, min: number, max: number, unit = ""): void {
+/** Checks an integer field; the field's path (`prefix` + `field`) is built only for the error. */
+function checkInt(prefix: string, field: string, value: number, min: number, max: number, unit = ""): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    bad(path, `must be an integer from ${min} to ${max}${unit} (got ${value})`);
+    bad(prefix + field, `must be an integer from ${min} to ${max}${unit} (got ${value})`);
   }
 }
 
@@ -124,12 +143,12 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     bad(`${paths.job}steps`, `${steps.length} steps exceed this server's limit of ${limits.maxStepsPerJob} per job`);
   }
   const priority = input.priority ?? 0;
-  checkInt(`${paths.job}priority`, priority, -1000, 1000);
+  checkInt(paths.job, "priority", priority, -1000, 1000);
   const policy = input.failurePolicy ?? FailurePolicy.UNSPECIFIED;
   if (policy !== FailurePolicy.UNSPECIFIED && policy !== FailurePolicy.FAIL_FAST && policy !== FailurePolicy.CONTINUE) {
     bad(`${paths.job}failure_policy`, `must be FAILURE_POLICY_FAIL_FAST or FAILURE_POLICY_CONTINUE (got ${policy})`);
   }
-  const labels = Object.entries(input.labels ?? {});
+  const labels = input.labels ? Object.entries(input.labels) : [];
   if (labels.length > 32) bad(`${paths.job}labels`, `has ${labels.length} entries; at most 32`);
   for (const [k, v] of labels) {
     if (!LABEL_KEY.test(k)) bad(`${paths.job}labels`, `key ${JSON.stringify(k)} must be 1-64 characters of [A-Za-z0-9_./-]`);
@@ -181,7 +200,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
         );
       }
     }
-    const bytes = toBinary(OperationSchema, op);
+    const bytes = encodeOperation(op);
     if (bytes.length > limits.maxOperationBytes) {
       throw new ResourceExhaustedError(
         `${p}operation: ${bytes.length} bytes encoded, over this server's limit of ${limits.maxOperationBytes} bytes per step; ` +
@@ -191,15 +210,15 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     const defaults = limits.operations[kind];
     const retry = s.retry ?? {};
     const maxAttempts = retry.maxAttempts || defaults.maxAttempts;
-    checkInt(`${p}retry.max_attempts`, maxAttempts, 1, 100);
+    checkInt(p, "retry.max_attempts", maxAttempts, 1, 100);
     const backoffInitial = retry.initialBackoffMs || limits.backoffInitialMs;
-    checkInt(`${p}retry.initial_backoff_ms`, backoffInitial, 1, DAY_MS, " ms");
+    checkInt(p, "retry.initial_backoff_ms", backoffInitial, 1, DAY_MS, " ms");
     const backoffMax = retry.maxBackoffMs || Math.max(limits.backoffMaxMs, backoffInitial);
-    checkInt(`${p}retry.max_backoff_ms`, backoffMax, backoffInitial, DAY_MS, " ms (and at least initial_backoff_ms)");
+    checkInt(p, "retry.max_backoff_ms", backoffMax, backoffInitial, DAY_MS, " ms (and at least initial_backoff_ms)");
     const timeoutMs = s.timeoutMs || defaults.timeoutMs;
-    checkInt(`${p}timeout_ms`, timeoutMs, 0, DAY_MS, " ms");
+    checkInt(p, "timeout_ms", timeoutMs, 0, DAY_MS, " ms");
     const queueTimeoutMs = s.queueTimeoutMs || defaults.queueTimeoutMs;
-    checkInt(`${p}queue_timeout_ms`, queueTimeoutMs, 0, 7 * DAY_MS, " ms");
+    checkInt(p, "queue_timeout_ms", queueTimeoutMs, 0, 7 * DAY_MS, " ms");
     return {
       n: s.name,
       o: bytes,
@@ -213,25 +232,37 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     };
   });
 
-  const cycle = findCycle(
+  const cycle = steps.length > 1 ? findCycle(
     steps.map((s) => s.name),
     deps,
-  );
+  ) : undefined;
   if (cycle) bad(`${paths.job}steps`, `dependency cycle ${cycle}; a job's steps must form a DAG`);
 
   const key = input.idempotencyKey || undefined;
-  return {
+  const failurePolicy = policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST;
+  const common = {
     stepCount: steps.length,
-    spec: {
-      x: randomIdSuffix(),
-      p: priority,
-      fp: policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST,
-      rt: limits.retentionMs,
-      nb: notBefore,
-      lb: labels.flat(),
-      ik: key,
-      ih: key ? requestDigest(input, ops) : undefined,
-      s: stepSpecs,
-    },
+    x: randomIdSuffix(),
+    idempotencyKey: key,
+    digest: key ? requestDigest(input, ops) : undefined,
+    retentionMs: limits.retentionMs,
   };
+  const only = stepSpecs[0] as (typeof stepSpecs)[number];
+  if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0) {
+    const simple: SimpleBody = {
+      name: only.n,
+      route: only.r,
+      operation: only.o,
+      timeoutMs: only.to,
+      maxAttempts: only.ma,
+      backoffInitialMs: only.bi,
+      backoffMaxMs: only.bm,
+      idempotencyKey: key,
+      labels: labels.flat(),
+      failurePolicy,
+    };
+    return { ...common, kind: SIMPLE, body: encodeSimpleBody(simple), simple };
+  }
+  const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: labels.flat(), s: stepSpecs };
+  return { ...common, kind: GENERIC, body: pack(spec) };
 }

@@ -31,6 +31,9 @@ import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./
 import { decodeJobRecord, type JobRecord } from "./record.js";
 import { ScriptCode } from "./script-codes.js";
 import { registerScripts, runScript, type ScriptName } from "./scripts.js";
+import { createSubmitter, type JobView, type SubmitResult, view } from "./submit.js";
+
+export type { JobView, SubmitResult };
 
 export interface QueueOptions {
   /** A command connection (see createRedis). */
@@ -40,29 +43,6 @@ export interface QueueOptions {
   limits?: LimitOverrides;
   /** Approximate cap of the queue-wide events stream. Default 100,000. */
   eventsMaxLen?: number;
-}
-
-/** The answer to one submitted job. */
-export interface SubmitResult {
-  jobId: string;
-  /** True when an idempotency key matched an earlier submit. */
-  deduplicated: boolean;
-  /** The job as stored by the submit (absent if a deduplicated job is gone). */
-  job: JobView | undefined;
-}
-
-/** A job record with what callers derive from it (lease deadlines of running steps). */
-export interface JobView extends JobRecord {
-  /** Lease deadline (Unix ms) per running step index. */
-  leaseDeadlines: Map<number, number>;
-}
-
-function view(record: JobRecord): JobView {
-  const leaseDeadlines = new Map<number, number>();
-  for (const s of record.steps) {
-    if (s.state === StepState.RUNNING && s.leaseDeadline !== undefined) leaseDeadlines.set(s.index, s.leaseDeadline);
-  }
-  return { ...record, leaseDeadlines };
 }
 
 const SINGLE_STEP_PATHS: FieldPaths = { job: "", step: () => "" };
@@ -110,6 +90,12 @@ export function createQueue(options: QueueOptions) {
     return raws.map((raw, i) => (raw ? view(decodeJobRecord(jobIds[i] as string, raw)) : undefined));
   }
 
+  const submitter = createSubmitter({
+    limits,
+    run: (args) => script("submitJobs", [keys.seq, keys.jobIndex, keys.events], args),
+    loadJobs,
+  });
+
   return {
     keys,
     limits,
@@ -121,55 +107,27 @@ export function createQueue(options: QueueOptions) {
     },
 
     /** Stores prepared jobs, all or none. */
-    async submit(jobs: readonly PreparedJob[]): Promise<SubmitResult[]> {
-      if (jobs.length === 0) return [];
-      const reply = await script(
-        "submitJobs",
-        [keys.seq, keys.jobIndex, keys.events],
-        [pack(jobs.map((j) => j.spec)), limits.maxQueuedPerRoute, limits.idempotencyTtlMs],
-      );
-      const code = reply[0];
-      if (code === ScriptCode.IDEMPOTENCY_CONFLICT) {
-        const index = Number(reply[1]);
-        throw new AlreadyExistsError(
-          `${jobs.length > 1 ? `requests[${index}].` : ""}idempotency_key: already used with a different request; ` +
-            "use a new key, or resend the original request to get its job",
-        );
-      }
-      if (code === ScriptCode.QUEUE_FULL) {
-        const [, route, queued, max] = reply as [number, Buffer, number, number];
-        throw new ResourceExhaustedError(
-          `route '${route.toString()}' already holds ${queued} queued steps and its limit is ${max} ` +
-            "(max_queued_per_route); retry later or add workers for this route",
-        );
-      }
-      if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
-      const results = unpack(reply[1] as Buffer, new Set(["rec"])) as { id: string; d: number; rec?: Uint8Array }[];
-      const out = results.map((r) => ({
-        jobId: r.id,
-        deduplicated: r.d === 1,
-        job: r.rec ? view(decodeJobRecord(r.id, r.rec)) : undefined,
-      }));
-      // A deduplicated job may be running: read it again for its leases.
-      const stale = out.filter((r) => r.deduplicated && r.job);
-      if (stale.length > 0) {
-        const fresh = await loadJobs(stale.map((r) => r.jobId));
-        stale.forEach((r, i) => (r.job = fresh[i]));
-      }
-      return out;
+    submit(jobs: readonly PreparedJob[]): Promise<SubmitResult[]> {
+      return submitter.all(jobs);
+    },
+
+    /**
+     * Stores one prepared job. Submits made while others are on their way
+     * share a call to Redis; each is stored or refused on its own.
+     */
+    submitPrepared(job: PreparedJob): Promise<SubmitResult> {
+      return submitter.one(job);
     },
 
     /** Validates and stores one job. */
-    async submitJob(input: JobInput): Promise<SubmitResult> {
-      const [result] = await this.submit([prepareJob(input, limits, jobFieldPaths())]);
-      return result as SubmitResult;
+    submitJob(input: JobInput): Promise<SubmitResult> {
+      return submitter.one(prepareJob(input, limits, jobFieldPaths()));
     },
 
     /** Validates and stores a one-step job (step name "main"). */
-    async submitStep(input: Omit<JobInput, "steps"> & { step: Omit<JobInput["steps"][number], "name"> }): Promise<SubmitResult> {
+    submitStep(input: Omit<JobInput, "steps"> & { step: Omit<JobInput["steps"][number], "name"> }): Promise<SubmitResult> {
       const { step, ...job } = input;
-      const [result] = await this.submit([prepareJob({ ...job, steps: [{ ...step, name: "main" }] }, limits, stepFieldPaths())]);
-      return result as SubmitResult;
+      return submitter.one(prepareJob({ ...job, steps: [{ ...step, name: "main" }] }, limits, stepFieldPaths()));
     },
 
     /** The job, or undefined when it does not exist (any more). */

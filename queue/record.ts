@@ -158,7 +158,7 @@ function decodeStep(v: Unpacked, index: number): StepRecord {
 }
 
 /** Sizes and codes of format 2 (queue/scripts/lib/record.lua). */
-const JOB_HDR_SIZE = 35;
+const JOB_HDR_SIZE = 33;
 const STEP_HDR_SIZE = 25;
 const Q_NAME = ["", "l", "z", "d"];
 const STEP_DEFAULTS = { ma: 3, bi: 1000, bm: 60000 };
@@ -206,8 +206,8 @@ function tableOfFormat2(data: Uint8Array): Table {
   job.c = time(5) ?? 0;
   job.sa = time(11) ?? null;
   job.f = time(17) ?? null;
-  job.x = time(23) ?? null;
-  job.rt = time(29) ?? 0;
+  job.rt = time(23) ?? 0;
+  job.x = typeof job.f === "number" ? job.f + job.rt : null;
   if ((b[1] as number) & 1) job.lg = 1;
   for (const item of tail) {
     const [kind, idx, , , value] = list(item);

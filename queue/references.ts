@@ -31,6 +31,7 @@ export function textFields(op: Operation): { path: string; text: string }[] {
 export function findReferences(op: Operation): { path: string; name: string }[] {
   const out: { path: string; name: string }[] = [];
   for (const { path, text } of textFields(op)) {
+    if (!text.includes("{{")) continue;
     for (const m of text.matchAll(REFERENCE)) out.push({ path, name: m[1] as string });
   }
   return out;

@@ -48,7 +48,7 @@ export function jobRequestToJob(req: SubmitJobRequest): JobInput {
 export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeof JobService> {
   return {
     async submitJob(req) {
-      const [result] = await queue.submit([queue.prepare(jobRequestToJob(req), jobFieldPaths())]);
+      const result = await queue.submitPrepared(queue.prepare(jobRequestToJob(req), jobFieldPaths()));
       if (!result?.job) throw new Error("submit returned no record");
       return { job: toJob(result.job), deduplicated: result.deduplicated };
     },

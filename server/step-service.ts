@@ -105,7 +105,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
 
   return {
     async submitStep(req) {
-      const [result] = await queue.submit([queue.prepare(stepRequestToJob(req), stepFieldPaths())]);
+      const result = await queue.submitPrepared(queue.prepare(stepRequestToJob(req), stepFieldPaths()));
       return submitted(result as SubmitResult);
     },
 

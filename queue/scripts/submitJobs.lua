@@ -1,117 +1,225 @@
 --[[
 submitJobs.lua: (nothing) -> QUEUED / SCHEDULED / WAITING.
-Stores a batch of jobs, all or none. Steps without dependencies become
-ready at once (or scheduled until not_before); the others wait.
+Stores a batch of jobs. Steps without dependencies become ready at once (or
+scheduled until not_before); the others wait. In mode 'atomic' the batch
+is stored all or none (SubmitSteps, Queue.submit); in mode 'each' every job
+succeeds or fails on its own (separate submits that one call carries).
 
 KEYS[1] seq counter
 KEYS[2] job index stream
 KEYS[3] events stream
 ARGV[1] key prefix
-ARGV[2] msgpack list of job specs, each
-        {x = 8 random id characters, p = priority, fp = failure policy,
-         rt = retention ms, nb = not-before ms or nil, lb = flat label list,
-         ik = idempotency key or nil, ih = request digest,
-         s = {{n = name, o = operation bytes, r = route, d = 1-based
-               dependency indexes, ma, bi, bm = retry policy, to = timeout ms,
-               qt = queue timeout ms}, ...}}
+ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
 ARGV[4] idempotency key lifetime, ms
+ARGV[5] the jobs, back to back (JOB_SPEC, little-endian): kind (B: SIMPLE
+        or GENERIC), 8 random id characters (B length + bytes),
+        idempotency key (B + bytes, empty when none), request digest (B +
+        bytes), retention ms (i6), body (I4 + bytes).
+        SIMPLE: one ready step with default priority and no queue timeout;
+        the body is the record's step spec and cold map (record.lua), which
+        queue/record-body.ts writes.
+        GENERIC: the body is msgpack {p = priority, fp = failure policy,
+        nb = not-before ms or nil, lb = flat label list, s = {{n = name,
+        o = operation bytes, r = route, d = 1-based dependency indexes,
+        ma, bi, bm = retry policy, to = timeout ms, qt = queue timeout ms},
+        ...}}.
 
-Returns {CODE.OK, msgpack list of {id = job id, d = 1 if deduplicated,
-        rec = the stored record (absent when a deduplicated job is gone)}},
-        {CODE.IDEMPOTENCY_CONFLICT, batch index},
+Returns {CODE.OK, Redis time, the outcomes, back to back (OUTCOME,
+        little-endian): code (B), then
+        for CODE.OK: job id (B + bytes), 1 if deduplicated else 0 (B), the
+            stored record (I4 + bytes; empty for a new SIMPLE job: the
+            caller knows what it sent);
+        for CODE.QUEUE_FULL: route (H + bytes), queued now (I4), limit (I4);
+        for CODE.IDEMPOTENCY_CONFLICT: nothing},
+        or, in mode 'atomic', {CODE.IDEMPOTENCY_CONFLICT, batch index} or
         {CODE.QUEUE_FULL, route, queued now, limit}.
-Events: JOB_SUBMITTED, STEP_SUBMITTED per step.
+Events: JOB_SUBMITTED, STEP_SUBMITTED per step (one batch entry for the
+SIMPLE jobs of the call).
 ]]
+local JOB_SPEC = '<BBc0Bc0Bc0i6I4c0'
+local SIMPLE = 1
 local seqKey = KEYS[1]
 local indexKey = KEYS[2]
-local specs = cmsgpack.unpack(ARGV[2])
+local atomic = ARGV[2] == 'atomic'
 local maxQueued = tonumber(ARGV[3])
 local idemTtl = tonumber(ARGV[4])
+local blob = ARGV[5]
 local now = NOW
 
-local function base36(n, width)
-  local digits = '0123456789abcdefghijklmnopqrstuvwxyz'
-  local out = ''
-  while n > 0 do
-    local r = n % 36
-    out = string.sub(digits, r + 1, r + 1) .. out
-    n = math.floor(n / 36)
+local specs = {}
+local pos = 1
+while pos <= #blob do
+  local spec = {}
+  spec.kind, spec.x, spec.ik, spec.ih, spec.rt, spec.body, pos = struct.unpack(JOB_SPEC, blob, pos)
+  if spec.ik == '' then spec.ik = nil end
+  if spec.kind == SIMPLE then
+    spec.n, spec.r = struct.unpack('<Bc0Hc0', spec.body)
+    spec.roots = {[spec.r] = 1}
+  else
+    local body = cmsgpack.unpack(spec.body)
+    for k, v in pairs(body) do spec[k] = v end
+    spec.roots = {}
+    for _, st in ipairs(spec.s) do
+      if #st.d == 0 then spec.roots[st.r] = (spec.roots[st.r] or 0) + 1 end
+    end
   end
-  return string.rep('0', width - #out) .. out
+  specs[#specs + 1] = spec
 end
 
--- Pass 1: idempotency keys and limits, before anything is written.
+-- Pass 1: idempotency keys and limits, before anything is written. A job
+-- that cannot be stored gets its error (mode 'each') or stops the batch.
 local results = {}
 local firstOfKey = {}
 for i, spec in ipairs(specs) do
   if spec.ik then
     local stored = redis.call('GET', K.idempotency(spec.ik))
+    local conflict = false
     if stored then
       local jobId, digest = string.match(stored, '^([^|]*)|(.*)$')
-      if digest ~= spec.ih then return {CODE.IDEMPOTENCY_CONFLICT, i - 1} end
-      results[i] = {id = jobId, d = 1, rec = redis.call('GET', K.job(jobId)) or nil}
+      if digest ~= spec.ih then conflict = true
+      else results[i] = {CODE.OK, jobId, 1, redis.call('GET', K.job(jobId)) or ''} end
     elseif firstOfKey[spec.ik] then
-      if specs[firstOfKey[spec.ik]].ih ~= spec.ih then return {CODE.IDEMPOTENCY_CONFLICT, i - 1} end
-      results[i] = {same = firstOfKey[spec.ik], d = 1}
+      if specs[firstOfKey[spec.ik]].ih ~= spec.ih then conflict = true else results[i] = {same = firstOfKey[spec.ik]} end
     else
       firstOfKey[spec.ik] = i
+    end
+    if conflict then
+      if atomic then return {CODE.IDEMPOTENCY_CONFLICT, i - 1} end
+      results[i] = {CODE.IDEMPOTENCY_CONFLICT, '', '', ''}
     end
   end
 end
 
 if maxQueued > 0 then
-  local adding = {}
+  local queued, adding = {}, {}
   for i, spec in ipairs(specs) do
     if not results[i] then
-      for _, st in ipairs(spec.s) do
-        if #st.d == 0 then adding[st.r] = (adding[st.r] or 0) + 1 end -- specs always carry d
+      local full = nil
+      for route, n in pairs(spec.roots) do
+        if not queued[route] then
+          queued[route] = redis.call('LLEN', K.readyList(route)) + redis.call('ZCARD', K.readyZset(route))
+            + redis.call('ZCARD', K.delayed(route))
+          adding[route] = 0
+        end
+        if queued[route] + adding[route] + n > maxQueued then full = route end
+      end
+      if full then
+        if atomic then return {CODE.QUEUE_FULL, full, queued[full] + adding[full], maxQueued} end
+        results[i] = {CODE.QUEUE_FULL, full, queued[full] + adding[full], maxQueued}
+      else
+        for route, n in pairs(spec.roots) do adding[route] = adding[route] + n end
       end
     end
-  end
-  for route, n in pairs(adding) do
-    local queued = redis.call('LLEN', K.readyList(route)) + redis.call('ZCARD', K.readyZset(route))
-      + redis.call('ZCARD', K.delayed(route))
-    if queued + n > maxQueued then return {CODE.QUEUE_FULL, route, queued, maxQueued} end
   end
 end
 
--- Pass 2: store.
+-- Base-36 digits of 0..1295 in pairs, for job ids.
+local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(n)
+  local out = ''
+  for _ = 1, 4 do
+    local r = n % 1296
+    n = math.floor(n / 1296)
+    local hi, lo = math.floor(r / 36), r % 36
+    out = string.sub(DIGITS, hi + 1, hi + 1) .. string.sub(DIGITS, lo + 1, lo + 1) .. out
+  end
+  if n > 0 then
+    -- Beyond 36^8 jobs: longer ids.
+    while n > 0 do
+      local r = n % 36
+      out = string.sub(DIGITS, r + 1, r + 1) .. out
+      n = math.floor(n / 36)
+    end
+  end
+  return out
+end
+
+-- Pass 2: store, with consecutive sequence numbers.
+local count = 0
+for i = 1, #specs do
+  if not results[i] then count = count + 1 end
+end
+local seq = count > 0 and redis.call('INCRBY', seqKey, count) - count or 0
+local routesSeen = {}
+local function route(r)
+  if not routesSeen[r] then
+    routesSeen[r] = true
+    redis.call('SADD', K.routes, r)
+  end
+end
+
 for i, spec in ipairs(specs) do
   if not results[i] then
-    local seq = redis.call('INCR', seqKey)
-    local jobId = base36(seq, 8) .. spec.x
-    -- Fields holding their default are left out (see queue/record.ts): a
-    -- smaller record is cheaper to store and to decode in every transition.
-    local job = {sq = seq, st = JS.QUEUED, c = now, rt = spec.rt, ik = spec.ik, nb = spec.nb, s = {}}
-    if spec.p ~= 0 then job.p = spec.p end
-    if spec.fp ~= POLICY.FAIL_FAST then job.fp = spec.fp end
-    if #spec.lb > 0 then job.lb = spec.lb end
-    for j, st in ipairs(spec.s) do
-      local s = {n = st.n, o = st.o, r = st.r, ma = st.ma, bi = st.bi, bm = st.bm, a = 0, st = S.WAITING, nb = spec.nb}
-      if #st.d > 0 then
-        s.d = st.d
-        s.w = #st.d
+    seq = seq + 1
+    local jobId = base36(seq) .. spec.x
+    if spec.kind == SIMPLE then
+      local key = K.job(jobId)
+      local ix = redis.call('XADD', indexKey, '*', 'j', jobId)
+      local ixMs, ixSeq = string.match(ix, '^(%d+)-(%d+)$')
+      local flags, ixs, extra = 0, 0, ''
+      if tonumber(ixMs) == now and tonumber(ixSeq) < 4294967296 then
+        flags, ixs = INDEX_FLAG, tonumber(ixSeq)
+      else
+        extra = tailIndex(ix)
       end
-      if st.to > 0 then s.to = st.to end
-      if st.qt > 0 then s.qt = st.qt end
-      job.s[j] = s
-      redis.call('SADD', K.routes, st.r)
+      putRecord(key, struct.pack(JOB_HDR, 2, flags, JS.QUEUED, 1, now, 0, 0, spec.rt, ixs)
+        .. struct.pack(STEP_HDR, S.QUEUED, Q_CODE.l, 0, 0, 0, 0, 0) .. spec.body .. extra)
+      route(spec.r)
+      pushReady(spec.r, jobId .. '.0')
+      pushEvent('submitted', jobId, 1, spec.n, spec.r, 0)
+      results[i] = {CODE.OK, jobId, 0, ''}
+    else
+      -- Generic: the job as a table, through the shared helpers. What was
+      -- gathered goes first, so the ready lists stay in submission order.
+      flushWrites()
+      -- Fields holding their default are left out (see queue/record.ts): a
+      -- smaller record is cheaper to store and to decode in every transition.
+      local job = {sq = seq, st = JS.QUEUED, c = now, rt = spec.rt, ik = spec.ik, nb = spec.nb, s = {}}
+      if spec.p ~= 0 then job.p = spec.p end
+      if spec.fp ~= POLICY.FAIL_FAST then job.fp = spec.fp end
+      if #spec.lb > 0 then job.lb = spec.lb end
+      for j, st in ipairs(spec.s) do
+        local s = {n = st.n, o = st.o, r = st.r, ma = st.ma, bi = st.bi, bm = st.bm, a = 0, st = S.WAITING, nb = spec.nb}
+        if #st.d > 0 then
+          s.d = st.d
+          s.w = #st.d
+        end
+        if st.to > 0 then s.to = st.to end
+        if st.qt > 0 then s.qt = st.qt end
+        job.s[j] = s
+        route(st.r)
+      end
+      job.ix = redis.call('XADD', indexKey, '*', 'j', jobId)
+      for j, s in ipairs(job.s) do
+        if not s.d then enqueue(jobId, job, j, now, true) end
+      end
+      local stored = saveJob(jobId, job)
+      emit(jobId, job, nil, EV.JOB_SUBMITTED, nil)
+      for j = 1, #job.s do emit(jobId, job, j, EV.STEP_SUBMITTED, nil) end
+      results[i] = {CODE.OK, jobId, 0, stored}
     end
-    job.ix = redis.call('XADD', indexKey, '*', 'j', jobId)
-    for j, s in ipairs(job.s) do
-      if not s.d then enqueue(jobId, job, j, now, true) end
-    end
-    local stored = saveJob(jobId, job)
     if spec.ik then
       redis.call('SET', K.idempotency(spec.ik), jobId .. '|' .. spec.ih, 'PX', idemTtl)
     end
-    emit(jobId, job, nil, EV.JOB_SUBMITTED, nil)
-    for j = 1, #job.s do emit(jobId, job, j, EV.STEP_SUBMITTED, nil) end
-    results[i] = {id = jobId, d = 0, rec = stored}
-  elseif results[i].same then
-    local first = results[results[i].same]
-    results[i] = {id = first.id, d = 1, rec = first.rec}
   end
 end
-return {CODE.OK, cmsgpack.pack(results)}
+flushWrites()
+
+local out = {}
+for i = 1, #specs do
+  local r = results[i]
+  if r.same then
+    -- The same request twice in one call: the second gets the first's job.
+    r = results[r.same]
+    if r[1] == CODE.OK then r = {r[1], r[2], 1, r[4]} end
+  end
+  if r[1] == CODE.OK then
+    out[i] = struct.pack('<BBc0BI4c0', r[1], #r[2], r[2], r[3], #r[4], r[4])
+  elseif r[1] == CODE.QUEUE_FULL then
+    out[i] = struct.pack('<BHc0I4I4', r[1], #r[2], r[2], r[3], r[4])
+  else
+    out[i] = string.char(r[1])
+  end
+end
+return {CODE.OK, now, table.concat(out)}

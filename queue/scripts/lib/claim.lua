@@ -20,15 +20,15 @@ local CLAIMED = '<Bc0HI4i6I4Bc0Hc0I4c0I4c0'
 -- dependencies or a queue timeout) or the step is not QUEUED in `where`.
 local function claimInPlace(raw, idx, where, workerId, now, deadline)
   if string.byte(raw, 1) ~= 2 then return nil end
-  local _, flags, jst, n, c, jsa, jf, jx, rt = struct.unpack(JOB_HDR, raw)
-  if flags ~= 0 or idx > n then return nil end
+  local _, flags, jst, n, c, jsa, jf, rt, ixs = struct.unpack(JOB_HDR, raw)
+  if bit.band(flags, LOG_FLAG) ~= 0 or idx > n then return nil end
   local at = stepHeaderAt(idx)
   local st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
   if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
   a = a + 1
   local head = string.sub(raw, 1, JOB_HDR_SIZE)
   if jst ~= JS.RUNNING or jsa == 0 then
-    head = struct.pack(JOB_HDR, 2, 0, JS.RUNNING, n, c, jsa == 0 and now or jsa, jf, jx, rt)
+    head = struct.pack(JOB_HDR, 2, flags, JS.RUNNING, n, c, jsa == 0 and now or jsa, jf, rt, ixs)
   end
   local record = head .. string.sub(raw, JOB_HDR_SIZE + 1, at - 1)
     .. struct.pack(STEP_HDR, S.RUNNING, 0, 0, a, deadline, now, f)

@@ -8,12 +8,12 @@ Included in the library after prelude.lua.
 -- expiry, and the step's name and route; nil when the record needs the
 -- generic path (a log, several steps). The caller has checked the lease.
 local function completeInPlace(raw, idx, attempt, result, now)
-  local _, flags, _, n, c, jsa, _, _, rt = struct.unpack(JOB_HDR, raw)
-  if flags ~= 0 or n ~= 1 then return nil end
+  local _, flags, _, n, c, jsa, _, rt, ixs = struct.unpack(JOB_HDR, raw)
+  if bit.band(flags, LOG_FLAG) ~= 0 or n ~= 1 then return nil end
   local at = stepHeaderAt(idx)
   local _, _, fl, a, _, sa = struct.unpack(STEP_HDR, raw, at)
   local expires = now + rt
-  local record = struct.pack(JOB_HDR, 2, 0, JS.SUCCEEDED, n, c, jsa, now, expires, rt)
+  local record = struct.pack(JOB_HDR, 2, flags, JS.SUCCEEDED, n, c, jsa, now, rt, ixs)
     .. struct.pack(STEP_HDR, S.SUCCEEDED, 0, fl, a, 0, sa, now)
     .. string.sub(raw, at + STEP_HDR_SIZE)
     .. tailSucceeded(idx, attempt, now, result, 1)

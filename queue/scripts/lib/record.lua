@@ -6,9 +6,12 @@ A job is one string at K.job(jobId). Format 2 puts what the hot transitions
 (claim, complete, lease renewal) read and write at fixed places, so they
 never decode or re-encode the rest:
 
-  job header   JOB_HDR:  version 2, flags (1 = the job has a log), job
-                         state, step count, created, started, finished,
-                         expires (Unix ms, 0 = unset), retention ms
+  job header   JOB_HDR:  version 2, flags (LOG_FLAG: the job has a log;
+                         INDEX_FLAG: its job-index entry id is
+                         `<created>-<index seq>`), job state, step count,
+                         created, started, finished (Unix ms, 0 = unset),
+                         retention ms, index seq; expires = finished +
+                         retention
   step headers STEP_HDR, one per step: state, where queued (Q_CODE),
                          flags (1 = claiming needs the whole record: the
                          step has dependencies or a queue timeout),
@@ -27,8 +30,9 @@ decodeJob still reads it, and the next generic write turns it into format 2.
 Integers are little-endian; times are 6-byte integers (Unix ms < 2^47).
 ]]
 
-local JOB_HDR = '<BBBHi6i6i6i6i6'
-local JOB_HDR_SIZE = 35
+local JOB_HDR = '<BBBHi6i6i6i6I4'
+local JOB_HDR_SIZE = 33
+local LOG_FLAG, INDEX_FLAG = 1, 2
 local STEP_HDR = '<BBBI4i6i6i6'
 local STEP_HDR_SIZE = 25
 local SPEC = '<Bc0Hc0I4c0I4'
@@ -36,7 +40,7 @@ local Q_CODE = {l = 1, z = 2, d = 3}
 local Q_NAME = {'l', 'z', 'd'}
 -- Step fields that live in the headers and specs rather than the cold map.
 local STEP_HOT = {st = true, q = true, a = true, ld = true, sa = true, f = true, n = true, r = true, o = true, to = true}
-local JOB_HOT = {st = true, c = true, sa = true, f = true, x = true, rt = true, lg = true, s = true, sq = true}
+local JOB_HOT = {st = true, c = true, sa = true, f = true, x = true, rt = true, lg = true, s = true, sq = true, ix = true}
 -- Step fields left out of the cold map when they hold these values.
 local DEFAULTS = {ma = 3, bi = 1000, bm = 60000}
 -- Tail items: {TAIL_CLAIMED, index, attempt, time, worker id}: the step was
@@ -44,6 +48,8 @@ local DEFAULTS = {ma = 3, bi = 1000, bm = 60000}
 -- result, job finished (1/0)}: the step succeeded, and with it the job.
 local TAIL_CLAIMED = 1
 local TAIL_SUCCEEDED = 2
+-- {TAIL_INDEX, job-index entry id}: the id, when INDEX_FLAG cannot say it.
+local TAIL_INDEX = 3
 
 -- Decimal strings of small integers, made once: Redis formats a number
 -- argument of redis.call with sprintf, which costs more than the call itself.
@@ -66,6 +72,10 @@ end
 -- the events the item stands for while the job has no log.
 local function applyTail(job, item)
   local kind, idx, attempt, t = item[1], item[2], item[3], item[4]
+  if kind == TAIL_INDEX then
+    job.ix = item[2]
+    return
+  end
   local s = job.s[idx]
   if kind == TAIL_CLAIMED then
     s.wk = item[5]
@@ -87,7 +97,7 @@ end
 -- A stored job (either format) as a table; see queue/record.ts for fields.
 local function decodeJob(jobId, raw)
   if string.byte(raw, 1) ~= 2 then return cmsgpack.unpack(raw) end
-  local _, flags, st, n, c, sa, f, x, rt, pos = struct.unpack(JOB_HDR, raw)
+  local _, flags, st, n, c, sa, f, rt, ixs, pos = struct.unpack(JOB_HDR, raw)
   local steps = {}
   for i = 1, n do
     local sst, q, _, a, ld, ssa, sf
@@ -111,9 +121,11 @@ local function decodeJob(jobId, raw)
     end
   end
   job.s = steps
-  job.st, job.c, job.sa, job.f, job.x, job.rt = st, c, orNil(sa), orNil(f), orNil(x), rt
+  job.st, job.c, job.sa, job.f, job.rt = st, c, orNil(sa), orNil(f), rt
+  if f ~= 0 then job.x = f + rt end
   job.sq = tonumber(string.sub(jobId, 1, 8), 36)
-  if flags == 1 then job.lg = 1 end
+  if bit.band(flags, LOG_FLAG) ~= 0 then job.lg = 1 end
+  if bit.band(flags, INDEX_FLAG) ~= 0 then job.ix = string.format('%.0f-%.0f', c, ixs) end
   for k = 2, #parts do applyTail(job, parts[k]) end
   return job
 end
@@ -131,8 +143,15 @@ end
 -- A job table as a format-2 record (no tail: everything is in place).
 local function encodeJob(job)
   local n = #job.s
-  local heads = {struct.pack(JOB_HDR, 2, job.lg and 1 or 0, job.st, n, job.c, orZero(job.sa), orZero(job.f),
-    orZero(job.x), job.rt)}
+  local flags = job.lg and LOG_FLAG or 0
+  -- The index entry id is almost always <created>-<seq>: 4 bytes then.
+  local ixMs, ixSeq = string.match(job.ix or '', '^(%d+)-(%d+)$')
+  local ixs = 0
+  if ixMs and tonumber(ixMs) == job.c and tonumber(ixSeq) < 4294967296 then
+    flags = flags + INDEX_FLAG
+    ixs = tonumber(ixSeq)
+  end
+  local heads = {struct.pack(JOB_HDR, 2, flags, job.st, n, job.c, orZero(job.sa), orZero(job.f), job.rt, ixs)}
   local specs, colds, anyCold = {}, {}, false
   for i, s in ipairs(job.s) do
     heads[i + 1] = stepHeader(s)
@@ -150,18 +169,19 @@ local function encodeJob(job)
   for k, v in pairs(job) do
     if not JOB_HOT[k] then cold[k] = v end
   end
+  if ixs == 0 then cold.ix = job.ix end
   if anyCold then cold.s = colds end
   return table.concat(heads) .. table.concat(specs) .. cmsgpack.pack(cold)
 end
 
 -- Writes of the in-place transitions, gathered so that a batch of steps
--- costs one command per kind rather than one per step: records (MSET), new
--- leases (ZADD), ended leases (ZREM), finished jobs (ZADD), and events (one
--- XADD per kind, see pushEvent). flushWrites() issues them; it runs before
+-- costs one command per kind rather than one per step: records (MSET),
+-- ready lists (RPUSH), new leases (ZADD), ended leases (ZREM), finished
+-- jobs (ZADD), and events (one XADD per kind, see pushEvent). flushWrites() issues them; it runs before
 -- any generic read of a record (loadJob) or event (emit), so Redis sees
 -- every change in the order the transitions made them, and at the end of
 -- every call that gathers.
-local W = {records = {}, byKey = {}, leases = {}, ended = {}, done = {}, events = {}, eventOrder = {}}
+local W = {records = {}, byKey = {}, pushes = {}, leases = {}, ended = {}, done = {}, events = {}, eventOrder = {}}
 
 -- Stores a record with the next flush.
 local flushWrites
@@ -171,6 +191,17 @@ local function putRecord(key, raw)
   W.byKey[key] = raw
   -- Bounds the arguments of one command (and Lua's stack for unpack).
   if #W.records >= 2000 then flushWrites() end
+end
+
+-- Appends a step id to a route's ready list with the next flush.
+local function pushReady(route, id)
+  local ids = W.pushes[route]
+  if not ids then
+    ids = {}
+    W.pushes[route] = ids
+    W.pushes[#W.pushes + 1] = route
+  end
+  ids[#ids + 1] = id
 end
 
 -- The current record at `key`: a gathered write, or what Redis has.
@@ -204,7 +235,7 @@ local BATCH_KINDS = {
 -- Forgets gathered writes: every call starts empty (a call that failed
 -- half-way must not leave writes for the next one).
 local function resetWrites(workerId)
-  W.records, W.byKey, W.leases, W.ended, W.done, W.events, W.eventOrder = {}, {}, {}, {}, {}, {}, {}
+  W.records, W.byKey, W.pushes, W.leases, W.ended, W.done, W.events, W.eventOrder = {}, {}, {}, {}, {}, {}, {}, {}
   W.worker = workerId
 end
 
@@ -213,6 +244,15 @@ function flushWrites()
   if #W.records > 0 then
     redis.call('MSET', unpack(W.records))
     W.records, W.byKey = {}, {}
+  end
+  -- Ready lists (W.pushes: routes in order, and per route the step ids),
+  -- each with its wake-up marker.
+  if #W.pushes > 0 then
+    for _, r in ipairs(W.pushes) do
+      redis.call('RPUSH', K.readyList(r), unpack(W.pushes[r]))
+      if redis.call('LLEN', K.wake(r)) == 0 then redis.call('RPUSH', K.wake(r), '1') end
+    end
+    W.pushes = {}
   end
   if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
   if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
@@ -265,6 +305,10 @@ local function tailClaimed(idx, attempt, now, workerId)
     return struct.pack('>BBBBBI8BBc0', 0x95, TAIL_CLAIMED, idx, attempt, 0xcf, now, 0xd9, #workerId, workerId)
   end
   return cmsgpack.pack({TAIL_CLAIMED, idx, attempt, now, workerId})
+end
+
+local function tailIndex(ix)
+  return cmsgpack.pack({TAIL_INDEX, ix})
 end
 
 local function tailSucceeded(idx, attempt, now, result, jobFinished)

@@ -1,0 +1,185 @@
+/**
+ * Encodes a step's `stepq.v1.Operation` for its record.
+ *
+ * Every submit encodes one, so this is on the submit path: infer, embed and
+ * echo operations are written by hand, several times faster than
+ * protobuf-es's reflective `toBinary`, in exactly the bytes `toBinary`
+ * writes (field order, implicit and explicit presence). test/
+ * operation-encoding.test.ts holds the two to the same output.
+ *
+ * The hand-written encoder is used only while the generated schema is the
+ * one it was written for: a field added to operation.proto (or a message
+ * carrying unknown fields) goes through `toBinary`, so nothing is dropped.
+ */
+import { type DescMessage, toBinary } from "@bufbuild/protobuf";
+import {
+  ChatMessageSchema,
+  EchoOperationSchema,
+  EmbedOperationSchema,
+  InferOperationSchema,
+  type Operation,
+  OperationSchema,
+} from "../gen/stepq/v1/operation_pb.js";
+
+/** The fields this encoder writes, per message: `number:name`. */
+const EXPECTED: [DescMessage, string][] = [
+  [OperationSchema, "1:infer 2:embed 3:echo"],
+  [InferOperationSchema, "1:model 2:prompt 3:messages 4:maxTokens 5:temperature 6:topP 7:topK 8:seed 9:stop"],
+  [ChatMessageSchema, "1:role 2:content"],
+  [EmbedOperationSchema, "1:model 2:inputs"],
+  [EchoOperationSchema, "1:text 2:tokenCount 3:tokenDelayMs 4:delayMs 5:failMessage 6:failAttempts 7:failPermanently"],
+];
+
+/** Whether the generated schema is the one the hand-written encoder knows (else every operation goes through toBinary). */
+export const SCHEMA_KNOWN = EXPECTED.every(
+  ([desc, fields]) =>
+    desc.fields
+      .map((f) => `${f.number}:${f.localName}`)
+      .sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
+      .join(" ") === fields,
+);
+
+const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Builds the bytes in two passes over the same plan: sizes, then writes. */
+class Out {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  varint(n: number): void {
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    this.buf[this.pos++] = n;
+  }
+  str(tag: number, s: string, len: number): void {
+    this.buf[this.pos++] = tag;
+    this.varint(len);
+    this.pos += this.buf.write(s, this.pos, "utf8");
+  }
+  float(tag: number, v: number): void {
+    this.buf[this.pos++] = tag;
+    this.buf.writeFloatLE(v, this.pos);
+    this.pos += 4;
+  }
+}
+
+const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+const hasUnknown = (m: { $unknown?: unknown[] }) => m.$unknown !== undefined && m.$unknown.length > 0;
+
+/** A string field's size (tag + length + bytes), 0 when empty (implicit presence). */
+const strSize = (s: string, len: number) => (s === "" ? 0 : 1 + varintSize(len) + len);
+const uintSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
+
+function viaToBinary(op: Operation): Uint8Array {
+  return toBinary(OperationSchema, op);
+}
+
+/** `op` in protobuf binary. */
+export function encodeOperation(op: Operation): Uint8Array {
+  if (!SCHEMA_KNOWN || hasUnknown(op)) return viaToBinary(op);
+  const k = op.kind;
+  switch (k.case) {
+    case "echo": {
+      const v = k.value;
+      if (hasUnknown(v) || !isUint32(v.tokenCount) || !isUint32(v.tokenDelayMs) || !isUint32(v.delayMs) || !isUint32(v.failAttempts)) {
+        return viaToBinary(op);
+      }
+      const textLen = utf8(v.text);
+      const failLen = utf8(v.failMessage);
+      const inner =
+        strSize(v.text, textLen) +
+        uintSize(v.tokenCount) +
+        uintSize(v.tokenDelayMs) +
+        uintSize(v.delayMs) +
+        strSize(v.failMessage, failLen) +
+        uintSize(v.failAttempts) +
+        (v.failPermanently ? 2 : 0);
+      const o = new Out(1 + varintSize(inner) + inner);
+      o.buf[o.pos++] = 0x1a;
+      o.varint(inner);
+      if (v.text !== "") o.str(0x0a, v.text, textLen);
+      if (v.tokenCount !== 0) (o.buf[o.pos++] = 0x10), o.varint(v.tokenCount);
+      if (v.tokenDelayMs !== 0) (o.buf[o.pos++] = 0x18), o.varint(v.tokenDelayMs);
+      if (v.delayMs !== 0) (o.buf[o.pos++] = 0x20), o.varint(v.delayMs);
+      if (v.failMessage !== "") o.str(0x2a, v.failMessage, failLen);
+      if (v.failAttempts !== 0) (o.buf[o.pos++] = 0x30), o.varint(v.failAttempts);
+      if (v.failPermanently) (o.buf[o.pos++] = 0x38), (o.buf[o.pos++] = 1);
+      return o.buf;
+    }
+    case "embed": {
+      const v = k.value;
+      if (hasUnknown(v)) return viaToBinary(op);
+      const modelLen = utf8(v.model);
+      const lens = v.inputs.map(utf8);
+      let inner = strSize(v.model, modelLen);
+      // Repeated strings are written even when empty.
+      for (const len of lens) inner += 1 + varintSize(len) + len;
+      const o = new Out(1 + varintSize(inner) + inner);
+      o.buf[o.pos++] = 0x12;
+      o.varint(inner);
+      if (v.model !== "") o.str(0x0a, v.model, modelLen);
+      v.inputs.forEach((s, i) => o.str(0x12, s, lens[i] as number));
+      return o.buf;
+    }
+    case "infer": {
+      const v = k.value;
+      if (
+        hasUnknown(v) ||
+        v.messages.some((m) => hasUnknown(m) || !isUint32(m.role)) ||
+        !isUint32(v.maxTokens) ||
+        (v.topK !== undefined && !isUint32(v.topK)) ||
+        (v.seed !== undefined && !isUint32(v.seed))
+      ) {
+        return viaToBinary(op);
+      }
+      const modelLen = utf8(v.model);
+      const promptLen = utf8(v.prompt);
+      const messages = v.messages.map((m) => {
+        const contentLen = utf8(m.content);
+        return { size: uintSize(m.role) + strSize(m.content, contentLen), contentLen };
+      });
+      const stopLens = v.stop.map(utf8);
+      let inner = strSize(v.model, modelLen) + strSize(v.prompt, promptLen) + uintSize(v.maxTokens);
+      for (const m of messages) inner += 1 + varintSize(m.size) + m.size;
+      if (v.temperature !== undefined) inner += 5;
+      if (v.topP !== undefined) inner += 5;
+      if (v.topK !== undefined) inner += 1 + varintSize(v.topK);
+      if (v.seed !== undefined) inner += 1 + varintSize(v.seed);
+      for (const len of stopLens) inner += 1 + varintSize(len) + len;
+      const o = new Out(1 + varintSize(inner) + inner);
+      o.buf[o.pos++] = 0x0a;
+      o.varint(inner);
+      if (v.model !== "") o.str(0x0a, v.model, modelLen);
+      if (v.prompt !== "") o.str(0x12, v.prompt, promptLen);
+      v.messages.forEach((m, i) => {
+        const mm = messages[i] as { size: number; contentLen: number };
+        o.buf[o.pos++] = 0x1a;
+        o.varint(mm.size);
+        if (m.role !== 0) (o.buf[o.pos++] = 0x08), o.varint(m.role);
+        if (m.content !== "") o.str(0x12, m.content, mm.contentLen);
+      });
+      if (v.maxTokens !== 0) (o.buf[o.pos++] = 0x20), o.varint(v.maxTokens);
+      if (v.temperature !== undefined) o.float(0x2d, v.temperature);
+      if (v.topP !== undefined) o.float(0x35, v.topP);
+      if (v.topK !== undefined) (o.buf[o.pos++] = 0x38), o.varint(v.topK);
+      if (v.seed !== undefined) (o.buf[o.pos++] = 0x40), o.varint(v.seed);
+      v.stop.forEach((s, i) => o.str(0x4a, s, stopLens[i] as number));
+      return o.buf;
+    }
+    default:
+      return viaToBinary(op);
+  }
+}

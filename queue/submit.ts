@@ -1,0 +1,265 @@
+/**
+ * Storing prepared jobs (submitJobs.lua): a batch that must be stored all
+ * or none, or single submits, which are carried to Redis together.
+ *
+ * Single submits made while earlier ones are on their way (a server
+ * answering many SubmitStep calls, a client with many submits in flight)
+ * wait for the next call and share it, at most two calls in flight: one
+ * round trip and one script run for many jobs, each still stored or refused
+ * on its own. A submit made when nothing is in flight goes out at once.
+ */
+import { JobState } from "../gen/stepq/v1/job_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { AlreadyExistsError, ResourceExhaustedError, scriptError } from "./errors.js";
+import type { SubmitLimits } from "./limits.js";
+import type { PreparedJob } from "./prepare-job.js";
+import { decodeJobRecord, type JobRecord } from "./record.js";
+import { ScriptCode } from "./script-codes.js";
+
+/** A job as read from its record, with the lease deadlines of its running steps. */
+export interface JobView extends JobRecord {
+  /** Lease deadline (Unix ms) per running step index. */
+  leaseDeadlines: Map<number, number>;
+}
+
+/** The answer to one submitted job. */
+export interface SubmitResult {
+  jobId: string;
+  /** True when an idempotency key matched an earlier submit. */
+  deduplicated: boolean;
+  /** The job as stored by the submit (absent if a deduplicated job is gone). */
+  job: JobView | undefined;
+}
+
+/** A record decoded, with its running steps' lease deadlines. */
+export function view(record: JobRecord): JobView {
+  const leaseDeadlines = new Map<number, number>();
+  for (const s of record.steps) {
+    if (s.state === StepState.RUNNING && s.leaseDeadline !== undefined) leaseDeadlines.set(s.index, s.leaseDeadline);
+  }
+  return { ...record, leaseDeadlines };
+}
+
+export interface SubmitterOptions {
+  limits: SubmitLimits;
+  /** Runs submitJobs.lua with its ARGV after the key prefix. */
+  run(args: (string | Buffer | number)[]): Promise<unknown[]>;
+  /** Reads jobs again (a deduplicated job may have moved on since). */
+  loadJobs(ids: readonly string[]): Promise<(JobView | undefined)[]>;
+}
+
+/** One job's outcome in a reply: a result, or why it was refused. */
+type Outcome = { ok: SubmitResult } | { error: Error };
+
+const JOB_SPEC_FIXED = 1 + 1 + 1 + 1 + 6 + 4;
+
+/** The JOB_SPEC records of submitJobs.lua, back to back. */
+function encodeJobs(jobs: readonly PreparedJob[]): Buffer {
+  let size = 0;
+  for (const j of jobs) {
+    size += JOB_SPEC_FIXED + j.x.length + (j.idempotencyKey?.length ?? 0) + (j.digest?.length ?? 0) + j.body.length;
+  }
+  const b = Buffer.allocUnsafe(size);
+  let p = 0;
+  const short = (s: string | undefined) => {
+    const n = s ? b.write(s, p + 1, "latin1") : 0;
+    b[p] = n;
+    p += 1 + n;
+  };
+  for (const j of jobs) {
+    b[p++] = j.kind;
+    short(j.x);
+    short(j.idempotencyKey);
+    short(j.digest);
+    p = b.writeIntLE(j.retentionMs, p, 6);
+    p = b.writeUInt32LE(j.body.length, p);
+    b.set(j.body, p);
+    p += j.body.length;
+  }
+  return b;
+}
+
+/** The record of a new SIMPLE job right after submitJobs.lua stored it. */
+function simpleView(job: PreparedJob, jobId: string, createdAt: number): JobView {
+  const s = job.simple;
+  if (!s) throw new Error("simpleView: not a simple job");
+  const labels: Record<string, string> = {};
+  for (let i = 0; i + 1 < s.labels.length; i += 2) labels[s.labels[i] as string] = s.labels[i + 1] as string;
+  return {
+    id: jobId,
+    seq: parseInt(jobId.slice(0, 8), 36),
+    priority: 0,
+    failurePolicy: s.failurePolicy,
+    state: JobState.QUEUED,
+    createdAt,
+    startedAt: undefined,
+    finishedAt: undefined,
+    expiresAt: undefined,
+    idempotencyKey: s.idempotencyKey,
+    labels,
+    notBefore: undefined,
+    hasLog: false,
+    finalCursor: undefined,
+    steps: [
+      {
+        index: 0,
+        name: s.name,
+        operation: s.operation,
+        route: s.route,
+        state: StepState.QUEUED,
+        attempt: 0,
+        released: 0,
+        maxAttempts: s.maxAttempts,
+        backoffInitialMs: s.backoffInitialMs,
+        backoffMaxMs: s.backoffMaxMs,
+        timeoutMs: s.timeoutMs,
+        queueTimeoutMs: 0,
+        dependsOn: [],
+        startedAt: undefined,
+        finishedAt: undefined,
+        scheduledAt: undefined,
+        readyAt: undefined,
+        workerId: undefined,
+        leaseDeadline: undefined,
+        progress: 0,
+        progressMessage: "",
+        errors: [],
+        result: undefined,
+        finalCursor: undefined,
+      },
+    ],
+    leaseDeadlines: new Map(),
+  };
+}
+
+function conflictError(path: string): AlreadyExistsError {
+  return new AlreadyExistsError(
+    `${path}idempotency_key: already used with a different request; use a new key, or resend the original request to get its job`,
+  );
+}
+
+function queueFullError(route: string, queued: number, max: number): ResourceExhaustedError {
+  return new ResourceExhaustedError(
+    `route '${route}' already holds ${queued} queued steps and its limit is ${max} ` +
+      "(max_queued_per_route); retry later or add workers for this route",
+  );
+}
+
+const MAX_IN_FLIGHT = 2;
+/** Most single submits carried by one call. */
+const MAX_SHARED = 500;
+
+export type Submitter = ReturnType<typeof createSubmitter>;
+
+export function createSubmitter(o: SubmitterOptions) {
+  async function call(jobs: readonly PreparedJob[], mode: "atomic" | "each"): Promise<unknown[]> {
+    return o.run([mode, o.limits.maxQueuedPerRoute, o.limits.idempotencyTtlMs, encodeJobs(jobs)]);
+  }
+
+  /** The outcome of each job of an 'each' or successful 'atomic' reply (OUTCOME records, see submitJobs.lua). */
+  async function outcomes(jobs: readonly PreparedJob[], reply: unknown[]): Promise<Outcome[]> {
+    const createdAt = Number(reply[1]);
+    const b = reply[2] as Buffer;
+    const out: Outcome[] = [];
+    const stale: SubmitResult[] = [];
+    const byId = new Map<string, JobView>();
+    let p = 0;
+    for (const sent of jobs) {
+      const code = b[p++] as number;
+      if (code === ScriptCode.IDEMPOTENCY_CONFLICT) {
+        out.push({ error: conflictError("") });
+        continue;
+      }
+      if (code === ScriptCode.QUEUE_FULL) {
+        const len = b.readUInt16LE(p);
+        const route = b.toString("utf8", p + 2, p + 2 + len);
+        p += 2 + len;
+        out.push({ error: queueFullError(route, b.readUInt32LE(p), b.readUInt32LE(p + 4)) });
+        p += 8;
+        continue;
+      }
+      if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
+      const idLen = b[p] as number;
+      const jobId = b.toString("latin1", p + 1, p + 1 + idLen);
+      p += 1 + idLen;
+      const deduplicated = b[p] === 1;
+      const recLen = b.readUInt32LE(p + 1);
+      p += 5;
+      let job: JobView | undefined;
+      if (recLen > 0) job = view(decodeJobRecord(jobId, b.subarray(p, p + recLen)));
+      else if (deduplicated) job = byId.get(jobId); // the same request twice in this call (or a job gone since)
+      else job = simpleView(sent, jobId, createdAt); // a new SIMPLE job: what was sent
+      p += recLen;
+      if (job && !deduplicated) byId.set(jobId, job);
+      const result: SubmitResult = { jobId, deduplicated, job };
+      if (deduplicated && recLen > 0) stale.push(result);
+      out.push({ ok: result });
+    }
+    // A deduplicated job may be running: read it again for its leases.
+    if (stale.length > 0) {
+      const fresh = await o.loadJobs(stale.map((r) => r.jobId));
+      stale.forEach((r, i) => (r.job = fresh[i]));
+    }
+    return out;
+  }
+
+  const waiting: { job: PreparedJob; resolve: (r: SubmitResult) => void; reject: (e: Error) => void }[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+
+  function schedule() {
+    if (scheduled || inFlight >= MAX_IN_FLIGHT || waiting.length === 0) return;
+    scheduled = true;
+    // After the submits made in this turn, so they share the call.
+    queueMicrotask(() => {
+      scheduled = false;
+      while (inFlight < MAX_IN_FLIGHT && waiting.length > 0) {
+        // Split what waits between the free calls, so both stay busy.
+        const n = Math.min(MAX_SHARED, Math.ceil(waiting.length / (MAX_IN_FLIGHT - inFlight)));
+        void send(waiting.splice(0, n));
+      }
+    });
+  }
+
+  async function send(batch: typeof waiting): Promise<void> {
+    inFlight++;
+    try {
+      const jobs = batch.map((w) => w.job);
+      const results = await outcomes(jobs, await call(jobs, "each"));
+      batch.forEach((w, i) => {
+        const r = results[i] as Outcome;
+        if ("ok" in r) w.resolve(r.ok);
+        else w.reject(r.error);
+      });
+    } catch (e) {
+      for (const w of batch) w.reject(e as Error);
+    } finally {
+      inFlight--;
+      schedule();
+    }
+  }
+
+  return {
+    /** Stores prepared jobs, all or none. */
+    async all(jobs: readonly PreparedJob[]): Promise<SubmitResult[]> {
+      if (jobs.length === 0) return [];
+      const reply = await call(jobs, "atomic");
+      const code = Number(reply[0]);
+      if (code === ScriptCode.IDEMPOTENCY_CONFLICT) throw conflictError(jobs.length > 1 ? `requests[${Number(reply[1])}].` : "");
+      if (code === ScriptCode.QUEUE_FULL) throw queueFullError(String(reply[1]), Number(reply[2]), Number(reply[3]));
+      if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
+      return (await outcomes(jobs, reply)).map((r) => {
+        if ("error" in r) throw r.error;
+        return r.ok;
+      });
+    },
+
+    /** Stores one prepared job, sharing a call with other submits in flight. */
+    one(job: PreparedJob): Promise<SubmitResult> {
+      return new Promise((resolve, reject) => {
+        waiting.push({ job, resolve, reject });
+        schedule();
+      });
+    },
+  };
+}
