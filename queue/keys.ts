@@ -16,8 +16,10 @@ const FIXED = {
   events: "events",
   /** Stream: one entry `j=<jobId>` per job, the index behind ListJobs. */
   jobIndex: "jobs",
-  /** Sorted set: finished jobs, score the time they expire (ms). */
+  /** Sorted set: finished jobs, score the time they expire (ms). Written by earlier versions; still purged. */
   done: "done",
+  /** Set: the retention times (ms) that have an expiry list. */
+  retentions: "retentions",
   /** Sorted set: dead-lettered steps (FAILED), score the time they failed. */
   dead: "dead",
   /** Sorted set: queued steps with a queue timeout, score the deadline. */
@@ -50,6 +52,11 @@ const DERIVED = {
   wake: "w:%",
   /** String: idempotency key -> `<jobId>|<request digest>`. */
   idempotency: "idem:%",
+  /**
+   * List: jobs that finished with retention `%` ms, `<expires at>|<jobId>`, in
+   * the order they finished (so in the order they expire).
+   */
+  expiries: "x:%",
 } as const;
 
 export type FixedKeyName = keyof typeof FIXED;

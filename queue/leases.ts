@@ -121,16 +121,17 @@ function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
     const index = blob.readUInt16LE(p);
     const attempt = blob.readUInt32LE(p + 2);
     const leaseDeadline = blob.readIntLE(p + 6, 6);
-    const timeoutMs = blob.readUInt32LE(p + 12);
-    const nameLen = blob[p + 16] as number;
-    const name = blob.toString("latin1", p + 17, p + 17 + nameLen);
-    p += 17 + nameLen;
+    const nameLen = blob[p + 12] as number;
+    const name = blob.toString("latin1", p + 13, p + 13 + nameLen);
+    p += 13 + nameLen;
     const routeLen = blob.readUInt16LE(p);
     const route = blob.toString("utf8", p + 2, p + 2 + routeLen);
     p += 2 + routeLen;
     const opLen = blob.readUInt32LE(p);
     const op = fromBinary(OperationSchema, blob.subarray(p + 4, p + 4 + opLen));
     p += 4 + opLen;
+    const timeoutMs = blob.readUInt32LE(p);
+    p += 4;
     const depsLen = blob.readUInt32LE(p);
     const dependencies =
       depsLen === 0

@@ -259,7 +259,7 @@ export function createQueue(options: QueueOptions) {
         script("recoverLeases", [keys.leases, keys.events], [limit]),
         script("expireQueued", [keys.queueDeadlines, keys.events], [limit]),
         script("promoteScheduled", [keys.routes, keys.events], [limit]),
-        script("purgeExpired", [keys.done, keys.jobIndex, keys.dead], [limit]),
+        script("purgeExpired", [keys.retentions, keys.jobIndex, keys.dead, keys.done], [limit]),
         // The events stream is capped here rather than on every append.
         redisCall(() => redis.xtrim(keys.events, "MAXLEN", "~", eventsMaxLen)),
       ]);

@@ -85,11 +85,18 @@ let built: Library | undefined;
 /** The library (built once per process). */
 export function buildLibrary(): Library {
   if (built) return built;
+  // Each transition runs as begin(), its body, then flushWrites(): writes a
+  // body gathered (record.lua) always reach Redis before the call returns.
   const bodies = SCRIPT_NAMES.map((name) => [
     `-- ${name}.lua`,
-    `local function ${name}(KEYS, ARGV)`,
-    "begin(ARGV[1])",
+    `local function ${name}_body(KEYS, ARGV)`,
     read(`${name}.lua`),
+    "end",
+    `local function ${name}(KEYS, ARGV)`,
+    "  begin(ARGV[1])",
+    `  local reply = ${name}_body(KEYS, ARGV)`,
+    "  flushWrites()",
+    "  return reply",
     "end",
   ].join("\n"));
   const code = [luaKeyHelpers(), constants(), ...LIB_FILES.map(read), ...bodies].join("\n");

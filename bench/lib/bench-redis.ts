@@ -17,8 +17,8 @@ export interface BenchRedis {
   flush(): Promise<void>;
   /** `used_memory` in bytes. */
   usedMemory(): Promise<number>;
-  /** Resolves once `ZCARD key` ≥ `n`, polling every `everyMs`; returns the time it was seen (ms, performance.now scale). */
-  waitForCount(key: string, n: number, timeoutMs: number, everyMs?: number): Promise<number>;
+  /** Resolves once `ZCARD key` (or `LLEN key`) ≥ `n`, polling every `everyMs`; returns the time it was seen (ms, performance.now scale). */
+  waitForCount(key: string, n: number, timeoutMs: number, everyMs?: number, kind?: "zset" | "list"): Promise<number>;
   /** CPU seconds Redis has used so far (user + system). */
   cpuSeconds(): Promise<number>;
   /** `INFO commandstats` as `{ command: { calls, usec_per_call } }`. */
@@ -43,11 +43,12 @@ export async function startBenchRedis(): Promise<BenchRedis> {
       await admin.call("MEMORY", "PURGE");
       await admin.call("CONFIG", "RESETSTAT");
     },
-    async waitForCount(key, n, timeoutMs, everyMs = 5) {
+    async waitForCount(key, n, timeoutMs, everyMs = 5, kind = "zset") {
       const until = performance.now() + timeoutMs;
+      const count = () => (kind === "list" ? admin.llen(key) : admin.zcard(key));
       for (;;) {
-        if ((await admin.zcard(key)) >= n) return performance.now();
-        if (performance.now() > until) throw new Error(`${key} did not reach ${n} within ${timeoutMs} ms (at ${await admin.zcard(key)})`);
+        if ((await count()) >= n) return performance.now();
+        if (performance.now() > until) throw new Error(`${key} did not reach ${n} within ${timeoutMs} ms (at ${await count()})`);
         await new Promise((r) => setTimeout(r, everyMs));
       }
     },

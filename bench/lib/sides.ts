@@ -29,8 +29,10 @@ export interface Side {
   submitOne(): Promise<string>;
   /** Submits `n` small steps in one call (stepq `submit([...])`, BullMQ `addBulk`). */
   submitBatch(n: number): Promise<void>;
-  /** The key whose ZCARD counts finished steps (stepq's done set, BullMQ's completed set). */
+  /** The key whose length counts finished steps (stepq's expiry list, BullMQ's completed set). */
   readonly finishedKey: string;
+  /** The type of `finishedKey`. */
+  readonly finishedKind: "list" | "zset";
   /** The queue-wide, capped events stream (stepq's events, BullMQ's events). */
   readonly eventsKey: string;
   /** Starts a worker process and waits until it is connected; it claims nothing before `go`. */
@@ -65,7 +67,9 @@ export function createStepqSide(redisUrl: string): Side & { queue: ReturnType<ty
     async submitBatch(n) {
       await queue.submit(Array.from({ length: n }, prepare));
     },
-    finishedKey: queue.keys.done,
+    // Every bench job has the default retention, so one expiry list holds them all.
+    finishedKey: queue.keys.expiries(String(queue.limits.retentionMs)),
+    finishedKind: "list",
     eventsKey: queue.keys.events,
     startWorker: (concurrency, engine = "echo") =>
       startReadyWorker("bench/workers/stepq-worker.ts", ["--redis-url", redisUrl, "--queue", QUEUE, "--concurrency", String(concurrency), "--engine", engine], true),
@@ -90,6 +94,7 @@ export function createBullSide(redisUrl: string): Side & { queue: BullQueue } {
       await queue.addBulk(Array.from({ length: n }, () => ({ name: "step", data })));
     },
     finishedKey: `bull:${QUEUE}:completed`,
+    finishedKind: "zset",
     eventsKey: `bull:${QUEUE}:events`,
     startWorker: (concurrency, engine = "echo") =>
       startReadyWorker(

@@ -4,34 +4,67 @@ Deletes the record and the log, and the job's entries in the job index, the
 dead-letter set and (when it still points at this job) the idempotency key,
 so every index stays consistent with what is stored.
 
-KEYS[1] done zset (finished jobs by expiry time)
+KEYS[1] retentions set (the retention times with an expiry list)
 KEYS[2] job index stream
 KEYS[3] dead-letter zset
+KEYS[4] done zset (finished jobs by expiry time, as earlier versions kept them)
 ARGV[1] key prefix
 ARGV[2] most jobs to delete in this call
 
 Returns {CODE.OK, number deleted}.
 Events: none (the job's final event was its last).
 ]]
-local doneKey, indexKey, deadKey = KEYS[1], KEYS[2], KEYS[3]
+local retentionsKey, indexKey, deadKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local limit = tonumber(ARGV[2])
 local now = NOW
-local due = redis.call('ZRANGEBYSCORE', doneKey, '-inf', now, 'LIMIT', 0, limit)
-for _, jobId in ipairs(due) do
-  redis.call('ZREM', doneKey, jobId)
+local purged = 0
+-- Entries looked at: jobs retried after they finished are skipped, and the
+-- bound keeps a call short even behind many of them.
+local examined = 0
+
+-- Deletes jobId if it is still final and expired by now. A job retried
+-- after it finished has a later expiry (and another entry) or is not final.
+local function purge(jobId)
   local job = loadJob(jobId)
-  if job and isJobFinal(job.st) and job.x and job.x > now then
-    -- Finished again later (after a retry): keep it until its new expiry.
-    redis.call('ZADD', doneKey, job.x, jobId)
-  elseif job and isJobFinal(job.st) and job.x then
-    if job.ix then redis.call('XDEL', indexKey, job.ix) end
-    for j = 1, #job.s do redis.call('ZREM', deadKey, stepIdOf(jobId, j)) end
-    if job.ik then
-      local idemKey = K.idempotency(job.ik)
-      local stored = redis.call('GET', idemKey)
-      if stored and string.sub(stored, 1, #jobId + 1) == jobId .. '|' then redis.call('DEL', idemKey) end
+  if not (job and isJobFinal(job.st) and job.x and job.x <= now) then return end
+  if job.ix then redis.call('XDEL', indexKey, job.ix) end
+  for j = 1, #job.s do redis.call('ZREM', deadKey, stepIdOf(jobId, j)) end
+  if job.ik then
+    local idemKey = K.idempotency(job.ik)
+    local stored = redis.call('GET', idemKey)
+    if stored and string.sub(stored, 1, #jobId + 1) == jobId .. '|' then redis.call('DEL', idemKey) end
+  end
+  redis.call('DEL', K.job(jobId), K.log(jobId), K.outputSeq(jobId))
+  purged = purged + 1
+end
+
+-- Expiry lists: oldest first, so stop at the first entry not due yet.
+for _, rt in ipairs(redis.call('SMEMBERS', retentionsKey)) do
+  local key = K.expiries(rt)
+  local done = false
+  while not done and examined < limit do
+    local entries = redis.call('LRANGE', key, 0, limit - examined - 1)
+    if #entries == 0 then break end
+    local taken = 0
+    for _, entry in ipairs(entries) do
+      local at, jobId = string.match(entry, '^(%d+)|(.+)$')
+      if at and tonumber(at) > now then
+        done = true
+        break
+      end
+      taken = taken + 1
+      examined = examined + 1
+      if jobId then purge(jobId) end
     end
-    redis.call('DEL', K.job(jobId), K.log(jobId), K.outputSeq(jobId))
+    if taken > 0 then redis.call('LPOP', key, taken) end
+    if taken < #entries then break end
   end
 end
-return {CODE.OK, #due}
+
+-- Earlier versions' done zset.
+local due = redis.call('ZRANGEBYSCORE', doneKey, '-inf', now, 'LIMIT', 0, math.max(0, limit - examined))
+for _, jobId in ipairs(due) do
+  redis.call('ZREM', doneKey, jobId)
+  purge(jobId)
+end
+return {CODE.OK, purged}

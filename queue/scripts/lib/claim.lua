@@ -4,26 +4,36 @@ settleSteps. Included in the library after prelude.lua.
 
 Claimed steps go back to the worker as one string of CLAIMED records
 (little-endian): job id (B length + bytes), 0-based step index (H),
-attempt, the fencing token (I4), lease deadline (i6, Unix ms), timeout ms
-(I4, 0 = none), name (B + bytes), route (H + bytes), operation bytes (I4 +
-bytes), and its dependencies' results as msgpack {{n = name, rs = result
-bytes}, ...} (I4 + bytes, empty when it has none). queue/leases.ts reads
-them.
+attempt, the fencing token (I4), lease deadline (i6, Unix ms); the step's
+spec as its record stores it (SPEC in record.lua: name, route, operation
+bytes, timeout ms); and its dependencies' results as msgpack {{n = name,
+rs = result bytes}, ...} (I4 length + bytes, empty when it has none).
+queue/leases.ts reads them.
 ]]
 
-local CLAIMED = '<Bc0HI4i6I4Bc0Hc0I4c0I4c0'
+local CLAIMED_HEAD = '<Bc0HI4i6'
+local NO_DEPS = '\0\0\0\0' -- struct.pack('<I4', 0); load-time code sees no globals
 
 -- QUEUED -> RUNNING for step idx of a format-2 record `raw` without
 -- decoding it: rewrites the headers, appends a TAIL_CLAIMED item, and
--- returns the new record, the attempt and the step's spec. Returns nil when
--- the record needs the generic path (its job has a log, or the step has
--- dependencies or a queue timeout) or the step is not QUEUED in `where`.
+-- returns the new record, the attempt, and the step's name, route and SPEC
+-- bytes. Returns nil when the record needs the generic path (its job has a
+-- log, or the step has dependencies or a queue timeout) or the step is not
+-- QUEUED in `where`.
 local function claimInPlace(raw, idx, where, workerId, now, deadline)
   if string.byte(raw, 1) ~= 2 then return nil end
-  local _, flags, jst, n, c, jsa, jf, rt, ixs = struct.unpack(JOB_HDR, raw)
+  local _, flags, jst, n, c, jsa, jf, rt, ixs, st, q, fl, a, _, _, f = struct.unpack(HEADERS_1, raw)
   if bit.band(flags, LOG_FLAG) ~= 0 or idx > n then return nil end
+  if n == 1 then
+    if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
+    a = a + 1
+    -- A one-step job: both headers in one piece.
+    local record = struct.pack(HEADERS_1, 2, flags, JS.RUNNING, 1, c, jsa == 0 and now or jsa, jf, rt, ixs,
+      S.RUNNING, 0, 0, a, deadline, now, f) .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailClaimed(idx, a, now, workerId)
+    return record, a, specBytesOf(raw, 1, 1)
+  end
   local at = stepHeaderAt(idx)
-  local st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
+  st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
   if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
   a = a + 1
   local head = string.sub(raw, 1, JOB_HDR_SIZE)
@@ -34,8 +44,7 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
     .. struct.pack(STEP_HDR, S.RUNNING, 0, 0, a, deadline, now, f)
     .. string.sub(raw, at + STEP_HDR_SIZE)
     .. tailClaimed(idx, a, now, workerId)
-  local name, route, op, to = specOf(raw, n, idx)
-  return record, a, name, route, op, to
+  return record, a, specBytesOf(raw, n, idx)
 end
 
 -- Leases up to `want` steps of `routes` to `workerId`, best first (higher
@@ -73,28 +82,33 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     return bestId, bestRoute, fromList
   end
 
-  local function push(jobId, idx, a, name, route, op, to, deps)
+  -- Adds a CLAIMED record to the reply, in pieces joined once at the end.
+  local function push(jobId, idx, a, spec, deps)
     count = count + 1
-    out[count] = struct.pack(CLAIMED, #jobId, jobId, idx - 1, a, deadline, to or 0, #name, name, #route, route, #op, op,
-      #deps, deps)
+    local n = #out
+    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline)
+    out[n + 2] = spec
+    out[n + 3] = deps
   end
 
   -- Leases the step whose id was just popped from the list (fromList) or the
   -- zset; `raw` is its record if already read. Drops stale entries (steps
   -- cancelled while queued).
-  local function take(id, fromList, raw)
-    local jobId, idx = parseStepId(id)
+  -- (jobId, idx, key: what the caller already derived from id.)
+  local function take(id, fromList, raw, jobId, idx, key)
+    if not jobId then jobId, idx = parseStepId(id) end
     if not jobId then return end
-    local key = K.job(jobId)
+    key = key or K.job(jobId)
     raw = raw or getRecord(key)
     if not raw then return end
-    local record, a, name, route, op, to = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
+    local record, a, name, route, spec = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
     if record then
       putRecord(key, record)
-      W.leases[#W.leases + 1] = deadline
-      W.leases[#W.leases + 1] = leaseMember(jobId, idx, a)
+      local leases = W.leases
+      leases[#leases + 1] = deadline
+      leases[#leases + 1] = id .. '|' .. NUM(a)
       pushEvent('claimed', jobId, idx, name, route, a)
-      push(jobId, idx, a, name, route, op, to, '')
+      push(jobId, idx, a, spec, NO_DEPS)
       return
     end
     -- The generic path reads and writes Redis directly: what was gathered
@@ -119,15 +133,16 @@ local function claimReady(workerId, leaseMs, want, routes, now)
         redis.call('ZADD', K.leases, deadline, leaseMember(jobId, idx, s.a))
         syncJob(jobId, job, now)
         emit(jobId, job, idx, EV.STEP_CLAIMED, {'w', workerId})
-        local deps = ''
+        local deps = NO_DEPS
         if s.d then
           local list = {}
           for _, d in ipairs(s.d) do
             list[#list + 1] = {n = job.s[d].n, rs = job.s[d].rs or ''}
           end
-          deps = cmsgpack.pack(list)
+          local packed = cmsgpack.pack(list)
+          deps = struct.pack('<I4', #packed) .. packed
         end
-        push(jobId, idx, s.a, s.n, s.r, s.o, s.to, deps)
+        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps)
       end
     end
     saveJob(jobId, job)
@@ -150,15 +165,17 @@ local function claimReady(workerId, leaseMs, want, routes, now)
         local ids = redis.call('LPOP', list, n)
         if not ids then break end
         popped = popped + #ids
-        local keys = {}
+        local keys, jobIds, idxs = {}, {}, {}
         for i, id in ipairs(ids) do
-          keys[i] = K.job(string.match(id, '^([0-9a-z]+)') or id)
+          local jobId, idx = parseStepId(id)
+          jobIds[i], idxs[i] = jobId, idx
+          keys[i] = jobId and K.job(jobId) or id
         end
         local raws = redis.call('MGET', unpack(keys))
         for i, id in ipairs(ids) do
           -- A job met before in this call may have changed since the MGET.
           local key = keys[i]
-          take(id, true, not seen[key] and raws[i] or nil)
+          if jobIds[i] then take(id, true, not seen[key] and raws[i] or nil, jobIds[i], idxs[i], key) end
           seen[key] = true
         end
         if #ids < n then break end

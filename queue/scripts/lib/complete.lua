@@ -8,16 +8,12 @@ Included in the library after prelude.lua.
 -- expiry, and the step's name and route; nil when the record needs the
 -- generic path (a log, several steps). The caller has checked the lease.
 local function completeInPlace(raw, idx, attempt, result, now)
-  local _, flags, _, n, c, jsa, _, rt, ixs = struct.unpack(JOB_HDR, raw)
+  local _, flags, _, n, c, jsa, _, rt, ixs, _, _, fl, a, _, sa = struct.unpack(HEADERS_1, raw)
   if bit.band(flags, LOG_FLAG) ~= 0 or n ~= 1 then return nil end
-  local at = stepHeaderAt(idx)
-  local _, _, fl, a, _, sa = struct.unpack(STEP_HDR, raw, at)
   local expires = now + rt
-  local record = struct.pack(JOB_HDR, 2, flags, JS.SUCCEEDED, n, c, jsa, now, rt, ixs)
-    .. struct.pack(STEP_HDR, S.SUCCEEDED, 0, fl, a, 0, sa, now)
-    .. string.sub(raw, at + STEP_HDR_SIZE)
-    .. tailSucceeded(idx, attempt, now, result, 1)
-  local name, route = specOf(raw, n, idx, true)
+  local record = struct.pack(HEADERS_1, 2, flags, JS.SUCCEEDED, 1, c, jsa, now, rt, ixs, S.SUCCEEDED, 0, fl, a, 0, sa, now)
+    .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailSucceeded(idx, attempt, now, result, 1)
+  local name, route = struct.unpack('<Bc0Hc0', raw, HEADERS_1_SIZE + 1)
   return record, expires, name, route
 end
 
@@ -49,8 +45,7 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
     if record then
       putRecord(key, record)
       W.ended[#W.ended + 1] = leaseMember(jobId, idx, attempt)
-      W.done[#W.done + 1] = expires
-      W.done[#W.done + 1] = jobId
+      pushExpiry(expires - now, expires, jobId)
       pushEvent('succeeded', jobId, idx, name, route, attempt)
       return CODE.OK, JS.SUCCEEDED
     end

@@ -45,7 +45,7 @@ local function stepIdOf(jobId, idx)
 end
 
 local function leaseMember(jobId, idx, attempt)
-  return jobId .. '.' .. (idx - 1) .. '|' .. attempt
+  return jobId .. (LEASE_SEP[idx] or ('.' .. (idx - 1) .. '|')) .. NUM(attempt)
 end
 
 -- "<jobId>.<n>" -> jobId, 1-based index
@@ -341,7 +341,7 @@ local function syncJob(jobId, job, now)
   if isJobFinal(state) then
     job.f = now
     job.x = now + job.rt
-    redis.call('ZADD', K.done, job.x, jobId)
+    pushExpiry(job.rt, job.x, jobId)
     local etype = EV.JOB_CANCELLED
     if state == JS.SUCCEEDED then etype = EV.JOB_SUCCEEDED elseif state == JS.FAILED then etype = EV.JOB_FAILED end
     job.fc = emit(jobId, job, nil, etype, nil)

@@ -35,6 +35,9 @@ local JOB_HDR_SIZE = 33
 local LOG_FLAG, INDEX_FLAG = 1, 2
 local STEP_HDR = '<BBBI4i6i6i6'
 local STEP_HDR_SIZE = 25
+-- Both headers of a one-step job, packed or unpacked in one call.
+local HEADERS_1 = '<BBBHi6i6i6i6I4BBBI4i6i6i6' -- JOB_HDR then STEP_HDR
+local HEADERS_1_SIZE = JOB_HDR_SIZE + STEP_HDR_SIZE
 local SPEC = '<Bc0Hc0I4c0I4'
 local Q_CODE = {l = 1, z = 2, d = 3}
 local Q_NAME = {'l', 'z', 'd'}
@@ -59,6 +62,9 @@ for i = 0, 1024 do NUMS[i] = '' .. i end
 local function NUM(n)
   return NUMS[n] or tostring(n)
 end
+-- '.<index>|' per 1-based step index: the middle of lease members.
+local LEASE_SEP = {}
+for i = 1, 1024 do LEASE_SEP[i] = '.' .. (i - 1) .. '|' end
 
 local function orZero(v) return v or 0 end
 local function orNil(v) if v == 0 then return nil end return v end
@@ -177,11 +183,13 @@ end
 -- Writes of the in-place transitions, gathered so that a batch of steps
 -- costs one command per kind rather than one per step: records (MSET),
 -- ready lists (RPUSH), new leases (ZADD), ended leases (ZREM), finished
--- jobs (ZADD), and events (one XADD per kind, see pushEvent). flushWrites() issues them; it runs before
+-- jobs (RPUSH to their expiry list), and events (one XADD per kind, see
+-- pushEvent). flushWrites() issues them; it runs before
 -- any generic read of a record (loadJob) or event (emit), so Redis sees
 -- every change in the order the transitions made them, and at the end of
 -- every call that gathers.
-local W = {records = {}, byKey = {}, pushes = {}, leases = {}, ended = {}, done = {}, events = {}, eventOrder = {}}
+local W = {records = {}, byKey = {}, pushes = {}, leases = {}, ended = {}, done = {}, doneBy = {}, events = {},
+  eventOrder = {}}
 
 -- Stores a record with the next flush.
 local flushWrites
@@ -191,6 +199,20 @@ local function putRecord(key, raw)
   W.byKey[key] = raw
   -- Bounds the arguments of one command (and Lua's stack for unpack).
   if #W.records >= 2000 then flushWrites() end
+end
+
+-- Records that a job finished and expires at `expires` (its retention
+-- `rt` after now), with the next flush: its entry in the expiry list of its
+-- retention, which purgeExpired reads oldest first.
+local function pushExpiry(rt, expires, jobId)
+  local entries = W.doneBy[rt]
+  if not entries then
+    entries = {}
+    W.doneBy[rt] = entries
+    W.done[#W.done + 1] = rt
+  end
+  -- Times are integers below 1e14: `..` writes them exactly.
+  entries[#entries + 1] = expires .. '|' .. jobId
 end
 
 -- Appends a step id to a route's ready list with the next flush.
@@ -235,7 +257,8 @@ local BATCH_KINDS = {
 -- Forgets gathered writes: every call starts empty (a call that failed
 -- half-way must not leave writes for the next one).
 local function resetWrites(workerId)
-  W.records, W.byKey, W.pushes, W.leases, W.ended, W.done, W.events, W.eventOrder = {}, {}, {}, {}, {}, {}, {}, {}
+  W.records, W.byKey, W.pushes, W.leases, W.ended = {}, {}, {}, {}, {}
+  W.done, W.doneBy, W.events, W.eventOrder = {}, {}, {}, {}
   W.worker = workerId
 end
 
@@ -256,7 +279,14 @@ function flushWrites()
   end
   if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
   if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
-  if #W.done > 0 then redis.call('ZADD', K.done, unpack(W.done)) W.done = {} end
+  if #W.done > 0 then
+    for _, rt in ipairs(W.done) do
+      local name = string.format('%.0f', rt)
+      redis.call('RPUSH', K.expiries(name), unpack(W.doneBy[rt]))
+      redis.call('SADD', K.retentions, name)
+    end
+    W.done, W.doneBy = {}, {}
+  end
   for _, kind in ipairs(W.eventOrder) do
     local f = BATCH_KINDS[kind]
     local parts = W.events[kind]
@@ -296,6 +326,19 @@ local function specOf(raw, n, idx, short)
   end
   local name, route, op, to = struct.unpack(SPEC, raw, pos)
   return name, route, op, to
+end
+
+-- Step idx's name and route, and its spec as stored (SPEC bytes), without
+-- copying the operation out on its own.
+local function specBytesOf(raw, n, idx)
+  local pos = JOB_HDR_SIZE + n * STEP_HDR_SIZE + 1
+  for _ = 2, idx do
+    local _, _, _, _, nextPos = struct.unpack(SPEC, raw, pos)
+    pos = nextPos
+  end
+  local name, route, routeEnd = struct.unpack('<Bc0Hc0', raw, pos)
+  local opLen = struct.unpack('<I4', raw, routeEnd)
+  return name, route, string.sub(raw, pos, routeEnd + 4 + opLen + 4 - 1)
 end
 
 -- Tail items in msgpack, written by hand for the common sizes (cmsgpack
