@@ -53,8 +53,9 @@ const DERIVED = {
   /** String: idempotency key -> `<jobId>|<request digest>`. */
   idempotency: "idem:%",
   /**
-   * List: jobs that finished with retention `%` ms, `<expires at>|<jobId>`, in
-   * the order they finished (so in the order they expire).
+   * List: jobs that finished with retention `%` ms, two elements each (the
+   * time it expires, then the job id), in the order they finished (so in
+   * the order they expire).
    */
   expiries: "x:%",
 } as const;

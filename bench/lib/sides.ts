@@ -33,6 +33,8 @@ export interface Side {
   readonly finishedKey: string;
   /** The type of `finishedKey`. */
   readonly finishedKind: "list" | "zset";
+  /** Elements of `finishedKey` per finished step. */
+  readonly finishedElements: number;
   /** The queue-wide, capped events stream (stepq's events, BullMQ's events). */
   readonly eventsKey: string;
   /** Starts a worker process and waits until it is connected; it claims nothing before `go`. */
@@ -70,6 +72,7 @@ export function createStepqSide(redisUrl: string): Side & { queue: ReturnType<ty
     // Every bench job has the default retention, so one expiry list holds them all.
     finishedKey: queue.keys.expiries(String(queue.limits.retentionMs)),
     finishedKind: "list",
+    finishedElements: 2, // expiry time, job id
     eventsKey: queue.keys.events,
     startWorker: (concurrency, engine = "echo") =>
       startReadyWorker("bench/workers/stepq-worker.ts", ["--redis-url", redisUrl, "--queue", QUEUE, "--concurrency", String(concurrency), "--engine", engine], true),
@@ -95,6 +98,7 @@ export function createBullSide(redisUrl: string): Side & { queue: BullQueue } {
     },
     finishedKey: `bull:${QUEUE}:completed`,
     finishedKind: "zset",
+    finishedElements: 1,
     eventsKey: `bull:${QUEUE}:events`,
     startWorker: (concurrency, engine = "echo") =>
       startReadyWorker(

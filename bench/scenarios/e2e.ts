@@ -41,7 +41,7 @@ export async function drain(ctx: BenchContext, side: Side, n: number, concurrenc
     const cpu0 = await ctx.redis.cpuSeconds();
     const t0 = performance.now();
     for (const w of workers) w.send("go");
-    const t1 = await ctx.redis.waitForCount(side.finishedKey, alreadyFinished + n, 600_000, 5, side.finishedKind);
+    const t1 = await ctx.redis.waitForCount(side.finishedKey, (alreadyFinished + n) * side.finishedElements, 600_000, 5, side.finishedKind);
     const cpu1 = await ctx.redis.cpuSeconds();
     return { stepsPerSecond: perSecond(n, t1 - t0), redisUsPerStep: ((cpu1 - cpu0) * 1e6) / n };
   } finally {

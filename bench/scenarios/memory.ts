@@ -38,7 +38,7 @@ async function measure(ctx: BenchContext, side: Side, n: number): Promise<number
     const queued = (await ctx.redis.usedMemory()) - before;
     const queuedEvents = (await keyBytes(ctx, side.eventsKey)) - eventsBefore;
     worker.send("go");
-    await ctx.redis.waitForCount(side.finishedKey, n + 10, 600_000, 50, side.finishedKind);
+    await ctx.redis.waitForCount(side.finishedKey, (n + 10) * side.finishedElements, 600_000, 50, side.finishedKind);
     await worker.stop();
     const finished = (await ctx.redis.usedMemory()) - before;
     const finishedEvents = (await keyBytes(ctx, side.eventsKey)) - eventsBefore;

@@ -38,26 +38,26 @@ local function purge(jobId)
   purged = purged + 1
 end
 
--- Expiry lists: oldest first, so stop at the first entry not due yet.
+-- Expiry lists (expiry time, job id, ...): oldest first, so stop at the
+-- first job not due yet.
 for _, rt in ipairs(redis.call('SMEMBERS', retentionsKey)) do
   local key = K.expiries(rt)
   local done = false
   while not done and examined < limit do
-    local entries = redis.call('LRANGE', key, 0, limit - examined - 1)
-    if #entries == 0 then break end
+    local entries = redis.call('LRANGE', key, 0, 2 * (limit - examined) - 1)
+    if #entries < 2 then break end
     local taken = 0
-    for _, entry in ipairs(entries) do
-      local at, jobId = string.match(entry, '^(%d+)|(.+)$')
-      if at and tonumber(at) > now then
+    for i = 1, #entries - 1, 2 do
+      if (tonumber(entries[i]) or 0) > now then
         done = true
         break
       end
-      taken = taken + 1
+      taken = taken + 2
       examined = examined + 1
-      if jobId then purge(jobId) end
+      purge(entries[i + 1])
     end
     if taken > 0 then redis.call('LPOP', key, taken) end
-    if taken < #entries then break end
+    if taken < #entries - 1 then break end
   end
 end
 

@@ -202,8 +202,9 @@ local function putRecord(key, raw)
 end
 
 -- Records that a job finished and expires at `expires` (its retention
--- `rt` after now), with the next flush: its entry in the expiry list of its
--- retention, which purgeExpired reads oldest first.
+-- `rt` after now), with the next flush: two elements, the expiry time then
+-- the job id, at the end of the expiry list of its retention, which
+-- purgeExpired reads oldest first.
 local function pushExpiry(rt, expires, jobId)
   local entries = W.doneBy[rt]
   if not entries then
@@ -211,8 +212,9 @@ local function pushExpiry(rt, expires, jobId)
     W.doneBy[rt] = entries
     W.done[#W.done + 1] = rt
   end
-  -- Times are integers below 1e14: `..` writes them exactly.
-  entries[#entries + 1] = expires .. '|' .. jobId
+  -- Two list elements per job (a number is no Lua string to make).
+  entries[#entries + 1] = expires
+  entries[#entries + 1] = jobId
 end
 
 -- Appends a step id to a route's ready list with the next flush.
