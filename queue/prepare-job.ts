@@ -164,17 +164,19 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   }
 
   const index = new Map<string, number>();
-  steps.forEach((s, i) => {
-    const p = paths.step(i);
-    if (!STEP_NAME.test(s.name)) bad(`${p}name`, `${JSON.stringify(s.name)} must be 1-64 characters of [A-Za-z0-9_-]`);
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i] as StepInput;
+    if (!STEP_NAME.test(s.name)) bad(`${paths.step(i)}name`, `${JSON.stringify(s.name)} must be 1-64 characters of [A-Za-z0-9_-]`);
     const other = index.get(s.name);
-    if (other !== undefined) bad(`${p}name`, `'${s.name}' is also the name of steps[${other}]; step names must be unique`);
+    if (other !== undefined) bad(`${paths.step(i)}name`, `'${s.name}' is also the name of steps[${other}]; step names must be unique`);
     index.set(s.name, i);
-  });
+  }
 
   const ops: Operation[] = [];
   const deps: number[][] = [];
-  const stepSpecs = steps.map((s, i) => {
+  const stepSpecs: StepSpec[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i] as StepInput;
     const p = paths.step(i);
     const kind = validateOperation(s.operation, `${p}operation`, limits);
     let op = s.operation as Operation;
@@ -219,7 +221,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     checkInt(p, "timeout_ms", timeoutMs, 0, DAY_MS, " ms");
     const queueTimeoutMs = s.queueTimeoutMs || defaults.queueTimeoutMs;
     checkInt(p, "queue_timeout_ms", queueTimeoutMs, 0, 7 * DAY_MS, " ms");
-    return {
+    stepSpecs.push({
       n: s.name,
       o: bytes,
       r: routeOf(op),
@@ -229,8 +231,8 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
       bm: backoffMax,
       to: timeoutMs,
       qt: queueTimeoutMs,
-    };
-  });
+    });
+  }
 
   const cycle = steps.length > 1 ? findCycle(
     steps.map((s) => s.name),
@@ -240,14 +242,9 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
 
   const key = input.idempotencyKey || undefined;
   const failurePolicy = policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST;
-  const common = {
-    stepCount: steps.length,
-    x: randomIdSuffix(),
-    idempotencyKey: key,
-    digest: key ? requestDigest(input, ops) : undefined,
-    retentionMs: limits.retentionMs,
-  };
-  const only = stepSpecs[0] as (typeof stepSpecs)[number];
+  const flatLabels = labels.length === 0 ? NO_LABELS : labels.flat();
+  const digest = key ? requestDigest(input, ops) : undefined;
+  const only = stepSpecs[0] as StepSpec;
   if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0) {
     const simple: SimpleBody = {
       name: only.n,
@@ -258,11 +255,36 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
       backoffInitialMs: only.bi,
       backoffMaxMs: only.bm,
       idempotencyKey: key,
-      labels: labels.flat(),
+      labels: flatLabels,
       failurePolicy,
     };
-    return { ...common, kind: SIMPLE, body: encodeSimpleBody(simple), simple };
+    return {
+      kind: SIMPLE,
+      stepCount: 1,
+      x: randomIdSuffix(),
+      idempotencyKey: key,
+      digest,
+      retentionMs: limits.retentionMs,
+      body: encodeSimpleBody(simple),
+      simple,
+    };
   }
-  const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: labels.flat(), s: stepSpecs };
-  return { ...common, kind: GENERIC, body: pack(spec) };
+  const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: flatLabels, s: stepSpecs };
+  return { kind: GENERIC, stepCount: steps.length, x: randomIdSuffix(), idempotencyKey: key, digest, retentionMs: limits.retentionMs, body: pack(spec) };
+}
+
+const NO_LABELS: readonly string[] = [];
+
+/** One step as submitJobs.lua's GENERIC spec holds it. */
+interface StepSpec {
+  [key: string]: Packable;
+  n: string;
+  o: Uint8Array;
+  r: string;
+  d: number[];
+  ma: number;
+  bi: number;
+  bm: number;
+  to: number;
+  qt: number;
 }

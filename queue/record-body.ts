@@ -26,6 +26,9 @@ export interface SimpleBody {
   failurePolicy: FailurePolicy;
 }
 
+/** msgpack of an empty map. */
+const EMPTY_MAP = Buffer.from([0x80]);
+
 /** The step spec (SPEC in record.lua) followed by the cold map. */
 export function encodeSimpleBody(b: SimpleBody): Buffer {
   const step: { [key: string]: Packable } = {};
@@ -37,7 +40,7 @@ export function encodeSimpleBody(b: SimpleBody): Buffer {
   if (b.labels.length > 0) cold.lb = b.labels;
   if (b.failurePolicy === FailurePolicy.CONTINUE) cold.fp = b.failurePolicy;
   if (Object.keys(step).length > 0) cold.s = [step];
-  const coldBytes = pack(cold);
+  const coldBytes = Object.keys(cold).length === 0 ? EMPTY_MAP : pack(cold);
   const nameLen = Buffer.byteLength(b.name);
   const routeLen = Buffer.byteLength(b.route);
   if (nameLen > 255 || routeLen > 65535) throw new Error("step name or route too long for a record");

@@ -114,25 +114,37 @@ if maxQueued > 0 then
   end
 end
 
--- Base-36 digits of 0..1295 in pairs, for job ids.
-local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function base36(n)
-  local out = ''
-  for _ = 1, 4 do
-    local r = n % 1296
-    n = math.floor(n / 1296)
-    local hi, lo = math.floor(r / 36), r % 36
-    out = string.sub(DIGITS, hi + 1, hi + 1) .. string.sub(DIGITS, lo + 1, lo + 1) .. out
+-- A job's id: its sequence number in 8 base-36 digits (more beyond 36^8
+-- jobs), then the random characters x.
+local function jobIdOf(n, x)
+  local lo, hi = n % 1679616, math.floor(n / 1679616)
+  local id = DIGITS2[math.floor(hi / 1296) % 1296] .. DIGITS2[hi % 1296] .. DIGITS2[math.floor(lo / 1296)]
+    .. DIGITS2[lo % 1296] .. x
+  hi = math.floor(hi / 1679616)
+  while hi > 0 do
+    id = DIGIT[hi % 36 + 1] .. id
+    hi = math.floor(hi / 36)
   end
-  if n > 0 then
-    -- Beyond 36^8 jobs: longer ids.
-    while n > 0 do
-      local r = n % 36
-      out = string.sub(DIGITS, r + 1, r + 1) .. out
-      n = math.floor(n / 36)
+  return id
+end
+
+-- Job index entries get explicit ids <created>-<n>, consecutive within a
+-- call: no id to parse back per job. They continue after the newest entry
+-- (whose time may be ahead of ours if the clock went back).
+local indexMs, indexSeq
+local function nextIndexId()
+  if not indexMs then
+    local last = redis.call('XREVRANGE', indexKey, '+', '-', 'COUNT', 1)[1]
+    local lastMs, lastSeq = 0, 0
+    if last then
+      local a, b = string.match(last[1], '^(%d+)-(%d+)$')
+      lastMs, lastSeq = tonumber(a), tonumber(b)
     end
+    if lastMs < now then indexMs, indexSeq = now, -1 else indexMs, indexSeq = lastMs, lastSeq end
+    indexMs = string.format('%.0f', indexMs)
   end
-  return out
+  indexSeq = indexSeq + 1
+  return indexMs .. '-' .. NUM(indexSeq), indexSeq
 end
 
 -- Pass 2: store, with consecutive sequence numbers.
@@ -152,21 +164,22 @@ end
 for i, spec in ipairs(specs) do
   if not results[i] then
     seq = seq + 1
-    local jobId = base36(seq) .. spec.x
+    local jobId = jobIdOf(seq, spec.x)
     if spec.kind == SIMPLE then
       local key = K.job(jobId)
-      local ix = redis.call('XADD', indexKey, '*', 'j', jobId)
-      local ixMs, ixSeq = string.match(ix, '^(%d+)-(%d+)$')
+      local ix, ixSeq = nextIndexId()
+      redis.call('XADD', indexKey, ix, 'j', jobId)
       local flags, ixs, extra = 0, 0, ''
-      if tonumber(ixMs) == now and tonumber(ixSeq) < 4294967296 then
-        flags, ixs = INDEX_FLAG, tonumber(ixSeq)
+      if tonumber(indexMs) == now and ixSeq < 4294967296 then
+        flags, ixs = INDEX_FLAG, ixSeq
       else
         extra = tailIndex(ix)
       end
-      putRecord(key, struct.pack(JOB_HDR, 2, flags, JS.QUEUED, 1, now, 0, 0, spec.rt, ixs)
-        .. struct.pack(STEP_HDR, S.QUEUED, Q_CODE.l, 0, 0, 0, 0, 0) .. spec.body .. extra)
+      putRecord(key, struct.pack(HEADERS_1, 2, flags, JS.QUEUED, 1, now, 0, 0, spec.rt, ixs, S.QUEUED, Q_CODE.l, 0, 0, 0, 0, 0)
+        .. spec.body .. extra)
       route(spec.r)
-      pushReady(spec.r, jobId .. '.0')
+      -- A bare job id in a ready list stands for its first step.
+      pushReady(spec.r, jobId)
       pushEvent('submitted', jobId, 1, spec.n, spec.r, 0)
       results[i] = {CODE.OK, jobId, 0, ''}
     else
@@ -190,7 +203,8 @@ for i, spec in ipairs(specs) do
         job.s[j] = s
         route(st.r)
       end
-      job.ix = redis.call('XADD', indexKey, '*', 'j', jobId)
+      job.ix = nextIndexId()
+      redis.call('XADD', indexKey, job.ix, 'j', jobId)
       for j, s in ipairs(job.s) do
         if not s.d then enqueue(jobId, job, j, now, true) end
       end

@@ -106,7 +106,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       putRecord(key, record)
       local leases = W.leases
       leases[#leases + 1] = deadline
-      leases[#leases + 1] = id .. '|' .. NUM(a)
+      leases[#leases + 1] = leaseMember(jobId, idx, a)
       pushEvent('claimed', jobId, idx, name, route, a)
       push(jobId, idx, a, spec, NO_DEPS)
       return

@@ -49,10 +49,13 @@ local function leaseMember(jobId, idx, attempt)
 end
 
 -- "<jobId>.<n>" -> jobId, 1-based index
+-- A bare job id stands for its first step (ready lists hold one-step jobs
+-- that way).
 local function parseStepId(stepId)
   local jobId, n = string.match(stepId, '^([0-9a-z]+)%.(%d+)$')
-  if not jobId then return nil, nil end
-  return jobId, tonumber(n) + 1
+  if jobId then return jobId, tonumber(n) + 1 end
+  if string.match(stepId, '^[0-9a-z]+$') then return stepId, 1 end
+  return nil, nil
 end
 
 -- "<jobId>.<n>|<attempt>" -> jobId, 1-based index, attempt

@@ -62,6 +62,14 @@ for i = 0, 1024 do NUMS[i] = '' .. i end
 local function NUM(n)
   return NUMS[n] or tostring(n)
 end
+-- Base-36 digit pairs, 0..1295, for job ids.
+local DIGIT = {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l',
+  'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z'}
+local DIGITS2 = {}
+for hi = 0, 35 do
+  for lo = 0, 35 do DIGITS2[hi * 36 + lo] = DIGIT[hi + 1] .. DIGIT[lo + 1] end
+end
+
 -- '.<index>|' per 1-based step index: the middle of lease members.
 local LEASE_SEP = {}
 for i = 1, 1024 do LEASE_SEP[i] = '.' .. (i - 1) .. '|' end
