@@ -267,19 +267,36 @@ export async function extendLeases(ctx: LeaseContext, leases: readonly Lease[], 
   return leases.map((_, i) => (held[i] === 1 ? deadlines[i] : undefined));
 }
 
-/** Writes buffered output of a running step (idempotent per batch). */
-export async function appendOutput(ctx: LeaseContext, lease: Lease, batch: OutputBatch): Promise<void> {
-  if (batch.entries.length === 0) return;
-  check(
-    await call(
-      ctx,
-      "appendOutput",
-      [ctx.keys.leases, ctx.keys.log(lease.jobId), ctx.keys.outputSeq(lease.jobId)],
-      [lease.jobId, lease.index, lease.attempt, batch.firstSeq, packOutput(batch.entries)],
-    ),
-    "appendOutput",
-    lease.stepId,
-  );
+/** A running step's buffered output, on its way to its job's log. */
+export interface OutputAppend {
+  lease: Lease;
+  batch: OutputBatch;
+}
+
+/**
+ * Writes buffered output of running steps (idempotent per batch), all in
+ * one call; resolves with one outcome per append (undefined: written).
+ */
+export async function appendOutputs(ctx: LeaseContext, appends: readonly OutputAppend[]): Promise<(Error | undefined)[]> {
+  const packed = appends.map((a) => packOutput(a.batch.entries));
+  let size = 0;
+  appends.forEach((a, i) => (size += 1 + a.lease.jobId.length + 2 + 4 + 4 + 4 + (packed[i] as Buffer).length));
+  const b = Buffer.allocUnsafe(size);
+  let p = 0;
+  appends.forEach(({ lease, batch }, i) => {
+    b[p] = lease.jobId.length;
+    p = 1 + p + b.write(lease.jobId, p + 1, "latin1");
+    p = b.writeUInt16LE(lease.index, p);
+    p = b.writeUInt32LE(lease.attempt, p);
+    p = b.writeUInt32LE(batch.firstSeq, p);
+    const out = packed[i] as Buffer;
+    p = b.writeUInt32LE(out.length, p);
+    b.set(out, p);
+    p += out.length;
+  });
+  const reply = check(await call(ctx, "appendOutput", [ctx.keys.leases], [b]), "appendOutput", "output");
+  const codes = reply[1] as Buffer;
+  return appends.map((a, i) => (codes[i] === ScriptCode.OK ? undefined : scriptError("appendOutput", codes[i] ?? -1, a.lease.stepId)));
 }
 
 /** Records progress (0..1) and an optional one-line message. */

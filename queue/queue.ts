@@ -8,10 +8,11 @@ import type { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { AlreadyExistsError, asQueueError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, scriptError } from "./errors.js";
+import { createCoalescer } from "./coalescer.js";
 import { createKeys, type QueueKeys } from "./keys.js";
 import {
   type AttemptError,
-  appendOutput,
+  appendOutputs,
   type ClaimedStep,
   claimSteps,
   completeStep,
@@ -19,6 +20,7 @@ import {
   failStep,
   type Lease,
   type LeaseContext,
+  type OutputAppend,
   type OutputBatch,
   releaseSteps,
   reportProgress,
@@ -89,6 +91,8 @@ export function createQueue(options: QueueOptions) {
     const raws = await redisCall(() => Promise.all(jobIds.map((id) => redis.getBuffer(keys.job(id)))));
     return raws.map((raw, i) => (raw ? view(decodeJobRecord(jobIds[i] as string, raw)) : undefined));
   }
+
+  const appender = createCoalescer<OutputAppend, undefined>({ send: (appends) => appendOutputs(ctx, appends) });
 
   const submitter = createSubmitter({
     limits,
@@ -241,7 +245,9 @@ export function createQueue(options: QueueOptions) {
     // The worker's side (see leases.ts).
     claim: (opts: { workerId: string; routes: readonly string[]; leaseMs: number; max: number }) => claimSteps(ctx, opts),
     extendLeases: (leases: readonly Lease[], leaseMs: number) => extendLeases(ctx, leases, leaseMs),
-    appendOutput: (lease: Lease, batch: OutputBatch) => appendOutput(ctx, lease, batch),
+    /** Writes buffered output of a running step (idempotent per batch); concurrent appends share a call. */
+    appendOutput: (lease: Lease, batch: OutputBatch): Promise<void> =>
+      batch.entries.length === 0 ? Promise.resolve() : appender({ lease, batch }),
     reportProgress: (lease: Lease, progress: number, message?: string) => reportProgress(ctx, lease, progress, message),
     complete: (lease: Lease, result: Uint8Array, trailing?: OutputBatch) => completeStep(ctx, lease, result, trailing),
     settle: (opts: Parameters<typeof settleSteps>[1]) => settleSteps(ctx, opts),

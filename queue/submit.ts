@@ -1,16 +1,13 @@
 /**
  * Storing prepared jobs (submitJobs.lua): a batch that must be stored all
- * or none, or single submits, which are carried to Redis together.
- *
- * Single submits made while earlier ones are on their way (a server
- * answering many SubmitStep calls, a client with many submits in flight)
- * wait for the next call and share it, at most two calls in flight: one
- * round trip and one script run for many jobs, each still stored or refused
- * on its own. A submit made when nothing is in flight goes out at once.
+ * or none, or single submits, which are carried to Redis together
+ * (coalescer.ts): one round trip and one script run for many jobs, each
+ * still stored or refused on its own.
  */
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { AlreadyExistsError, ResourceExhaustedError, scriptError } from "./errors.js";
+import { createCoalescer } from "./coalescer.js";
 import type { SubmitLimits } from "./limits.js";
 import type { PreparedJob } from "./prepare-job.js";
 import { decodeJobRecord, type JobRecord } from "./record.js";
@@ -145,10 +142,6 @@ function queueFullError(route: string, queued: number, max: number): ResourceExh
   );
 }
 
-const MAX_IN_FLIGHT = 2;
-/** Most single submits carried by one call. */
-const MAX_SHARED = 500;
-
 export type Submitter = ReturnType<typeof createSubmitter>;
 
 export function createSubmitter(o: SubmitterOptions) {
@@ -203,41 +196,11 @@ export function createSubmitter(o: SubmitterOptions) {
     return out;
   }
 
-  const waiting: { job: PreparedJob; resolve: (r: SubmitResult) => void; reject: (e: Error) => void }[] = [];
-  let inFlight = 0;
-  let scheduled = false;
-
-  function schedule() {
-    if (scheduled || inFlight >= MAX_IN_FLIGHT || waiting.length === 0) return;
-    scheduled = true;
-    // After the submits made in this turn, so they share the call.
-    queueMicrotask(() => {
-      scheduled = false;
-      while (inFlight < MAX_IN_FLIGHT && waiting.length > 0) {
-        // Split what waits between the free calls, so both stay busy.
-        const n = Math.min(MAX_SHARED, Math.ceil(waiting.length / (MAX_IN_FLIGHT - inFlight)));
-        void send(waiting.splice(0, n));
-      }
-    });
-  }
-
-  async function send(batch: typeof waiting): Promise<void> {
-    inFlight++;
-    try {
-      const jobs = batch.map((w) => w.job);
-      const results = await outcomes(jobs, await call(jobs, "each"));
-      batch.forEach((w, i) => {
-        const r = results[i] as Outcome;
-        if ("ok" in r) w.resolve(r.ok);
-        else w.reject(r.error);
-      });
-    } catch (e) {
-      for (const w of batch) w.reject(e as Error);
-    } finally {
-      inFlight--;
-      schedule();
-    }
-  }
+  const shared = createCoalescer<PreparedJob, SubmitResult>({
+    async send(jobs) {
+      return (await outcomes(jobs, await call(jobs, "each"))).map((r) => ("ok" in r ? r.ok : r.error));
+    },
+  });
 
   return {
     /** Stores prepared jobs, all or none. */
@@ -255,11 +218,6 @@ export function createSubmitter(o: SubmitterOptions) {
     },
 
     /** Stores one prepared job, sharing a call with other submits in flight. */
-    one(job: PreparedJob): Promise<SubmitResult> {
-      return new Promise((resolve, reject) => {
-        waiting.push({ job, resolve, reject });
-        schedule();
-      });
-    },
+    one: shared,
   };
 }

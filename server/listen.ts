@@ -42,6 +42,10 @@ export async function listen(handler: RequestHandler, port: number, host: string
   });
 
   const tcp = createTcpServer((socket) => {
+    // Streams write many small messages: send each at once (no Nagle delay
+    // waiting for the client's ACK). http.Server would do this itself, but
+    // its own listener is bypassed here.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     let head = Buffer.alloc(0);

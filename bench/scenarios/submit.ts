@@ -38,7 +38,7 @@ async function timed(count: number, inFlight: number, perCall: number, task: () 
 
 /** Warms connections, scripts and the JIT with both kinds of call, then empties Redis. */
 async function warmUp(ctx: BenchContext, one: () => Promise<unknown>, batch: () => Promise<unknown>): Promise<void> {
-  await timed(2000, IN_FLIGHT, 1, one);
+  await timed(10_000, IN_FLIGHT, 1, one);
   await timed(8, BATCHES_IN_FLIGHT, BATCH, batch);
   await ctx.redis.flush();
 }

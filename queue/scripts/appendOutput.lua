@@ -1,35 +1,51 @@
 --[[
-appendOutput.lua: RUNNING -> RUNNING. Appends a worker's buffered tokens and
-narration to the job's log, fenced by the lease (no other state changes, so
-it reads only the lease, and the job record only to create the log on the
-job's first output). Idempotent per output sequence
-number (see writeOutput).
+appendOutput.lua: RUNNING -> RUNNING, for a batch of running steps. Appends
+workers' buffered tokens and narration to their jobs' logs, each fenced by
+its own lease (no other state changes, so it reads only the lease, and a
+job's record only to create its log on the job's first output). Idempotent
+per output sequence number (see writeOutput). One call carries the output
+of many steps (queue/leases.ts gathers them), so a worker streaming a
+hundred steps costs Redis one script run per round, not a hundred.
 
 KEYS[1] leases zset
-KEYS[2] the job's log stream
-KEYS[3] the job's output sequence hash
 ARGV[1] key prefix
-ARGV[2] job id
-ARGV[3] step index, 0-based
-ARGV[4] attempt (the fencing token of the claim)
-ARGV[5] sequence number of the first entry within the attempt's output
-ARGV[6] output (msgpack, see writeOutput)
+ARGV[2] the appends, back to back (APPEND, little-endian): job id (B length
+        + bytes), 0-based step index (H), attempt, the fencing token of the
+        claim (I4), sequence number of the first entry within the attempt's
+        output (I4), output (I4 + bytes, msgpack, see writeOutput)
 
-Returns {CODE.OK, entries written} or {CODE.LEASE_LOST | JOB_NOT_FOUND}.
+Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST or
+CODE.JOB_NOT_FOUND}.
 Events: none (the entries are the output itself).
 ]]
+local APPEND = '<Bc0HI4I4I4c0'
 local leasesKey = KEYS[1]
-local jobId = ARGV[2]
-local idx = tonumber(ARGV[3]) + 1
-local attempt = tonumber(ARGV[4])
-
-local deadline = redis.call('ZSCORE', leasesKey, leaseMember(jobId, idx, attempt))
-if not deadline or tonumber(deadline) < NOW then return {CODE.LEASE_LOST} end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  -- First output of the job: create its log (from the record's history).
-  local job = loadJob(jobId)
-  if not job then return {CODE.JOB_NOT_FOUND} end
-  ensureLog(jobId, job)
-  saveJob(jobId, job)
+local blob = ARGV[2]
+local codes = {}
+local logged = {}
+local pos = 1
+while pos <= #blob do
+  local jobId, idx, attempt, firstSeq, packed
+  jobId, idx, attempt, firstSeq, packed, pos = struct.unpack(APPEND, blob, pos)
+  idx = idx + 1
+  local code = CODE.OK
+  local deadline = redis.call('ZSCORE', leasesKey, leaseMember(jobId, idx, attempt))
+  if not deadline or tonumber(deadline) < NOW then
+    code = CODE.LEASE_LOST
+  elseif not logged[jobId] and redis.call('EXISTS', K.log(jobId)) == 0 then
+    -- First output of the job: create its log (from the record's history).
+    local job = loadJob(jobId)
+    if job then
+      ensureLog(jobId, job)
+      saveJob(jobId, job)
+    else
+      code = CODE.JOB_NOT_FOUND
+    end
+  end
+  if code == CODE.OK then
+    logged[jobId] = true
+    writeOutput(jobId, idx, attempt, firstSeq, packed)
+  end
+  codes[#codes + 1] = string.char(code)
 end
-return {CODE.OK, writeOutput(jobId, idx, attempt, tonumber(ARGV[5]), ARGV[6])}
+return {CODE.OK, table.concat(codes)}
