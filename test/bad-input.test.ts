@@ -148,6 +148,17 @@ describe("streams", () => {
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.rawMessage).toMatch(/^after_cursor: "yesterday" is not a cursor/);
   });
+  it("a WatchSteps cursor that is not an event cursor is INVALID_ARGUMENT", async () => {
+    const err = await streamError(() => stack.client.steps.watchSteps({ afterCursor: "1700000000000-0.first" }));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toMatch(/^after_cursor: "1700000000000-0.first" is not a cursor; pass the cursor of a message you received/);
+  });
+  it("an events cursor is not a cursor of a job's log (INVALID_ARGUMENT)", async () => {
+    const step = await stack.client.submit(echo({ text: "x" }), { priority: -1000 });
+    const err = await streamError(() => stack.client.steps.streamTokens({ stepId: step.id, afterCursor: "1700000000000-0.3" }));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toMatch(/^after_cursor: "1700000000000-0.3" is not a cursor/);
+  });
   it("streaming an unknown step is NOT_FOUND", async () => {
     const err = await streamError(() => stack.client.steps.streamNarration({ stepId: "0000zzzzabcdabcd.0" }));
     expect(err.code).toBe(Code.NotFound);

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { createEchoEngine } from "../worker/engines/echo.js";
+import type { Engine } from "../worker/engines/engine.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();
@@ -130,3 +132,99 @@ describe("the worker", () => {
     expect(seen).toEqual([`WORKER_JOINED:${worker.id}:echo`, `WORKER_LEFT:${worker.id}:echo`]);
   });
 });
+
+/** The echo engine, counting how many of its runs overlap. */
+function countingEcho() {
+  const echoEngine = createEchoEngine();
+  const stats = { now: 0, max: 0 };
+  const engine: Engine = {
+    name: "echo",
+    routes: () => ["echo"],
+    async run(step, ctx) {
+      stats.max = Math.max(stats.max, ++stats.now);
+      try {
+        return await echoEngine.run(step, ctx);
+      } finally {
+        stats.now--;
+      }
+    },
+  };
+  return { engine, stats };
+}
+
+describe("claiming ahead", () => {
+  it("a worker holds more short steps than it runs, and never runs more than its concurrency at once", async () => {
+    const { engine, stats } = countingEcho();
+    const worker = await stack.worker({ concurrency: 2, engines: [engine] });
+    let held = 0;
+    worker.on("step:claimed", () => (held = Math.max(held, worker.running)));
+    const steps = await stack.client.steps.submitSteps({ requests: Array.from({ length: 300 }, (_, i) => ({ operation: echo({ text: `p${i}` }) })) });
+    const run = worker.runForever();
+    for (const r of steps.responses) expect((await stack.client.wait(r.step!.id)).state).toBe(StepState.SUCCEEDED);
+    await worker.stop();
+    await run;
+    expect(stats.max).toBe(2);
+    expect(held).toBeGreaterThan(2);
+  });
+
+  it("is off with prefetchMs 0: a worker holds no more steps than its concurrency", async () => {
+    const worker = await stack.worker({ concurrency: 2, prefetchMs: 0 });
+    let held = 0;
+    worker.on("step:claimed", () => (held = Math.max(held, worker.running)));
+    const steps = await stack.client.steps.submitSteps({ requests: Array.from({ length: 100 }, (_, i) => ({ operation: echo({ text: `n${i}` }) })) });
+    const run = worker.runForever();
+    for (const r of steps.responses) expect((await stack.client.wait(r.step!.id)).state).toBe(StepState.SUCCEEDED);
+    await worker.stop();
+    await run;
+    expect(held).toBe(2);
+  });
+
+  /** A worker that has learnt that steps are short (it claims ahead from now on). */
+  async function warmWorker() {
+    const worker = await stack.worker({ concurrency: 1 });
+    const warm = await stack.client.steps.submitSteps({ requests: Array.from({ length: 40 }, (_, i) => ({ operation: echo({ text: `w${i}` }) })) });
+    const run = worker.runForever();
+    for (const r of warm.responses) await stack.client.wait(r.step!.id);
+    return { worker, run };
+  }
+
+  it("steps claimed ahead go back to the queue when the step before them runs long, and another worker runs them", async () => {
+    const { worker: busy, run } = await warmWorker();
+    const released: string[] = [];
+    busy.on("step:released", (e) => released.push(e.stepId));
+    const long = await stack.client.submit(echo({ delayMs: 3000 }));
+    const short = (await stack.client.steps.submitSteps({ requests: Array.from({ length: 10 }, (_, i) => ({ operation: echo({ text: `s${i}` }) })) })).responses.map((r) => r.step!.id);
+    await eventually(async () => busy.running, (n) => n > 1);
+    const other = await stack.worker({ concurrency: 4 });
+    const otherRun = other.runForever();
+    for (const id of short) {
+      const done = await stack.client.wait(id);
+      expect(done.state).toBe(StepState.SUCCEEDED);
+      expect(done.workerId).toBe(other.id);
+    }
+    expect((await stack.client.get(long.id)).state).toBe(StepState.RUNNING);
+    expect(released.length).toBeGreaterThan(0);
+    expect(short).toEqual(expect.arrayContaining(released));
+    await Promise.all([busy.stop(5000), other.stop()]);
+    await Promise.all([run, otherRun]);
+    expect((await stack.client.get(long.id)).state).toBe(StepState.SUCCEEDED);
+  });
+
+  it("a stopping worker hands back the steps it claimed ahead at once, before its grace period ends", async () => {
+    const { worker, run } = await warmWorker();
+    const long = await stack.client.submit(echo({ delayMs: 1500 }));
+    const short = (await stack.client.steps.submitSteps({ requests: Array.from({ length: 5 }, (_, i) => ({ operation: echo({ text: `h${i}` }) })) })).responses.map((r) => r.step!.id);
+    await eventually(async () => worker.running, (n) => n > 1);
+    const stopping = worker.stop(10_000);
+    for (const id of short) await eventually(() => stack.client.get(id), (s) => s.state === StepState.QUEUED, 1000);
+    expect((await stack.client.get(long.id)).state).toBe(StepState.RUNNING);
+    await stopping;
+    await run;
+    expect((await stack.client.get(long.id)).state).toBe(StepState.SUCCEEDED);
+    const other = await stack.worker({ concurrency: 4 });
+    void other.runForever();
+    for (const id of short) expect((await stack.client.wait(id)).state).toBe(StepState.SUCCEEDED);
+    await other.stop();
+  });
+});
+

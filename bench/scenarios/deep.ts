@@ -26,6 +26,10 @@ export async function runDeep(ctx: BenchContext): Promise<void> {
       ctx.log(`deep: ${key}, queueing ${backlog} steps`);
       await preload(side, backlog);
       ctx.log(`deep: ${key}, queued in ${((performance.now() - t0) / 1000).toFixed(0)} s; measuring`);
+      // The same untimed warm-up as the submit scenario's (the backlog went in as batches).
+      await runInFlight(10_000, 64, async () => {
+        await side.submitOne();
+      });
       // Each round takes `drained` steps off the backlog and adds `submits`:
       // it stays about as deep, and filling it once keeps the run short.
       let finished = 0;

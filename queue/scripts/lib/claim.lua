@@ -27,10 +27,12 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
   if n == 1 then
     if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
     a = a + 1
-    -- A one-step job: both headers in one piece.
+    -- A one-step job: both headers in one piece, and the spec (which the
+    -- reply needs anyway) reused for the record.
+    local name, route, spec, specEnd = specBytesOf(raw, 1, 1)
     local record = struct.pack(HEADERS_1, 2, flags, JS.RUNNING, 1, c, jsa == 0 and now or jsa, jf, rt, ixs,
-      S.RUNNING, 0, 0, a, deadline, now, f) .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailClaimed(idx, a, now, workerId)
-    return record, a, specBytesOf(raw, 1, 1)
+      S.RUNNING, 0, 0, a, deadline, now, f) .. spec .. string.sub(raw, specEnd + 1) .. tailClaimed(idx, a, now, workerId)
+    return record, a, name, route, spec
   end
   local at = stepHeaderAt(idx)
   st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
@@ -44,7 +46,8 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
     .. struct.pack(STEP_HDR, S.RUNNING, 0, 0, a, deadline, now, f)
     .. string.sub(raw, at + STEP_HDR_SIZE)
     .. tailClaimed(idx, a, now, workerId)
-  return record, a, specBytesOf(raw, n, idx)
+  local name, route, spec = specBytesOf(raw, n, idx)
+  return record, a, name, route, spec
 end
 
 -- Leases up to `want` steps of `routes` to `workerId`, best first (higher

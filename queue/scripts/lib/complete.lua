@@ -11,8 +11,9 @@ local function completeInPlace(raw, idx, attempt, result, now)
   local _, flags, _, n, c, jsa, _, rt, ixs, _, _, fl, a, _, sa = struct.unpack(HEADERS_1, raw)
   if bit.band(flags, LOG_FLAG) ~= 0 or n ~= 1 then return nil end
   local expires = now + rt
+  local tailHead, tailResult, tailEnd = tailSucceeded(idx, attempt, now, result, 1)
   local record = struct.pack(HEADERS_1, 2, flags, JS.SUCCEEDED, 1, c, jsa, now, rt, ixs, S.SUCCEEDED, 0, fl, a, 0, sa, now)
-    .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailSucceeded(idx, attempt, now, result, 1)
+    .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailHead .. tailResult .. tailEnd
   local name, route = struct.unpack('<Bc0Hc0', raw, HEADERS_1_SIZE + 1)
   return record, expires, name, route
 end

@@ -338,8 +338,8 @@ local function specOf(raw, n, idx, short)
   return name, route, op, to
 end
 
--- Step idx's name and route, and its spec as stored (SPEC bytes), without
--- copying the operation out on its own.
+-- Step idx's name and route, its spec as stored (SPEC bytes, without
+-- copying the operation out on its own), and where the spec ends.
 local function specBytesOf(raw, n, idx)
   local pos = JOB_HDR_SIZE + n * STEP_HDR_SIZE + 1
   for _ = 2, idx do
@@ -347,8 +347,8 @@ local function specBytesOf(raw, n, idx)
     pos = nextPos
   end
   local name, route, routeEnd = struct.unpack('<Bc0Hc0', raw, pos)
-  local opLen = struct.unpack('<I4', raw, routeEnd)
-  return name, route, string.sub(raw, pos, routeEnd + 4 + opLen + 4 - 1)
+  local last = routeEnd + 4 + struct.unpack('<I4', raw, routeEnd) + 4 - 1
+  return name, route, string.sub(raw, pos, last), last
 end
 
 -- Tail items in msgpack, written by hand for the common sizes (cmsgpack
@@ -364,9 +364,13 @@ local function tailIndex(ix)
   return cmsgpack.pack({TAIL_INDEX, ix})
 end
 
+-- A TAIL_SUCCEEDED item as up to three pieces to join: the result bytes go
+-- into the record as they are, not copied into an item string first.
+local JOB_DONE, JOB_NOT_DONE = '\1', '\0'
 local function tailSucceeded(idx, attempt, now, result, jobFinished)
   if idx < 128 and attempt < 128 and #result < 65536 then
-    return struct.pack('>BBBBBI8BHc0B', 0x96, TAIL_SUCCEEDED, idx, attempt, 0xcf, now, 0xda, #result, result, jobFinished)
+    return struct.pack('>BBBBBI8BH', 0x96, TAIL_SUCCEEDED, idx, attempt, 0xcf, now, 0xda, #result), result,
+      jobFinished == 1 and JOB_DONE or JOB_NOT_DONE
   end
-  return cmsgpack.pack({TAIL_SUCCEEDED, idx, attempt, now, result, jobFinished})
+  return cmsgpack.pack({TAIL_SUCCEEDED, idx, attempt, now, result, jobFinished}), '', ''
 end
