@@ -14,6 +14,8 @@ const FIXED = {
   leases: "leases",
   /** Stream: the lifecycle log of the whole queue, capped. */
   events: "events",
+  /** String: how many events the events stream's batch entries hold beyond one each (for the cap). */
+  eventsExtra: "events:extra",
   /** Stream: one entry `j=<jobId>` per job, the index behind ListJobs. */
   jobIndex: "jobs",
   /** Sorted set: finished jobs, score the time they expire (ms). Written by earlier versions; still purged. */

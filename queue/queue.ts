@@ -92,6 +92,26 @@ export function createQueue(options: QueueOptions) {
     return raws.map((raw, i) => (raw ? view(decodeJobRecord(jobIds[i] as string, raw)) : undefined));
   }
 
+  /**
+   * Caps the events stream at about `eventsMaxLen` events. Batch entries hold
+   * many events each, so the cap in entries is the cap in events over the
+   * average number of events per entry (XINFO's entries-added, and the
+   * extra events the scripts count in eventsExtra).
+   */
+  async function trimEvents(): Promise<number> {
+    const [info, extra] = await Promise.all([
+      (redis.xinfo("STREAM", keys.events) as Promise<unknown[]>).catch((e: unknown) => {
+        if (e instanceof Error && /no such key/i.test(e.message)) return undefined;
+        throw e;
+      }),
+      redis.get(keys.eventsExtra),
+    ]);
+    if (!info) return 0;
+    const added = Number(info[info.indexOf("entries-added") + 1]) || 1;
+    const perEntry = (added + Number(extra ?? 0)) / added;
+    return redis.xtrim(keys.events, "MAXLEN", "~", Math.max(1, Math.ceil(eventsMaxLen / perEntry)));
+  }
+
   const appender = createCoalescer<OutputAppend, undefined>({ send: (appends) => appendOutputs(ctx, appends) });
 
   const submitter = createSubmitter({
@@ -267,7 +287,7 @@ export function createQueue(options: QueueOptions) {
         script("promoteScheduled", [keys.routes, keys.events], [limit]),
         script("purgeExpired", [keys.retentions, keys.jobIndex, keys.dead, keys.done], [limit]),
         // The events stream is capped here rather than on every append.
-        redisCall(() => redis.xtrim(keys.events, "MAXLEN", "~", eventsMaxLen)),
+        redisCall(() => trimEvents()),
       ]);
       const n = (r: [number, ...unknown[]]) => Number(r[1] ?? 0);
       return { recovered: n(recovered), expired: n(expired), promoted: n(promoted), purged: n(purged) };

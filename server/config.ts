@@ -23,7 +23,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     default: "",
     help: "Per-operation defaults, e.g. infer.timeout=10m,infer.queue-timeout=5m,infer.attempts=3,echo.attempts=1 (kinds: infer, embed, echo).",
   },
-  { flag: "events-max-len", env: "STEPQ_EVENTS_MAX_LEN", kind: "int", default: "100000", help: "Approximate cap of the queue-wide events stream." },
+  { flag: "events-max-len", env: "STEPQ_EVENTS_MAX_LEN", kind: "int", default: "100000", help: "Approximate cap of the queue-wide events stream, in events (an entry may hold many)." },
   { flag: "sweep-interval", env: "STEPQ_SWEEP_INTERVAL", kind: "duration", default: "1s", help: "How often this process recovers expired leases and deletes expired jobs." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "10s", help: "How long requests in flight may finish on SIGINT/SIGTERM." },
 ];

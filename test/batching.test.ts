@@ -73,3 +73,21 @@ describe("output appended together", () => {
     expect(await queue.redis.exists(queue.keys.log(lost!.jobId))).toBe(0);
   });
 });
+
+describe("the events stream", () => {
+  it("is capped in events, not entries: an entry that holds the events of a whole batch counts them all", async () => {
+    const queue = newQueue({ eventsMaxLen: 1000 });
+    for (let b = 0; b < 300; b++) {
+      await queue.submit(Array.from({ length: 10 }, (_, i) => queue.prepare({ steps: [{ name: "main", operation: echo({ text: `e${b}.${i}` }) }] })));
+    }
+    // 300 entries of 20 events each (job and step submitted, per job).
+    expect(await queue.redis.xlen(queue.keys.events)).toBe(300);
+    expect((await queue.readEvents("", 1000)).length).toBe(6000);
+    await queue.sweep();
+    // About 1,000 events: 50 entries, trimmed by whole stream nodes (100 entries each).
+    const kept = await queue.redis.xlen(queue.keys.events);
+    expect(kept).toBeGreaterThanOrEqual(50);
+    expect(kept).toBeLessThanOrEqual(150);
+  });
+});
+

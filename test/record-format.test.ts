@@ -77,7 +77,7 @@ describe("job records", () => {
     expect(purged).toBe(1);
     expect(await queue.getJob(expired)).toBeUndefined();
     expect((await queue.getJob(kept))?.state).toBe(JobState.SUCCEEDED);
-    expect(await queue.redis.zrange(queue.keys.done, 0, -1)).toEqual([kept]);
+    expect(await queue.redis.zrange(queue.keys.done, "0", "-1")).toEqual([kept]);
   });
 
   it("of a one-step job read back exactly as its submit described it", async () => {

@@ -297,6 +297,7 @@ function flushWrites()
     end
     W.done, W.doneBy = {}, {}
   end
+  local extra = 0
   for _, kind in ipairs(W.eventOrder) do
     local f = BATCH_KINDS[kind]
     local parts = W.events[kind]
@@ -304,7 +305,11 @@ function flushWrites()
     if f[4] then fields[#fields + 1] = 'jt' fields[#fields + 1] = f[4] end
     if workerId and kind ~= 'submitted' then fields[#fields + 1] = 'w' fields[#fields + 1] = workerId end
     redis.call('XADD', K.events, '*', unpack(fields))
+    extra = extra + (#parts / 10) * (f[4] and 2 or 1) - 1
   end
+  -- Events beyond one per entry: the sweeper caps the stream in events, not
+  -- entries (queue.ts sweep).
+  if extra > 0 then redis.call('INCRBY', K.eventsExtra, extra) end
   if #W.eventOrder > 0 then W.events, W.eventOrder = {}, {} end
 end
 
