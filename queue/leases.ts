@@ -108,6 +108,7 @@ function items(v: Unpacked | undefined): Unpacked[] {
 }
 
 const NO_BYTES = new Uint8Array();
+const NO_DEPENDENCIES: ClaimedStep["dependencies"] = Object.freeze([]);
 const RS_KEY = new Set(["rs"]);
 
 /** The `count` CLAIMED records in `blob` (see queue/scripts/lib/claim.lua). */
@@ -135,7 +136,7 @@ function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
     const depsLen = blob.readUInt32LE(p);
     const dependencies =
       depsLen === 0
-        ? []
+        ? NO_DEPENDENCIES
         : items(unpack(blob.subarray(p + 4, p + 4 + depsLen), RS_KEY)).map((d) => {
             const dt = d as { n?: Unpacked; rs?: Unpacked };
             return { name: String(dt.n), result: fromBinary(StepResultSchema, dt.rs instanceof Uint8Array ? dt.rs : NO_BYTES) };
@@ -184,9 +185,10 @@ export async function claimSteps(
 
 /** A finished step to complete in a settle call. */
 export interface Completion {
-  lease: Lease;
-  /** `stepq.v1.StepResult` in protobuf binary. */
-  result: Uint8Array;
+  /** The step's lease. */
+  readonly step: Lease;
+  /** `stepq.v1.StepResult` in protobuf binary (set: a step without a result cannot complete). */
+  readonly result: Uint8Array | undefined;
   /** Output not written yet. */
   trailing: OutputBatch;
 }
@@ -222,7 +224,7 @@ export async function settleSteps(
   const codes = reply[3] as Buffer;
   const outcomes = opts.completions.map((c, i) => {
     const code = codes[i] as number;
-    return code === ScriptCode.OK ? undefined : scriptError("settleSteps", code, c.lease.stepId);
+    return code === ScriptCode.OK ? undefined : scriptError("settleSteps", code, c.step.stepId);
   });
   return { outcomes, steps: decodeClaimed(reply[5] as Buffer, Number(reply[4])), nextDueAt: dueAt(reply[2]), redisNow: Number(reply[1]) };
 }
@@ -232,20 +234,22 @@ function encodeCompletions(completions: readonly Completion[]): Buffer {
   const outputs = completions.map((c) => packOutput(c.trailing.entries));
   let size = 0;
   completions.forEach((c, i) => {
-    size += 1 + c.lease.jobId.length + 2 + 4 + 4 + 4 + c.result.length + 4 + (outputs[i] as Buffer).length;
+    size += 1 + c.step.jobId.length + 2 + 4 + 4 + 4 + (c.result as Uint8Array).length + 4 + (outputs[i] as Buffer).length;
   });
   const b = Buffer.allocUnsafe(size);
   let p = 0;
   completions.forEach((c, i) => {
-    const { jobId, index, attempt } = c.lease;
+    const { jobId, index, attempt } = c.step;
+    const result = c.result;
+    if (!result) throw new Error(`settleSteps: step ${c.step.stepId} has no result to complete with`);
     b[p] = jobId.length;
     p = 1 + p + b.write(jobId, p + 1, "latin1");
     p = b.writeUInt16LE(index, p);
     p = b.writeUInt32LE(attempt, p);
     p = b.writeUInt32LE(c.trailing.firstSeq, p);
-    p = b.writeUInt32LE(c.result.length, p);
-    b.set(c.result, p);
-    p += c.result.length;
+    p = b.writeUInt32LE(result.length, p);
+    b.set(result, p);
+    p += result.length;
     const out = outputs[i] as Buffer;
     p = b.writeUInt32LE(out.length, p);
     if (out.length > 0) b.set(out, p);

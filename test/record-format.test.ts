@@ -59,7 +59,7 @@ describe("job records", () => {
       routes: ["echo"],
       leaseMs: 10_000,
       claimMax: 0,
-      completions: [{ lease: steps[0]!, result: resultBytes("done"), trailing: { firstSeq: 0, entries: [] } }],
+      completions: [{ step: steps[0]!, result: resultBytes("done"), trailing: { firstSeq: 0, entries: [] } }],
     });
     expect(settled.outcomes).toEqual([undefined]);
     const after = await queue.getJob(jobId);
@@ -105,7 +105,7 @@ describe("job records", () => {
       routes: ["echo"],
       leaseMs: 10_000,
       claimMax: 0,
-      completions: steps.map((s) => ({ lease: s, result: resultBytes("ok"), trailing: { firstSeq: 0, entries: [] } })),
+      completions: steps.map((s) => ({ step: s, result: resultBytes("ok"), trailing: { firstSeq: 0, entries: [] } })),
     });
     const list = await queue.redis.lrange(queue.keys.expiries("50"), 0, -1);
     expect(list.filter((_, i) => i % 2 === 1)).toEqual(ids);

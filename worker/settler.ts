@@ -72,7 +72,7 @@ export function createSettler(o: SettlerOptions) {
           routes: o.routes,
           leaseMs: o.leaseMs,
           claimMax: max,
-          completions: batch.map((r) => ({ lease: r.step, result: r.result as Uint8Array, trailing: r.trailing })),
+          completions: batch, // a RunningStep has its lease, result and trailing output
         });
         max = 0; // a retry after a lost reply only completes: claimed steps would be orphaned
         return call;

@@ -85,7 +85,7 @@ export function createWorker(options: WorkerOptions) {
   /** Steps whose engine is running. */
   let active = 0;
   const prefetchMs = options.prefetchMs ?? 2;
-  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Number(process.env.PFMAX ?? 0) || Math.max(128, 2 * concurrency) });
+  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(128, 2 * concurrency) });
   /** If no step starts for this long while steps wait to, those steps are handed back. */
   const handBackMs = Math.max(50, 10 * prefetchMs);
   let lastStartAt = 0;
@@ -228,7 +228,9 @@ export function createWorker(options: WorkerOptions) {
     settled(r, err) {
       release(r);
       if (!err) {
-        emit("step:completed", { stepId: r.step.stepId, attempt: r.step.attempt, durationMs: Date.now() - r.startedAt });
+        if (listeners.has("step:completed")) {
+          emit("step:completed", { stepId: r.step.stepId, attempt: r.step.attempt, durationMs: Date.now() - r.startedAt });
+        }
       } else if (err instanceof LeaseLostError) {
         // Expired or cancelled while finishing (or a lost reply to our own
         // completion): the queue's state is authoritative either way.
@@ -319,7 +321,7 @@ export function createWorker(options: WorkerOptions) {
   function launch(step: ClaimedStep) {
     const r = new RunningStep(step, host, leaseMs);
     running.set(step.member, r);
-    emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
+    if (listeners.has("step:claimed")) emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
     ready.push(r);
   }
 
