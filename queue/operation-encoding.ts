@@ -20,6 +20,7 @@ import {
   type Operation,
   OperationSchema,
 } from "../gen/stepq/v1/operation_pb.js";
+import { varintSize, writeVarint } from "./protobuf-wire.js";
 
 /** The fields this encoder writes, per message: `number:name`. */
 const EXPECTED: [DescMessage, string][] = [
@@ -41,15 +42,6 @@ export const SCHEMA_KNOWN = EXPECTED.every(
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
 /** Builds the bytes in two passes over the same plan: sizes, then writes. */
 class Out {
   buf: Buffer;
@@ -58,11 +50,7 @@ class Out {
     this.buf = Buffer.allocUnsafe(size);
   }
   varint(n: number): void {
-    while (n >= 0x80) {
-      this.buf[this.pos++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[this.pos++] = n;
+    this.pos = writeVarint(this.buf, this.pos, n);
   }
   str(tag: number, s: string, len: number): void {
     this.buf[this.pos++] = tag;

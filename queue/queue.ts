@@ -112,7 +112,8 @@ export function createQueue(options: QueueOptions) {
     return redis.xtrim(keys.events, "MAXLEN", "~", Math.max(1, Math.ceil(eventsMaxLen / perEntry)));
   }
 
-  const appender = createCoalescer<OutputAppend, undefined>({ send: (appends) => appendOutputs(ctx, appends) });
+  // Output is latency-bound: more calls in flight, so an append rarely waits for one.
+  const appender = createCoalescer<OutputAppend, undefined>({ send: (appends) => appendOutputs(ctx, appends), maxInFlight: 8 });
 
   const submitter = createSubmitter({
     limits,

@@ -54,18 +54,19 @@ describe("submits made together", () => {
 describe("output appended together", () => {
   it("shares calls, each append fenced by its own lease: a lost lease refuses only its own output", async () => {
     const queue = newQueue();
-    for (let i = 0; i < 3; i++) await queue.submitStep({ step: { operation: echo({ text: `o${i}` }) } });
+    for (let i = 0; i < 20; i++) await queue.submitStep({ step: { operation: echo({ text: `o${i}` }) } });
     const [lost] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 50, max: 1 })).steps;
-    const live = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 2 })).steps;
+    const live = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 19 })).steps;
     await sleep(80);
     const before = await fcalls(queue);
     const outcomes = await Promise.allSettled(
       [lost!, ...live].map((s) => queue.appendOutput(s, { firstSeq: 0, entries: [{ kind: "tokens", firstIndex: 0, texts: [`t-${s.stepId}`] }] })),
     );
-    expect(await fcalls(queue)).toBe(before + 2);
+    // Several calls in flight at once (output is latency-bound), each carrying its share.
+    expect(await fcalls(queue)).toBeLessThan(before + 20);
     expect(outcomes[0]?.status).toBe("rejected");
     expect((outcomes[0] as PromiseRejectedResult).reason).toBeInstanceOf(LeaseLostError);
-    expect(outcomes.slice(1).map((o) => o.status)).toEqual(["fulfilled", "fulfilled"]);
+    expect(outcomes.slice(1).every((o) => o.status === "fulfilled")).toBe(true);
     for (const s of live) {
       const tokens = (await queue.readLog(s.jobId, "", 100)).flatMap((e) => (e.kind === "tokens" ? e.texts : []));
       expect(tokens).toEqual([`t-${s.stepId}`]);

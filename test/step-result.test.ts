@@ -1,25 +1,9 @@
-import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { StepResultSchema, StopReason } from "../gen/stepq/v1/step_pb.js";
-import { encodeStepResult, type ResultFields } from "../worker/step-result.js";
+import { StopReason } from "../gen/stepq/v1/step_pb.js";
+import { encodeStepResult, encodeStepResultWithToBinary, type ResultFields } from "../worker/step-result.js";
 
-function reference(r: ResultFields): Uint8Array {
-  return toBinary(
-    StepResultSchema,
-    create(StepResultSchema, {
-      text: r.text,
-      embeddings: r.embeddings.map((values) => ({ values: [...values] })),
-      usage: {
-        promptTokens: r.promptTokens,
-        completionTokens: r.completionTokens,
-        timeToFirstTokenMs: r.timeToFirstTokenMs,
-        durationMs: r.durationMs,
-        tokensPerSecond: r.tokensPerSecond,
-      },
-      stopReason: r.stopReason,
-    }),
-  );
-}
+/** The reference: protobuf-es's reflective encoder. */
+const reference = encodeStepResultWithToBinary;
 
 const base: ResultFields = {
   text: "",

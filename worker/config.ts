@@ -29,6 +29,13 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "30s", help: "On SIGINT/SIGTERM, how long running steps may finish before they are handed back." },
   { flag: "worker-id", env: "STEPQ_WORKER_ID", kind: "string", help: "Worker id in events and logs (default <host>-<pid>-<random>)." },
   { flag: "flush", env: "STEPQ_FLUSH", kind: "duration", default: "2ms", help: "Minimum time between two output appends of one step (token batching window)." },
+  {
+    flag: "prefetch",
+    env: "STEPQ_PREFETCH",
+    kind: "duration",
+    default: "2ms",
+    help: "Claim ahead: expected work per slot a worker may hold beyond what it runs (short steps only; handed back if the worker stays busy). 0 turns it off.",
+  },
 ];
 
 export interface WorkerConfig {
@@ -41,6 +48,7 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   workerId?: string;
   flushMs: number;
+  prefetchMs: number;
   models: string[];
   threads: number;
   dataDir: string;
@@ -63,6 +71,7 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     shutdownGraceMs: v["shutdown-grace"] as number,
     workerId: v["worker-id"] as string | undefined,
     flushMs: v.flush as number,
+    prefetchMs: v.prefetch as number,
   };
 }
 

@@ -11,6 +11,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StepResultSchema } from "../gen/stepq/v1/step_pb.js";
+import { varintSize, writeVarint } from "../queue/protobuf-wire.js";
 
 /** The fields of a result, as the worker computes them. */
 export interface ResultFields {
@@ -25,24 +26,6 @@ export interface ResultFields {
   stopReason: number;
 }
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(b: Buffer, p: number, n: number): number {
-  while (n >= 0x80) {
-    b[p++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  b[p++] = n;
-  return p;
-}
-
 /** A uint32 field (tag byte, value), left out when 0. */
 function uintField(b: Buffer, p: number, tag: number, n: number): number {
   if (n === 0) return p;
@@ -55,7 +38,7 @@ const uintSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
 /** `r` as a StepResult in protobuf binary. */
 export function encodeStepResult(r: ResultFields): Uint8Array {
   const ints = [r.promptTokens, r.completionTokens, r.timeToFirstTokenMs, r.durationMs];
-  if (r.embeddings.length > 0 || ints.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffffffff)) return viaToBinary(r);
+  if (r.embeddings.length > 0 || ints.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffffffff)) return encodeStepResultWithToBinary(r);
   const textBytes = Buffer.byteLength(r.text);
   const tps = Math.fround(r.tokensPerSecond);
   let usage = uintSize(ints[0] as number) + uintSize(ints[1] as number) + uintSize(ints[2] as number) + uintSize(ints[3] as number);
@@ -84,7 +67,8 @@ export function encodeStepResult(r: ResultFields): Uint8Array {
   return b;
 }
 
-function viaToBinary(r: ResultFields): Uint8Array {
+/** `r` encoded by protobuf-es's `toBinary`: results with embeddings, and the reference the tests hold the fast path to. */
+export function encodeStepResultWithToBinary(r: ResultFields): Uint8Array {
   return toBinary(
     StepResultSchema,
     create(StepResultSchema, {

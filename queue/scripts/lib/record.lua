@@ -196,8 +196,20 @@ end
 -- any generic read of a record (loadJob) or event (emit), so Redis sees
 -- every change in the order the transitions made them, and at the end of
 -- every call that gathers.
-local W = {records = {}, byKey = {}, pushes = {}, leases = {}, ended = {}, done = {}, doneBy = {}, events = {},
-  eventOrder = {}}
+local W = {records = {}, byKey = {}, pushes = {}, pushOrder = {}, leases = {}, ended = {}, done = {}, doneBy = {},
+  events = {}, eventOrder = {}}
+
+-- The list gathered in `byKey` under `key`, made (and `key` added to
+-- `order`, so flushes keep the order of first use) when there is none yet.
+local function gathered(order, byKey, key)
+  local list = byKey[key]
+  if not list then
+    list = {}
+    byKey[key] = list
+    order[#order + 1] = key
+  end
+  return list
+end
 
 -- Stores a record with the next flush.
 local flushWrites
@@ -214,12 +226,7 @@ end
 -- the job id, at the end of the expiry list of its retention, which
 -- purgeExpired reads oldest first.
 local function pushExpiry(rt, expires, jobId)
-  local entries = W.doneBy[rt]
-  if not entries then
-    entries = {}
-    W.doneBy[rt] = entries
-    W.done[#W.done + 1] = rt
-  end
+  local entries = gathered(W.done, W.doneBy, rt)
   -- Two list elements per job (a number is no Lua string to make).
   entries[#entries + 1] = expires
   entries[#entries + 1] = jobId
@@ -227,12 +234,7 @@ end
 
 -- Appends a step id to a route's ready list with the next flush.
 local function pushReady(route, id)
-  local ids = W.pushes[route]
-  if not ids then
-    ids = {}
-    W.pushes[route] = ids
-    W.pushes[#W.pushes + 1] = route
-  end
+  local ids = gathered(W.pushOrder, W.pushes, route)
   ids[#ids + 1] = id
 end
 
@@ -244,12 +246,7 @@ end
 -- Gathers one step event of a batch entry: the entry holds events of one
 -- type, `kind` names it; its line is `jobId index name route attempt`.
 local function pushEvent(kind, jobId, idx, name, route, attempt)
-  local parts = W.events[kind]
-  if not parts then
-    parts = {}
-    W.events[kind] = parts
-    W.eventOrder[#W.eventOrder + 1] = kind
-  end
+  local parts = gathered(W.eventOrder, W.events, kind)
   local n = #parts
   parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4], parts[n + 5] = '\n', jobId, ' ', NUMS[idx - 1] or idx - 1, ' '
   parts[n + 6], parts[n + 7], parts[n + 8], parts[n + 9] = name, ' ', route, ' '
@@ -267,7 +264,7 @@ local BATCH_KINDS = {
 -- Forgets gathered writes: every call starts empty (a call that failed
 -- half-way must not leave writes for the next one).
 local function resetWrites(workerId)
-  W.records, W.byKey, W.pushes, W.leases, W.ended = {}, {}, {}, {}, {}
+  W.records, W.byKey, W.pushes, W.pushOrder, W.leases, W.ended = {}, {}, {}, {}, {}, {}
   W.done, W.doneBy, W.events, W.eventOrder = {}, {}, {}, {}
   W.worker = workerId
 end
@@ -278,14 +275,13 @@ function flushWrites()
     redis.call('MSET', unpack(W.records))
     W.records, W.byKey = {}, {}
   end
-  -- Ready lists (W.pushes: routes in order, and per route the step ids),
-  -- each with its wake-up marker.
-  if #W.pushes > 0 then
-    for _, r in ipairs(W.pushes) do
+  -- Ready lists, each with its wake-up marker.
+  if #W.pushOrder > 0 then
+    for _, r in ipairs(W.pushOrder) do
       redis.call('RPUSH', K.readyList(r), unpack(W.pushes[r]))
       if redis.call('LLEN', K.wake(r)) == 0 then redis.call('RPUSH', K.wake(r), '1') end
     end
-    W.pushes = {}
+    W.pushes, W.pushOrder = {}, {}
   end
   if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
   if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
