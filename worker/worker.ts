@@ -85,7 +85,7 @@ export function createWorker(options: WorkerOptions) {
   /** Steps whose engine is running. */
   let active = 0;
   const prefetchMs = options.prefetchMs ?? 2;
-  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(128, 2 * concurrency) });
+  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(256, 4 * concurrency) });
   /** If no step starts for this long while steps wait to, those steps are handed back. */
   const handBackMs = Math.max(50, 10 * prefetchMs);
   let lastStartAt = 0;
