@@ -19,7 +19,7 @@ import { startSweeper, type Sweeper } from "../queue/sweeper.js";
 import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";
 import { createPrefetch } from "./prefetch.js";
 import { RunningStep, type StepHost } from "./running-step.js";
-import { createSettler } from "./settler.js";
+import { createSettler, SETTLE_CALLS } from "./settler.js";
 import { StepFailure } from "./step-failure.js";
 import { encodeStepResult } from "./step-result.js";
 
@@ -85,7 +85,7 @@ export function createWorker(options: WorkerOptions) {
   /** Steps whose engine is running. */
   let active = 0;
   const prefetchMs = options.prefetchMs ?? 2;
-  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(256, 4 * concurrency) });
+  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(512, 4 * concurrency) });
   /** If no step starts for this long while steps wait to, those steps are handed back. */
   const handBackMs = Math.max(50, 10 * prefetchMs);
   let lastStartAt = 0;
@@ -211,8 +211,8 @@ export function createWorker(options: WorkerOptions) {
     workerId: id,
     routes,
     leaseMs,
-    // Half the leases per call, so that two calls overlap with this process's work.
-    batchMax: () => Math.max(1, Math.ceil(capacity() / 2)),
+    // A share of the leases per call, so that calls overlap with this process's work.
+    batchMax: () => Math.max(1, Math.ceil(capacity() / SETTLE_CALLS)),
     claimable(settling) {
       // A completed step keeps its lease's place until its settle call, so a
       // saturated worker's replacements come from that call rather than
