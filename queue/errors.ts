@@ -58,6 +58,9 @@ export class LeaseLostError extends StepqError {
   readonly kind = "aborted";
 }
 
+/** A lease ended because its step was cancelled (a LeaseLostError that says why). */
+export class StepCancelledError extends LeaseLostError {}
+
 /** Redis cannot be reached; the call may be retried. */
 export class UnavailableError extends StepqError {
   readonly kind = "unavailable";
@@ -118,6 +121,8 @@ export function scriptError(script: string, code: number, subject: string, detai
       return new LeaseLostError(
         `${script}: the lease on step ${subject} is gone (expired, cancelled, or the step was re-claimed); abandon it`,
       );
+    case ScriptCode.CANCELLED:
+      return new StepCancelledError(`${script}: step ${subject} was cancelled; its lease has ended, stop working on it`);
     case ScriptCode.WRONG_STATE:
       return new FailedPreconditionError(`${subject} ${detail}`.trim());
     case ScriptCode.IDEMPOTENCY_CONFLICT:

@@ -8,7 +8,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import type { Redis } from "ioredis";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { type StepResult, StepResultSchema } from "../gen/stepq/v1/step_pb.js";
-import { asQueueError, scriptError } from "./errors.js";
+import { asQueueError, type LeaseLostError, scriptError } from "./errors.js";
 import { stepIdOf } from "./ids.js";
 import type { QueueKeys } from "./keys.js";
 import { pack, unpack, type Unpacked } from "./msgpack.js";
@@ -258,8 +258,11 @@ function encodeCompletions(completions: readonly Completion[]): Buffer {
   return b;
 }
 
-/** Renews `leases`; returns, per lease, its new deadline or undefined when it is gone. */
-export async function extendLeases(ctx: LeaseContext, leases: readonly Lease[], leaseMs: number): Promise<(number | undefined)[]> {
+/**
+ * Renews `leases`; returns, per lease, its new deadline, or why it is gone:
+ * a StepCancelledError (the step was cancelled) or a LeaseLostError.
+ */
+export async function extendLeases(ctx: LeaseContext, leases: readonly Lease[], leaseMs: number): Promise<(number | LeaseLostError)[]> {
   if (leases.length === 0) return [];
   const reply = check(
     await call(ctx, "extendLeases", [ctx.keys.leases], [leaseMs, ...leases.map((l) => l.member)]),
@@ -268,7 +271,11 @@ export async function extendLeases(ctx: LeaseContext, leases: readonly Lease[], 
   );
   const held = reply[1] as number[];
   const deadlines = reply[2] as number[];
-  return leases.map((_, i) => (held[i] === 1 ? deadlines[i] : undefined));
+  return leases.map((l, i) =>
+    held[i] === 1
+      ? (deadlines[i] as number)
+      : (scriptError("extendLeases", held[i] === 2 ? ScriptCode.CANCELLED : ScriptCode.LEASE_LOST, l.stepId) as LeaseLostError),
+  );
 }
 
 /** A running step's buffered output, on its way to its job's log. */

@@ -15,4 +15,9 @@ export enum ScriptCode {
   IDEMPOTENCY_CONFLICT = 5,
   /** A route holds as many queued steps as allowed. */
   QUEUE_FULL = 6,
+  /**
+   * The caller's lease is gone because the step was cancelled during the
+   * caller's attempt (a LEASE_LOST that tells the worker why).
+   */
+  CANCELLED = 7,
 }

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
-import { LeaseLostError } from "../queue/errors.js";
+import { LeaseLostError, StepCancelledError } from "../queue/errors.js";
 import { resultBytes, useQueues } from "./helpers/queue.js";
 import type { Queue } from "../queue/queue.js";
 import { echo } from "./helpers/stack.js";
@@ -29,6 +29,8 @@ describe("leases and fencing", () => {
 
     const s = stale!;
     await expect(queue.complete(s, resultBytes("stale"))).rejects.toBeInstanceOf(LeaseLostError);
+    // Re-claimed, not cancelled: the refusal must not tell the stale worker it was cancelled.
+    await expect(queue.complete(s, resultBytes("stale"))).rejects.not.toBeInstanceOf(StepCancelledError);
     await expect(queue.appendOutput(s, { firstSeq: 0, entries: [{ kind: "tokens", firstIndex: 0, texts: ["x"] }] })).rejects.toBeInstanceOf(LeaseLostError);
     await expect(queue.reportProgress(s, 0.5)).rejects.toBeInstanceOf(LeaseLostError);
     await expect(queue.fail(s, { code: StepErrorCode.ENGINE_FAILED, message: "late", retryable: true })).rejects.toBeInstanceOf(LeaseLostError);
@@ -41,11 +43,42 @@ describe("leases and fencing", () => {
     expect(tokens).toEqual([]);
   });
 
+  it("every write refused because the step was cancelled says so, whichever path refuses it", async () => {
+    const jobId = await submitEcho("to cancel");
+    const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 1 })).steps;
+    await queue.cancel(jobId, 0, "no longer needed");
+    const s = step!;
+    const refusals = [
+      queue.appendOutput(s, { firstSeq: 0, entries: [{ kind: "tokens", firstIndex: 0, texts: ["x"] }] }),
+      queue.reportProgress(s, 0.5),
+      queue.complete(s, resultBytes("late")),
+      queue.fail(s, { code: StepErrorCode.ENGINE_FAILED, message: "late", retryable: true }),
+    ];
+    for (const refusal of refusals) {
+      await expect(refusal).rejects.toBeInstanceOf(StepCancelledError);
+      await expect(refusal).rejects.toThrow(`step ${jobId}.0 was cancelled`);
+    }
+    const settled = await queue.settle({
+      workerId: "w",
+      routes: ["echo"],
+      leaseMs: 10_000,
+      claimMax: 0,
+      completions: [{ step: s, result: resultBytes("late"), trailing: { firstSeq: 0, entries: [] } }],
+    });
+    expect(settled.outcomes[0]).toBeInstanceOf(StepCancelledError);
+    const [renewed] = await queue.extendLeases([s], 10_000);
+    expect(renewed).toBeInstanceOf(StepCancelledError);
+    const job = await queue.getJob(jobId);
+    expect(job?.steps[0]).toMatchObject({ state: StepState.CANCELLED, attempt: 1 });
+  });
+
   it("an expired lease cannot be renewed, even before anyone recovered it", async () => {
     await submitEcho("expire");
     const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 50, max: 1 })).steps;
     await sleep(80);
-    expect(await queue.extendLeases([step!], 10_000)).toEqual([undefined]);
+    const [lost] = await queue.extendLeases([step!], 10_000);
+    expect(lost).toBeInstanceOf(LeaseLostError);
+    expect(lost).not.toBeInstanceOf(StepCancelledError);
     await expect(queue.complete(step!, resultBytes("late"))).rejects.toBeInstanceOf(LeaseLostError);
     await queue.sweep();
   });

@@ -8,7 +8,7 @@
  * and short steps never stream or look at the signal).
  */
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
-import { isRedisUnavailable, LeaseLostError } from "../queue/errors.js";
+import { isRedisUnavailable, LeaseLostError, StepCancelledError } from "../queue/errors.js";
 import type { ClaimedStep, OutputBatch } from "../queue/leases.js";
 import type { Logger } from "../queue/logger.js";
 import type { Queue } from "../queue/queue.js";
@@ -16,6 +16,15 @@ import type { EngineContext, StopSignal } from "./engines/engine.js";
 import { createOutputBuffer, type OutputBuffer } from "./output-buffer.js";
 
 /** What every running step of one worker shares. */
+/**
+ * Why a refused write ends a step: "cancelled" when the queue says the step
+ * was cancelled (the cancel message may arrive after the refusal), else
+ * "lease-lost".
+ */
+export function lostLeaseKind(err: Error): "cancelled" | "lease-lost" {
+  return err instanceof StepCancelledError ? "cancelled" : "lease-lost";
+}
+
 export interface StepHost {
   queue(): Queue;
   readonly flushMs: number;
@@ -108,7 +117,7 @@ export class RunningStep implements EngineContext {
       flushMs: this.host.flushMs,
       isRetryable: isRedisUnavailable,
       // A write refused for good means the lease is gone (or the job was purged).
-      onFatal: () => this.stop({ kind: "lease-lost" }),
+      onFatal: (err) => this.stop({ kind: lostLeaseKind(err) }),
     });
     return this.buffer;
   }
@@ -123,7 +132,7 @@ export class RunningStep implements EngineContext {
       .queue()
       .reportProgress(this.step, pending.fraction, pending.message)
       .catch((e: unknown) => {
-        if (e instanceof LeaseLostError) this.stop({ kind: "lease-lost" });
+        if (e instanceof LeaseLostError) this.stop({ kind: lostLeaseKind(e) });
       });
   }
 }

@@ -18,7 +18,7 @@ import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
 import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";
 import { createPrefetch } from "./prefetch.js";
-import { RunningStep, type StepHost } from "./running-step.js";
+import { lostLeaseKind, RunningStep, type StepHost } from "./running-step.js";
 import { createSettler, SETTLE_CALLS } from "./settler.js";
 import { StepFailure } from "./step-failure.js";
 import { encodeStepResult } from "./step-result.js";
@@ -234,7 +234,7 @@ export function createWorker(options: WorkerOptions) {
       } else if (err instanceof LeaseLostError) {
         // Expired or cancelled while finishing (or a lost reply to our own
         // completion): the queue's state is authoritative either way.
-        abandoned(r, "lease-lost");
+        abandoned(r, lostLeaseKind(err));
       } else {
         // Redis stayed away past the lease: recovery will requeue the step.
         reportError(err);
@@ -312,7 +312,7 @@ export function createWorker(options: WorkerOptions) {
       const res = await whileUnavailable(() => q().fail(step, error, r.trailing), r.deadline);
       emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
     } catch (e) {
-      if (e instanceof LeaseLostError) abandoned(r, "lease-lost");
+      if (e instanceof LeaseLostError) abandoned(r, lostLeaseKind(e));
       else reportError(coerceError(e)); // Redis stayed away past the lease: recovery will requeue the step
     }
     release(r);
@@ -335,14 +335,15 @@ export function createWorker(options: WorkerOptions) {
     const all = [...running.values()];
     if (all.length === 0) return;
     try {
-      const deadlines = await q().extendLeases(
+      const renewed = await q().extendLeases(
         all.map((r) => r.step as Lease),
         leaseMs,
       );
       const now = Date.now();
       all.forEach((r, i) => {
-        if (deadlines[i] === undefined) r.stop({ kind: "lease-lost" });
-        else r.deadline = now + leaseMs;
+        const outcome = renewed[i] as number | Error;
+        if (typeof outcome === "number") r.deadline = now + leaseMs;
+        else r.stop({ kind: lostLeaseKind(outcome) });
       });
       dropStopped();
     } catch (e) {

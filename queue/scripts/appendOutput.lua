@@ -14,7 +14,8 @@ ARGV[2] the appends, back to back (APPEND, little-endian): job id (B length
         claim (I4), sequence number of the first entry within the attempt's
         output (I4), output (I4 + bytes, msgpack, see writeOutput)
 
-Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST or
+Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST,
+CODE.CANCELLED (the lease ended because the step was cancelled) or
 CODE.JOB_NOT_FOUND}.
 Events: none (the entries are the output itself).
 ]]
@@ -31,7 +32,7 @@ while pos <= #blob do
   local code = CODE.OK
   local deadline = redis.call('ZSCORE', leasesKey, leaseMember(jobId, idx, attempt))
   if not deadline or tonumber(deadline) < NOW then
-    code = CODE.LEASE_LOST
+    code = lostLeaseCode(jobId, idx, attempt)
   elseif not logged[jobId] and redis.call('EXISTS', K.log(jobId)) == 0 then
     -- First output of the job: create its log (from the record's history).
     local job = loadJob(jobId)

@@ -10,7 +10,9 @@ ARGV[1] key prefix
 ARGV[2] lease duration, ms
 ARGV[3..] lease members "<stepId>|<attempt>"
 
-Returns {CODE.OK, {1 if renewed else 0, per member}, {deadline per member}}.
+Returns {CODE.OK, {per member: 1 renewed, 2 not renewed because the step was
+cancelled during that attempt, 0 not renewed (expired, recovered)},
+{deadline per member}}.
 Events: none.
 ]]
 local leasesKey = KEYS[1]
@@ -36,6 +38,9 @@ for i = 3, #ARGV do
       saveJob(jobId, job)
     end
     ok = 1
+  else
+    local jobId, idx, attempt = parseLeaseMember(member)
+    if jobId and lostLeaseCode(jobId, idx, attempt) == CODE.CANCELLED then ok = 2 end
   end
   held[#held + 1] = ok
   deadlines[#deadlines + 1] = deadline

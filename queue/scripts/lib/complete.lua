@@ -23,6 +23,7 @@ local function leaseCodeInPlace(raw, idx, attempt, now)
   local n = struct.unpack('<H', raw, 4)
   if idx < 1 or idx > n then return CODE.STEP_NOT_FOUND end
   local st, _, _, a, ld = struct.unpack(STEP_HDR, raw, stepHeaderAt(idx))
+  if st == S.CANCELLED and a == attempt then return CODE.CANCELLED end
   if st ~= S.RUNNING or a ~= attempt or ld == 0 or ld < now then return CODE.LEASE_LOST end
   return CODE.OK
 end
