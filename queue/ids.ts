@@ -50,6 +50,11 @@ export function stepIdOf(jobId: string, index: number): string {
   return `${jobId}.${index}`;
 }
 
+/** The queue's sequence number that job id `jobId` starts with. */
+export function jobSeqOf(jobId: string): number {
+  return parseInt(jobId.slice(0, 8), 36);
+}
+
 /** A stream entry id used as a cursor: `<ms>-<seq>`. */
 export const CURSOR_PATTERN = /^\d{1,20}-\d{1,20}$/;
 

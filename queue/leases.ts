@@ -142,6 +142,9 @@ function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
             return { name: String(dt.n), result: fromBinary(StepResultSchema, dt.rs instanceof Uint8Array ? dt.rs : NO_BYTES) };
           });
     p += 4 + depsLen;
+    // The lease fields are spelled out, not spread from leaseOf(): a spread
+    // here gave these objects a slower shape and doubled the worker's CPU
+    // per step in a drain (measured: ~9.5 → ~18.8 µs).
     const stepId = `${jobId}.${index}`;
     steps.push({
       jobId,
@@ -229,31 +232,45 @@ export async function settleSteps(
   return { outcomes, steps: decodeClaimed(reply[5] as Buffer, Number(reply[4])), nextDueAt: dueAt(reply[2]), redisNow: Number(reply[1]) };
 }
 
+/**
+ * Bytes of the head that APPEND and COMPLETION records start with: job id
+ * (B length + bytes), 0-based step index (H), attempt (I4), sequence number
+ * of the first output entry (I4).
+ */
+function leaseHeadSize(lease: Lease): number {
+  return 1 + lease.jobId.length + 2 + 4 + 4;
+}
+
+/** Writes that head at `p`; returns the position after it. */
+function writeLeaseHead(b: Buffer, p: number, lease: Lease, firstSeq: number): number {
+  b[p] = lease.jobId.length;
+  p = 1 + p + b.write(lease.jobId, p + 1, "latin1");
+  p = b.writeUInt16LE(lease.index, p);
+  p = b.writeUInt32LE(lease.attempt, p);
+  return b.writeUInt32LE(firstSeq, p);
+}
+
+/** Writes `bytes` with their length (I4) at `p`; returns the position after them. */
+function writeSized(b: Buffer, p: number, bytes: Uint8Array): number {
+  p = b.writeUInt32LE(bytes.length, p);
+  b.set(bytes, p);
+  return p + bytes.length;
+}
+
 /** The COMPLETION records of settleSteps.lua, back to back. */
 function encodeCompletions(completions: readonly Completion[]): Buffer {
   const outputs = completions.map((c) => packOutput(c.trailing.entries));
   let size = 0;
   completions.forEach((c, i) => {
-    size += 1 + c.step.jobId.length + 2 + 4 + 4 + 4 + (c.result as Uint8Array).length + 4 + (outputs[i] as Buffer).length;
+    if (!c.result) throw new Error(`settleSteps: step ${c.step.stepId} has no result to complete with`);
+    size += leaseHeadSize(c.step) + 4 + c.result.length + 4 + (outputs[i] as Buffer).length;
   });
   const b = Buffer.allocUnsafe(size);
   let p = 0;
   completions.forEach((c, i) => {
-    const { jobId, index, attempt } = c.step;
-    const result = c.result;
-    if (!result) throw new Error(`settleSteps: step ${c.step.stepId} has no result to complete with`);
-    b[p] = jobId.length;
-    p = 1 + p + b.write(jobId, p + 1, "latin1");
-    p = b.writeUInt16LE(index, p);
-    p = b.writeUInt32LE(attempt, p);
-    p = b.writeUInt32LE(c.trailing.firstSeq, p);
-    p = b.writeUInt32LE(result.length, p);
-    b.set(result, p);
-    p += result.length;
-    const out = outputs[i] as Buffer;
-    p = b.writeUInt32LE(out.length, p);
-    if (out.length > 0) b.set(out, p);
-    p += out.length;
+    p = writeLeaseHead(b, p, c.step, c.trailing.firstSeq);
+    p = writeSized(b, p, c.result as Uint8Array);
+    p = writeSized(b, p, outputs[i] as Buffer);
   });
   return b;
 }
@@ -291,19 +308,12 @@ export interface OutputAppend {
 export async function appendOutputs(ctx: LeaseContext, appends: readonly OutputAppend[]): Promise<(Error | undefined)[]> {
   const packed = appends.map((a) => packOutput(a.batch.entries));
   let size = 0;
-  appends.forEach((a, i) => (size += 1 + a.lease.jobId.length + 2 + 4 + 4 + 4 + (packed[i] as Buffer).length));
+  appends.forEach((a, i) => (size += leaseHeadSize(a.lease) + 4 + (packed[i] as Buffer).length));
   const b = Buffer.allocUnsafe(size);
   let p = 0;
   appends.forEach(({ lease, batch }, i) => {
-    b[p] = lease.jobId.length;
-    p = 1 + p + b.write(lease.jobId, p + 1, "latin1");
-    p = b.writeUInt16LE(lease.index, p);
-    p = b.writeUInt32LE(lease.attempt, p);
-    p = b.writeUInt32LE(batch.firstSeq, p);
-    const out = packed[i] as Buffer;
-    p = b.writeUInt32LE(out.length, p);
-    b.set(out, p);
-    p += out.length;
+    p = writeLeaseHead(b, p, lease, batch.firstSeq);
+    p = writeSized(b, p, packed[i] as Buffer);
   });
   const reply = check(await call(ctx, "appendOutput", [ctx.keys.leases], [b]), "appendOutput", "output");
   const codes = reply[1] as Buffer;

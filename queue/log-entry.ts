@@ -151,7 +151,7 @@ const JOB_STATE_AFTER: Record<number, JobState> = {
  * job states after it; `w` the worker; and `jt`, when present, a job event
  * that goes with each step event (JOB_SUBMITTED before it, any other after).
  */
-export function parseEventEntries(id: string, fields: readonly string[]): StreamEvent[] {
+function parseEventEntries(id: string, fields: readonly string[]): StreamEvent[] {
   const f = fieldMap(fields);
   const time = entryTime(id, f);
   const batch = f.get("b");
@@ -188,10 +188,25 @@ export function parseEventEntries(id: string, fields: readonly string[]): Stream
   return out;
 }
 
-/** An events-stream cursor: an entry id, and the event within a batch entry (undefined: the whole entry). */
-export function parseEventCursor(cursor: string): { id: string; index?: number } {
+/** A parsed events-stream cursor: an entry id, and the event within a batch entry (undefined: the whole entry). */
+export interface EventCursor {
+  id: string;
+  index?: number;
+}
+
+/** An events-stream cursor's parts. */
+export function parseEventCursor(cursor: string): EventCursor {
   const dot = cursor.indexOf(".");
   return dot < 0 ? { id: cursor } : { id: cursor.slice(0, dot), index: Number(cursor.slice(dot + 1)) };
+}
+
+/**
+ * The events of one entry that come after cursor `after`: all of them,
+ * unless the cursor points inside this very entry (then those after it).
+ */
+export function eventsAfter(id: string, fields: readonly string[], after: EventCursor | undefined): StreamEvent[] {
+  const events = parseEventEntries(id, fields);
+  return after?.index !== undefined && after.id === id ? events.slice(after.index + 1) : events;
 }
 
 /** The stream id just before `id` (so that reading after it starts at `id`). */

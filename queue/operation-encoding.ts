@@ -20,7 +20,7 @@ import {
   type Operation,
   OperationSchema,
 } from "../gen/stepq/v1/operation_pb.js";
-import { varintSize, writeVarint } from "./protobuf-wire.js";
+import { strFieldSize, uintFieldSize, varintSize, writeUintField, writeVarint } from "./protobuf-wire.js";
 
 /** The fields this encoder writes, per message: `number:name`. */
 const EXPECTED: [DescMessage, string][] = [
@@ -52,6 +52,10 @@ class Out {
   varint(n: number): void {
     this.pos = writeVarint(this.buf, this.pos, n);
   }
+  /** A varint field with implicit presence: left out when 0. */
+  uint(tag: number, n: number): void {
+    this.pos = writeUintField(this.buf, this.pos, tag, n);
+  }
   str(tag: number, s: string, len: number): void {
     this.buf[this.pos++] = tag;
     this.varint(len);
@@ -67,9 +71,6 @@ class Out {
 const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 const hasUnknown = (m: { $unknown?: unknown[] }) => m.$unknown !== undefined && m.$unknown.length > 0;
 
-/** A string field's size (tag + length + bytes), 0 when empty (implicit presence). */
-const strSize = (s: string, len: number) => (s === "" ? 0 : 1 + varintSize(len) + len);
-const uintSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
 
 function viaToBinary(op: Operation): Uint8Array {
   return toBinary(OperationSchema, op);
@@ -88,22 +89,22 @@ export function encodeOperation(op: Operation): Uint8Array {
       const textLen = utf8(v.text);
       const failLen = utf8(v.failMessage);
       const inner =
-        strSize(v.text, textLen) +
-        uintSize(v.tokenCount) +
-        uintSize(v.tokenDelayMs) +
-        uintSize(v.delayMs) +
-        strSize(v.failMessage, failLen) +
-        uintSize(v.failAttempts) +
+        strFieldSize(textLen) +
+        uintFieldSize(v.tokenCount) +
+        uintFieldSize(v.tokenDelayMs) +
+        uintFieldSize(v.delayMs) +
+        strFieldSize(failLen) +
+        uintFieldSize(v.failAttempts) +
         (v.failPermanently ? 2 : 0);
       const o = new Out(1 + varintSize(inner) + inner);
       o.buf[o.pos++] = 0x1a;
       o.varint(inner);
       if (v.text !== "") o.str(0x0a, v.text, textLen);
-      if (v.tokenCount !== 0) (o.buf[o.pos++] = 0x10), o.varint(v.tokenCount);
-      if (v.tokenDelayMs !== 0) (o.buf[o.pos++] = 0x18), o.varint(v.tokenDelayMs);
-      if (v.delayMs !== 0) (o.buf[o.pos++] = 0x20), o.varint(v.delayMs);
+      o.uint(0x10, v.tokenCount);
+      o.uint(0x18, v.tokenDelayMs);
+      o.uint(0x20, v.delayMs);
       if (v.failMessage !== "") o.str(0x2a, v.failMessage, failLen);
-      if (v.failAttempts !== 0) (o.buf[o.pos++] = 0x30), o.varint(v.failAttempts);
+      o.uint(0x30, v.failAttempts);
       if (v.failPermanently) (o.buf[o.pos++] = 0x38), (o.buf[o.pos++] = 1);
       return o.buf;
     }
@@ -112,7 +113,7 @@ export function encodeOperation(op: Operation): Uint8Array {
       if (hasUnknown(v)) return viaToBinary(op);
       const modelLen = utf8(v.model);
       const lens = v.inputs.map(utf8);
-      let inner = strSize(v.model, modelLen);
+      let inner = strFieldSize(modelLen);
       // Repeated strings are written even when empty.
       for (const len of lens) inner += 1 + varintSize(len) + len;
       const o = new Out(1 + varintSize(inner) + inner);
@@ -137,10 +138,10 @@ export function encodeOperation(op: Operation): Uint8Array {
       const promptLen = utf8(v.prompt);
       const messages = v.messages.map((m) => {
         const contentLen = utf8(m.content);
-        return { size: uintSize(m.role) + strSize(m.content, contentLen), contentLen };
+        return { size: uintFieldSize(m.role) + strFieldSize(contentLen), contentLen };
       });
       const stopLens = v.stop.map(utf8);
-      let inner = strSize(v.model, modelLen) + strSize(v.prompt, promptLen) + uintSize(v.maxTokens);
+      let inner = strFieldSize(modelLen) + strFieldSize(promptLen) + uintFieldSize(v.maxTokens);
       for (const m of messages) inner += 1 + varintSize(m.size) + m.size;
       if (v.temperature !== undefined) inner += 5;
       if (v.topP !== undefined) inner += 5;
@@ -156,10 +157,10 @@ export function encodeOperation(op: Operation): Uint8Array {
         const mm = messages[i] as { size: number; contentLen: number };
         o.buf[o.pos++] = 0x1a;
         o.varint(mm.size);
-        if (m.role !== 0) (o.buf[o.pos++] = 0x08), o.varint(m.role);
+        o.uint(0x08, m.role);
         if (m.content !== "") o.str(0x12, m.content, mm.contentLen);
       });
-      if (v.maxTokens !== 0) (o.buf[o.pos++] = 0x20), o.varint(v.maxTokens);
+      o.uint(0x20, v.maxTokens);
       if (v.temperature !== undefined) o.float(0x2d, v.temperature);
       if (v.topP !== undefined) o.float(0x35, v.topP);
       if (v.topK !== undefined) (o.buf[o.pos++] = 0x38), o.varint(v.topK);

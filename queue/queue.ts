@@ -7,13 +7,12 @@ import type { Redis } from "ioredis";
 import type { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
-import { AlreadyExistsError, asQueueError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, scriptError } from "./errors.js";
+import { asQueueError, FailedPreconditionError, NotFoundError, scriptError } from "./errors.js";
 import { createCoalescer } from "./coalescer.js";
 import { createKeys, type QueueKeys } from "./keys.js";
 import {
   type AttemptError,
   appendOutputs,
-  type ClaimedStep,
   claimSteps,
   completeStep,
   extendLeases,
@@ -27,10 +26,9 @@ import {
   settleSteps,
 } from "./leases.js";
 import { type LimitOverrides, resolveLimits } from "./limits.js";
-import { compareCursors, type LogEntry, parseEventCursor, parseEventEntries, parseLogEntry, type StreamEvent } from "./log-entry.js";
-import { pack, unpack, type Unpacked } from "./msgpack.js";
+import { compareCursors, eventsAfter, type LogEntry, parseEventCursor, parseLogEntry, type StreamEvent } from "./log-entry.js";
 import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
-import { decodeJobRecord, type JobRecord } from "./record.js";
+import { decodeJobRecord } from "./record.js";
 import { ScriptCode } from "./script-codes.js";
 import { registerScripts, runScript, type ScriptName } from "./scripts.js";
 import { createSubmitter, type JobView, type SubmitResult, view } from "./submit.js";
@@ -230,10 +228,10 @@ export function createQueue(options: QueueOptions) {
 
     /** The queue-wide events of up to `count` entries after `afterCursor` (an events-stream cursor). */
     async readEvents(afterCursor: string, count: number): Promise<StreamEvent[]> {
-      const { id, index } = parseEventCursor(afterCursor);
-      const start = !afterCursor ? "-" : index === undefined ? `(${id}` : id;
+      const after = parseEventCursor(afterCursor);
+      const start = !afterCursor ? "-" : after.index === undefined ? `(${after.id}` : after.id;
       const rows = await redisCall(() => redis.xrange(keys.events, start, "+", "COUNT", count));
-      return rows.flatMap(([entry, fields]) => parseEventEntries(entry, fields).slice(entry === id && index !== undefined ? index + 1 : 0));
+      return rows.flatMap(([entry, fields]) => eventsAfter(entry, fields, after));
     },
 
     /** Records that a worker joined or left (one XADD: no record changes). */

@@ -9,7 +9,9 @@
  * described in queue/scripts/lib/record.lua; format 1 (one msgpack map) is
  * still read. This module decodes a record into typed objects.
  */
+import { jobSeqOf } from "./ids.js";
 import { unpack, unpackAll, type Unpacked } from "./msgpack.js";
+import { STEP_DEFAULTS as DEFAULTS } from "./record-body.js";
 
 /** One attempt's error, as stored. */
 export interface ErrorRecord {
@@ -161,7 +163,7 @@ function decodeStep(v: Unpacked, index: number): StepRecord {
 const JOB_HDR_SIZE = 33;
 const STEP_HDR_SIZE = 25;
 const Q_NAME = ["", "l", "z", "d"];
-const STEP_DEFAULTS = { ma: 3, bi: 1000, bm: 60000 };
+const STEP_DEFAULTS = { ma: DEFAULTS.maxAttempts, bi: DEFAULTS.backoffInitialMs, bm: DEFAULTS.backoffMaxMs };
 const TAIL_CLAIMED = 1;
 const TAIL_SUCCEEDED = 2;
 
@@ -222,15 +224,19 @@ function tableOfFormat2(data: Uint8Array): Table {
   return job;
 }
 
+/** Labels stored as a flat key, value list, as a map. */
+export function labelsOf(flat: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) labels[flat[i] as string] = flat[i + 1] as string;
+  return labels;
+}
+
 /** Decodes the record stored at `j:<jobId>`. */
 export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
   const t = data[0] === 2 ? tableOfFormat2(data) : table(unpack(data, BINARY_KEYS));
-  const flatLabels = list(t.lb).map(str);
-  const labels: Record<string, string> = {};
-  for (let i = 0; i + 1 < flatLabels.length; i += 2) labels[flatLabels[i] as string] = flatLabels[i + 1] as string;
   return {
     id: jobId,
-    seq: num(t.sq) || parseInt(jobId.slice(0, 8), 36),
+    seq: num(t.sq) || jobSeqOf(jobId),
     priority: num(t.p),
     failurePolicy: num(t.fp) || FAIL_FAST,
     state: num(t.st),
@@ -239,7 +245,7 @@ export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
     finishedAt: optNum(t.f),
     expiresAt: optNum(t.x),
     idempotencyKey: typeof t.ik === "string" ? t.ik : undefined,
-    labels,
+    labels: labelsOf(list(t.lb).map(str)),
     notBefore: optNum(t.nb),
     hasLog: t.lg === 1,
     finalCursor: typeof t.fc === "string" ? t.fc : undefined,

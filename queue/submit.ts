@@ -10,7 +10,8 @@ import { AlreadyExistsError, ResourceExhaustedError, scriptError } from "./error
 import { createCoalescer } from "./coalescer.js";
 import type { SubmitLimits } from "./limits.js";
 import type { PreparedJob } from "./prepare-job.js";
-import { decodeJobRecord, type JobRecord } from "./record.js";
+import { jobSeqOf } from "./ids.js";
+import { decodeJobRecord, type JobRecord, labelsOf } from "./record.js";
 import { ScriptCode } from "./script-codes.js";
 
 /** A job as read from its record, with the lease deadlines of its running steps. */
@@ -80,11 +81,9 @@ function encodeJobs(jobs: readonly PreparedJob[]): Buffer {
 function simpleView(job: PreparedJob, jobId: string, createdAt: number): JobView {
   const s = job.simple;
   if (!s) throw new Error("simpleView: not a simple job");
-  const labels: Record<string, string> = {};
-  for (let i = 0; i + 1 < s.labels.length; i += 2) labels[s.labels[i] as string] = s.labels[i + 1] as string;
   return {
     id: jobId,
-    seq: parseInt(jobId.slice(0, 8), 36),
+    seq: jobSeqOf(jobId),
     priority: 0,
     failurePolicy: s.failurePolicy,
     state: JobState.QUEUED,
@@ -93,7 +92,7 @@ function simpleView(job: PreparedJob, jobId: string, createdAt: number): JobView
     finishedAt: undefined,
     expiresAt: undefined,
     idempotencyKey: s.idempotencyKey,
-    labels,
+    labels: labelsOf(s.labels),
     notBefore: undefined,
     hasLog: false,
     finalCursor: undefined,

@@ -20,7 +20,7 @@ import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { InvalidArgumentError, OutOfRangeError } from "../queue/errors.js";
 import { stepIdOf } from "../queue/ids.js";
 import { listSteps } from "../queue/listing.js";
-import { type LogEntry, parseEventCursor, parseEventEntries, previousStreamId, type StreamEvent } from "../queue/log-entry.js";
+import { eventsAfter, type LogEntry, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { type JobView, type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
 import { toEvent, toNarration, toRestart, toStep, toStepEnd, toTokenChunk } from "./convert.js";
@@ -184,22 +184,18 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       const routes = new Set(req.routes);
       const types = new Set(req.types.map((t, i) => enumArg(`types[${i}]`, t, EventType, "EVENT_TYPE_")));
       const cursor = cursorArg("after_cursor", req.afterCursor, true);
-      let after = cursor;
-      // Within a batch entry: read that entry again and skip what was seen.
-      let partial: { id: string; index: number } | undefined;
-      if (cursor === "") after = await queue.lastEventCursor();
+      const start = cursor === "" ? undefined : parseEventCursor(cursor);
+      let after: string;
+      if (!start) after = await queue.lastEventCursor();
       else {
-        const { id, index } = parseEventCursor(cursor);
-        // Inside a batch entry, that entry's own events are needed too.
-        if (await queue.eventsTrimmedAfter(index === undefined ? id : previousStreamId(id))) {
+        // A cursor inside a batch entry: read that entry again (eventsAfter
+        // skips what was seen), so its events must still be retained too.
+        after = start.index === undefined ? start.id : previousStreamId(start.id);
+        if (await queue.eventsTrimmedAfter(after)) {
           throw new OutOfRangeError(
             `after_cursor ${cursor} is older than the retained events (the events stream is capped); ` +
               "watch again without a cursor and read current state with GetStep/GetJob",
           );
-        }
-        if (index !== undefined) {
-          partial = { id, index };
-          after = previousStreamId(id);
         }
       }
       const sub = hub.subscribe(queue.keys.events, after);
@@ -208,10 +204,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       try {
         for await (const batch of sub) {
           for (const raw of batch) {
-            const events = parseEventEntries(raw.id, raw.fields);
-            const skip = partial?.id === raw.id ? partial.index + 1 : 0;
-            for (let i = skip; i < events.length; i++) {
-              const { cursor, time, event } = events[i] as StreamEvent;
+            for (const { cursor, time, event } of eventsAfter(raw.id, raw.fields, start)) {
               if (jobId && event.jobId !== jobId) continue;
               if (stepIds.size > 0 && (event.stepIndex === undefined || !stepIds.has(stepIdOf(event.jobId, event.stepIndex)))) continue;
               if (routes.size > 0 && !routes.has(event.route ?? "")) continue;

@@ -4,6 +4,8 @@ import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { createEchoEngine } from "../worker/engines/echo.js";
 import type { Engine } from "../worker/engines/engine.js";
+import { workerConfig } from "../worker/config.js";
+import type { Worker } from "../worker/worker.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();
@@ -153,30 +155,39 @@ function countingEcho() {
 }
 
 describe("claiming ahead", () => {
-  it("a worker holds more short steps than it runs, and never runs more than its concurrency at once", async () => {
-    const { engine, stats } = countingEcho();
-    const worker = await stack.worker({ concurrency: 2, engines: [engine] });
+  /**
+   * Runs `worker` until `n` new echo steps all succeeded, then stops it;
+   * returns the most steps it held (leased) at once.
+   */
+  async function drainCountingHeld(worker: Worker, n: number, tag: string): Promise<number> {
     let held = 0;
     worker.on("step:claimed", () => (held = Math.max(held, worker.running)));
-    const steps = await stack.client.steps.submitSteps({ requests: Array.from({ length: 300 }, (_, i) => ({ operation: echo({ text: `p${i}` }) })) });
+    const steps = await stack.client.steps.submitSteps({ requests: Array.from({ length: n }, (_, i) => ({ operation: echo({ text: `${tag}${i}` }) })) });
     const run = worker.runForever();
     for (const r of steps.responses) expect((await stack.client.wait(r.step!.id)).state).toBe(StepState.SUCCEEDED);
     await worker.stop();
     await run;
+    return held;
+  }
+
+  it("a worker holds more short steps than it runs, and never runs more than its concurrency at once", async () => {
+    const { engine, stats } = countingEcho();
+    const held = await drainCountingHeld(await stack.worker({ concurrency: 2, engines: [engine] }), 300, "p");
     expect(stats.max).toBe(2);
     expect(held).toBeGreaterThan(2);
   });
 
   it("is off with prefetchMs 0: a worker holds no more steps than its concurrency", async () => {
-    const worker = await stack.worker({ concurrency: 2, prefetchMs: 0 });
-    let held = 0;
-    worker.on("step:claimed", () => (held = Math.max(held, worker.running)));
-    const steps = await stack.client.steps.submitSteps({ requests: Array.from({ length: 100 }, (_, i) => ({ operation: echo({ text: `n${i}` }) })) });
-    const run = worker.runForever();
-    for (const r of steps.responses) expect((await stack.client.wait(r.step!.id)).state).toBe(StepState.SUCCEEDED);
-    await worker.stop();
-    await run;
+    const held = await drainCountingHeld(await stack.worker({ concurrency: 2, prefetchMs: 0 }), 100, "n");
     expect(held).toBe(2);
+  });
+
+  it("is set by --prefetch or STEPQ_PREFETCH, and a value that is not a duration is refused with what to write instead", () => {
+    expect(workerConfig([], {}).prefetchMs).toBe(2);
+    expect(workerConfig(["--prefetch", "0"], {}).prefetchMs).toBe(0);
+    expect(workerConfig([], { STEPQ_PREFETCH: "5ms" }).prefetchMs).toBe(5);
+    expect(() => workerConfig(["--prefetch", "soon"], {})).toThrow(/--prefetch: "soon" is not a duration \(examples: 500ms, 30s, 5m, 24h\)/);
+    expect(() => workerConfig([], { STEPQ_PREFETCH: "-1ms" })).toThrow(/STEPQ_PREFETCH: "-1ms" is not a duration/);
   });
 
   /** A worker that has learnt that steps are short (it claims ahead from now on). */

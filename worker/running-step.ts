@@ -15,7 +15,6 @@ import type { Queue } from "../queue/queue.js";
 import type { EngineContext, StopSignal } from "./engines/engine.js";
 import { createOutputBuffer, type OutputBuffer } from "./output-buffer.js";
 
-/** What every running step of one worker shares. */
 /**
  * Why a refused write ends a step: "cancelled" when the queue says the step
  * was cancelled (the cancel message may arrive after the refusal), else
@@ -25,6 +24,7 @@ export function lostLeaseKind(err: Error): "cancelled" | "lease-lost" {
   return err instanceof StepCancelledError ? "cancelled" : "lease-lost";
 }
 
+/** What every running step of one worker shares. */
 export interface StepHost {
   queue(): Queue;
   readonly flushMs: number;

@@ -11,7 +11,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StepResultSchema } from "../gen/stepq/v1/step_pb.js";
-import { varintSize, writeVarint } from "../queue/protobuf-wire.js";
+import { strFieldSize, uintFieldSize, varintSize, writeUintField, writeVarint } from "../queue/protobuf-wire.js";
 
 /** The fields of a result, as the worker computes them. */
 export interface ResultFields {
@@ -26,25 +26,15 @@ export interface ResultFields {
   stopReason: number;
 }
 
-/** A uint32 field (tag byte, value), left out when 0. */
-function uintField(b: Buffer, p: number, tag: number, n: number): number {
-  if (n === 0) return p;
-  b[p] = tag;
-  return writeVarint(b, p + 1, n);
-}
-
-const uintSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
-
 /** `r` as a StepResult in protobuf binary. */
 export function encodeStepResult(r: ResultFields): Uint8Array {
   const ints = [r.promptTokens, r.completionTokens, r.timeToFirstTokenMs, r.durationMs];
   if (r.embeddings.length > 0 || ints.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffffffff)) return encodeStepResultWithToBinary(r);
   const textBytes = Buffer.byteLength(r.text);
   const tps = Math.fround(r.tokensPerSecond);
-  let usage = uintSize(ints[0] as number) + uintSize(ints[1] as number) + uintSize(ints[2] as number) + uintSize(ints[3] as number);
+  let usage = uintFieldSize(ints[0] as number) + uintFieldSize(ints[1] as number) + uintFieldSize(ints[2] as number) + uintFieldSize(ints[3] as number);
   if (tps !== 0 || Object.is(tps, -0)) usage += 5;
-  const size =
-    (textBytes > 0 ? 1 + varintSize(textBytes) + textBytes : 0) + 1 + varintSize(usage) + usage + uintSize(r.stopReason);
+  const size = strFieldSize(textBytes) + 1 + varintSize(usage) + usage + uintFieldSize(r.stopReason);
   const b = Buffer.allocUnsafe(size);
   let p = 0;
   if (textBytes > 0) {
@@ -54,16 +44,16 @@ export function encodeStepResult(r: ResultFields): Uint8Array {
   }
   b[p] = 0x1a;
   p = writeVarint(b, p + 1, usage);
-  p = uintField(b, p, 0x08, ints[0] as number);
-  p = uintField(b, p, 0x10, ints[1] as number);
-  p = uintField(b, p, 0x18, ints[2] as number);
-  p = uintField(b, p, 0x20, ints[3] as number);
+  p = writeUintField(b, p, 0x08, ints[0] as number);
+  p = writeUintField(b, p, 0x10, ints[1] as number);
+  p = writeUintField(b, p, 0x18, ints[2] as number);
+  p = writeUintField(b, p, 0x20, ints[3] as number);
   if (tps !== 0 || Object.is(tps, -0)) {
     b[p] = 0x2d;
     b.writeFloatLE(tps, p + 1);
     p += 5;
   }
-  uintField(b, p, 0x20, r.stopReason);
+  writeUintField(b, p, 0x20, r.stopReason);
   return b;
 }
 

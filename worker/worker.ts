@@ -189,20 +189,31 @@ export function createWorker(options: WorkerOptions) {
     const back = ready;
     ready = [];
     prefetch.reset();
-    void handBack(back, "busy");
+    void handBackUnstarted(back, "busy");
   }
 
-  /** Releases steps that never started (claimed ahead) to the queue. */
-  async function handBack(steps: readonly RunningStep[], why: "stopping" | "busy") {
-    if (steps.length === 0) return;
+  /**
+   * Stops `steps` and hands their leases back to the queue without using an
+   * attempt; resolves with how many the queue took back (undefined: Redis
+   * did not answer, and their leases expire instead).
+   */
+  async function handBack(steps: readonly RunningStep[], why: "stopping" | "busy"): Promise<number | undefined> {
+    if (steps.length === 0) return 0;
     for (const r of steps) r.stop({ kind: "shutdown" });
-    // ─── HAND BACK EVERY STEP THAT NEVER STARTED ──────────────────────────
+    // ─── HAND BACK EVERY STEP GIVEN ───────────────────────────────────────
     try {
-      await q().release(id, steps.map((r) => r.step as Lease), why);
+      const n = await q().release(id, steps.map((r) => r.step as Lease), why);
       for (const r of steps) emit("step:released", { stepId: r.step.stepId, attempt: r.step.attempt });
+      return n;
     } catch (e) {
       reportError(coerceError(e)); // their leases expire and recovery requeues them
+      return undefined;
     }
+  }
+
+  /** Hands back steps claimed ahead that never started, and forgets them (nothing of theirs runs). */
+  async function handBackUnstarted(steps: readonly RunningStep[], why: "stopping" | "busy") {
+    await handBack(steps, why);
     for (const r of steps) release(r);
   }
 
@@ -354,13 +365,13 @@ export function createWorker(options: WorkerOptions) {
     }
   }
 
-  /** Lets go of steps claimed ahead that lost their lease before they started. */
+  /** Lets go of steps claimed ahead that were cancelled or lost their lease before they started. */
   function dropStopped() {
     const lost = ready.filter((r) => r.stopped);
     if (lost.length === 0) return;
     ready = ready.filter((r) => !r.stopped);
     for (const r of lost) {
-      abandoned(r, "lease-lost");
+      abandoned(r, (r.stopped as StopSignal).kind);
       release(r);
     }
   }
@@ -421,11 +432,7 @@ export function createWorker(options: WorkerOptions) {
         if (!r) return;
         r.stop({ kind: "cancelled" });
         // Claimed ahead and not started: nothing runs, so let go of it now.
-        if (ready.includes(r)) {
-          ready = ready.filter((x) => x !== r);
-          abandoned(r, "cancelled");
-          release(r);
-        }
+        dropStopped();
       });
       heartbeat = setInterval(() => void renewLeases(), Math.max(100, Math.floor(leaseMs / 3)));
       heartbeat.unref();
@@ -494,23 +501,14 @@ export function createWorker(options: WorkerOptions) {
     if (handBackTimer) clearTimeout(handBackTimer);
     const unstarted = ready;
     ready = [];
-    await handBack(unstarted, "stopping");
+    await handBackUnstarted(unstarted, "stopping");
     await Promise.race([drained(), sleep(grace)]);
     // Steps that finished and wait for their completion call are not handed back.
     const left = [...running.values()].filter((r) => r.result === undefined);
     if (left.length > 0 && queue) {
-      for (const r of left) r.stop({ kind: "shutdown" });
-      // ─── HAND BACK EVERY STEP STILL RUNNING ───────────────────────────
-      try {
-        const n = await queue.release(
-          id,
-          left.map((r) => r.step as Lease),
-        );
-        for (const r of left) emit("step:released", { stepId: r.step.stepId, attempt: r.step.attempt });
-        log.info("released steps", { count: n });
-      } catch (e) {
-        reportError(coerceError(e)); // their leases expire and recovery requeues them
-      }
+      // Still running: they stop, and stay in `running` until their engines have.
+      const n = await handBack(left, "stopping");
+      if (n !== undefined) log.info("released steps", { count: n });
       // Their engines stop (they saw the shutdown signal) before engines close.
       await Promise.race([drained(), sleep(5000)]);
     }

@@ -54,5 +54,4 @@ if #blob > 0 then
 end
 local count, claimed, due = 0, '', nil
 if want > 0 then count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW) end
-flushWrites()
 return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed}

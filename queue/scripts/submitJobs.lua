@@ -218,7 +218,6 @@ for i, spec in ipairs(specs) do
     end
   end
 end
-flushWrites()
 
 local out = {}
 for i = 1, #specs do

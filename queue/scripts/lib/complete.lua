@@ -28,6 +28,23 @@ local function leaseCodeInPlace(raw, idx, attempt, now)
   return CODE.OK
 end
 
+-- Why the lease on step idx's `attempt` is missing from the leases zset:
+-- CODE.CANCELLED when the step was cancelled during that attempt (as the
+-- lease checks above say), else CODE.LEASE_LOST. Reads the record, so it is
+-- for the refusal path only.
+local function lostLeaseCode(jobId, idx, attempt)
+  local raw = getRecord(K.job(jobId))
+  if not raw then return CODE.LEASE_LOST end
+  local code
+  if string.byte(raw, 1) == 2 then
+    code = leaseCodeInPlace(raw, idx, attempt, NOW)
+  else
+    code = checkLease(decodeJob(jobId, raw), jobId, idx, attempt, NOW)
+  end
+  if code == CODE.CANCELLED then return code end
+  return CODE.LEASE_LOST
+end
+
 -- RUNNING -> SUCCEEDED for step idx of jobId, fenced by (idx, attempt)'s
 -- lease: writes the worker's last buffered output, stores the result,
 -- releases dependants whose last dependency this was, and finishes the job
@@ -35,7 +52,7 @@ end
 -- it) lets a one-step job without output complete in place, its writes
 -- gathered (flushWrites); `raw` is the record when the caller read it.
 -- Returns CODE.OK and the job's state, or the code saying why not
--- (JOB_NOT_FOUND, STEP_NOT_FOUND, LEASE_LOST).
+-- (JOB_NOT_FOUND, STEP_NOT_FOUND, LEASE_LOST, CANCELLED).
 local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, now, workerId, raw)
   local key = K.job(jobId)
   raw = raw or getRecord(key)

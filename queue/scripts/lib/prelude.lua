@@ -416,25 +416,6 @@ local function checkLease(job, jobId, idx, attempt, now)
   return CODE.OK
 end
 
--- Why the lease on step idx's `attempt` is missing from the leases zset:
--- CODE.CANCELLED when the step was cancelled during that attempt, else
--- CODE.LEASE_LOST. Reads the record, so it is for the refusal path only.
-local function lostLeaseCode(jobId, idx, attempt)
-  local raw = getRecord(K.job(jobId))
-  if not raw then return CODE.LEASE_LOST end
-  local cancelled
-  if string.byte(raw, 1) == 2 then
-    if idx < 1 or idx > struct.unpack('<H', raw, 4) then return CODE.LEASE_LOST end
-    local st, _, _, a = struct.unpack(STEP_HDR, raw, stepHeaderAt(idx))
-    cancelled = st == S.CANCELLED and a == attempt
-  else
-    local s = decodeJob(jobId, raw).s[idx]
-    cancelled = s ~= nil and s.st == S.CANCELLED and s.a == attempt
-  end
-  if cancelled then return CODE.CANCELLED end
-  return CODE.LEASE_LOST
-end
-
 -- Moves due scheduled steps of `route` to its ready zset.
 local function promoteDue(route, now, limit)
   local key = K.delayed(route)

@@ -323,22 +323,6 @@ local function saveJob(jobId, job)
   return packed
 end
 
--- Step idx's spec in a format-2 record of n steps: name, route, and unless
--- `short`, operation bytes and timeout ms (0 = none).
-local function specOf(raw, n, idx, short)
-  local pos = JOB_HDR_SIZE + n * STEP_HDR_SIZE + 1
-  for _ = 2, idx do
-    local _, _, _, _, nextPos = struct.unpack(SPEC, raw, pos)
-    pos = nextPos
-  end
-  if short then
-    local name, route = struct.unpack('<Bc0Hc0', raw, pos)
-    return name, route
-  end
-  local name, route, op, to = struct.unpack(SPEC, raw, pos)
-  return name, route, op, to
-end
-
 -- Step idx's name and route, its spec as stored (SPEC bytes, without
 -- copying the operation out on its own), and where the spec ends.
 local function specBytesOf(raw, n, idx)
