@@ -17,6 +17,13 @@ export interface CoalescerOptions<T, R> {
   maxInFlight?: number;
   /** Most items in one round trip. Default 500. */
   maxBatch?: number;
+  /**
+   * Split what waits evenly between the free round trips (default), so all
+   * stay busy; false fills one round trip before the next. Filling suits
+   * latency-bound work whose batches arrive in bursts: the whole burst lands
+   * in Redis at once instead of in a string of smaller calls.
+   */
+  spread?: boolean;
 }
 
 export type Coalescer<T, R> = (item: T) => Promise<R>;
@@ -37,8 +44,7 @@ export function createCoalescer<T, R>(o: CoalescerOptions<T, R>): Coalescer<T, R
     setImmediate(() => {
       scheduled = false;
       while (inFlight < maxInFlight && waiting.length > 0) {
-        // Split what waits between the free round trips, so all stay busy.
-        const n = Math.min(maxBatch, Math.ceil(waiting.length / (maxInFlight - inFlight)));
+        const n = o.spread === false ? maxBatch : Math.min(maxBatch, Math.ceil(waiting.length / (maxInFlight - inFlight)));
         void run(waiting.splice(0, n));
       }
     });

@@ -20,7 +20,7 @@ import {
   type Operation,
   OperationSchema,
 } from "../gen/stepq/v1/operation_pb.js";
-import { strFieldSize, uintFieldSize, varintSize, writeUintField, writeVarint } from "./protobuf-wire.js";
+import { schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter as Out } from "./protobuf-wire.js";
 
 /** The fields this encoder writes, per message: `number:name`. */
 const EXPECTED: [DescMessage, string][] = [
@@ -32,41 +32,9 @@ const EXPECTED: [DescMessage, string][] = [
 ];
 
 /** Whether the generated schema is the one the hand-written encoder knows (else every operation goes through toBinary). */
-export const SCHEMA_KNOWN = EXPECTED.every(
-  ([desc, fields]) =>
-    desc.fields
-      .map((f) => `${f.number}:${f.localName}`)
-      .sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
-      .join(" ") === fields,
-);
+export const SCHEMA_KNOWN = schemaIs(EXPECTED);
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
-
-/** Builds the bytes in two passes over the same plan: sizes, then writes. */
-class Out {
-  buf: Buffer;
-  pos = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  varint(n: number): void {
-    this.pos = writeVarint(this.buf, this.pos, n);
-  }
-  /** A varint field with implicit presence: left out when 0. */
-  uint(tag: number, n: number): void {
-    this.pos = writeUintField(this.buf, this.pos, tag, n);
-  }
-  str(tag: number, s: string, len: number): void {
-    this.buf[this.pos++] = tag;
-    this.varint(len);
-    this.pos += this.buf.write(s, this.pos, "utf8");
-  }
-  float(tag: number, v: number): void {
-    this.buf[this.pos++] = tag;
-    this.buf.writeFloatLE(v, this.pos);
-    this.pos += 4;
-  }
-}
 
 const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 const hasUnknown = (m: { $unknown?: unknown[] }) => m.$unknown !== undefined && m.$unknown.length > 0;

@@ -1,7 +1,9 @@
 /**
  * Protobuf wire-format pieces for the hand-written encoders of the hot
- * paths (queue/operation-encoding.ts, worker/step-result.ts).
+ * paths (queue/operation-encoding.ts, worker/step-result.ts,
+ * server/token-chunk-encoding.ts).
  */
+import type { DescMessage } from "@bufbuild/protobuf";
 
 /** Bytes of `n` (a non-negative integer below 2^53) as a varint. */
 export function varintSize(n: number): number {
@@ -38,4 +40,42 @@ export function writeUintField(b: Buffer, p: number, tag: number, n: number): nu
 /** Bytes of a string field with implicit presence (tag + length + `len` bytes), 0 when empty (left out). */
 export function strFieldSize(len: number): number {
   return len === 0 ? 0 : 1 + varintSize(len) + len;
+}
+
+/** Whether each message's fields are exactly `number:localName …` (a hand-written encoder's guard against schema drift). */
+export function schemaIs(expected: readonly [DescMessage, string][]): boolean {
+  return expected.every(
+    ([desc, fields]) =>
+      desc.fields
+        .map((f) => `${f.number}:${f.localName}`)
+        .sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
+        .join(" ") === fields,
+  );
+}
+
+/** A buffer of known size filled front to back: encoders size a message first, then write it. */
+export class WireWriter {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  varint(n: number): void {
+    this.pos = writeVarint(this.buf, this.pos, n);
+  }
+  /** A varint field with implicit presence: left out when 0. */
+  uint(tag: number, n: number): void {
+    this.pos = writeUintField(this.buf, this.pos, tag, n);
+  }
+  /** A string field of `len` UTF-8 bytes (written even when empty: callers leave out empty implicit-presence fields). */
+  str(tag: number, s: string, len: number): void {
+    this.buf[this.pos++] = tag;
+    this.varint(len);
+    this.pos += this.buf.write(s, this.pos, "utf8");
+  }
+  float(tag: number, v: number): void {
+    this.buf[this.pos++] = tag;
+    this.buf.writeFloatLE(v, this.pos);
+    this.pos += 4;
+  }
 }

@@ -110,8 +110,10 @@ export function createQueue(options: QueueOptions) {
     return redis.xtrim(keys.events, "MAXLEN", "~", Math.max(1, Math.ceil(eventsMaxLen / perEntry)));
   }
 
-  // Output is latency-bound: more calls in flight, so an append rarely waits for one.
-  const appender = createCoalescer<OutputAppend, undefined>({ send: (appends) => appendOutputs(ctx, appends), maxInFlight: 8 });
+  // Output is latency-bound: more calls in flight, so an append rarely
+  // waits for one; and not spread, so a burst of tokens from many steps (a
+  // batching engine's forward pass) lands in Redis in one call.
+  const appender = createCoalescer<OutputAppend, undefined>({ send: (appends) => appendOutputs(ctx, appends), maxInFlight: 8, spread: false });
 
   const submitter = createSubmitter({
     limits,

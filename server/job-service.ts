@@ -3,14 +3,12 @@
  * convert; errors are mapped to Connect codes by the error interceptor.
  */
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import {
-  JobEndSchema,
   type JobService,
-  type StreamJobOutputResponse,
   StreamJobOutputResponseSchema,
   type SubmitJobRequest,
   WatchJobResponseSchema,
@@ -18,13 +16,13 @@ import {
 import { listJobs } from "../queue/listing.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { jobFieldPaths } from "../queue/queue.js";
-import { toEvent, toJob, toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
+import { toEvent, toJob } from "./convert.js";
 import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
+import { connectMessages, jobOutput } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg } from "./request-args.js";
 import type { ServiceDeps } from "./step-service.js";
 
 const JOB_FINAL_EVENTS = new Set<number>([EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.JOB_CANCELLED]);
-const STEP_FINAL_EVENTS = new Set<number>([EventType.STEP_SUCCEEDED, EventType.STEP_FAILED, EventType.STEP_CANCELLED]);
 
 /** A SubmitJob request as the queue's job input. */
 export function jobRequestToJob(req: SubmitJobRequest): JobInput {
@@ -87,39 +85,8 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
       }
     },
 
-    async *streamJobOutput(req, ctx) {
-      let job = await jobOrNotFound(queue, jobIdArg("job_id", req.jobId));
-      const after = cursorArg("after_cursor", req.afterCursor);
-      const out = (event: StreamJobOutputResponse["event"]) => create(StreamJobOutputResponseSchema, { event });
-      for await (const batch of followLog(queue, hub, job, after, ctx.signal)) {
-        for (const e of batch) {
-          if (e.kind === "tokens") {
-            yield out({ case: "tokens", value: toTokenChunk(job, e) });
-          } else if (e.kind === "narration") {
-            yield out({ case: "narration", value: toNarration(job, e) });
-          } else if (e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
-            yield out({ case: "restart", value: toRestart(job, e) });
-          } else if (STEP_FINAL_EVENTS.has(e.event.type)) {
-            // A step retried from the dead-letter list ends again later.
-            job = await refreshed(queue, job);
-            if (isLastFinalEvent(job, e.event.stepIndex ?? 0, e.cursor)) yield out({ case: "stepEnd", value: toStepEnd(job, e) });
-          } else if (JOB_FINAL_EVENTS.has(e.event.type)) {
-            job = await refreshed(queue, job);
-            if (isLastFinalEvent(job, undefined, e.cursor)) {
-              yield out({
-                case: "jobEnd",
-                value: create(JobEndSchema, {
-                  cursor: e.cursor,
-                  jobId: job.id,
-                  state: e.event.jobState ?? JobState.UNSPECIFIED,
-                  finishedAt: timestampFromMs(e.time),
-                }),
-              });
-              return;
-            }
-          }
-        }
-      }
+    streamJobOutput(req, ctx) {
+      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub }, req, ctx.signal));
     },
   };
 }

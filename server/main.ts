@@ -20,9 +20,10 @@ import { createErrorInterceptor } from "./errors.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { createJobService } from "./job-service.js";
 import { listen } from "./listen.js";
+import { createOutputLane } from "./output-lane.js";
 import { redisSafetyWarnings } from "./redis-safety.js";
 import { createStepService } from "./step-service.js";
-import { createStreamLimitInterceptor } from "./stream-limit.js";
+import { createStreamLimitInterceptor, createStreamSlots } from "./stream-limit.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
 
 export const VERSION = "0.1.0";
@@ -57,7 +58,9 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   });
 
   const deps = { queue, hub };
-  const streamLimit = createStreamLimitInterceptor(config.maxStreams);
+  const slots = createStreamSlots(config.maxStreams);
+  const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
+  const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected });
   void redisSafetyWarnings(redis).then((warnings) => {
     for (const w of warnings) log.warn(w);
   });
@@ -69,7 +72,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     // The stream limit runs first (outermost), so a refused stream never
     // reaches the handler; the error mapper runs last, next to the handlers,
     // so every interceptor above it sees Connect errors only.
-    interceptors: [streamLimit, createErrorInterceptor((err) => log.error("unexpected error in a handler", { error: err, stack: err.stack }))],
+    interceptors: [createStreamLimitInterceptor(slots), createErrorInterceptor(logUnexpected)],
     readMaxBytes: config.maxRequestBytes,
     // Reject unknown JSON fields: a typo in a curl request gets an error naming it.
     jsonOptions: { ignoreUnknownFields: false },
@@ -78,7 +81,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const listener = await listen(
     (req, res) => {
       if (isHealthRequest(req)) void answerHealth(redis, res, { queue: config.queue, version: VERSION });
-      else connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]);
+      else if (!outputLane.handle(req, res)) connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]);
     },
     config.port,
     config.host,

@@ -4,13 +4,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import {
   type StepService,
-  type StreamNarrationResponse,
   StreamNarrationResponseSchema,
-  type StreamTokensResponse,
   StreamTokensResponseSchema,
   type SubmitStepRequest,
   SubmitStepResponseSchema,
@@ -20,11 +18,12 @@ import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { InvalidArgumentError, OutOfRangeError } from "../queue/errors.js";
 import { stepIdOf } from "../queue/ids.js";
 import { listSteps } from "../queue/listing.js";
-import { eventsAfter, type LogEntry, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
+import { eventsAfter, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
 import type { JobInput } from "../queue/prepare-job.js";
-import { type JobView, type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
-import { toEvent, toNarration, toRestart, toStep, toStepEnd, toTokenChunk } from "./convert.js";
-import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
+import { type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
+import { toEvent, toStep } from "./convert.js";
+import { jobOrNotFound } from "./follow-log.js";
+import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
 
@@ -60,49 +59,8 @@ function submitted(r: SubmitResult) {
   return create(SubmitStepResponseSchema, { step: toStep(r.job, 0), deduplicated: r.deduplicated });
 }
 
-function isFinalStepEvent(type: number): boolean {
-  return type === EventType.STEP_SUCCEEDED || type === EventType.STEP_FAILED || type === EventType.STEP_CANCELLED;
-}
-
-type EventEntry = Extract<LogEntry, { kind: "event" }>;
-type OutputEntry = Exclude<LogEntry, { kind: "event" }>;
-
-/** How one channel turns log entries of its step into messages. */
-interface ChannelMapper<T> {
-  output(e: OutputEntry, job: JobView): T | undefined;
-  restart?(e: EventEntry, job: JobView): T;
-  end(e: EventEntry, job: JobView): T;
-}
 
 export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<typeof StepService> {
-  /**
-   * One channel of one step: maps its log entries and ends after the step's
-   * last final event (a dead-lettered step may be retried later).
-   */
-  async function* channel<T>(stepId: string, afterCursor: string, ctx: HandlerContext, map: ChannelMapper<T>): AsyncIterable<T> {
-    const { jobId, index } = stepIdArg("step_id", stepId);
-    const after = cursorArg("after_cursor", afterCursor);
-    let job = await jobOrNotFound(queue, jobId, index);
-    for await (const batch of followLog(queue, hub, job, after, ctx.signal)) {
-      for (const e of batch) {
-        if (e.kind !== "event") {
-          const msg = e.stepIndex === index ? map.output(e, job) : undefined;
-          if (msg !== undefined) yield msg;
-        } else if (e.event.stepIndex !== index) {
-          continue;
-        } else if (map.restart && e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
-          yield map.restart(e, job);
-        } else if (isFinalStepEvent(e.event.type)) {
-          job = await refreshed(queue, job);
-          if (isLastFinalEvent(job, index, e.cursor)) {
-            yield map.end(e, job);
-            return;
-          }
-        }
-      }
-    }
-  }
-
   return {
     async submitStep(req) {
       const result = await queue.submitPrepared(queue.prepare(stepRequestToJob(req), stepFieldPaths()));
@@ -157,22 +115,11 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
     },
 
     streamTokens(req, ctx) {
-      return channel<StreamTokensResponse>(req.stepId, req.afterCursor, ctx, {
-        output: (e, job) =>
-          e.kind === "tokens" ? create(StreamTokensResponseSchema, { event: { case: "tokens", value: toTokenChunk(job, e) } }) : undefined,
-        restart: (e, job) => create(StreamTokensResponseSchema, { event: { case: "restart", value: toRestart(job, e) } }),
-        end: (e, job) => create(StreamTokensResponseSchema, { event: { case: "end", value: toStepEnd(job, e) } }),
-      });
+      return connectMessages(StreamTokensResponseSchema, stepTokens({ queue, hub }, req, ctx.signal));
     },
 
     streamNarration(req, ctx) {
-      return channel<StreamNarrationResponse>(req.stepId, req.afterCursor, ctx, {
-        output: (e, job) =>
-          e.kind === "narration"
-            ? create(StreamNarrationResponseSchema, { event: { case: "narration", value: toNarration(job, e) } })
-            : undefined,
-        end: (e, job) => create(StreamNarrationResponseSchema, { event: { case: "end", value: toStepEnd(job, e) } }),
-      });
+      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub }, req, ctx.signal));
     },
 
     async *watchSteps(req, ctx) {

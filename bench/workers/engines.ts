@@ -26,8 +26,51 @@ export function createStampEngine(stamps: Map<string, number>): Engine {
   };
 }
 
-/** Streams tokens at a steady pace; each token is `<emit time in ms, 3 decimals> `. */
+/**
+ * One timer per deadline for every step waiting on it: the steps of a
+ * batching inference server get their tokens from the same forward pass, so
+ * they arrive together, in one callback.
+ */
+function createBatchClock() {
+  const due = new Map<number, Set<() => void>>();
+  return {
+    /** Resolves at `deadline` (performance.now() ms), with every other waiter for it; rejects when `signal` aborts. */
+    at(deadline: number, signal: AbortSignal): Promise<void> {
+      return new Promise((resolve, reject) => {
+        let waiters = due.get(deadline);
+        if (!waiters) {
+          const set = new Set<() => void>();
+          due.set(deadline, set);
+          setTimeout(() => {
+            due.delete(deadline);
+            for (const wake of set) wake();
+          }, Math.max(0, deadline - performance.now()));
+          waiters = set;
+        }
+        const onAbort = () => {
+          waiters.delete(wake);
+          reject(signal.reason);
+        };
+        const wake = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        waiters.add(wake);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+    },
+  };
+}
+
+/**
+ * Streams tokens at a steady pace; each token is `<emit time in ms, 3
+ * decimals> `. Token `i` of every step is due at the same instant on a
+ * shared grid of `token_delay_ms` (after `delay_ms`), like a batching
+ * server's forward passes, and absolute deadlines keep timer overshoot from
+ * slowing the pace.
+ */
 export function createPaceEngine(): Engine {
+  const clock = createBatchClock();
   return {
     name: "pace",
     routes: () => ["echo"],
@@ -35,11 +78,11 @@ export function createPaceEngine(): Engine {
       if (step.operation.kind.case !== "echo") throw new Error("pace engine runs echo operations only");
       const op = step.operation.kind.value;
       if (op.delayMs > 0) await sleep(op.delayMs, undefined, { signal: ctx.signal });
-      // Sleep to absolute deadlines so timer overshoot does not slow the pace.
-      const start = performance.now();
+      const pace = Math.max(1, op.tokenDelayMs);
+      const start = Math.ceil(performance.now() / pace) * pace;
       for (let i = 0; i < op.tokenCount; i++) {
-        const due = start + i * op.tokenDelayMs - performance.now();
-        if (due > 0) await sleep(due, undefined, { signal: ctx.signal });
+        const deadline = start + i * pace;
+        if (deadline > performance.now()) await clock.at(deadline, ctx.signal);
         ctx.token(`${nowMs().toFixed(3)} `);
       }
       return { completionTokens: op.tokenCount, stopReason: StopReason.END_OF_TEXT };

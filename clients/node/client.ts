@@ -8,12 +8,13 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
 import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
 import { StepService, type SubmitStepRequestSchema } from "../../gen/stepq/v1/step_service_pb.js";
 import type { Step } from "../../gen/stepq/v1/step_pb.js";
 import { type FollowEvent, type FollowOptions, followStep } from "./follow.js";
+import { createOutputReader, type OpenJobOutput } from "./output-reader.js";
 
 export type { FollowEvent, FollowOptions };
 
@@ -22,7 +23,12 @@ export interface StepqClientOptions {
   baseUrl: string;
   /** Wire protocol. Default "connect". gRPC needs HTTP/2. */
   protocol?: "connect" | "grpc" | "grpc-web";
-  /** HTTP version. Default "1.1" for connect and grpc-web, "2" for grpc. */
+  /**
+   * HTTP version. Default "1.1" for connect and grpc-web, "2" for grpc
+   * (h2c: a stepq server speaks both on one port). Over HTTP/2 one
+   * connection carries every call and every stream follow() opens, which
+   * costs the server less per streamed message than a socket per stream.
+   */
   httpVersion?: "1.1" | "2";
   /** Use this transport instead (tests, custom interceptors). */
   transport?: Transport;
@@ -30,24 +36,51 @@ export interface StepqClientOptions {
 
 export type StepqClient = ReturnType<typeof createStepqClient>;
 
-/** Codes after which a submit with an idempotency key is safe and worth repeating. */
-const RETRYABLE_SUBMIT = new Set([Code.Unavailable, Code.Aborted, Code.Unknown, Code.DeadlineExceeded]);
+/**
+ * Codes after which a submit with an idempotency key is safe and worth
+ * repeating. CANCELED is among them because submit takes no signal: over
+ * HTTP/2 a dropped connection resets its streams with CANCEL.
+ */
+const RETRYABLE_SUBMIT = new Set([Code.Unavailable, Code.Aborted, Code.Unknown, Code.DeadlineExceeded, Code.Canceled]);
 
-/** A transport for `options`. */
-export function createTransport(options: StepqClientOptions): Transport {
+/** HTTP/2 for gRPC, HTTP/1.1 for Connect and gRPC-Web, unless `options.httpVersion` says otherwise. */
+function httpVersionOf(options: StepqClientOptions): "1.1" | "2" {
+  return options.httpVersion ?? ((options.protocol ?? "connect") === "grpc" ? "2" : "1.1");
+}
+
+/** A transport for `options`; over HTTP/2 it uses `sessions` when given (one connection shared with other users). */
+export function createTransport(options: StepqClientOptions, sessions?: Http2SessionManager): Transport {
   if (options.transport) return options.transport;
   const protocol = options.protocol ?? "connect";
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl });
-  const httpVersion = options.httpVersion ?? "1.1";
+  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: sessions });
+  const httpVersion = httpVersionOf(options);
+  if (httpVersion === "1.1") {
+    return protocol === "grpc-web"
+      ? createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion })
+      : createConnectTransport({ baseUrl: options.baseUrl, httpVersion });
+  }
   return protocol === "grpc-web"
-    ? createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion })
-    : createConnectTransport({ baseUrl: options.baseUrl, httpVersion });
+    ? createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion, sessionManager: sessions })
+    : createConnectTransport({ baseUrl: options.baseUrl, httpVersion, sessionManager: sessions });
 }
 
 export function createStepqClient(options: StepqClientOptions) {
-  const transport = createTransport(options);
+  const httpVersion = httpVersionOf(options);
+  // One HTTP/2 connection for the calls and the streams follow() opens.
+  const sessions = httpVersion === "2" && !options.transport ? new Http2SessionManager(options.baseUrl) : undefined;
+  const transport = createTransport(options, sessions);
   const steps: Client<typeof StepService> = createClient(StepService, transport);
   const jobs: Client<typeof JobService> = createClient(JobService, transport);
+  // follow() reads StreamJobOutput itself over the default Connect
+  // transport (see output-reader.ts); a custom transport or another
+  // protocol goes through the generated client.
+  const openOutput: OpenJobOutput =
+    options.transport || (options.protocol ?? "connect") !== "connect"
+      ? (req, signal) => jobs.streamJobOutput(req, { signal })
+      : createOutputReader(
+          options.baseUrl,
+          sessions ? createNodeHttpClient({ httpVersion: "2", sessionProvider: () => sessions }) : createNodeHttpClient({ httpVersion: "1.1" }),
+        );
   return {
     /** The generated StepService client (every RPC). */
     steps,
@@ -98,12 +131,12 @@ export function createStepqClient(options: StepqClientOptions) {
      * reconnects by itself and resumes from the last cursor.
      */
     follow(stepId: string, opts: FollowOptions = {}): AsyncGenerator<FollowEvent> {
-      return followStep(jobs, stepId, opts);
+      return followStep(openOutput, stepId, opts);
     },
 
     /** Follows the step to its end and returns it in its final state. */
     async wait(stepId: string, opts: FollowOptions = {}): Promise<Step> {
-      for await (const e of followStep(jobs, stepId, opts)) if (e.type === "end") break;
+      for await (const e of followStep(openOutput, stepId, opts)) if (e.type === "end") break;
       return this.get(stepId);
     },
   };

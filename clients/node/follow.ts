@@ -4,10 +4,9 @@
  * received, so nothing is lost or repeated.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Client } from "@connectrpc/connect";
-import type { JobService } from "../../gen/stepq/v1/job_service_pb.js";
 import type { NarrationLevel, Token } from "../../gen/stepq/v1/output_pb.js";
 import type { StepError, StepState, StopReason, Usage } from "../../gen/stepq/v1/step_pb.js";
+import type { OpenJobOutput } from "./output-reader.js";
 
 /** One thing that happened on a followed step. */
 export type FollowEvent =
@@ -27,15 +26,28 @@ export interface FollowOptions {
   onReconnect?: (err: ConnectError, attempt: number) => void;
 }
 
-/** Codes after which reopening the stream may work: network trouble, a server going away. */
-const TRANSIENT = new Set([Code.Unavailable, Code.Unknown, Code.Internal, Code.Aborted, Code.DeadlineExceeded, Code.ResourceExhausted]);
+/**
+ * Codes after which reopening the stream may work: network trouble, a
+ * server going away. CANCELED counts only when the caller did not cancel:
+ * over HTTP/2 a dropped connection resets its streams with CANCEL.
+ */
+const TRANSIENT = new Set([
+  Code.Unavailable,
+  Code.Unknown,
+  Code.Internal,
+  Code.Aborted,
+  Code.DeadlineExceeded,
+  Code.ResourceExhausted,
+  Code.Canceled,
+]);
 
 /**
  * Yields the step's output and ends with its `end` event. Uses
- * StreamJobOutput (one cursor for both channels) and keeps the step's part.
+ * StreamJobOutput (one cursor for both channels), opened by `open`, and
+ * keeps the step's part.
  */
 export async function* followStep(
-  jobs: Client<typeof JobService>,
+  open: OpenJobOutput,
   stepId: string,
   options: FollowOptions = {},
 ): AsyncGenerator<FollowEvent> {
@@ -52,7 +64,7 @@ export async function* followStep(
     if (options.signal?.aborted) forward();
     options.signal?.addEventListener("abort", forward);
     try {
-      const stream = jobs.streamJobOutput({ jobId, afterCursor: cursor }, { signal: stop.signal });
+      const stream = open({ jobId, afterCursor: cursor }, stop.signal);
       for await (const res of stream) {
         failures = 0;
         const e = res.event;

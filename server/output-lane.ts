@@ -1,0 +1,190 @@
+/**
+ * The direct writer for output streams: StreamJobOutput, StreamTokens and
+ * StreamNarration requests in the Connect protocol with binary messages
+ * (what the Node client sends) are served here instead of through Connect's
+ * handler pipeline.
+ *
+ * Why: with a hundred followed steps producing tokens in lockstep (a
+ * batching inference server does exactly that), each burst is a hundred
+ * one-chunk messages, and Connect spends tens of microseconds of CPU on each
+ * (a chain of async-iterable stages, reflective encoding, one write per
+ * message). The last follower of a burst waits for all of that. Here each
+ * batch of log entries becomes one buffer and one write per stream, and
+ * token chunks are encoded by hand.
+ *
+ * It is the same stream: the same items (server/output-streams.ts), the same
+ * stream slots, the same error mapping, and the Connect protocol's own
+ * envelope and end-of-stream encoding. Anything else (JSON, gRPC, gRPC-Web,
+ * compression, a timeout header, another protocol version) goes to Connect.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { contentTypeStreamProto, createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
+import { StreamJobOutputRequestSchema, StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
+import {
+  StreamNarrationRequestSchema,
+  StreamNarrationResponseSchema,
+  StreamTokensRequestSchema,
+  StreamTokensResponseSchema,
+} from "../gen/stepq/v1/step_service_pb.js";
+import { toConnectError } from "./errors.js";
+import { jobOutput, type OutputBatches, type OutputDeps, stepNarration, stepTokens, type TokensResponseSchema } from "./output-streams.js";
+import type { StreamSlots } from "./stream-limit.js";
+import { encodeTokensResponse } from "./token-chunk-encoding.js";
+
+type Request = IncomingMessage | Http2ServerRequest;
+type Response = ServerResponse | Http2ServerResponse;
+
+interface Route<Req extends DescMessage, Res extends DescMessage> {
+  request: Req;
+  response: Res;
+  items(deps: OutputDeps, req: MessageShape<Req>, signal: AbortSignal): OutputBatches<MessageShape<Res>>;
+}
+
+const route = <Req extends DescMessage, Res extends DescMessage>(r: Route<Req, Res>) => r as unknown as Route<DescMessage, DescMessage>;
+
+const ROUTES = new Map<string, Route<DescMessage, DescMessage>>([
+  ["/stepq.v1.JobService/StreamJobOutput", route({ request: StreamJobOutputRequestSchema, response: StreamJobOutputResponseSchema, items: jobOutput })],
+  ["/stepq.v1.StepService/StreamTokens", route({ request: StreamTokensRequestSchema, response: StreamTokensResponseSchema, items: stepTokens })],
+  ["/stepq.v1.StepService/StreamNarration", route({ request: StreamNarrationRequestSchema, response: StreamNarrationResponseSchema, items: stepNarration })],
+]);
+
+const endStream = createEndStreamSerialization(undefined);
+const ENVELOPE = 5;
+
+export interface OutputLaneOptions {
+  slots: StreamSlots;
+  /** Largest request message accepted, bytes (the server's --max-request-bytes). */
+  readMaxBytes: number;
+  /** Logs an unexpected error (the client only learns "internal error"). */
+  log(err: Error): void;
+}
+
+export interface OutputLane {
+  /** Serves the request and returns true if it is one for this lane; false leaves it to Connect. */
+  handle(req: Request, res: Response): boolean;
+}
+
+export function createOutputLane(deps: OutputDeps, options: OutputLaneOptions): OutputLane {
+  return {
+    handle(req, res) {
+      const r = req.method === "POST" ? ROUTES.get(req.url ?? "") : undefined;
+      if (!r || !isPlainConnectProto(req)) return false;
+      void serve(r, deps, options, req, res);
+      return true;
+    },
+  };
+}
+
+/** Connect protocol, binary, uncompressed, no deadline: the requests this lane serves. */
+function isPlainConnectProto(req: Request): boolean {
+  const h = req.headers;
+  const encoding = h["connect-content-encoding"];
+  const version = h["connect-protocol-version"];
+  return (
+    h["content-type"] === contentTypeStreamProto &&
+    (encoding === undefined || encoding === "identity") &&
+    (version === undefined || version === "1") &&
+    h["connect-timeout-ms"] === undefined
+  );
+}
+
+async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: OutputLaneOptions, req: Request, res: Response): Promise<void> {
+  const abort = new AbortController();
+  let gone = false;
+  res.once("close", () => {
+    gone = true;
+    abort.abort();
+  });
+  let release: (() => void) | undefined;
+  let error: ConnectError | undefined;
+  res.writeHead(200, { "content-type": contentTypeStreamProto });
+  try {
+    const message = parseRequest(r.request, await readRequestMessage(req, o.readMaxBytes));
+    release = o.slots.acquire();
+    for await (const batch of r.items(deps, message, abort.signal)) {
+      if (gone) break;
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      for (const item of batch) {
+        const bytes =
+          "tokens" in item ? encodeTokensResponse(r.response as TokensResponseSchema, item.job, item.tokens) : toBinary(r.response, item.message);
+        parts.push(bytes);
+        size += ENVELOPE + bytes.length;
+      }
+      const out = Buffer.allocUnsafe(size);
+      let p = 0;
+      for (const bytes of parts) {
+        out[p] = 0;
+        out.writeUInt32BE(bytes.length, p + 1);
+        out.set(bytes, p + ENVELOPE);
+        p += ENVELOPE + bytes.length;
+      }
+      if (!(res as ServerResponse).write(out)) await drained(res);
+    }
+  } catch (e) {
+    // The client went away mid-stream: nothing is wrong here, and nobody to tell.
+    if (!abort.signal.aborted) error = toConnectError(e, o.log);
+  } finally {
+    release?.();
+  }
+  if (gone) return;
+  const end = endStream.serialize({ metadata: new Headers(), error });
+  const tail = Buffer.allocUnsafe(ENVELOPE + end.length);
+  tail[0] = endStreamFlag;
+  tail.writeUInt32BE(end.length, 1);
+  tail.set(end, ENVELOPE);
+  (res as ServerResponse).end(tail);
+}
+
+/** Resolves once `res` can take more, or has closed. */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
+/** The one enveloped message of a server-streaming request, with Connect's errors for a body that is not exactly that. */
+async function readRequestMessage(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > maxBytes + ENVELOPE) {
+      throw new ConnectError(`the request is larger than this server's limit of ${maxBytes} bytes (max_request_bytes)`, Code.ResourceExhausted);
+    }
+  }
+  const body = Buffer.concat(chunks, size);
+  if (body.length === 0) throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
+  if (body.length < ENVELOPE) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  const flags = body[0] as number;
+  const length = body.readUInt32BE(1);
+  if (body.length < ENVELOPE + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  if (body.length > ENVELOPE + length) {
+    throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
+  }
+  if (flags !== 0) {
+    throw new ConnectError(
+      `protocol error: the request envelope has flags 0x${flags.toString(16).padStart(2, "0")}; send one uncompressed message (flags 0x00), or name its compression in connect-content-encoding`,
+      Code.InvalidArgument,
+    );
+  }
+  return body.subarray(ENVELOPE);
+}
+
+function parseRequest(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessage> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (e) {
+    throw new ConnectError(`the request is not a valid ${schema.typeName} in protobuf binary: ${(e as Error).message}`, Code.InvalidArgument);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The output streams (StreamJobOutput, StreamTokens, StreamNarration) as
+ * batches of items, one batch per batch of log entries read, for the two
+ * ways they are served: the Connect handlers (`connectMessages`) and the
+ * direct writer of server/output-lane.ts, which writes each batch in one
+ * write. A token chunk stays a log entry until it is sent, so the direct
+ * writer can encode it by hand (server/token-chunk-encoding.ts).
+ */
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { EventType } from "../gen/stepq/v1/events_pb.js";
+import { JobState } from "../gen/stepq/v1/job_pb.js";
+import {
+  JobEndSchema,
+  type StreamJobOutputRequest,
+  type StreamJobOutputResponse,
+  StreamJobOutputResponseSchema,
+} from "../gen/stepq/v1/job_service_pb.js";
+import type { TokenChunk } from "../gen/stepq/v1/output_pb.js";
+import {
+  type StreamNarrationRequest,
+  type StreamNarrationResponse,
+  StreamNarrationResponseSchema,
+  type StreamTokensRequest,
+  type StreamTokensResponse,
+  StreamTokensResponseSchema,
+} from "../gen/stepq/v1/step_service_pb.js";
+import type { LogEntry } from "../queue/log-entry.js";
+import type { JobView, Queue } from "../queue/queue.js";
+import { toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
+import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
+import { cursorArg, jobIdArg, stepIdArg } from "./request-args.js";
+import type { StreamHub } from "./stream-hub.js";
+
+export interface OutputDeps {
+  queue: Queue;
+  hub: StreamHub;
+}
+
+export type TokensEntry = Extract<LogEntry, { kind: "tokens" }>;
+type EventEntry = Extract<LogEntry, { kind: "event" }>;
+type OutputEntry = Exclude<LogEntry, { kind: "event" }>;
+
+/** One message to send: a token chunk still as its log entry, or any other message. */
+export type OutputItem<M> = { tokens: TokensEntry; job: JobView } | { message: M };
+
+/** Batches of items; the stream ends when the generator returns. */
+export type OutputBatches<M> = AsyncGenerator<OutputItem<M>[]>;
+
+const JOB_FINAL_EVENTS = new Set<number>([EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.JOB_CANCELLED]);
+const STEP_FINAL_EVENTS = new Set<number>([EventType.STEP_SUCCEEDED, EventType.STEP_FAILED, EventType.STEP_CANCELLED]);
+
+/** Every step's tokens, narration, restarts and ends, then the job's end. */
+export async function* jobOutput(
+  { queue, hub }: OutputDeps,
+  req: StreamJobOutputRequest,
+  signal: AbortSignal,
+): OutputBatches<StreamJobOutputResponse> {
+  let job = await jobOrNotFound(queue, jobIdArg("job_id", req.jobId));
+  const after = cursorArg("after_cursor", req.afterCursor);
+  const out = (event: StreamJobOutputResponse["event"]) => ({ message: create(StreamJobOutputResponseSchema, { event }) });
+  for await (const batch of followLog(queue, hub, job, after, signal)) {
+    const items: OutputItem<StreamJobOutputResponse>[] = [];
+    for (const e of batch) {
+      if (e.kind === "tokens") {
+        items.push({ tokens: e, job });
+      } else if (e.kind === "narration") {
+        items.push(out({ case: "narration", value: toNarration(job, e) }));
+      } else if (e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
+        items.push(out({ case: "restart", value: toRestart(job, e) }));
+      } else if (STEP_FINAL_EVENTS.has(e.event.type)) {
+        // A step retried from the dead-letter list ends again later.
+        job = await refreshed(queue, job);
+        if (isLastFinalEvent(job, e.event.stepIndex ?? 0, e.cursor)) items.push(out({ case: "stepEnd", value: toStepEnd(job, e) }));
+      } else if (JOB_FINAL_EVENTS.has(e.event.type)) {
+        job = await refreshed(queue, job);
+        if (isLastFinalEvent(job, undefined, e.cursor)) {
+          items.push(
+            out({
+              case: "jobEnd",
+              value: create(JobEndSchema, {
+                cursor: e.cursor,
+                jobId: job.id,
+                state: e.event.jobState ?? JobState.UNSPECIFIED,
+                finishedAt: timestampFromMs(e.time),
+              }),
+            }),
+          );
+          yield items;
+          return;
+        }
+      }
+    }
+    if (items.length > 0) yield items;
+  }
+}
+
+/** How one channel of one step turns its log entries into items. */
+interface ChannelMapper<M> {
+  output(e: OutputEntry, job: JobView): OutputItem<M> | undefined;
+  restart?(e: EventEntry, job: JobView): M;
+  end(e: EventEntry, job: JobView): M;
+}
+
+/**
+ * One channel of one step: maps its log entries and ends after the step's
+ * last final event (a dead-lettered step may be retried later).
+ */
+async function* stepChannel<M>(
+  { queue, hub }: OutputDeps,
+  stepId: string,
+  afterCursor: string,
+  signal: AbortSignal,
+  map: ChannelMapper<M>,
+): OutputBatches<M> {
+  const { jobId, index } = stepIdArg("step_id", stepId);
+  const after = cursorArg("after_cursor", afterCursor);
+  let job = await jobOrNotFound(queue, jobId, index);
+  for await (const batch of followLog(queue, hub, job, after, signal)) {
+    const items: OutputItem<M>[] = [];
+    for (const e of batch) {
+      if (e.kind !== "event") {
+        const item = e.stepIndex === index ? map.output(e, job) : undefined;
+        if (item !== undefined) items.push(item);
+      } else if (e.event.stepIndex !== index) {
+        continue;
+      } else if (map.restart && e.event.type === EventType.STEP_CLAIMED && e.event.attempt > 1) {
+        items.push({ message: map.restart(e, job) });
+      } else if (STEP_FINAL_EVENTS.has(e.event.type)) {
+        job = await refreshed(queue, job);
+        if (isLastFinalEvent(job, index, e.cursor)) {
+          items.push({ message: map.end(e, job) });
+          yield items;
+          return;
+        }
+      }
+    }
+    if (items.length > 0) yield items;
+  }
+}
+
+/** One step's tokens and restarts, then its end. */
+export function stepTokens(deps: OutputDeps, req: StreamTokensRequest, signal: AbortSignal): OutputBatches<StreamTokensResponse> {
+  const msg = (event: StreamTokensResponse["event"]) => create(StreamTokensResponseSchema, { event });
+  return stepChannel(deps, req.stepId, req.afterCursor, signal, {
+    output: (e, job) => (e.kind === "tokens" ? { tokens: e, job } : undefined),
+    restart: (e, job) => msg({ case: "restart", value: toRestart(job, e) }),
+    end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
+  });
+}
+
+/** One step's narration, then its end. */
+export function stepNarration(deps: OutputDeps, req: StreamNarrationRequest, signal: AbortSignal): OutputBatches<StreamNarrationResponse> {
+  const msg = (event: StreamNarrationResponse["event"]) => create(StreamNarrationResponseSchema, { event });
+  return stepChannel(deps, req.stepId, req.afterCursor, signal, {
+    output: (e, job) => (e.kind === "narration" ? { message: msg({ case: "narration", value: toNarration(job, e) }) } : undefined),
+    end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
+  });
+}
+
+/** A response schema whose oneof `event` has a `tokens` case holding a TokenChunk (field 1). */
+export type TokensResponseSchema = typeof StreamJobOutputResponseSchema | typeof StreamTokensResponseSchema;
+
+/** The response message carrying a token chunk. */
+export function tokensMessage<S extends DescMessage>(schema: S, chunk: TokenChunk): MessageShape<S> {
+  return create(schema, { event: { case: "tokens", value: chunk } } as never) as MessageShape<S>;
+}
+
+/** The items as Connect handler messages, one by one. */
+export async function* connectMessages<S extends DescMessage>(schema: S, batches: OutputBatches<MessageShape<S>>): AsyncGenerator<MessageShape<S>> {
+  for await (const batch of batches) {
+    for (const item of batch) yield "tokens" in item ? tokensMessage(schema, toTokenChunk(item.job, item.tokens)) : item.message;
+  }
+}
