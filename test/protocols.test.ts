@@ -31,11 +31,11 @@ describe("one port speaks every protocol", () => {
 });
 
 describe("submitting over a connection that drops", () => {
-  it("client.submit with an idempotency key retries a lost reply and gets the first step back, creating one job", async () => {
-    const proxy = await useFlakyProxy({ host: "127.0.0.1", port: stack.server.port }, 20, 1);
-    const client = createStepqClient({ baseUrl: proxy.url });
+  it.each(["1.1", "2"] as const)("client.submit over HTTP/%s with an idempotency key retries a lost reply and gets the first step back, creating one job", async (httpVersion) => {
+    const proxy = await useFlakyProxy({ host: "127.0.0.1", port: stack.server.port }, httpVersion === "2" ? 100 : 20, 1);
+    const client = createStepqClient({ baseUrl: proxy.url, httpVersion });
     const before = await stack.server.queue.redis.xlen(stack.server.queue.keys.jobIndex);
-    const step = await client.submit(echo({ text: "exactly once" }), { idempotencyKey: "lost-reply-1" });
+    const step = await client.submit(echo({ text: "exactly once" }), { idempotencyKey: `lost-reply-${httpVersion}` });
     expect(proxy.cuts).toBe(1);
     expect(await stack.server.queue.redis.xlen(stack.server.queue.keys.jobIndex)).toBe(before + 1);
     expect((await stack.client.wait(step.id)).result?.text).toBe("exactly once");
