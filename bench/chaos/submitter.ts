@@ -15,7 +15,7 @@ import { type PlannedJob, type PlannedStep, RETRY_BACKOFF } from "./job-plan.js"
 export interface SubmitStats {
   /** Calls repeated after UNAVAILABLE. */
   unavailableRetries: number;
-  /** Calls repeated after their connection was cut (connect-node reports ABORTED). */
+  /** Calls repeated after their connection was cut (connect-node reports ABORTED, or CANCELED over HTTP/2). */
   droppedRetries: number;
   /** Jobs the server answered as deduplicated (an earlier, unacknowledged attempt had stored them). */
   deduplicated: number;
@@ -84,7 +84,9 @@ export async function submitPlan(client: StepqClient, jobs: readonly PlannedJob[
         return res.responses.map((r) => [r.step?.jobId ?? "", r.deduplicated]);
       } catch (e) {
         const err = ConnectError.from(e);
-        const retryable = err.code === Code.Unavailable || err.code === Code.Aborted;
+        // A cut connection: ABORTED over HTTP/1.1, CANCELED over HTTP/2 (its
+        // streams are reset with CANCEL; nothing here cancels a call).
+        const retryable = err.code === Code.Unavailable || err.code === Code.Aborted || err.code === Code.Canceled;
         if (!retryable || Date.now() + delay > until) throw err;
         if (err.code === Code.Unavailable) stats.unavailableRetries++;
         else stats.droppedRetries++;

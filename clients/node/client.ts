@@ -26,8 +26,9 @@ export interface StepqClientOptions {
   /**
    * HTTP version. Default "1.1" for connect and grpc-web, "2" for grpc
    * (h2c: a stepq server speaks both on one port). Over HTTP/2 one
-   * connection carries every call and every stream follow() opens, which
-   * costs the server less per streamed message than a socket per stream.
+   * connection carries every call and every stream follow() opens: less
+   * CPU per streamed message with ~100 streams, but more latency with
+   * ~1,000 (one socket, one flow-control window; docs/benchmarks.md).
    */
   httpVersion?: "1.1" | "2";
   /** Use this transport instead (tests, custom interceptors). */
