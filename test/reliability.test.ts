@@ -76,6 +76,33 @@ describe("queue timeouts and limits", () => {
     expect(await fourth).toMatchObject({ code: Code.Canceled });
     await second;
   });
+  it("max_streams counts streams served by the output lane and by Connect together", async () => {
+    const stack = await useStack({ maxStreams: 2 });
+    const steps = await Promise.all([1, 2, 3].map(() => stack.client.submit(infer("nobody"))));
+    const viaLane = createStepqClient({ baseUrl: stack.server.url }); // Connect binary: the output lane
+    const viaConnect = createStepqClient({ baseUrl: stack.server.url, protocol: "grpc-web" }); // Connect's pipeline
+    const abort = new AbortController();
+    const follow = (client: typeof viaLane, stepId: string) =>
+      (async () => {
+        try {
+          for await (const _ of client.steps.streamTokens({ stepId }, { signal: abort.signal })) {
+            /* nothing arrives: nobody serves the route */
+          }
+        } catch (e) {
+          return ConnectError.from(e);
+        }
+        return undefined;
+      })();
+    const open = [follow(viaLane, steps[0]!.id), follow(viaConnect, steps[1]!.id)];
+    await new Promise((r) => setTimeout(r, 200));
+    for (const client of [viaLane, viaConnect]) {
+      const refused = await follow(client, steps[2]!.id);
+      expect(refused?.code).toBe(Code.ResourceExhausted);
+      expect(refused?.rawMessage).toMatch(/already serves 2 streams, its limit \(max_streams=2\)/);
+    }
+    abort.abort();
+    await Promise.all(open);
+  });
 });
 
 describe("Redis faults", () => {
