@@ -110,7 +110,34 @@ export function createStreamHub(options: StreamHubOptions) {
 
   function dropKeyIfUnused(key: string) {
     const k = keys.get(key);
-    if (k && k.subs.size === 0) keys.delete(key);
+    if (k && k.subs.size === 0) {
+      keys.delete(key);
+      readArgs = undefined;
+    }
+  }
+
+  /**
+   * The XREAD arguments: rebuilt only when the set of keys read changes,
+   * with each key's position updated in place after a read (a server
+   * following a thousand logs would otherwise build two thousand arguments
+   * per read).
+   */
+  let readArgs: (string | number)[] | undefined;
+  const posSlot = new Map<string, number>();
+
+  function argsForRead(): (string | number)[] | undefined {
+    if (readArgs) return readArgs;
+    const active = [...keys.entries()].filter(([, s]) => s.pos !== undefined && s.subs.size > 0);
+    if (active.length === 0) return undefined;
+    const args: (string | number)[] = ["COUNT", batch, "BLOCK", blockMs, "STREAMS"];
+    for (const [k] of active) args.push(k);
+    posSlot.clear();
+    for (const [k, s] of active) {
+      posSlot.set(k, args.length);
+      args.push(s.pos as string);
+    }
+    readArgs = args;
+    return args;
   }
 
   function interrupt() {
@@ -152,14 +179,15 @@ export function createStreamHub(options: StreamHubOptions) {
     if (pending && pending.length > 0) deliver(sub, pending);
     if (state.pos === undefined) {
       state.pos = sub.cursor;
+      readArgs = undefined;
       interrupt();
     }
   }
 
   async function readLoop() {
     while (!closed) {
-      const active = [...keys.entries()].filter(([, s]) => s.pos !== undefined && s.subs.size > 0);
-      if (active.length === 0) {
+      const args = argsForRead();
+      if (!args) {
         await new Promise<void>((resolve) => {
           idle = resolve;
           setTimeout(resolve, blockMs).unref();
@@ -169,9 +197,6 @@ export function createStreamHub(options: StreamHubOptions) {
       }
       try {
         if (readerId === undefined) readerId = (await reader.client("ID")) as number;
-        const args: (string | number)[] = ["COUNT", batch, "BLOCK", blockMs, "STREAMS"];
-        for (const [k] of active) args.push(k);
-        for (const [, s] of active) args.push(s.pos as string);
         blocked = true;
         const reply = (await (reader.xread as (...a: (string | number)[]) => Promise<unknown>)(...args)) as
           | [string, [string, string[]][]][]
@@ -183,6 +208,8 @@ export function createStreamHub(options: StreamHubOptions) {
           if (!state || rows.length === 0) continue;
           const entries = rows.map(([id, fields]) => ({ id, fields }));
           state.pos = (entries[entries.length - 1] as HubEntry).id;
+          const slot = posSlot.get(key);
+          if (readArgs === args && slot !== undefined) args[slot] = state.pos;
           for (const sub of state.subs) {
             if (sub.pending) sub.pending.push(...entries);
             else deliver(sub, entries);
@@ -265,6 +292,7 @@ export function createStreamHub(options: StreamHubOptions) {
         }
       }
       keys.clear();
+      readArgs = undefined;
       interrupt();
     },
   };
