@@ -6,7 +6,9 @@
  * - 100 and 1,000 concurrent followers, each following its own running
  *   step that emits 100 tokens 20 ms apart (the bench `pace` engine puts
  *   each token's emit time into its text): tokens/s delivered in total and
- *   p50/p99 of engine-emit→client-receive latency.
+ *   p50/p99 of engine-emit→client-receive latency, and for a median burst
+ *   (the tokens of one engine tick) when its last append, its first receipt
+ *   and its last receipt came, counted from its first emit.
  * Steps wait `delay_ms` before their first token so every follower is
  * connected before it: no token is a replay. Worker processes are fresh, so
  * each first runs a short unmeasured wave (JIT warm-up).
@@ -36,6 +38,9 @@ function figures(single: number, followers: readonly number[]): FigureSpec[] {
       { id: `${k}.write.p99`, scenario, label: "    worker half: emit→appended p99", unit: "ms", better: "lower" },
       { id: `${k}.read.p50`, scenario, label: "    server half: appended→received p50", unit: "ms", better: "lower" },
       { id: `${k}.read.p99`, scenario, label: "    server half: appended→received p99", unit: "ms", better: "lower" },
+      { id: `${k}.burst.appended`, scenario, label: "    a burst (median): last appended, after its first emit", unit: "ms", better: "lower" },
+      { id: `${k}.burst.first`, scenario, label: "    a burst (median): first follower received", unit: "ms", better: "lower" },
+      { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower" },
     );
   }
   return out;
@@ -64,6 +69,8 @@ interface FollowerFigures {
   latencies: number[];
   writes: number[];
   reads: number[];
+  /** Per token: [emitted, appended, received] (ms). */
+  times: [number, number, number][];
 }
 
 /** `count` steps emitting `tokens` paced tokens, each followed by its own client. */
@@ -73,7 +80,7 @@ async function followers(ctx: BenchContext, client: StepqClient, count: number, 
   const prepared = Array.from({ length: count }, () => side.queue.prepare({ steps: [{ name: "main", operation }] }));
   const ids = (await side.queue.submit(prepared)).map((r) => `${r.jobId}.0`);
   await side.close();
-  const m: FollowerFigures = { tokensPerSecond: 0, latencies: [], writes: [], reads: [] };
+  const m: FollowerFigures = { tokensPerSecond: 0, latencies: [], writes: [], reads: [], times: [] };
   let first = Number.POSITIVE_INFINITY;
   let last = 0;
   await Promise.all(
@@ -91,6 +98,7 @@ async function followers(ctx: BenchContext, client: StepqClient, count: number, 
           m.latencies.push(now - emitted);
           m.writes.push(appended - emitted);
           m.reads.push(now - appended);
+          m.times.push([emitted, appended, now]);
         }
       }
     }),
@@ -101,6 +109,28 @@ async function followers(ctx: BenchContext, client: StepqClient, count: number, 
   return m;
 }
 
+/**
+ * The tokens grouped by the engine tick that emitted them (the pace engine
+ * emits on a shared clock, so a tick's tokens are emitted within a few ms);
+ * per tick: [first emit, last append, first receive, last receive].
+ */
+function burstsOf(times: readonly [number, number, number][]): [number, number, number, number][] {
+  const origin = Math.min(...times.map((t) => t[0]));
+  const ticks = new Map<number, [number, number, number, number]>();
+  for (const [emitted, appended, received] of times) {
+    const tick = Math.round((emitted - origin) / PACE.tokenDelayMs);
+    const b = ticks.get(tick);
+    if (!b) ticks.set(tick, [emitted, appended, received, received]);
+    else {
+      b[0] = Math.min(b[0], emitted);
+      b[1] = Math.max(b[1], appended);
+      b[2] = Math.min(b[2], received);
+      b[3] = Math.max(b[3], received);
+    }
+  }
+  return [...ticks.values()];
+}
+
 function recordFollowers(ctx: BenchContext, count: number, m: FollowerFigures): void {
   const k = `tokens.f${count}`;
   ctx.results.add(k, "stepq", m.tokensPerSecond);
@@ -108,6 +138,11 @@ function recordFollowers(ctx: BenchContext, count: number, m: FollowerFigures): 
     ctx.results.add(`${k}${suffix}.p50`, "stepq", percentile(samples, 50));
     ctx.results.add(`${k}${suffix}.p99`, "stepq", percentile(samples, 99));
   }
+  // Where a burst's time goes: each moment measured from the burst's first emit.
+  const bursts = burstsOf(m.times);
+  ctx.results.add(`${k}.burst.appended`, "stepq", percentile(bursts.map((b) => b[1] - b[0]), 50));
+  ctx.results.add(`${k}.burst.first`, "stepq", percentile(bursts.map((b) => b[2] - b[0]), 50));
+  ctx.results.add(`${k}.burst.last`, "stepq", percentile(bursts.map((b) => b[3] - b[0]), 50));
 }
 
 async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo" | "pace", fn: () => Promise<void>): Promise<void> {
