@@ -19,6 +19,8 @@ export interface BenchRedis {
   usedMemory(): Promise<number>;
   /** Resolves once `ZCARD key` (or `LLEN key`) ≥ `n`, polling every `everyMs`; returns the time it was seen (ms, performance.now scale). */
   waitForCount(key: string, n: number, timeoutMs: number, everyMs?: number, kind?: "zset" | "list"): Promise<number>;
+  /** `ZCARD key` (or `LLEN key`) now. */
+  count(key: string, kind?: "zset" | "list"): Promise<number>;
   /** CPU seconds Redis has used so far (user + system). */
   cpuSeconds(): Promise<number>;
   /** `INFO commandstats` as `{ command: { calls, usec_per_call } }`. */
@@ -43,6 +45,7 @@ export async function startBenchRedis(): Promise<BenchRedis> {
       await admin.call("MEMORY", "PURGE");
       await admin.call("CONFIG", "RESETSTAT");
     },
+    count: (key, kind = "zset") => (kind === "list" ? admin.llen(key) : admin.zcard(key)),
     async waitForCount(key, n, timeoutMs, everyMs = 5, kind = "zset") {
       const until = performance.now() + timeoutMs;
       const count = () => (kind === "list" ? admin.llen(key) : admin.zcard(key));

@@ -1,13 +1,14 @@
 /**
  * `--deep`: submit and end-to-end (concurrency 16) figures with 1,000,000
  * steps already queued, to show whether a deep backlog slows the queue down
- * (the issue allows at most 10%). Each system is measured twice in a row on
- * the same Redis: first on an empty queue (the baseline), then with the
- * backlog, filled once (refilling costs a minute or more, so the two are not
- * alternated). Comparing with the baseline measured just before, rather than
- * with the normal scenarios minutes earlier, keeps the machine's drift out
- * of the comparison.
+ * (the issue allows at most 10%). The backlog is filled once in the run's
+ * Redis; a second private Redis, empty, holds the baseline. Each round
+ * measures both, one right after the other (the order flips every round),
+ * so a machine whose speed drifts over minutes (seen here: the same
+ * ceiling 1.6× apart in two runs) moves both figures of a round alike
+ * instead of showing up as an effect of the backlog.
  */
+import { startBenchRedis } from "../lib/bench-redis.js";
 import { type BenchContext, preload, scaled, withSide } from "../lib/context.js";
 import type { SideKey } from "../lib/results.js";
 import type { Side } from "../lib/sides.js";
@@ -35,40 +36,51 @@ export async function runDeep(ctx: BenchContext): Promise<void> {
   ctx.results.define({ id: "deep.submit.lib.single", label: "  the same with the backlog", ...rate });
   ctx.results.define({ id: "deep.base.e2e.c16", label: `${drainLabel}: empty queue (baseline)`, ...rate });
   ctx.results.define({ id: "deep.e2e.c16", label: "  the same with the backlog", ...rate });
-  for (const key of ["stepq", "bullmq"] as SideKey[]) {
-    await ctx.redis.flush();
-    await withSide(ctx, key, async (side) => {
-      // The same untimed warm-up as the submit scenario's.
-      await submitRate(side, 10_000);
-      ctx.log(`deep: ${key}, baseline on an empty queue`);
-      for (let round = 0; round < ctx.rounds; round++) {
-        await ctx.redis.flush();
-        ctx.results.add("deep.base.submit", key, await submitRate(side, submits));
-        await ctx.redis.flush();
-        await preload(side, drained);
-        ctx.results.add("deep.base.e2e.c16", key, (await drain(ctx, side, drained, [16])).stepsPerSecond);
-      }
+  const empty = await startBenchRedis();
+  const baseCtx: BenchContext = { ...ctx, redis: empty };
+  try {
+    for (const key of ["stepq", "bullmq"] as SideKey[]) {
       await ctx.redis.flush();
-      const t0 = performance.now();
-      ctx.log(`deep: ${key}, queueing ${backlog} steps`);
-      await preload(side, backlog);
-      ctx.log(`deep: ${key}, queued in ${((performance.now() - t0) / 1000).toFixed(0)} s; measuring`);
-      // Each round takes `drained` steps off the backlog and adds `submits`:
-      // it stays about as deep, and filling it once keeps the run short. The
-      // first round is not timed: right after a million records went in,
-      // Redis runs writes several times slower for a while (measured here:
-      // MSET and MGET 5-15× slower in the first 50,000 submits and the first
-      // drain, normal from the second round on), which is the fill, not the
-      // backlog.
-      await submitRate(side, submits);
-      await drain(ctx, side, drained, [16], 0);
-      let finished = drained;
-      for (let round = 0; round < ctx.rounds; round++) {
-        ctx.results.add("deep.submit.lib.single", key, await submitRate(side, submits));
-        ctx.results.add("deep.e2e.c16", key, (await drain(ctx, side, drained, [16], finished)).stepsPerSecond);
-        finished += drained;
-      }
-    });
+      await empty.flush();
+      await withSide(ctx, key, (deep) =>
+        withSide(baseCtx, key, async (base) => {
+          // The same untimed warm-up as the submit scenario's, on both.
+          await submitRate(base, 10_000);
+          await submitRate(deep, 10_000);
+          await ctx.redis.flush();
+          const t0 = performance.now();
+          ctx.log(`deep: ${key}, queueing ${backlog} steps`);
+          await preload(deep, backlog);
+          ctx.log(`deep: ${key}, queued in ${((performance.now() - t0) / 1000).toFixed(0)} s; measuring`);
+          // Each round takes `drained` steps off the backlog and adds
+          // `submits`: it stays about as deep, and filling it once keeps the
+          // run short. The first round is not timed: right after a million
+          // records went in, Redis runs writes several times slower for a
+          // while (measured: MSET and MGET 5-15× slower in the first 50,000
+          // submits and the first drain, normal from the second round on),
+          // which is the fill, not the backlog.
+          await submitRate(deep, submits);
+          await drain(ctx, deep, drained, [16]);
+          const baseline = async () => {
+            await empty.flush();
+            baseCtx.results.add("deep.base.submit", key, await submitRate(base, submits));
+            await empty.flush();
+            await preload(base, drained);
+            baseCtx.results.add("deep.base.e2e.c16", key, (await drain(baseCtx, base, drained, [16])).stepsPerSecond);
+          };
+          const withBacklog = async () => {
+            ctx.results.add("deep.submit.lib.single", key, await submitRate(deep, submits));
+            ctx.results.add("deep.e2e.c16", key, (await drain(ctx, deep, drained, [16])).stepsPerSecond);
+          };
+          for (let round = 0; round < ctx.rounds; round++) {
+            ctx.log(`deep: ${key}, round ${round + 1}/${ctx.rounds}`);
+            for (const measure of round % 2 === 0 ? [baseline, withBacklog] : [withBacklog, baseline]) await measure();
+          }
+        }),
+      );
+    }
+  } finally {
+    await empty.stop();
   }
   await ctx.redis.flush();
   const { figures } = ctx.results.summary();

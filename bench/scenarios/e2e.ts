@@ -32,12 +32,15 @@ export interface DrainFigures {
 }
 
 /**
- * Drains `n` steps already queued (plus `alreadyFinished` finished ones) with
- * fresh worker processes of the given concurrency each.
+ * Drains `n` steps already queued with fresh worker processes of the given
+ * concurrency each. Finished steps are counted from what was finished when
+ * the workers start: a worker being stopped finishes a few more steps, and
+ * a later drain of the same queue must not count them.
  */
-export async function drain(ctx: BenchContext, side: Side, n: number, concurrency: readonly number[], alreadyFinished = 0): Promise<DrainFigures> {
+export async function drain(ctx: BenchContext, side: Side, n: number, concurrency: readonly number[]): Promise<DrainFigures> {
   const workers = await Promise.all(concurrency.map((c) => side.startWorker(c)));
   try {
+    const alreadyFinished = (await ctx.redis.count(side.finishedKey, side.finishedKind)) / side.finishedElements;
     const cpu0 = await ctx.redis.cpuSeconds();
     const t0 = performance.now();
     for (const w of workers) w.send("go");
