@@ -20,7 +20,7 @@ import {
   type Operation,
   OperationSchema,
 } from "../gen/stepq/v1/operation_pb.js";
-import { schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter as Out } from "./protobuf-wire.js";
+import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter as Out } from "./protobuf-wire.js";
 
 /** The fields this encoder writes, per message: `number:name`. */
 const EXPECTED: [DescMessage, string][] = [
@@ -36,7 +36,6 @@ export const SCHEMA_KNOWN = schemaIs(EXPECTED);
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
-const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 const hasUnknown = (m: { $unknown?: unknown[] }) => m.$unknown !== undefined && m.$unknown.length > 0;
 
 

@@ -5,6 +5,9 @@
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 
+/** Whether `n` fits a uint32 field (the hand-written encoders leave anything else to toBinary). */
+export const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+
 /** Bytes of `n` (a non-negative integer below 2^53) as a varint. */
 export function varintSize(n: number): number {
   let size = 1;

@@ -21,6 +21,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope, encodeEnvelopes } from "@connectrpc/connect/protocol";
 import { contentTypeStreamProto, createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { StreamJobOutputRequestSchema, StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
 import {
@@ -106,22 +107,12 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     release = o.slots.acquire();
     for await (const batch of r.items(deps, message, abort.signal)) {
       if (gone) break;
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      for (const item of batch) {
-        const bytes =
-          "tokens" in item ? encodeTokensResponse(r.response as TokensResponseSchema, item.job, item.tokens) : toBinary(r.response, item.message);
-        parts.push(bytes);
-        size += ENVELOPE + bytes.length;
-      }
-      const out = Buffer.allocUnsafe(size);
-      let p = 0;
-      for (const bytes of parts) {
-        out[p] = 0;
-        out.writeUInt32BE(bytes.length, p + 1);
-        out.set(bytes, p + ENVELOPE);
-        p += ENVELOPE + bytes.length;
-      }
+      const out = encodeEnvelopes(
+        ...batch.map((item) => ({
+          flags: 0,
+          data: "tokens" in item ? encodeTokensResponse(r.response as TokensResponseSchema, item.job, item.tokens) : toBinary(r.response, item.message),
+        })),
+      );
       if (!(res as ServerResponse).write(out)) await drained(res);
     }
   } catch (e) {
@@ -131,12 +122,7 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     release?.();
   }
   if (gone) return;
-  const end = endStream.serialize({ metadata: new Headers(), error });
-  const tail = Buffer.allocUnsafe(ENVELOPE + end.length);
-  tail[0] = endStreamFlag;
-  tail.writeUInt32BE(end.length, 1);
-  tail.set(end, ENVELOPE);
-  (res as ServerResponse).end(tail);
+  (res as ServerResponse).end(encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: new Headers(), error })));
 }
 
 /** Resolves once `res` can take more, or has closed. */

@@ -14,7 +14,7 @@ import { StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js
 import { TokenChunkSchema, TokenSchema } from "../gen/stepq/v1/output_pb.js";
 import { StreamTokensResponseSchema } from "../gen/stepq/v1/step_service_pb.js";
 import { stepIdOf } from "../queue/ids.js";
-import { schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter } from "../queue/protobuf-wire.js";
+import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter } from "../queue/protobuf-wire.js";
 import type { JobView } from "../queue/queue.js";
 import { toTokenChunk } from "./convert.js";
 import { type TokensEntry, type TokensResponseSchema, tokensMessage } from "./output-streams.js";
@@ -29,7 +29,6 @@ const SCHEMA_KNOWN =
     return f?.localName === "tokens" && f.message === TokenChunkSchema;
   });
 
-const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 
 /** The response carrying `entry`'s tokens, in protobuf binary. */
 export function encodeTokensResponse(schema: TokensResponseSchema, job: JobView, entry: TokensEntry): Uint8Array {

@@ -34,6 +34,7 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   const admin = createRedis(proc.url, "blocking", { name: "bench-admin" });
   await waitReady(admin);
   const version = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "?";
+  const count = (key: string, kind: "zset" | "list" = "zset") => (kind === "list" ? admin.llen(key) : admin.zcard(key));
   const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1]);
   return {
     url: proc.url,
@@ -45,13 +46,12 @@ export async function startBenchRedis(): Promise<BenchRedis> {
       await admin.call("MEMORY", "PURGE");
       await admin.call("CONFIG", "RESETSTAT");
     },
-    count: (key, kind = "zset") => (kind === "list" ? admin.llen(key) : admin.zcard(key)),
+    count,
     async waitForCount(key, n, timeoutMs, everyMs = 5, kind = "zset") {
       const until = performance.now() + timeoutMs;
-      const count = () => (kind === "list" ? admin.llen(key) : admin.zcard(key));
       for (;;) {
-        if ((await count()) >= n) return performance.now();
-        if (performance.now() > until) throw new Error(`${key} did not reach ${n} within ${timeoutMs} ms (at ${await count()})`);
+        if ((await count(key, kind)) >= n) return performance.now();
+        if (performance.now() > until) throw new Error(`${key} did not reach ${n} within ${timeoutMs} ms (at ${await count(key, kind)})`);
         await new Promise((r) => setTimeout(r, everyMs));
       }
     },

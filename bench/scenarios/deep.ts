@@ -63,10 +63,10 @@ export async function runDeep(ctx: BenchContext): Promise<void> {
           await drain(ctx, deep, drained, [16]);
           const baseline = async () => {
             await empty.flush();
-            baseCtx.results.add("deep.base.submit", key, await submitRate(base, submits));
+            ctx.results.add("deep.base.submit", key, await submitRate(base, submits));
             await empty.flush();
             await preload(base, drained);
-            baseCtx.results.add("deep.base.e2e.c16", key, (await drain(baseCtx, base, drained, [16])).stepsPerSecond);
+            ctx.results.add("deep.base.e2e.c16", key, (await drain(baseCtx, base, drained, [16])).stepsPerSecond);
           };
           const withBacklog = async () => {
             ctx.results.add("deep.submit.lib.single", key, await submitRate(deep, submits));

@@ -11,7 +11,7 @@
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { UniversalClientFn } from "@connectrpc/connect/protocol";
+import { encodeEnvelope, type UniversalClientFn } from "@connectrpc/connect/protocol";
 import { contentTypeStreamProto, endStreamFlag, endStreamFromJson, validateResponse } from "@connectrpc/connect/protocol-connect";
 import {
   type StreamJobOutputRequest,
@@ -38,11 +38,7 @@ async function* read(
   req: Pick<StreamJobOutputRequest, "jobId" | "afterCursor">,
   signal: AbortSignal,
 ): AsyncGenerator<StreamJobOutputResponse> {
-  const message = toBinary(StreamJobOutputRequestSchema, { $typeName: StreamJobOutputRequestSchema.typeName, ...req });
-  const body = Buffer.allocUnsafe(ENVELOPE + message.length);
-  body[0] = 0;
-  body.writeUInt32BE(message.length, 1);
-  body.set(message, ENVELOPE);
+  const body = encodeEnvelope(0, toBinary(StreamJobOutputRequestSchema, { $typeName: StreamJobOutputRequestSchema.typeName, ...req }));
   const res = await http({
     url,
     method: "POST",
