@@ -25,12 +25,18 @@ export interface BenchRedis {
   cpuSeconds(): Promise<number>;
   /** `INFO commandstats` as `{ command: { calls, usec_per_call } }`. */
   commandStats(): Promise<Record<string, { calls: number; usecPerCall: number }>>;
+  /**
+   * Whether Redis is resizing its main key dictionary now (it does so
+   * incrementally after the key count passes a power of two, and every
+   * command pays a share until it is done); read with `DEBUG HTSTATS`.
+   */
+  resizing(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
-/** Starts a private redis-server (no AOF, no RDB snapshots). */
+/** Starts a private redis-server (no AOF, no RDB snapshots; DEBUG allowed from loopback, for `resizing`). */
 export async function startBenchRedis(): Promise<BenchRedis> {
-  const proc: RedisProcess = await startRedisProcess();
+  const proc: RedisProcess = await startRedisProcess({ extraArgs: ["--enable-debug-command", "local"] });
   const admin = createRedis(proc.url, "blocking", { name: "bench-admin" });
   await waitReady(admin);
   const version = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "?";
@@ -65,6 +71,11 @@ export async function startBenchRedis(): Promise<BenchRedis> {
         out[m[1] as string] = { calls: Number(m[2]), usecPerCall: Number(m[3]) };
       }
       return out;
+    },
+    async resizing() {
+      // The key table's section only: the expiry table is small and resizes on its own.
+      const stats = String(await admin.call("DEBUG", "HTSTATS", "0"));
+      return /rehashing target/.test(stats.split("[Expires HT]")[0] as string);
     },
     async stop() {
       admin.disconnect();

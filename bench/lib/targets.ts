@@ -27,11 +27,12 @@ const ratioAtMost = (id: string, max: number) => (get: Lookup): [boolean, string
   return f?.ratio == null ? null : ([f.ratio <= max, `${id} ${(f.ratio * 100).toFixed(0)}% of BullMQ (need ≤ ${max * 100}%)`]);
 };
 
+/** A latency at most `max`; where the figure has a floor measured in the run, the detail gives it too. */
 const valueAtMost = (id: string, max: number) => (get: Lookup): [boolean, string] | null => {
   const f = get(id);
-  return f === undefined || !Number.isFinite(f.stepq.median)
-    ? null
-    : ([f.stepq.median <= max, `${id} ${f.stepq.median.toFixed(2)} ${f.unit} (need ≤ ${max})`]);
+  if (f === undefined || !Number.isFinite(f.stepq.median)) return null;
+  const floor = f.share ? `; its floor in this run: ${(f.stepq.median / f.share).toFixed(2)} ${f.unit}` : "";
+  return [f.stepq.median <= max, `${id} ${f.stepq.median.toFixed(2)} ${f.unit} (need ≤ ${max}${floor})`];
 };
 
 /** Degradation of a deep (1,000,000 queued) figure against its baseline on an empty queue, stepq side. */

@@ -7,8 +7,16 @@
  * so a machine whose speed drifts over minutes (seen here: the same
  * ceiling 1.6× apart in two runs) moves both figures of a round alike
  * instead of showing up as an effect of the backlog.
+ *
+ * Redis resizes its key table incrementally once the key count passes a
+ * power of two, and until it is done every command pays a share of the
+ * move: here, a drain ran 20-30% slower with `dictRehash` and its hashing
+ * ~11% of Redis's CPU (perf). A million-step backlog passes 2^20 keys in
+ * the untimed first round, so the timed rounds wait until no resize is in
+ * progress (`DEBUG HTSTATS`): they measure depth, not the transient, which
+ * the notes report (how long it lasted, and the untimed drain during it).
  */
-import { startBenchRedis } from "../lib/bench-redis.js";
+import { type BenchRedis, startBenchRedis } from "../lib/bench-redis.js";
 import { type BenchContext, preload, scaled, withSide } from "../lib/context.js";
 import type { SideKey } from "../lib/results.js";
 import type { Side } from "../lib/sides.js";
@@ -24,6 +32,13 @@ async function submitRate(side: Side, n: number): Promise<number> {
   return perSecond(n, performance.now() - t0);
 }
 
+/** Waits until `redis` is not resizing its key table; the seconds waited. */
+async function untilResized(redis: BenchRedis): Promise<number> {
+  const t0 = performance.now();
+  while (await redis.resizing()) await new Promise((r) => setTimeout(r, 250));
+  return (performance.now() - t0) / 1000;
+}
+
 /** Runs the deep-backlog figures. */
 export async function runDeep(ctx: BenchContext): Promise<void> {
   const backlog = scaled(ctx, 1_000_000, 10_000);
@@ -36,6 +51,9 @@ export async function runDeep(ctx: BenchContext): Promise<void> {
   ctx.results.define({ id: "deep.submit.lib.single", label: "  the same with the backlog", ...rate });
   ctx.results.define({ id: "deep.base.e2e.c16", label: `${drainLabel}: empty queue (baseline)`, ...rate });
   ctx.results.define({ id: "deep.e2e.c16", label: "  the same with the backlog", ...rate });
+  const cpu = { scenario, unit: "µs", better: "lower" } as const;
+  ctx.results.define({ id: "deep.base.e2e.c16.redis", label: "  Redis CPU per drained step: empty queue (baseline)", ...cpu });
+  ctx.results.define({ id: "deep.e2e.c16.redis", label: "  the same with the backlog", ...cpu });
   const empty = await startBenchRedis();
   const baseCtx: BenchContext = { ...ctx, redis: empty };
   try {
@@ -54,23 +72,36 @@ export async function runDeep(ctx: BenchContext): Promise<void> {
           ctx.log(`deep: ${key}, queued in ${((performance.now() - t0) / 1000).toFixed(0)} s; measuring`);
           // Each round takes `drained` steps off the backlog and adds
           // `submits`: it stays about as deep, and filling it once keeps the
-          // run short. The first round is not timed: right after a million
-          // records went in, Redis runs writes several times slower for a
-          // while (measured: MSET and MGET 5-15× slower in the first 50,000
-          // submits and the first drain, normal from the second round on),
-          // which is the fill, not the backlog.
+          // run short. The first round is not timed: it passes 2^20 keys,
+          // and Redis resizes its key table (see the header).
           await submitRate(deep, submits);
-          await drain(ctx, deep, drained, [16]);
+          const resizing = await ctx.redis.resizing();
+          const during = await drain(ctx, deep, drained, [16]);
+          const waited = await untilResized(ctx.redis);
+          ctx.results.note(
+            `${key}: untimed drain ${resizing ? "during a key table resize" : "(no key table resize)"}: ${during.stepsPerSecond.toFixed(0)} steps/s, Redis ${during.redisUsPerStep.toFixed(1)} µs/step; the timed rounds waited ${waited.toFixed(0)} s for the resize to end`,
+          );
           const baseline = async () => {
             await empty.flush();
+            await untilResized(empty);
             ctx.results.add("deep.base.submit", key, await submitRate(base, submits));
             await empty.flush();
             await preload(base, drained);
-            ctx.results.add("deep.base.e2e.c16", key, (await drain(baseCtx, base, drained, [16])).stepsPerSecond);
+            await untilResized(empty);
+            const d = await drain(baseCtx, base, drained, [16]);
+            ctx.results.add("deep.base.e2e.c16", key, d.stepsPerSecond);
+            ctx.results.add("deep.base.e2e.c16.redis", key, d.redisUsPerStep);
+          };
+          const resized = async () => {
+            if ((await untilResized(ctx.redis)) > 0) ctx.results.note(`${key}: a timed round waited for another key table resize`);
           };
           const withBacklog = async () => {
+            await resized();
             ctx.results.add("deep.submit.lib.single", key, await submitRate(deep, submits));
-            ctx.results.add("deep.e2e.c16", key, (await drain(ctx, deep, drained, [16])).stepsPerSecond);
+            await resized();
+            const d = await drain(ctx, deep, drained, [16]);
+            ctx.results.add("deep.e2e.c16", key, d.stepsPerSecond);
+            ctx.results.add("deep.e2e.c16.redis", key, d.redisUsPerStep);
           };
           for (let round = 0; round < ctx.rounds; round++) {
             ctx.log(`deep: ${key}, round ${round + 1}/${ctx.rounds}`);

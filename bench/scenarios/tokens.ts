@@ -12,9 +12,18 @@
  * Steps wait `delay_ms` before their first token so every follower is
  * connected before it: no token is a replay. Worker processes are fresh, so
  * each first runs a short unmeasured wave (JIT warm-up).
+ *
+ * The followers' floor, measured in the same round: a bare node:http server
+ * (bench/workers/fanout-server.ts) writing one small chunk to as many open
+ * responses on the same 20 ms clock, received by this process as the
+ * followers are: p50/p99 of write→receive and the median tick's last
+ * receipt, over HTTP/1.1 (the client's default) and HTTP/2. It is what the
+ * last two hops alone cost, with no worker, Redis or queue logic.
  */
+import { Agent, get as httpGet } from "node:http";
+import { connect as http2Connect } from "node:http2";
 import { createStepqClient, type StepqClient } from "../../clients/node/client.js";
-import type { Child } from "../lib/child.js";
+import { type Child, startChild } from "../lib/child.js";
 import { type BenchContext, scaled, startStepqServer } from "../lib/context.js";
 import type { FigureSpec } from "../lib/results.js";
 import { createStepqSide, echoOperation, TEXT } from "../lib/sides.js";
@@ -32,15 +41,15 @@ function figures(single: number, followers: readonly number[]): FigureSpec[] {
     const k = `tokens.f${f}`;
     out.push(
       { id: k, scenario, label: `${f} followers, ${PACE.tokenCount} tokens at ${PACE.tokenDelayMs} ms each`, unit: "tokens/s", better: "higher" },
-      { id: `${k}.p50`, scenario, label: "  emit→receive p50", unit: "ms", better: "lower" },
-      { id: `${k}.p99`, scenario, label: "  emit→receive p99", unit: "ms", better: "lower" },
+      { id: `${k}.p50`, scenario, label: "  emit→receive p50", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.p50` },
+      { id: `${k}.p99`, scenario, label: "  emit→receive p99", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.p99` },
       { id: `${k}.write.p50`, scenario, label: "    worker half: emit→appended p50", unit: "ms", better: "lower" },
       { id: `${k}.write.p99`, scenario, label: "    worker half: emit→appended p99", unit: "ms", better: "lower" },
       { id: `${k}.read.p50`, scenario, label: "    server half: appended→received p50", unit: "ms", better: "lower" },
       { id: `${k}.read.p99`, scenario, label: "    server half: appended→received p99", unit: "ms", better: "lower" },
       { id: `${k}.burst.appended`, scenario, label: "    a burst (median): last appended, after its first emit", unit: "ms", better: "lower" },
       { id: `${k}.burst.first`, scenario, label: "    a burst (median): first follower received", unit: "ms", better: "lower" },
-      { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower" },
+      { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.last` },
     );
   }
   return out;
@@ -158,6 +167,69 @@ async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo"
   }
 }
 
+/** Write→receive latencies of one bare fan-out run, and per tick its last receipt (ms). */
+async function fanoutOnce(port: number, n: number, ticks: number, h2: boolean): Promise<{ latencies: number[]; lasts: number[] }> {
+  const path = `/fanout?n=${n}&ticks=${ticks}&every=${PACE.tokenDelayMs}`;
+  const latencies: number[] = [];
+  const lastOf = new Map<string, number>();
+  const onData = (chunk: Buffer) => {
+    const now = nowMs();
+    for (const stamp of chunk.toString("latin1").split("|")) {
+      if (stamp === "") continue;
+      const ms = now - Number(stamp);
+      latencies.push(ms);
+      lastOf.set(stamp, Math.max(lastOf.get(stamp) ?? 0, ms));
+    }
+  };
+  const agent = new Agent({ keepAlive: true });
+  const session = h2 ? http2Connect(`http://127.0.0.1:${port}`) : undefined;
+  try {
+    await Promise.all(
+      Array.from({ length: n }, () =>
+        new Promise<void>((resolve, reject) => {
+          if (session) {
+            const req = session.request({ ":path": path });
+            req.on("data", onData).on("end", resolve).on("error", reject);
+            req.end();
+          } else {
+            httpGet({ host: "127.0.0.1", port, path, agent }, (res) => res.on("data", onData).on("end", resolve).on("error", reject)).on("error", reject);
+          }
+        }),
+      ),
+    );
+  } finally {
+    session?.close();
+    agent.destroy();
+  }
+  return { latencies, lasts: [...lastOf.values()] };
+}
+
+/**
+ * The followers' floor (see the header), once per follower count and
+ * protocol: an unmeasured short run, then one of as many ticks as a
+ * follower's tokens.
+ */
+async function fanoutFloors(ctx: BenchContext, counts: readonly number[]): Promise<void> {
+  for (const h2 of [false, true]) {
+    const server = startChild("bench/workers/fanout-server.ts", h2 ? ["--h2"] : []);
+    try {
+      const port = Number((await server.waitFor(/listening (\d+)/))[1]);
+      const proto = h2 ? "h2" : "h1";
+      const name = h2 ? "HTTP/2, one connection" : "HTTP/1.1";
+      for (const n of counts) {
+        await fanoutOnce(port, n, 10, h2);
+        const m = await fanoutOnce(port, n, PACE.tokenCount, h2);
+        const label = `bare fan-out, ${n} responses, ${name}`;
+        ctx.results.ceiling(`fanout.${proto}.f${n}.p50`, `${label}, p50`, "ms", percentile(m.latencies, 50));
+        ctx.results.ceiling(`fanout.${proto}.f${n}.p99`, `${label}, p99`, "ms", percentile(m.latencies, 99));
+        ctx.results.ceiling(`fanout.${proto}.f${n}.last`, `${label}, a tick's last receipt (median)`, "ms", percentile(m.lasts, 50));
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
 /** Runs the token streaming scenario. */
 export async function runTokens(ctx: BenchContext): Promise<void> {
   const single = scaled(ctx, 100_000, 10_000);
@@ -177,9 +249,13 @@ export async function runTokens(ctx: BenchContext): Promise<void> {
         ctx.results.add("tokens.single", "stepq", m.tokens);
         ctx.results.add("tokens.single.msgs", "stepq", m.messages);
       });
+      await fanoutFloors(ctx, counts);
       await withWorker(ctx, Math.max(...counts), "pace", async () => {
-        await followers(ctx, client, Math.max(...counts), 10);
         for (const count of counts) {
+          // An unmeasured wave of the same shape first: measured right
+          // after a shorter one of another shape, the p99 came out 2-4×
+          // the steady figure of later waves (JIT, heap sizing).
+          await followers(ctx, client, count, 20);
           await ctx.redis.flush();
           recordFollowers(ctx, count, await followers(ctx, client, count, PACE.tokenCount));
         }
