@@ -8,7 +8,9 @@
  *   each token's emit time into its text): tokens/s delivered in total and
  *   p50/p99 of engine-emit→client-receive latency, and for a median burst
  *   (the tokens of one engine tick) when its last append, its first receipt
- *   and its last receipt came, counted from its first emit.
+ *   and its last receipt came, counted from its first emit; then the same
+ *   with the client on HTTP/2 (`httpVersion: "2"`, one connection for every
+ *   follower), its fewer figures against the HTTP/2 floor.
  * Steps wait `delay_ms` before their first token so every follower is
  * connected before it: no token is a replay. Worker processes are fresh, so
  * each first runs a short unmeasured wave (JIT warm-up).
@@ -50,6 +52,15 @@ function figures(single: number, followers: readonly number[]): FigureSpec[] {
       { id: `${k}.burst.appended`, scenario, label: "    a burst (median): last appended, after its first emit", unit: "ms", better: "lower" },
       { id: `${k}.burst.first`, scenario, label: "    a burst (median): first follower received", unit: "ms", better: "lower" },
       { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.last` },
+    );
+  }
+  for (const f of followers) {
+    const k = `tokens.h2.f${f}`;
+    out.push(
+      { id: k, scenario, label: `${f} followers, the client on HTTP/2 (one connection)`, unit: "tokens/s", better: "higher" },
+      { id: `${k}.p50`, scenario, label: "  emit→receive p50", unit: "ms", better: "lower", limit: `fanout.h2.f${f}.p50` },
+      { id: `${k}.p99`, scenario, label: "  emit→receive p99", unit: "ms", better: "lower", limit: `fanout.h2.f${f}.p99` },
+      { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower", limit: `fanout.h2.f${f}.last` },
     );
   }
   return out;
@@ -140,6 +151,7 @@ function burstsOf(times: readonly [number, number, number][]): [number, number, 
   return [...ticks.values()];
 }
 
+/** The follower figures of `count` over the client's default transport (HTTP/1.1). */
 function recordFollowers(ctx: BenchContext, count: number, m: FollowerFigures): void {
   const k = `tokens.f${count}`;
   ctx.results.add(k, "stepq", m.tokensPerSecond);
@@ -152,6 +164,15 @@ function recordFollowers(ctx: BenchContext, count: number, m: FollowerFigures): 
   ctx.results.add(`${k}.burst.appended`, "stepq", percentile(bursts.map((b) => b[1] - b[0]), 50));
   ctx.results.add(`${k}.burst.first`, "stepq", percentile(bursts.map((b) => b[2] - b[0]), 50));
   ctx.results.add(`${k}.burst.last`, "stepq", percentile(bursts.map((b) => b[3] - b[0]), 50));
+}
+
+/** The fewer follower figures of `count` with the client on HTTP/2. */
+function recordH2Followers(ctx: BenchContext, count: number, m: FollowerFigures): void {
+  const k = `tokens.h2.f${count}`;
+  ctx.results.add(k, "stepq", m.tokensPerSecond);
+  ctx.results.add(`${k}.p50`, "stepq", percentile(m.latencies, 50));
+  ctx.results.add(`${k}.p99`, "stepq", percentile(m.latencies, 99));
+  ctx.results.add(`${k}.burst.last`, "stepq", percentile(burstsOf(m.times).map((b) => b[3] - b[0]), 50));
 }
 
 async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo" | "pace", fn: () => Promise<void>): Promise<void> {
@@ -238,6 +259,7 @@ export async function runTokens(ctx: BenchContext): Promise<void> {
   const server = await startStepqServer(ctx);
   try {
     const client = createStepqClient({ baseUrl: server.url });
+    const h2Client = createStepqClient({ baseUrl: server.url, httpVersion: "2" });
     for (let round = 0; round < ctx.rounds; round++) {
       ctx.log(`tokens: round ${round + 1}/${ctx.rounds}`);
       await ctx.redis.flush();
@@ -258,6 +280,11 @@ export async function runTokens(ctx: BenchContext): Promise<void> {
           await followers(ctx, client, count, 20);
           await ctx.redis.flush();
           recordFollowers(ctx, count, await followers(ctx, client, count, PACE.tokenCount));
+        }
+        for (const count of counts) {
+          await followers(ctx, h2Client, count, 20);
+          await ctx.redis.flush();
+          recordH2Followers(ctx, count, await followers(ctx, h2Client, count, PACE.tokenCount));
         }
       });
     }
