@@ -33,37 +33,49 @@ import { nowMs, percentile, perSecond } from "../lib/stats.js";
 
 const PACE = { tokenCount: 100, tokenDelayMs: 20 };
 
+/** The client's HTTP version in a follower wave (and the floor it is read against). */
+type Proto = "h1" | "h2";
+
 function figures(single: number, followers: readonly number[]): FigureSpec[] {
   const scenario = "token streaming (stepq only)";
   const out: FigureSpec[] = [
     { id: "tokens.single", scenario, label: `1 step, ${single.toLocaleString("en-US")} tokens, 1 client`, unit: "tokens/s", better: "higher" },
     { id: "tokens.single.msgs", scenario, label: "  the same, messages delivered", unit: "msgs/s", better: "higher", limit: "connect.stream" },
   ];
-  for (const f of followers) {
-    const k = `tokens.f${f}`;
-    out.push(
-      { id: k, scenario, label: `${f} followers, ${PACE.tokenCount} tokens at ${PACE.tokenDelayMs} ms each`, unit: "tokens/s", better: "higher" },
-      { id: `${k}.p50`, scenario, label: "  emit→receive p50", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.p50` },
-      { id: `${k}.p99`, scenario, label: "  emit→receive p99", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.p99` },
-      { id: `${k}.write.p50`, scenario, label: "    worker half: emit→appended p50", unit: "ms", better: "lower" },
-      { id: `${k}.write.p99`, scenario, label: "    worker half: emit→appended p99", unit: "ms", better: "lower" },
-      { id: `${k}.read.p50`, scenario, label: "    server half: appended→received p50", unit: "ms", better: "lower" },
-      { id: `${k}.read.p99`, scenario, label: "    server half: appended→received p99", unit: "ms", better: "lower" },
-      { id: `${k}.burst.appended`, scenario, label: "    a burst (median): last appended, after its first emit", unit: "ms", better: "lower" },
-      { id: `${k}.burst.first`, scenario, label: "    a burst (median): first follower received", unit: "ms", better: "lower" },
-      { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower", limit: `fanout.h1.f${f}.last` },
-    );
-  }
-  for (const f of followers) {
-    const k = `tokens.h2.f${f}`;
-    out.push(
-      { id: k, scenario, label: `${f} followers, the client on HTTP/2 (one connection)`, unit: "tokens/s", better: "higher" },
-      { id: `${k}.p50`, scenario, label: "  emit→receive p50", unit: "ms", better: "lower", limit: `fanout.h2.f${f}.p50` },
-      { id: `${k}.p99`, scenario, label: "  emit→receive p99", unit: "ms", better: "lower", limit: `fanout.h2.f${f}.p99` },
-      { id: `${k}.burst.last`, scenario, label: "    a burst (median): last follower received", unit: "ms", better: "lower", limit: `fanout.h2.f${f}.last` },
-    );
-  }
+  for (const proto of ["h1", "h2"] as const) for (const f of followers) out.push(...followerFigures(scenario, f, proto));
   return out;
+}
+
+/** The id prefix of the follower figures: `tokens.f100` over HTTP/1.1 (the client's default), `tokens.h2.f100` over HTTP/2. */
+function followerKey(count: number, proto: Proto): string {
+  return proto === "h1" ? `tokens.f${count}` : `tokens.h2.f${count}`;
+}
+
+/**
+ * The figures of `f` followers with the client on `proto`, the latencies
+ * against that protocol's fan-out floor; where a token's and a burst's
+ * time goes is shown for the default transport only.
+ */
+function followerFigures(scenario: string, f: number, proto: Proto): FigureSpec[] {
+  const k = followerKey(f, proto);
+  const floor = `fanout.${proto}.f${f}`;
+  const ms = { scenario, unit: "ms", better: "lower" } as const;
+  const label = proto === "h1" ? `${f} followers, ${PACE.tokenCount} tokens at ${PACE.tokenDelayMs} ms each` : `${f} followers, the client on HTTP/2 (one connection)`;
+  const detail: FigureSpec[] = [
+    { id: `${k}.write.p50`, label: "    worker half: emit→appended p50", ...ms },
+    { id: `${k}.write.p99`, label: "    worker half: emit→appended p99", ...ms },
+    { id: `${k}.read.p50`, label: "    server half: appended→received p50", ...ms },
+    { id: `${k}.read.p99`, label: "    server half: appended→received p99", ...ms },
+    { id: `${k}.burst.appended`, label: "    a burst (median): last appended, after its first emit", ...ms },
+    { id: `${k}.burst.first`, label: "    a burst (median): first follower received", ...ms },
+  ];
+  return [
+    { id: k, scenario, label, unit: "tokens/s", better: "higher" },
+    { id: `${k}.p50`, label: "  emit→receive p50", limit: `${floor}.p50`, ...ms },
+    { id: `${k}.p99`, label: "  emit→receive p99", limit: `${floor}.p99`, ...ms },
+    ...(proto === "h1" ? detail : []),
+    { id: `${k}.burst.last`, label: "    a burst (median): last follower received", limit: `${floor}.last`, ...ms },
+  ];
 }
 
 /** One step of `n` tokens from the echo engine, followed by one client: tokens/s and messages/s. */
@@ -151,28 +163,22 @@ function burstsOf(times: readonly [number, number, number][]): [number, number, 
   return [...ticks.values()];
 }
 
-/** The follower figures of `count` over the client's default transport (HTTP/1.1). */
-function recordFollowers(ctx: BenchContext, count: number, m: FollowerFigures): void {
-  const k = `tokens.f${count}`;
+/** Records the figures of `count` followers with the client on `proto` (see followerFigures). */
+function recordFollowers(ctx: BenchContext, count: number, proto: Proto, m: FollowerFigures): void {
+  const k = followerKey(count, proto);
   ctx.results.add(k, "stepq", m.tokensPerSecond);
-  for (const [suffix, samples] of [["", m.latencies], [".write", m.writes], [".read", m.reads]] as const) {
+  const split = proto === "h1" ? ([[".write", m.writes], [".read", m.reads]] as const) : [];
+  for (const [suffix, samples] of [["", m.latencies] as const, ...split]) {
     ctx.results.add(`${k}${suffix}.p50`, "stepq", percentile(samples, 50));
     ctx.results.add(`${k}${suffix}.p99`, "stepq", percentile(samples, 99));
   }
   // Where a burst's time goes: each moment measured from the burst's first emit.
   const bursts = burstsOf(m.times);
-  ctx.results.add(`${k}.burst.appended`, "stepq", percentile(bursts.map((b) => b[1] - b[0]), 50));
-  ctx.results.add(`${k}.burst.first`, "stepq", percentile(bursts.map((b) => b[2] - b[0]), 50));
+  if (proto === "h1") {
+    ctx.results.add(`${k}.burst.appended`, "stepq", percentile(bursts.map((b) => b[1] - b[0]), 50));
+    ctx.results.add(`${k}.burst.first`, "stepq", percentile(bursts.map((b) => b[2] - b[0]), 50));
+  }
   ctx.results.add(`${k}.burst.last`, "stepq", percentile(bursts.map((b) => b[3] - b[0]), 50));
-}
-
-/** The fewer follower figures of `count` with the client on HTTP/2. */
-function recordH2Followers(ctx: BenchContext, count: number, m: FollowerFigures): void {
-  const k = `tokens.h2.f${count}`;
-  ctx.results.add(k, "stepq", m.tokensPerSecond);
-  ctx.results.add(`${k}.p50`, "stepq", percentile(m.latencies, 50));
-  ctx.results.add(`${k}.p99`, "stepq", percentile(m.latencies, 99));
-  ctx.results.add(`${k}.burst.last`, "stepq", percentile(burstsOf(m.times).map((b) => b[3] - b[0]), 50));
 }
 
 async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo" | "pace", fn: () => Promise<void>): Promise<void> {
@@ -189,31 +195,36 @@ async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo"
 }
 
 /** Write→receive latencies of one bare fan-out run, and per tick its last receipt (ms). */
-async function fanoutOnce(port: number, n: number, ticks: number, h2: boolean): Promise<{ latencies: number[]; lasts: number[] }> {
+async function fanoutOnce(port: number, n: number, ticks: number, proto: Proto): Promise<{ latencies: number[]; lasts: number[] }> {
   const path = `/fanout?n=${n}&ticks=${ticks}&every=${PACE.tokenDelayMs}`;
   const latencies: number[] = [];
   const lastOf = new Map<string, number>();
-  const onData = (chunk: Buffer) => {
-    const now = nowMs();
-    for (const stamp of chunk.toString("latin1").split("|")) {
-      if (stamp === "") continue;
-      const ms = now - Number(stamp);
-      latencies.push(ms);
-      lastOf.set(stamp, Math.max(lastOf.get(stamp) ?? 0, ms));
-    }
+  // Per response: a stamp may arrive split across two reads.
+  const reader = () => {
+    let partial = "";
+    return (chunk: Buffer) => {
+      const now = nowMs();
+      const stamps = (partial + chunk.toString("latin1")).split("|");
+      partial = stamps.pop() as string;
+      for (const stamp of stamps) {
+        const ms = now - Number(stamp);
+        latencies.push(ms);
+        lastOf.set(stamp, Math.max(lastOf.get(stamp) ?? 0, ms));
+      }
+    };
   };
   const agent = new Agent({ keepAlive: true });
-  const session = h2 ? http2Connect(`http://127.0.0.1:${port}`) : undefined;
+  const session = proto === "h2" ? http2Connect(`http://127.0.0.1:${port}`) : undefined;
   try {
     await Promise.all(
       Array.from({ length: n }, () =>
         new Promise<void>((resolve, reject) => {
           if (session) {
             const req = session.request({ ":path": path });
-            req.on("data", onData).on("end", resolve).on("error", reject);
+            req.on("data", reader()).on("end", resolve).on("error", reject);
             req.end();
           } else {
-            httpGet({ host: "127.0.0.1", port, path, agent }, (res) => res.on("data", onData).on("end", resolve).on("error", reject)).on("error", reject);
+            httpGet({ host: "127.0.0.1", port, path, agent }, (res) => res.on("data", reader()).on("end", resolve).on("error", reject)).on("error", reject);
           }
         }),
       ),
@@ -231,15 +242,14 @@ async function fanoutOnce(port: number, n: number, ticks: number, h2: boolean): 
  * follower's tokens.
  */
 async function fanoutFloors(ctx: BenchContext, counts: readonly number[]): Promise<void> {
-  for (const h2 of [false, true]) {
-    const server = startChild("bench/workers/fanout-server.ts", h2 ? ["--h2"] : []);
+  for (const proto of ["h1", "h2"] as const) {
+    const server = startChild("bench/workers/fanout-server.ts", proto === "h2" ? ["--h2"] : []);
     try {
       const port = Number((await server.waitFor(/listening (\d+)/))[1]);
-      const proto = h2 ? "h2" : "h1";
-      const name = h2 ? "HTTP/2, one connection" : "HTTP/1.1";
+      const name = proto === "h2" ? "HTTP/2, one connection" : "HTTP/1.1";
       for (const n of counts) {
-        await fanoutOnce(port, n, 10, h2);
-        const m = await fanoutOnce(port, n, PACE.tokenCount, h2);
+        await fanoutOnce(port, n, 10, proto);
+        const m = await fanoutOnce(port, n, PACE.tokenCount, proto);
         const label = `bare fan-out, ${n} responses, ${name}`;
         ctx.results.ceiling(`fanout.${proto}.f${n}.p50`, `${label}, p50`, "ms", percentile(m.latencies, 50));
         ctx.results.ceiling(`fanout.${proto}.f${n}.p99`, `${label}, p99`, "ms", percentile(m.latencies, 99));
@@ -273,18 +283,16 @@ export async function runTokens(ctx: BenchContext): Promise<void> {
       });
       await fanoutFloors(ctx, counts);
       await withWorker(ctx, Math.max(...counts), "pace", async () => {
-        for (const count of counts) {
-          // An unmeasured wave of the same shape first: measured right
-          // after a shorter one of another shape, the p99 came out 2-4×
-          // the steady figure of later waves (JIT, heap sizing).
-          await followers(ctx, client, count, 20);
-          await ctx.redis.flush();
-          recordFollowers(ctx, count, await followers(ctx, client, count, PACE.tokenCount));
-        }
-        for (const count of counts) {
-          await followers(ctx, h2Client, count, 20);
-          await ctx.redis.flush();
-          recordH2Followers(ctx, count, await followers(ctx, h2Client, count, PACE.tokenCount));
+        // HTTP/1.1 first, so its figures stay comparable with runs before the HTTP/2 waves.
+        for (const [proto, c] of [["h1", client], ["h2", h2Client]] as const) {
+          for (const count of counts) {
+            // An unmeasured wave of the same shape first: measured right
+            // after a shorter one of another shape, the p99 came out 2-4×
+            // the steady figure of later waves (JIT, heap sizing).
+            await followers(ctx, c, count, 20);
+            await ctx.redis.flush();
+            recordFollowers(ctx, count, proto, await followers(ctx, c, count, PACE.tokenCount));
+          }
         }
       });
     }
