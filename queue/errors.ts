@@ -61,6 +61,13 @@ export class LeaseLostError extends StepqError {
 /** A lease ended because its step was cancelled (a LeaseLostError that says why). */
 export class StepCancelledError extends LeaseLostError {}
 
+/**
+ * A worker's output or result went past the queue's size caps: the queue
+ * failed the step itself (OUTPUT_TOO_LARGE), so the worker's lease has ended
+ * (a LeaseLostError that says why).
+ */
+export class OutputTooLargeError extends LeaseLostError {}
+
 /** Redis cannot be reached; the call may be retried. */
 export class UnavailableError extends StepqError {
   readonly kind = "unavailable";
@@ -98,14 +105,42 @@ export function isRedisUnavailable(e: unknown): boolean {
 }
 
 /**
- * Wraps Redis connectivity failures as UnavailableError; leaves everything
- * else as it is.
+ * Redis refused a write because it is full: used memory is over its
+ * `maxmemory` and its policy (noeviction, as production needs) evicts
+ * nothing. Nothing was changed; writes work again once memory is freed.
+ */
+export class RedisFullError extends ResourceExhaustedError {}
+
+/** Whether `e` is Redis refusing a write for lack of memory ("OOM command not allowed ..."). */
+export function isRedisOutOfMemory(e: unknown): boolean {
+  return e instanceof RedisFullError || (e instanceof Error && /^OOM\b/.test(e.message));
+}
+
+/**
+ * Whether a worker should retry a call that failed with `e`: Redis is
+ * unreachable, or full (a write refused for memory may succeed once the
+ * sweepers or an operator free some).
+ */
+export function isRedisTransient(e: unknown): boolean {
+  return isRedisUnavailable(e) || isRedisOutOfMemory(e);
+}
+
+/**
+ * Wraps Redis connectivity failures as UnavailableError and a full Redis as
+ * RedisFullError (RESOURCE_EXHAUSTED); leaves everything else as it is.
  */
 export function asQueueError(e: unknown): Error {
   const err = coerceError(e);
   if (err instanceof StepqError) return err;
   if (isRedisUnavailable(err)) {
     return new UnavailableError(`Redis is unreachable (${err.message}); retry shortly`, { cause: err });
+  }
+  if (isRedisOutOfMemory(err)) {
+    return new RedisFullError(
+      "Redis is out of memory (used memory is over its maxmemory and it evicts nothing), so nothing can be " +
+        "written; retry later. Operators: free memory (shorter --retention, purge dead letters) or raise maxmemory",
+      { cause: err },
+    );
   }
   return err;
 }
@@ -123,6 +158,11 @@ export function scriptError(script: string, code: number, subject: string, detai
       );
     case ScriptCode.CANCELLED:
       return new StepCancelledError(`${script}: step ${subject} was cancelled; its lease has ended, stop working on it`);
+    case ScriptCode.OUTPUT_TOO_LARGE:
+      return new OutputTooLargeError(
+        `${script}: step ${subject} produced more than the queue's size limits allow (max-output-bytes, max-job-bytes); ` +
+          "the queue failed it with OUTPUT_TOO_LARGE, stop working on it",
+      );
     case ScriptCode.WRONG_STATE:
       return new FailedPreconditionError(`${subject} ${detail}`.trim());
     case ScriptCode.IDEMPOTENCY_CONFLICT:

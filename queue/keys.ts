@@ -32,6 +32,12 @@ const FIXED = {
   routes: "routes",
   /** Hash: schema version and queue-wide facts. */
   meta: "meta",
+  /**
+   * Hash: the queue's size caps (`output`, `job`, `operation`, bytes), set by
+   * servers from their flags and read by the scripts and workers; absent
+   * fields mean the defaults of queue/limits.ts.
+   */
+  limits: "limits",
   /** Pub/sub channel: `<stepId>|<attempt>` of running steps that were cancelled. */
   cancelChannel: "cancel",
 } as const;

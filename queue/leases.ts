@@ -12,7 +12,7 @@ import { asQueueError, type LeaseLostError, scriptError } from "./errors.js";
 import { stepIdOf } from "./ids.js";
 import type { QueueKeys } from "./keys.js";
 import { pack, unpack, type Unpacked } from "./msgpack.js";
-import { resolveReferences } from "./references.js";
+import { resolvedBytes, resolveReferences } from "./references.js";
 import { ScriptCode } from "./script-codes.js";
 import { runScript } from "./scripts.js";
 
@@ -39,6 +39,13 @@ export interface ClaimedStep extends Lease {
   /** Execution time limit of this attempt, ms (0: none). */
   readonly timeoutMs: number;
   readonly dependencies: readonly { name: string; result: StepResult }[];
+  /**
+   * Set when the operation, once its references are resolved, would be
+   * larger than the queue's max-operation-bytes: `operation` is then left
+   * unresolved, and the worker must fail the step (OPERATION_TOO_LARGE) with
+   * this message instead of running it.
+   */
+  readonly tooLarge?: string;
 }
 
 /** Output waiting to be written: token chunks and narration lines, in order. */
@@ -111,8 +118,36 @@ const NO_BYTES = new Uint8Array();
 const NO_DEPENDENCIES: ClaimedStep["dependencies"] = Object.freeze([]);
 const RS_KEY = new Set(["rs"]);
 
-/** The `count` CLAIMED records in `blob` (see queue/scripts/lib/claim.lua). */
-function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
+/**
+ * The operation a claimed step runs: `op` with its references resolved, or
+ * `op` itself and why not when resolving would exceed `maxBytes`.
+ */
+function resolved(
+  op: Operation,
+  opBytes: number,
+  dependencies: ClaimedStep["dependencies"],
+  maxBytes: number,
+): { operation: Operation; tooLarge?: string } {
+  // References may only name dependencies: a step without any has none.
+  if (dependencies.length === 0) return { operation: op };
+  const outputs = new Map(dependencies.map((d) => [d.name, d.result.text]));
+  const bytes = resolvedBytes(op, opBytes, outputs);
+  if (bytes > maxBytes) {
+    return {
+      operation: op,
+      tooLarge:
+        `the operation is about ${bytes} bytes once the dependency outputs it references are put in, ` +
+        `over the queue's max-operation-bytes of ${maxBytes}; reference smaller outputs, or fewer times`,
+    };
+  }
+  return { operation: resolveReferences(op, outputs) };
+}
+
+/**
+ * The `count` CLAIMED records in `blob` (see queue/scripts/lib/claim.lua);
+ * `maxOperationBytes` is the queue's cap, which the claim reply carries.
+ */
+function decodeClaimed(blob: Buffer, count: number, maxOperationBytes: number): ClaimedStep[] {
   const steps: ClaimedStep[] = [];
   let p = 0;
   for (let k = 0; k < count; k++) {
@@ -146,20 +181,12 @@ function decodeClaimed(blob: Buffer, count: number): ClaimedStep[] {
     // here gave these objects a slower shape and doubled the worker's CPU
     // per step in a drain (measured: ~9.5 → ~18.8 µs).
     const stepId = `${jobId}.${index}`;
-    steps.push({
-      jobId,
-      index,
-      attempt,
-      stepId,
-      member: `${stepId}|${attempt}`,
-      name,
-      route,
-      // References may only name dependencies: a step without any has none.
-      operation: dependencies.length === 0 ? op : resolveReferences(op, new Map(dependencies.map((d) => [d.name, d.result.text]))),
-      leaseDeadline,
-      timeoutMs,
-      dependencies,
-    });
+    if (dependencies.length === 0) {
+      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation: op, leaseDeadline, timeoutMs, dependencies });
+    } else {
+      const { operation, tooLarge } = resolved(op, opLen, dependencies, maxOperationBytes);
+      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation, leaseDeadline, timeoutMs, dependencies, tooLarge });
+    }
   }
   return steps;
 }
@@ -183,7 +210,11 @@ export async function claimSteps(
     "claimSteps",
     opts.workerId,
   );
-  return { steps: decodeClaimed(reply[4] as Buffer, Number(reply[3])), nextDueAt: dueAt(reply[2]), redisNow: Number(reply[1]) };
+  return {
+    steps: decodeClaimed(reply[4] as Buffer, Number(reply[3]), Number(reply[5])),
+    nextDueAt: dueAt(reply[2]),
+    redisNow: Number(reply[1]),
+  };
 }
 
 /** A finished step to complete in a settle call. */
@@ -229,7 +260,12 @@ export async function settleSteps(
     const code = codes[i] as number;
     return code === ScriptCode.OK ? undefined : scriptError("settleSteps", code, c.step.stepId);
   });
-  return { outcomes, steps: decodeClaimed(reply[5] as Buffer, Number(reply[4])), nextDueAt: dueAt(reply[2]), redisNow: Number(reply[1]) };
+  return {
+    outcomes,
+    steps: decodeClaimed(reply[5] as Buffer, Number(reply[4]), Number(reply[6])),
+    nextDueAt: dueAt(reply[2]),
+    redisNow: Number(reply[1]),
+  };
 }
 
 /**

@@ -17,8 +17,24 @@ export interface OperationDefaults {
 export interface SubmitLimits {
   /** Most steps in one job. */
   maxStepsPerJob: number;
-  /** Largest encoded operation of one step, bytes. */
+  /**
+   * Largest encoded operation of one step, bytes: at submit, and again once
+   * references to dependency outputs are resolved (a larger step fails with
+   * OPERATION_TOO_LARGE instead of running).
+   */
   maxOperationBytes: number;
+  /**
+   * Most output one attempt of a step may write to its job's log (token and
+   * narration text), and the largest result it may store, bytes. Enforced by
+   * the scripts: past it the step fails with OUTPUT_TOO_LARGE.
+   */
+  maxOutputBytes: number;
+  /**
+   * Largest stored job record (specs, results, errors, history), bytes: a
+   * result that would take the record past it is refused like an output
+   * past max_output_bytes. Bounds what GetJob and a listing page load.
+   */
+  maxJobBytes: number;
   /** Highest max_tokens an infer operation may ask for. */
   maxTokensLimit: number;
   /** max_tokens when a request leaves it 0. */
@@ -38,6 +54,8 @@ export interface SubmitLimits {
 export const DEFAULT_LIMITS: SubmitLimits = {
   maxStepsPerJob: 100,
   maxOperationBytes: 1024 * 1024,
+  maxOutputBytes: 4 * 1024 * 1024,
+  maxJobBytes: 16 * 1024 * 1024,
   maxTokensLimit: 32768,
   defaultMaxTokens: 256,
   maxQueuedPerRoute: 0,

@@ -164,6 +164,41 @@ export function createQueue(options: QueueOptions) {
     /** Several jobs in one round trip. */
     getJobs: loadJobs,
 
+    /** The stored size of each job's record, bytes (0: no such job), in one round trip; for loading records in bounded groups. */
+    async recordSizes(jobIds: readonly string[]): Promise<number[]> {
+      if (jobIds.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of jobIds) pipeline.strlen(keys.job(id));
+      const replies = await redisCall(() => pipeline.exec());
+      return (replies ?? []).map(([err, n]) => {
+        if (err) throw asQueueError(err);
+        return Number(n);
+      });
+    },
+
+    /**
+     * Makes this process's size caps (max-output-bytes, max-job-bytes,
+     * max-operation-bytes) the queue's: the scripts and every worker enforce
+     * what the K.limits hash says. Servers call it when they start; the last
+     * one started wins. Returns a warning when it changed caps that another
+     * server had set, so mismatched flags are noticed.
+     */
+    async publishLimits(): Promise<string | undefined> {
+      const want: Record<string, string> = {
+        output: String(limits.maxOutputBytes),
+        job: String(limits.maxJobBytes),
+        operation: String(limits.maxOperationBytes),
+      };
+      const before = await redisCall(() => redis.hgetall(keys.limits));
+      await redisCall(() => redis.hset(keys.limits, want));
+      const changed = Object.keys(want).filter((k) => before[k] !== undefined && before[k] !== want[k]);
+      if (changed.length === 0) return undefined;
+      return (
+        `this server changed the queue's size limits set by another server (${changed.map((k) => `${k}: ${before[k]} -> ${want[k]}`).join(", ")}); ` +
+        "give every server the same --max-output-bytes, --max-job-bytes and --max-operation-bytes"
+      );
+    },
+
     /**
      * Cancels step `stepIndex` of a job, or the whole job when it is
      * undefined. Returns the job's state after the cancel.

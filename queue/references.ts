@@ -38,6 +38,36 @@ export function findReferences(op: Operation): { path: string; name: string }[] 
 }
 
 /**
+ * How many bytes `op` (encoded in `encodedBytes`) grows to once its
+ * references are resolved, computed without building it: a small operation
+ * that references a large output many times would otherwise be built in
+ * memory before anything could refuse it. An upper bound: each replaced
+ * text also lengthens its field's length prefix by at most 4 bytes.
+ */
+export function resolvedBytes(op: Operation, encodedBytes: number, outputs: ReadonlyMap<string, string>): number {
+  let bytes = encodedBytes;
+  const sizes = new Map<string, number>();
+  for (const { text } of textFields(op)) {
+    if (!text.includes("{{")) continue;
+    let grew = false;
+    for (const m of text.matchAll(REFERENCE)) {
+      const name = m[1] as string;
+      let size = sizes.get(name);
+      if (size === undefined) {
+        const output = outputs.get(name);
+        if (output === undefined) continue;
+        size = Buffer.byteLength(output);
+        sizes.set(name, size);
+      }
+      bytes += size - m[0].length; // a reference is ASCII
+      grew = true;
+    }
+    if (grew) bytes += 4;
+  }
+  return bytes;
+}
+
+/**
  * A copy of `op` with each reference replaced by the named step's output
  * text. Outputs are final once a step succeeded, so resolving at start time
  * gives the same operation whenever it runs (retries included).

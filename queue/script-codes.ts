@@ -20,4 +20,10 @@ export enum ScriptCode {
    * caller's attempt (a LEASE_LOST that tells the worker why).
    */
   CANCELLED = 7,
+  /**
+   * The worker's output or result went past a size cap (max-output-bytes,
+   * max-job-bytes): nothing past the cap was stored and the queue failed the
+   * step (STEP_ERROR_CODE_OUTPUT_TOO_LARGE); the caller's lease has ended.
+   */
+  OUTPUT_TOO_LARGE = 8,
 }

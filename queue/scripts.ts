@@ -20,6 +20,7 @@ import { FailurePolicy, JobState } from "../gen/stepq/v1/job_pb.js";
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
 import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
 import { luaKeyHelpers } from "./keys.js";
+import { DEFAULT_LIMITS } from "./limits.js";
 import { ScriptCode } from "./script-codes.js";
 
 export const SCRIPT_NAMES = [
@@ -43,7 +44,7 @@ export const SCRIPT_NAMES = [
 ] as const;
 
 /** Shared Lua, in library order (later files use earlier ones). */
-const LIB_FILES = ["lib/record.lua", "lib/prelude.lua", "lib/complete.lua", "lib/claim.lua"];
+const LIB_FILES = ["lib/record.lua", "lib/prelude.lua", "lib/limits.lua", "lib/complete.lua", "lib/claim.lua"];
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -66,6 +67,7 @@ function constants(): string {
     luaEnum("CODE", ScriptCode as unknown as Record<string, number>),
     luaEnum("POLICY", FailurePolicy),
     luaEnum("LEVEL", NarrationLevel),
+    `local DEFAULT_LIMIT = {output = ${DEFAULT_LIMITS.maxOutputBytes}, job = ${DEFAULT_LIMITS.maxJobBytes}, operation = ${DEFAULT_LIMITS.maxOperationBytes}}`,
   ].join("\n");
 }
 

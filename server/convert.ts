@@ -6,7 +6,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type Event, EventSchema } from "../gen/stepq/v1/events_pb.js";
 import { type Job, JobSchema, JobState } from "../gen/stepq/v1/job_pb.js";
-import { OperationSchema } from "../gen/stepq/v1/operation_pb.js";
+import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import {
   type Narration,
   NarrationSchema,
@@ -22,7 +22,8 @@ import { stepIdOf } from "../queue/ids.js";
 import type { EventFields, LogEntry } from "../queue/log-entry.js";
 import type { JobView } from "../queue/queue.js";
 import type { ErrorRecord, StepRecord } from "../queue/record.js";
-import { resolveReferences } from "../queue/references.js";
+import { DEFAULT_LIMITS, type SubmitLimits } from "../queue/limits.js";
+import { resolvedBytes, resolveReferences } from "../queue/references.js";
 
 const ts = (ms: number | undefined) => (ms === undefined ? undefined : timestampFromMs(ms));
 
@@ -45,19 +46,45 @@ function resultText(s: StepRecord | undefined): string | undefined {
   return s?.result ? fromBinary(StepResultSchema, s.result).text : undefined;
 }
 
-/** The Step message of step `index` of `job`. */
-export function toStep(job: JobView, index: number): Step {
-  const s = job.steps[index] as StepRecord;
-  let operation = fromBinary(OperationSchema, s.operation);
-  if (s.state !== StepState.WAITING && s.dependsOn.length > 0) {
-    const outputs = new Map<string, string>();
-    for (const d of s.dependsOn) {
-      const dep = job.steps[d];
-      const text = resultText(dep);
-      if (dep && text !== undefined) outputs.set(dep.name, text);
-    }
-    operation = resolveReferences(operation, outputs);
+/**
+ * How far one reply may show operations with their references resolved:
+ * each at most `maxOperationBytes` (a larger one failed instead of running),
+ * and all together adding at most `left` bytes to the reply. A step past
+ * either shows its operation as submitted. Without this, a small job whose
+ * steps reference large outputs many times would make a reply many times
+ * the size of anything stored.
+ */
+export interface ReplyBudget {
+  readonly maxOperationBytes: number;
+  left: number;
+}
+
+/** A budget for one reply: resolved operations may add up to `maxJobBytes` in all. */
+export function replyBudget(limits: Pick<SubmitLimits, "maxOperationBytes" | "maxJobBytes"> = DEFAULT_LIMITS): ReplyBudget {
+  return { maxOperationBytes: limits.maxOperationBytes, left: limits.maxJobBytes };
+}
+
+/** Step `s`'s operation, resolved when it has started and `budget` allows. */
+function shownOperation(job: JobView, s: StepRecord, budget: ReplyBudget): Operation {
+  const operation = fromBinary(OperationSchema, s.operation);
+  if (s.state === StepState.WAITING || s.dependsOn.length === 0) return operation;
+  const outputs = new Map<string, string>();
+  for (const d of s.dependsOn) {
+    const dep = job.steps[d];
+    const text = resultText(dep);
+    if (dep && text !== undefined) outputs.set(dep.name, text);
   }
+  const bytes = resolvedBytes(operation, s.operation.length, outputs);
+  const growth = bytes - s.operation.length;
+  if (bytes > budget.maxOperationBytes || growth > budget.left) return operation;
+  budget.left -= Math.max(0, growth);
+  return resolveReferences(operation, outputs);
+}
+
+/** The Step message of step `index` of `job`. */
+export function toStep(job: JobView, index: number, budget: ReplyBudget = replyBudget()): Step {
+  const s = job.steps[index] as StepRecord;
+  const operation = shownOperation(job, s, budget);
   const lastError = s.errors[s.errors.length - 1];
   const showError = lastError && (isFinalStep(s.state) ? s.state !== StepState.SUCCEEDED : true);
   return create(StepSchema, {
@@ -88,8 +115,8 @@ export function toStep(job: JobView, index: number): Step {
 }
 
 /** The Job message of `job`, with its steps. */
-export function toJob(job: JobView): Job {
-  const steps = job.steps.map((_, i) => toStep(job, i));
+export function toJob(job: JobView, budget: ReplyBudget = replyBudget()): Job {
+  const steps = job.steps.map((_, i) => toStep(job, i, budget));
   const dependedOn = new Set(job.steps.flatMap((s) => s.dependsOn));
   const progress =
     job.steps.reduce((sum, s) => sum + (isFinalStep(s.state) ? 1 : s.progress), 0) / Math.max(1, job.steps.length);

@@ -1,10 +1,12 @@
 /**
- * GET /healthz: 200 when this server can reach Redis, 503 (with the reason)
- * when it cannot. Load balancers use it for readiness.
+ * GET /healthz: 200 when this server can do its work, 503 (with the reason)
+ * when Redis is unreachable or full (see queue/redis-health.ts). Load
+ * balancers use it for readiness.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Redis } from "ioredis";
+import { checkRedis } from "../queue/redis-health.js";
 
 export const HEALTH_PATH = "/healthz";
 
@@ -14,21 +16,17 @@ export async function answerHealth(
   res: ServerResponse | Http2ServerResponse,
   meta: { queue: string; version: string },
 ): Promise<void> {
-  let body: Record<string, unknown>;
-  let status = 200;
-  try {
-    const pong = await Promise.race([
-      redis.ping(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("PING timed out after 1 s")), 1000).unref()),
-    ]);
-    body = { status: "ok", redis: pong === "PONG" ? "ok" : String(pong), ...meta };
-  } catch (e) {
-    status = 503;
-    body = { status: "unavailable", redis: (e as Error).message, ...meta };
-  }
-  const text = JSON.stringify(body);
-  (res as ServerResponse).writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end(text);
+  const health = await checkRedis(redis);
+  const ok = health.status === "ok";
+  const body = {
+    status: ok ? "ok" : "unavailable",
+    redis: ok ? "ok" : health.detail,
+    ...(health.maxMemory ? { redisMemory: { used: health.usedMemory, max: health.maxMemory } } : {}),
+    ...meta,
+  };
+  if (res.destroyed) return;
+  (res as ServerResponse).writeHead(ok ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
 }
 
 /** Whether `req` asks for the health check. */

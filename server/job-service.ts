@@ -16,7 +16,7 @@ import {
 import { listJobs } from "../queue/listing.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { jobFieldPaths } from "../queue/queue.js";
-import { toEvent, toJob } from "./convert.js";
+import { replyBudget, toEvent, toJob } from "./convert.js";
 import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
 import { connectMessages, jobOutput } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg } from "./request-args.js";
@@ -48,11 +48,11 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
     async submitJob(req) {
       const result = await queue.submitPrepared(queue.prepare(jobRequestToJob(req), jobFieldPaths()));
       if (!result?.job) throw new Error("submit returned no record");
-      return { job: toJob(result.job), deduplicated: result.deduplicated };
+      return { job: toJob(result.job, replyBudget(queue.limits)), deduplicated: result.deduplicated };
     },
 
     async getJob(req) {
-      return { job: toJob(await jobOrNotFound(queue, jobIdArg("job_id", req.jobId))) };
+      return { job: toJob(await jobOrNotFound(queue, jobIdArg("job_id", req.jobId)), replyBudget(queue.limits)) };
     },
 
     async listJobs(req) {
@@ -60,14 +60,16 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
         state: enumArg("state", req.state, JobState, "JOB_STATE_"),
         pageSize: pageSizeArg("page_size", req.pageSize, 20, 200),
         pageToken: req.pageToken,
+        pageBytes: queue.limits.maxJobBytes,
       });
-      return { jobs: page.jobs.map(toJob), nextPageToken: page.nextPageToken };
+      const budget = replyBudget(queue.limits);
+      return { jobs: page.jobs.map((job) => toJob(job, budget)), nextPageToken: page.nextPageToken };
     },
 
     async cancelJob(req) {
       const jobId = jobIdArg("job_id", req.jobId);
       await queue.cancel(jobId, undefined, reasonArg("reason", req.reason));
-      return { job: toJob(await jobOrNotFound(queue, jobId)) };
+      return { job: toJob(await jobOrNotFound(queue, jobId), replyBudget(queue.limits)) };
     },
 
     async *watchJob(req, ctx) {

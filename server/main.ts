@@ -64,6 +64,16 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   void redisSafetyWarnings(redis).then((warnings) => {
     for (const w of warnings) log.warn(w);
   });
+  // The size caps the scripts and workers enforce are the queue's, in Redis:
+  // set now, and again after every reconnect (a Redis restarted without its
+  // data has lost them).
+  const publishLimits = () =>
+    queue.publishLimits().then(
+      (warning) => warning && log.warn(warning),
+      (e: unknown) => log.warn("could not set the queue's size limits in Redis; its scripts use the defaults until a server can", { error: (e as Error).message }),
+    );
+  redis.on("ready", () => void publishLimits());
+  await publishLimits();
   const connect = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(StepService, createStepService(deps));

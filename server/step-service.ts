@@ -21,7 +21,7 @@ import { listSteps } from "../queue/listing.js";
 import { eventsAfter, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
-import { toEvent, toStep } from "./convert.js";
+import { replyBudget, toEvent, toStep } from "./convert.js";
 import { jobOrNotFound } from "./follow-log.js";
 import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
@@ -78,7 +78,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
 
     async getStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
     async listSteps(req) {
@@ -89,9 +89,11 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
         route: req.route,
         pageSize: pageSizeArg("page_size", req.pageSize, 50, 500),
         pageToken: req.pageToken,
+        pageBytes: queue.limits.maxJobBytes,
       });
+      const budget = replyBudget(queue.limits);
       return {
-        steps: page.steps.map(({ job, step }) => toStep(job, step.index)),
+        steps: page.steps.map(({ job, step }) => toStep(job, step.index, budget)),
         nextPageToken: page.nextPageToken,
       };
     },
@@ -99,19 +101,19 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
     async cancelStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
       await queue.cancel(jobId, index, reasonArg("reason", req.reason));
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
     async retryStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
       await queue.retryStep(jobId, index);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
     async purgeStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
       await queue.purgeStep(jobId, index);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
+      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
     streamTokens(req, ctx) {

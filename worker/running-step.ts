@@ -8,7 +8,7 @@
  * and short steps never stream or look at the signal).
  */
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
-import { isRedisUnavailable, LeaseLostError, StepCancelledError } from "../queue/errors.js";
+import { isRedisTransient, LeaseLostError, OutputTooLargeError, StepCancelledError } from "../queue/errors.js";
 import type { ClaimedStep, OutputBatch } from "../queue/leases.js";
 import type { Logger } from "../queue/logger.js";
 import type { Queue } from "../queue/queue.js";
@@ -17,11 +17,13 @@ import { createOutputBuffer, type OutputBuffer } from "./output-buffer.js";
 
 /**
  * Why a refused write ends a step: "cancelled" when the queue says the step
- * was cancelled (the cancel message may arrive after the refusal), else
+ * was cancelled (the cancel message may arrive after the refusal),
+ * "too-large" when the queue failed it for output past its size caps, else
  * "lease-lost".
  */
-export function lostLeaseKind(err: Error): "cancelled" | "lease-lost" {
-  return err instanceof StepCancelledError ? "cancelled" : "lease-lost";
+export function lostLeaseKind(err: Error): "cancelled" | "lease-lost" | "too-large" {
+  if (err instanceof StepCancelledError) return "cancelled";
+  return err instanceof OutputTooLargeError ? "too-large" : "lease-lost";
 }
 
 /** What every running step of one worker shares. */
@@ -115,7 +117,7 @@ export class RunningStep implements EngineContext {
     this.buffer ??= createOutputBuffer({
       write: (batch) => this.host.queue().appendOutput(this.step, batch),
       flushMs: this.host.flushMs,
-      isRetryable: isRedisUnavailable,
+      isRetryable: isRedisTransient,
       // A write refused for good means the lease is gone (or the job was purged).
       onFatal: (err) => this.stop({ kind: lostLeaseKind(err) }),
     });

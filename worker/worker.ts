@@ -11,7 +11,7 @@ import type { Redis } from "ioredis";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { StepErrorCode, StopReason } from "../gen/stepq/v1/step_pb.js";
 import { createRedis, waitReady } from "../queue/connection.js";
-import { coerceError, isRedisUnavailable, LeaseLostError } from "../queue/errors.js";
+import { coerceError, isRedisTransient, LeaseLostError } from "../queue/errors.js";
 import type { AttemptError, ClaimedStep, Lease } from "../queue/leases.js";
 import { createLogger, type Logger } from "../queue/logger.js";
 import { createQueue, type Queue } from "../queue/queue.js";
@@ -129,13 +129,13 @@ export function createWorker(options: WorkerOptions) {
 
   const host: StepHost = { queue: q, flushMs: options.flushMs ?? 2, log };
 
-  /** Retries `fn` while Redis is unreachable, until `deadline` (Date.now() scale). */
+  /** Retries `fn` while Redis is unreachable or full, until `deadline` (Date.now() scale). */
   async function whileUnavailable<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
         return await fn();
       } catch (e) {
-        if (!isRedisUnavailable(e) || Date.now() + delay > deadline) throw e;
+        if (!isRedisTransient(e) || Date.now() + delay > deadline) throw e;
         await sleep(delay);
       }
     }
@@ -285,6 +285,7 @@ export function createWorker(options: WorkerOptions) {
     let failure: Error | undefined;
     try {
       if (!engine) throw new StepFailure(StepErrorCode.INVALID_OPERATION, `worker ${id} has no engine for route ${step.route}`, false);
+      if (step.tooLarge) throw new StepFailure(StepErrorCode.OPERATION_TOO_LARGE, step.tooLarge, false);
       result = await engine.run(step, r);
     } catch (e) {
       failure = coerceError(e);
@@ -299,10 +300,11 @@ export function createWorker(options: WorkerOptions) {
     const stop = r.stopped;
 
     // ─── THIS SECTION MUST COMPLETE, FAIL OR LET GO OF THE STEP ───────────
-    // Cancelled / lease lost: the queue has already moved on; writing now
+    // Cancelled / lease lost / too large (the queue failed the step for
+    // output past its caps): the queue has already moved on; writing now
     // would be refused by the fencing token, so there is nothing to do.
     // Shutdown: stop() hands the lease back in one batch.
-    if (stop?.kind === "cancelled" || stop?.kind === "lease-lost" || stop?.kind === "shutdown") {
+    if (stop?.kind === "cancelled" || stop?.kind === "lease-lost" || stop?.kind === "too-large" || stop?.kind === "shutdown") {
       if (stop.kind !== "shutdown") abandoned(r, stop.kind);
       release(r);
       return;

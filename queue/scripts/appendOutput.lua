@@ -15,9 +15,12 @@ ARGV[2] the appends, back to back (APPEND, little-endian): job id (B length
         output (I4), output (I4 + bytes, msgpack, see writeOutput)
 
 Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST,
-CODE.CANCELLED (the lease ended because the step was cancelled) or
+CODE.CANCELLED (the lease ended because the step was cancelled),
+CODE.OUTPUT_TOO_LARGE (the append would take the attempt's output past
+max-output-bytes: nothing of it was written and the step failed) or
 CODE.JOB_NOT_FOUND}.
-Events: none (the entries are the output itself).
+Events: none (the entries are the output itself), but STEP_FAILED and what
+the job's failure policy brings when output goes past the cap.
 ]]
 local APPEND = '<Bc0HI4I4I4c0'
 local leasesKey = KEYS[1]
@@ -45,7 +48,8 @@ while pos <= #blob do
   end
   if code == CODE.OK then
     logged[jobId] = true
-    writeOutput(jobId, idx, attempt, firstSeq, packed)
+    local written, bytes = writeOutput(jobId, idx, attempt, firstSeq, packed, limits().output)
+    if written < 0 then code = failOutputTooLarge(jobId, idx, attempt, bytes, NOW) end
   end
   codes[#codes + 1] = string.char(code)
 end

@@ -13,7 +13,9 @@ ARGV[4] most steps to claim (0 only promotes and reports the next due time)
 ARGV[5..] the routes the worker serves
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or
--1, number of claimed steps, their CLAIMED records (see claim.lua)}.
+-1, number of claimed steps, their CLAIMED records (see claim.lua), the
+queue's max-operation-bytes (the worker checks each operation against it
+once its references are resolved)}.
 Events: STEP_QUEUED (promoted), STEP_CLAIMED, STEP_FAILED and JOB_* (queue
 timeout).
 ]]
@@ -23,4 +25,4 @@ local want = tonumber(ARGV[4])
 local routes = {}
 for i = 5, #ARGV do routes[#routes + 1] = ARGV[i] end
 local count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW)
-return {CODE.OK, NOW, due or -1, count, claimed}
+return {CODE.OK, NOW, due or -1, count, claimed, count > 0 and limits().operation or 0}

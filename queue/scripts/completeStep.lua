@@ -16,8 +16,10 @@ ARGV[6] sequence number of the first buffered output entry
 ARGV[7] buffered output to write first (msgpack, see writeOutput) or ''
 
 Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND |
-LEASE_LOST}.
-Events: STEP_SUCCEEDED, STEP_QUEUED (released dependants), JOB_SUCCEEDED.
+LEASE_LOST | CANCELLED | OUTPUT_TOO_LARGE (the step failed instead: see
+completeOne)}.
+Events: STEP_SUCCEEDED, STEP_QUEUED (released dependants), JOB_SUCCEEDED;
+or STEP_FAILED and what the job's failure policy brings.
 ]]
 local code, state = completeOne(ARGV[2], tonumber(ARGV[3]) + 1, tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7], NOW)
 if code ~= CODE.OK then return {code} end

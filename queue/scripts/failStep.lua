@@ -18,6 +18,9 @@ ARGV[8] jitter in [0, 1): the backoff is scaled by 0.8 + 0.4 * jitter
 ARGV[9] sequence number of the first buffered output entry
 ARGV[10] buffered output to write first (msgpack, see writeOutput) or ''
 
+Output that would take the attempt past max-output-bytes is not written,
+and the step is FAILED with OUTPUT_TOO_LARGE instead of the worker's error.
+
 Returns {CODE.OK, step state, retry due time or 0} or {CODE.JOB_NOT_FOUND |
 STEP_NOT_FOUND | LEASE_LOST}.
 Events: STEP_RETRYING, or STEP_FAILED then STEP_CANCELLED for the steps it
@@ -38,7 +41,13 @@ local code = checkLease(job, jobId, idx, attempt, now)
 if code ~= CODE.OK then return {code} end
 
 if ARGV[10] ~= '' then ensureLog(jobId, job) end
-writeOutput(jobId, idx, attempt, tonumber(ARGV[9]), ARGV[10])
+local written, bytes = writeOutput(jobId, idx, attempt, tonumber(ARGV[9]), ARGV[10], limits().output)
+if written < 0 then
+  -- The attempt's last output goes past the cap: that, not the worker's
+  -- error, is why the step ends (and another attempt would not help).
+  failTooLarge(jobId, job, idx, attempt, outputTooLarge(bytes), now)
+  return {CODE.OK, S.FAILED, 0}
+end
 local s = job.s[idx]
 local err = newError(errCode, message, attempt, s.wk, now, retryable)
 local used = attemptsUsed(s)

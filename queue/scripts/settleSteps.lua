@@ -18,8 +18,9 @@ ARGV[5] the completions, back to back (COMPLETION, little-endian): job id
 ARGV[6..] the routes the worker serves
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or -1,
-one byte per completion: its result code, number of claimed steps, their
-CLAIMED records (see claim.lua)}.
+one byte per completion: its result code (OUTPUT_TOO_LARGE: the step failed
+instead, see completeOne), number of claimed steps, their CLAIMED records
+(see claim.lua), the queue's max-operation-bytes (as claimSteps)}.
 Events: as completeStep for each completion, then as claimSteps.
 ]]
 local COMPLETION = '<Bc0HI4I4I4c0I4c0'
@@ -54,4 +55,4 @@ if #blob > 0 then
 end
 local count, claimed, due = 0, '', nil
 if want > 0 then count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW) end
-return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed}
+return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed, count > 0 and limits().operation or 0}

@@ -28,6 +28,8 @@ export interface EngineContext {
 export type StopSignal =
   | { kind: "cancelled" }
   | { kind: "lease-lost" }
+  /** The queue failed the step: its output went past max-output-bytes / max-job-bytes. */
+  | { kind: "too-large" }
   | { kind: "timeout"; timeoutMs: number }
   | { kind: "shutdown" };
 

@@ -51,13 +51,24 @@ end
 -- when nothing is left. `workerId` (the lease holder, when the caller knows
 -- it) lets a one-step job without output complete in place, its writes
 -- gathered (flushWrites); `raw` is the record when the caller read it.
+-- A result over max-output-bytes, or one that would take the job's record
+-- past max-job-bytes, is not stored: the step fails (failTooLarge).
 -- Returns CODE.OK and the job's state, or the code saying why not
--- (JOB_NOT_FOUND, STEP_NOT_FOUND, LEASE_LOST, CANCELLED).
+-- (JOB_NOT_FOUND, STEP_NOT_FOUND, LEASE_LOST, CANCELLED, OUTPUT_TOO_LARGE).
 local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, now, workerId, raw)
   local key = K.job(jobId)
   raw = raw or getRecord(key)
   if not raw then return CODE.JOB_NOT_FOUND end
-  if workerId and packedOutput == '' and string.byte(raw, 1) == 2 then
+  local lim = limits()
+  local tooLarge
+  if #result > lim.output then
+    tooLarge = string.format('the result is %d bytes, over the queue\'s max-output-bytes of %d; it was not stored',
+      #result, lim.output)
+  elseif #raw + #result > lim.job then
+    tooLarge = string.format('storing the result (%d bytes) would make job %s\'s record %d bytes, over the ' ..
+      'queue\'s max-job-bytes of %d; it was not stored', #result, jobId, #raw + #result, lim.job)
+  end
+  if not tooLarge and workerId and packedOutput == '' and string.byte(raw, 1) == 2 then
     local code = leaseCodeInPlace(raw, idx, attempt, now)
     if code ~= CODE.OK then return code end
     local record, expires, name, route = completeInPlace(raw, idx, attempt, result, now)
@@ -74,7 +85,12 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
   local code = checkLease(job, jobId, idx, attempt, now)
   if code ~= CODE.OK then return code end
   if packedOutput ~= '' then ensureLog(jobId, job) end
-  writeOutput(jobId, idx, attempt, firstSeq, packedOutput)
+  local written, bytes = writeOutput(jobId, idx, attempt, firstSeq, packedOutput, lim.output)
+  if written < 0 then tooLarge = outputTooLarge(bytes) end
+  if tooLarge then
+    failTooLarge(jobId, job, idx, attempt, tooLarge, now)
+    return CODE.OUTPUT_TOO_LARGE
+  end
   local s = job.s[idx]
   redis.call('ZREM', K.leases, leaseMember(jobId, idx, attempt))
   s.st = S.SUCCEEDED

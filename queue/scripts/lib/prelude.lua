@@ -27,11 +27,14 @@ end
 
 -- Redis's time at the start of the current call, read once by begin().
 local NOW = 0
+-- Counts calls, so values cached for one call (limits.lua) are not reused by the next.
+local CALL = 0
 
 -- Called first by every transition: selects the queue's keys, reads the clock.
 local function begin(prefix)
   usePrefix(prefix)
   NOW = nowMs()
+  CALL = CALL + 1
   resetWrites(nil)
 end
 
@@ -206,17 +209,26 @@ end
 -- `firstSeq` numbers the first entry within the attempt's output; entries
 -- already written (a retry after a lost reply) are skipped, so a worker can
 -- resend output whose fate it does not know without duplicating it.
-local function writeOutput(jobId, idx, attempt, firstSeq, packed)
+-- The output sequence hash keeps `<attempt>:<next seq>:<bytes written>` per
+-- step; output that would take an attempt past `maxBytes` (its texts as
+-- stored) is not written at all: returns -1 and the bytes it would have
+-- made, and the caller fails the step (failTooLarge). Else returns the
+-- number of entries written.
+local function writeOutput(jobId, idx, attempt, firstSeq, packed, maxBytes)
   if not packed or packed == '' then return 0 end
   local entries = cmsgpack.unpack(packed)
   local seqKey = K.outputSeq(jobId)
   local field = tostring(idx - 1)
-  local next = 0
+  local next, bytes = 0, 0
   local stored = redis.call('HGET', seqKey, field)
   if stored then
-    local a, n = string.match(stored, '^(%d+):(%d+)$')
-    if tonumber(a) == attempt then next = tonumber(n) end
+    local a, n, b = string.match(stored, '^(%d+):(%d+):?(%d*)$')
+    if tonumber(a) == attempt then next, bytes = tonumber(n), tonumber(b) or 0 end
   end
+  for i, e in ipairs(entries) do
+    if firstSeq + i - 1 >= next then bytes = bytes + #e.x end
+  end
+  if bytes > maxBytes then return -1, bytes end
   local log = K.log(jobId)
   local written = 0
   for i, e in ipairs(entries) do
@@ -230,7 +242,7 @@ local function writeOutput(jobId, idx, attempt, firstSeq, packed)
     end
   end
   local after = firstSeq + #entries
-  if after > next then redis.call('HSET', seqKey, field, attempt .. ':' .. after) end
+  if after > next then redis.call('HSET', seqKey, field, attempt .. ':' .. after .. ':' .. bytes) end
   return written
 end
 
