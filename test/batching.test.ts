@@ -3,9 +3,9 @@ import { AlreadyExistsError, LeaseLostError, ResourceExhaustedError } from "../q
 import type { Queue } from "../queue/queue.js";
 import { useQueues } from "./helpers/queue.js";
 import { echo } from "./helpers/stack.js";
+import { untilRedisTimePasses } from "./helpers/waits.js";
 
 const newQueue = await useQueues();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** FCALLs Redis has run so far (all queues of this file share one Redis). */
 async function fcalls(queue: Queue): Promise<number> {
@@ -57,7 +57,7 @@ describe("output appended together", () => {
     for (let i = 0; i < 20; i++) await queue.submitStep({ step: { operation: echo({ text: `o${i}` }) } });
     const [lost] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 50, max: 1 })).steps;
     const live = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 19 })).steps;
-    await sleep(80);
+    await untilRedisTimePasses(queue.redis, lost!.leaseDeadline);
     const before = await fcalls(queue);
     const outcomes = await Promise.allSettled(
       [lost!, ...live].map((s) => queue.appendOutput(s, { firstSeq: 0, entries: [{ kind: "tokens", firstIndex: 0, texts: [`t-${s.stepId}`] }] })),

@@ -4,13 +4,13 @@ import { LeaseLostError, StepCancelledError } from "../queue/errors.js";
 import { resultBytes, useQueues } from "./helpers/queue.js";
 import type { Queue } from "../queue/queue.js";
 import { echo } from "./helpers/stack.js";
+import { redisNow, untilRedisTimePasses } from "./helpers/waits.js";
 
 const newQueue = await useQueues();
 let queue: Queue;
 beforeEach(() => {
   queue = newQueue();
 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function submitEcho(text: string) {
   const { jobId } = await queue.submitStep({ step: { operation: echo({ text }) } });
@@ -22,7 +22,7 @@ describe("leases and fencing", () => {
     const jobId = await submitEcho("fenced");
     const [stale] = (await queue.claim({ workerId: "stale", routes: ["echo"], leaseMs: 100, max: 1 })).steps;
     expect(stale?.jobId).toBe(jobId);
-    await sleep(150);
+    await untilRedisTimePasses(queue.redis, stale!.leaseDeadline);
     expect((await queue.sweep()).recovered).toBe(1);
     const [fresh] = (await queue.claim({ workerId: "fresh", routes: ["echo"], leaseMs: 10_000, max: 1 })).steps;
     expect(fresh?.attempt).toBe(2);
@@ -80,7 +80,7 @@ describe("leases and fencing", () => {
   it("an expired lease cannot be renewed, even before anyone recovered it", async () => {
     await submitEcho("expire");
     const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 50, max: 1 })).steps;
-    await sleep(80);
+    await untilRedisTimePasses(queue.redis, step!.leaseDeadline);
     const [lost] = await queue.extendLeases([step!], 10_000);
     expect(lost).toBeInstanceOf(LeaseLostError);
     expect(lost).not.toBeInstanceOf(StepCancelledError);
@@ -91,11 +91,15 @@ describe("leases and fencing", () => {
   it("a live lease is renewed and the step can then complete", async () => {
     const jobId = await submitEcho("renew");
     const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 200, max: 1 })).steps;
+    let deadline = step!.leaseDeadline;
     for (let i = 0; i < 4; i++) {
-      await sleep(100);
-      const [deadline] = await queue.extendLeases([step!], 200);
-      expect(deadline).toBeGreaterThan(Date.now() - 1000);
+      // Renewed past the first deadline: without the renewals the lease would have expired.
+      await untilRedisTimePasses(queue.redis, deadline - 100);
+      const [renewed] = await queue.extendLeases([step!], 200);
+      expect(typeof renewed).toBe("number");
+      deadline = renewed as number;
     }
+    expect(await redisNow(queue.redis)).toBeGreaterThan(step!.leaseDeadline);
     await queue.complete(step!, resultBytes("ok"));
     expect((await queue.getJob(jobId))?.steps[0]?.state).toBe(StepState.SUCCEEDED);
   });

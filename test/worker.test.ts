@@ -6,17 +6,19 @@ import { createEchoEngine } from "../worker/engines/echo.js";
 import type { Engine } from "../worker/engines/engine.js";
 import { workerConfig } from "../worker/config.js";
 import type { Worker } from "../worker/worker.js";
+import { connect } from "./helpers/redis.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
+import { untilBlocked } from "./helpers/waits.js";
 
 const stack = await useStack();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const redis = await connect(stack.redis.url);
 const ms = (t: { seconds: bigint; nanos: number } | undefined) => (t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : 0);
 
 describe("the worker", () => {
   it("an idle worker is woken by a submit, not by its idle timeout", async () => {
     const worker = await stack.worker({ idleBlockMs: 60_000 });
     const run = worker.runForever();
-    await sleep(200); // now blocked on the wake-up marker
+    await untilBlocked(redis, "blpop"); // idle: blocked on the wake-up marker
     const step = await stack.client.submit(echo({ text: "wake up" }));
     const done = await stack.client.wait(step.id);
     expect(done.state).toBe(StepState.SUCCEEDED);
@@ -27,7 +29,7 @@ describe("the worker", () => {
   it("a scheduled step starts once its not_before has come, waking a blocked worker", async () => {
     const worker = await stack.worker({ idleBlockMs: 60_000 });
     const run = worker.runForever();
-    await sleep(100);
+    await untilBlocked(redis, "blpop");
     const notBefore = Date.now() + 400;
     const step = await stack.client.submit(echo({ text: "later" }), { notBefore: timestampFromMs(notBefore) });
     expect(step.state).toBe(StepState.SCHEDULED);
@@ -125,7 +127,8 @@ describe("the worker", () => {
         /* aborted */
       }
     })();
-    await sleep(200);
+    // Watching from now on once the server follows the events stream.
+    await eventually(async () => stack.server.hub.size, (n) => n >= 1);
     const worker = await stack.worker();
     await worker.stop();
     await eventually(async () => seen.length, (n) => n >= 2);
