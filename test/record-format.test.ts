@@ -7,6 +7,7 @@ import { pack } from "../queue/msgpack.js";
 import type { Queue } from "../queue/queue.js";
 import { resultBytes, useQueues } from "./helpers/queue.js";
 import { echo } from "./helpers/stack.js";
+import { untilRedisTimePasses } from "./helpers/waits.js";
 
 const newQueue = await useQueues();
 
@@ -100,7 +101,7 @@ describe("job records", () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await queue.submitStep({ step: { operation: echo({ text: `r${i}` }) } })).jobId);
     const { steps } = await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 3 });
-    await queue.settle({
+    const settled = await queue.settle({
       workerId: "w",
       routes: ["echo"],
       leaseMs: 10_000,
@@ -110,7 +111,8 @@ describe("job records", () => {
     const list = await queue.redis.lrange(queue.keys.expiries("50"), 0, -1);
     expect(list.filter((_, i) => i % 2 === 1)).toEqual(ids);
     expect(await queue.redis.smembers(queue.keys.retentions)).toEqual(["50"]);
-    await new Promise((r) => setTimeout(r, 80));
+    // Finished at Redis's `redisNow`: due 50 ms later, by the same clock.
+    await untilRedisTimePasses(queue.redis, settled.redisNow + 50);
     expect((await queue.sweep()).purged).toBe(3);
     expect(await queue.redis.llen(queue.keys.expiries("50"))).toBe(0);
     for (const id of ids) expect(await queue.getJob(id)).toBeUndefined();
