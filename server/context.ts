@@ -1,0 +1,14 @@
+/**
+ * Context values shared by the parts around Connect's handlers (see
+ * `createConnectOptions`): what one part learns about a request that
+ * another needs.
+ */
+import { createContextKey } from "@connectrpc/connect";
+
+/**
+ * Set by the error interceptor when a call reaches it. Connect reads,
+ * decompresses and parses a unary request before any interceptor runs, so an
+ * error answered for a call that never got here was raised while reading the
+ * request: the request's fault (see server/unary-request-errors.ts).
+ */
+export const reachedInterceptors = createContextKey(false, { description: "the call reached the interceptors" });
