@@ -4,6 +4,8 @@
  * compressions, JSON). In one place because several of them work together
  * to give every malformed request a client error that says what to fix:
  *
+ * - each RPC gets its own JSON options, whose decoder names the field a bad
+ *   JSON request got wrong (server/json-request-options.ts);
  * - the accepted compressions answer a corrupt body INVALID_ARGUMENT
  *   (server/request-compression.ts);
  * - unary handlers are wrapped so that errors Connect raises while reading
@@ -18,6 +20,7 @@ import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
+import { jsonRequestOptions } from "./json-request-options.js";
 import { requestCompressions } from "./request-compression.js";
 import { createStepService, type ServiceDeps } from "./step-service.js";
 import { createStreamLimitInterceptor, type StreamSlots } from "./stream-limit.js";
@@ -37,12 +40,12 @@ const JSON_READ: Partial<JsonReadOptions> = { ignoreUnknownFields: false };
 
 type AnyImpl = Record<string, (...args: never[]) => unknown>;
 
-/** Registers every method of `service` on its own. */
+/** Registers every method of `service` on its own, with JSON options for its request type. */
 function registerService(router: ConnectRouter, service: DescService, impl: object): void {
   for (const method of service.methods as DescMethod[]) {
     const fn = (impl as AnyImpl)[method.localName];
     if (typeof fn !== "function") throw new Error(`${service.typeName}.${method.name} has no implementation`);
-    router.rpc(method, fn.bind(impl) as never);
+    router.rpc(method, fn.bind(impl) as never, { jsonOptions: jsonRequestOptions(method.input, JSON_READ) });
   }
 }
 
