@@ -34,6 +34,8 @@ export async function* followLog(
   const sub = hub.subscribe(queue.keys.log(job.id), afterCursor || "0-0");
   const stop = () => sub.close();
   signal.addEventListener("abort", stop);
+  // Aborted already (a deadline that passed while the stream was set up): no abort event will come.
+  if (signal.aborted) stop();
   try {
     for await (const batch of sub) yield batch.map((e) => parseLogEntry(e.id, e.fields));
   } finally {

@@ -148,6 +148,8 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       const sub = hub.subscribe(queue.keys.events, after);
       const stop = () => sub.close();
       ctx.signal.addEventListener("abort", stop);
+      // Aborted already (a deadline that passed while the stream was set up): no abort event will come.
+      if (ctx.signal.aborted) stop();
       try {
         for await (const batch of sub) {
           for (const raw of batch) {

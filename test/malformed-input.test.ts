@@ -154,3 +154,18 @@ describe("a stream whose deadline passes ends with DEADLINE_EXCEEDED and release
     expect(logged).toEqual([]);
   });
 });
+
+describe("a deadline that passes before the stream starts", () => {
+  it("ends the stream with DEADLINE_EXCEEDED at once and leaves no subscription behind", async () => {
+    const step = await stack.client.submit(echo({ text: "slow", tokenCount: 200, tokenDelayMs: 100 }));
+    const body = envelope(toBinary(StreamTokensRequestSchema, create(StreamTokensRequestSchema, { stepId: step.id })));
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        rawPost(base, "stepq.v1.StepService/StreamTokens", i % 2 ? "grpc" : "connect-stream", body, i % 2 ? { "grpc-timeout": "1m" } : { "connect-timeout-ms": "1" }),
+      ),
+    );
+    await stack.client.steps.cancelStep({ stepId: step.id });
+    for (const r of replies) expect(r.code, r.message).toBe(Code.DeadlineExceeded);
+    await eventually(async () => stack.server.hub.size, (n) => n === 0);
+  });
+});
