@@ -11,13 +11,15 @@
  * - unary handlers are wrapped so that errors Connect raises while reading
  *   a request, before any interceptor, are explained
  *   (server/unary-request-errors.ts); the per-request context values are how
- *   the wrapper knows a call reached the interceptors.
+ *   the wrapper knows a call reached the interceptors, and how the error
+ *   interceptor tells a client's reset from a server fault.
  */
 import type { DescMethod, DescService, JsonReadOptions } from "@bufbuild/protobuf";
 import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { transportGone } from "./context.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
 import { jsonRequestOptions } from "./json-request-options.js";
@@ -64,6 +66,6 @@ export function createConnectOptions({ deps, slots, maxRequestBytes, log }: Conn
     readMaxBytes: maxRequestBytes,
     jsonOptions: JSON_READ,
     acceptCompression: requestCompressions,
-    contextValues: () => createContextValues(),
+    contextValues: (req) => createContextValues().set(transportGone, () => ("stream" in req ? req.stream.destroyed || req.stream.closed : req.socket.destroyed)),
   };
 }

@@ -6,8 +6,9 @@
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { asQueueError, StepqError } from "../queue/errors.js";
-import { reachedInterceptors } from "./context.js";
+import { reachedInterceptors, transportGone } from "./context.js";
 import { explainRequestError, type RequestFacts } from "./request-errors.js";
+import { mapStreamErrors } from "./stream-errors.js";
 
 const CODES: Record<StepqError["kind"], Code> = {
   not_found: Code.NotFound,
@@ -44,33 +45,6 @@ export function toConnectError(e: unknown, log: (err: Error) => void = () => {})
   return internal;
 }
 
-/** Why a stream's signal aborted, if the stream must not end OK because of it. */
-function deadlinePassed(signal: AbortSignal): ConnectError | undefined {
-  const reason: unknown = signal.aborted ? signal.reason : undefined;
-  if (!(reason instanceof ConnectError) || reason.code !== Code.DeadlineExceeded) return undefined;
-  return new ConnectError(
-    "the stream's deadline passed (the grpc-timeout or connect-timeout-ms the client sent); " +
-      "to keep following, open it again with after_cursor set to the cursor of the last message received",
-    Code.DeadlineExceeded,
-  );
-}
-
-async function* mapStreamErrors<T>(stream: AsyncIterable<T>, signal: AbortSignal, log: (err: Error) => void): AsyncIterable<T> {
-  try {
-    yield* stream;
-  } catch (e) {
-    const deadline = deadlinePassed(signal);
-    if (deadline) throw deadline;
-    // The client went away mid-stream: writing failed, nothing is wrong here.
-    if (signal.aborted) throw new ConnectError("the client cancelled the stream", Code.Canceled, undefined, undefined, e);
-    throw toConnectError(e, log);
-  }
-  // A handler stops following when its signal aborts; at a deadline that is
-  // not the end of the stream, and the client must not read it as one.
-  const deadline = deadlinePassed(signal);
-  if (deadline) throw deadline;
-}
-
 /** The request messages of a stream, with errors raised while reading them explained. */
 async function* readingRequest<T>(messages: AsyncIterable<T>, facts: RequestFacts): AsyncIterable<T> {
   try {
@@ -81,15 +55,18 @@ async function* readingRequest<T>(messages: AsyncIterable<T>, facts: RequestFact
 }
 
 /**
- * Logs INTERNAL errors that Connect raises for this call after the handler
- * ran (encoding or compressing the reply): Connect ends the call with them
+ * Logs INTERNAL errors that Connect raises for a unary call after the
+ * handler ran (encoding the reply): Connect ends the call with them
  * (aborting its signal with the error) but never shows them to an
- * interceptor.
+ * interceptor. Aborts caused by the client (a reset, a closed connection)
+ * are not server faults and are not logged. (Streams: server/stream-errors.ts.)
  */
-function logLateInternal(signal: AbortSignal, log: (err: Error) => void): void {
+function logLateInternal(signal: AbortSignal, gone: () => boolean, log: (err: Error) => void): void {
   signal.addEventListener(
     "abort",
     () => {
+      // The client reset or closed the call: nothing is answered, nothing is wrong here.
+      if (gone()) return;
       const r: unknown = signal.reason;
       if (r instanceof ConnectError) {
         if (r.code === Code.Internal && !logged.has(r)) logOnce(r.cause instanceof Error ? r.cause : r, log);
@@ -106,21 +83,24 @@ function logLateInternal(signal: AbortSignal, log: (err: Error) => void): void {
  * must run closest to the handler, so that other interceptors see Connect
  * errors only. It also marks the call as having reached the interceptors
  * (server/unary-request-errors.ts), explains errors in reading a stream's
- * request (server/request-errors.ts), and ends a stream whose deadline
- * passed with DEADLINE_EXCEEDED.
+ * request (server/request-errors.ts), and ends streams as the client must
+ * see them end (server/stream-errors.ts).
  */
 export function createErrorInterceptor(log: (err: Error) => void): Interceptor {
   return (next) => async (req) => {
     req.contextValues.set(reachedInterceptors, true);
-    logLateInternal(req.signal, log);
+    const gone = req.contextValues.get(transportGone);
     if (req.stream) {
       const facts = { method: req.method, httpMethod: req.requestMethod, url: req.url, contentType: req.header.get("content-type") ?? "" };
       req = { ...req, message: readingRequest(req.message, facts) };
+    } else {
+      logLateInternal(req.signal, gone, log);
     }
     try {
       const res = await next(req);
-      if (res.stream) return { ...res, message: mapStreamErrors(res.message, req.signal, log) };
-      return res;
+      if (!res.stream) return res;
+      const end = { signal: req.signal, gone, output: req.method.output, map: (e: unknown) => toConnectError(e, log), report: (err: Error) => logOnce(err, log) };
+      return { ...res, message: mapStreamErrors(res.message, end) };
     } catch (e) {
       throw toConnectError(e, log);
     }

@@ -5,15 +5,27 @@
  * wrong and what to send instead, over every protocol, and none is logged as
  * a server fault.
  */
+import { createServer, request as httpRequest } from "node:http";
+import { connect as http2Connect, constants } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { WatchJobRequestSchema } from "../gen/stepq/v1/job_service_pb.js";
-import { GetStepRequestSchema, StreamTokensRequestSchema, WatchStepsRequestSchema } from "../gen/stepq/v1/step_service_pb.js";
+import {
+  GetStepRequestSchema,
+  GetStepResponseSchema,
+  StepService,
+  StreamNarrationResponseSchema,
+  StreamTokensRequestSchema,
+  WatchStepsRequestSchema,
+} from "../gen/stepq/v1/step_service_pb.js";
 import { createLogger } from "../queue/logger.js";
+import { createErrorInterceptor } from "../server/errors.js";
 import { envelope, type Protocol, rawGet, rawPost } from "./helpers/raw-rpc.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
@@ -167,5 +179,76 @@ describe("a deadline that passes before the stream starts", () => {
     await stack.client.steps.cancelStep({ stepId: step.id });
     for (const r of replies) expect(r.code, r.message).toBe(Code.DeadlineExceeded);
     await eventually(async () => stack.server.hub.size, (n) => n === 0);
+  });
+});
+
+describe("what is logged", () => {
+  it("a client that resets or drops a stream mid-way (any reset code) is not logged as a server fault", async () => {
+    const step = await stack.client.submit(echo({ text: "a b c", tokenCount: 2000, tokenDelayMs: 2 }));
+    const body = envelope(toBinary(StreamTokensRequestSchema, create(StreamTokensRequestSchema, { stepId: step.id })));
+    const resetAfterFirstData = (code: number, contentType: string) =>
+      new Promise<void>((resolve, reject) => {
+        const session = http2Connect(base);
+        const req = session.request({ ":method": "POST", ":path": "/stepq.v1.StepService/StreamTokens", "content-type": contentType, te: "trailers", "grpc-timeout": "10S", "connect-timeout-ms": "10000" });
+        req.once("data", () => {
+          req.close(code);
+          session.close();
+          resolve();
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    const dropAfterFirstData = () =>
+      new Promise<void>((resolve) => {
+        const req = httpRequest(`${base}/stepq.v1.StepService/StreamTokens`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" } }, (res) => {
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on("error", () => {});
+        req.end(body);
+      });
+    await Promise.all([
+      resetAfterFirstData(constants.NGHTTP2_INTERNAL_ERROR, "application/grpc"),
+      resetAfterFirstData(constants.NGHTTP2_PROTOCOL_ERROR, "application/connect+proto"),
+      resetAfterFirstData(constants.NGHTTP2_CANCEL, "application/grpc"),
+      dropAfterFirstData(),
+    ]);
+    await eventually(async () => stack.server.hub.size, (n) => n === 0);
+    await stack.client.steps.cancelStep({ stepId: step.id });
+    expect(logged).toEqual([]);
+  });
+
+  it("an INTERNAL that Connect raises after the handler (a reply that cannot be encoded) is logged with its cause", async () => {
+    const errors: Error[] = [];
+    // A deliberately broken service behind the real error interceptor, over real HTTP.
+    const broken = connectNodeAdapter({
+      routes(router) {
+        router.rpc(StepService.method.getStep, () => create(GetStepResponseSchema, { step: { attempt: -1 } }));
+        router.rpc(StepService.method.streamNarration, async function* () {
+          yield create(StreamNarrationResponseSchema, { event: { case: "narration", value: { attempt: -2 } } });
+        });
+      },
+      interceptors: [createErrorInterceptor((err) => errors.push(err))],
+    });
+    const server = createServer(broken);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const client = createClient(StepService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+      await expect(client.getStep({ stepId: "x" })).rejects.toMatchObject({ code: Code.Internal });
+      await expect((async () => {
+        for await (const _ of client.streamNarration({ stepId: "x" }, { timeoutMs: 5000 })) {
+          /* drain */
+        }
+      })()).rejects.toMatchObject({ code: Code.Internal });
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/serialize binary: cannot encode field stepq\.v1\.Step\.attempt .*invalid uint32: -1/),
+        expect.stringMatching(/^a stepq\.v1\.StreamNarrationResponse reply could not be encoded .*stepq\.v1\.Narration\.attempt .*invalid uint32: -2/),
+      ]);
+    } finally {
+      server.close();
+    }
   });
 });
