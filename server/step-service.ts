@@ -98,18 +98,25 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
 
     async cancelStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await queue.cancel(jobId, index, reasonArg("reason", req.reason));
+      const reason = reasonArg("reason", req.reason);
+      // Read first: an unknown step's NOT_FOUND then says how many steps its job has.
+      await jobOrNotFound(queue, jobId, index);
+      await queue.cancel(jobId, index, reason);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
     },
 
     async retryStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
+      // Read first: an unknown step's NOT_FOUND then says how many steps its job has.
+      await jobOrNotFound(queue, jobId, index);
       await queue.retryStep(jobId, index);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
     },
 
     async purgeStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
+      // Read first: an unknown step's NOT_FOUND then says how many steps its job has.
+      await jobOrNotFound(queue, jobId, index);
       await queue.purgeStep(jobId, index);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index) };
     },

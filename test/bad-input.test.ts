@@ -37,6 +37,32 @@ describe("ids", () => {
     expectError(`${S}/CancelStep`, { stepId: "0000zzzzabcdabcd.0" }, "not_found", /not found/));
 });
 
+describe("a step that does not exist is named as a step, with what does exist", () => {
+  const unknownJob = /^step 0000zzzzabcdabcd\.2 not found: its job 0000zzzzabcdabcd does not exist \(it never existed or its retention has passed\)$/;
+  for (const rpc of ["GetStep", "CancelStep", "RetryStep", "PurgeStep"]) {
+    it(`${rpc} of a step whose job does not exist says which step`, () => expectError(`${S}/${rpc}`, { stepId: "0000zzzzabcdabcd.2" }, "not_found", unknownJob));
+    it(`${rpc} of a step index past the job's steps says how many steps it has`, async () => {
+      const { job } = await stack.client.jobs.submitJob({
+        steps: [
+          { name: "a", operation: echo({ text: "x" }) },
+          { name: "b", operation: echo({ text: "y" }) },
+        ],
+        priority: -1000,
+      });
+      const id = job!.id;
+      await expectError(`${S}/${rpc}`, { stepId: `${id}.7` }, "not_found", new RegExp(`^step ${id}\\.7 not found: job ${id} has 2 steps \\(indexes 0 to 1\\)$`));
+    });
+  }
+  it("a stream of a step index past the job's steps says how many steps it has", async () => {
+    const step = await stack.client.submit(echo({ text: "x" }), { priority: -1000 });
+    const reply = await rawPost(base, `${S}/StreamNarration`, "connect-stream", envelope(JSON.stringify({ stepId: `${step.jobId}.1` })), {
+      "content-type": "application/connect+json",
+    });
+    expect(reply.code).toBe(Code.NotFound);
+    expect(reply.message).toBe(`step ${step.jobId}.1 not found: job ${step.jobId} has 1 step (index 0)`);
+  });
+});
+
 describe("operations", () => {
   it("a submit without an operation is INVALID_ARGUMENT", () =>
     expectError(`${S}/SubmitStep`, {}, "invalid_argument", /^operation: is required: set exactly one of infer, embed or echo/));
