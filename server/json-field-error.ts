@@ -147,6 +147,9 @@ function locate(desc: DescMessage, json: Json, prefix: string): string | undefin
  * own reason when the walk finds nothing more precise.
  */
 export function explainJsonError(desc: DescMessage, text: string, err: unknown): string {
+  if (text.trim() === "") {
+    return `the request is empty; send a JSON object with the fields of ${desc.typeName} (at least {}; with GET, in the message query parameter)`;
+  }
   let json: Json;
   try {
     json = JSON.parse(text) as Json;

@@ -78,11 +78,19 @@ export function explainRequestError(e: unknown, req: RequestFacts): ConnectError
   const wire = wireOf(req);
   const raw = err.rawMessage;
   if (err.code === Code.InvalidArgument) {
+    const connectTimeout = /invalid connect timeout value: (.*)$/s.exec(raw);
+    if (connectTimeout) {
+      return invalid(`connect-timeout-ms: ${JSON.stringify(connectTimeout[1]?.slice(0, 40))} is not a timeout; send the deadline in milliseconds, 1 to 10 digits`, err);
+    }
+    const grpcTimeout = /invalid grpc timeout value: (.*)$/s.exec(raw);
+    if (grpcTimeout) {
+      return invalid(
+        `grpc-timeout: ${JSON.stringify(grpcTimeout[1]?.slice(0, 40))} is not a timeout; send 1 to 8 digits and a unit (H, M, S, m, u or n), e.g. 500m`,
+        err,
+      );
+    }
     if (/incomplete envelope/.test(raw)) {
       return invalid("the request ends inside a message: its 5-byte envelope header promised more bytes than were sent; send each message whole", err);
-    }
-    if (/unexpected end flag/.test(raw)) {
-      return invalid("a request message has the end-of-stream flag (0x02) set; send request messages with flag 0 (or 1 when compressed)", err);
     }
     return err;
   }

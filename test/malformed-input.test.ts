@@ -110,6 +110,17 @@ describe("bytes that are not the request message are INVALID_ARGUMENT over every
     expectInvalid(await rawGet(base, GET_STEP, { encoding: "proto", base64: "1", message: base64Encode(GARBAGE, "url") }), /not a valid stepq\.v1\.GetStepRequest in protobuf binary/);
   });
 
+  it("a timeout header that is not a timeout says what it takes", async () => {
+    expectInvalid(await rawPost(base, GET_STEP, "connect", GARBAGE, { "connect-timeout-ms": "soon" }), /^connect-timeout-ms: "soon" is not a timeout; send the deadline in milliseconds/);
+    expectInvalid(await rawPost(base, WATCH_JOB, "connect-stream", envelope(GARBAGE), { "connect-timeout-ms": "-1" }), /^connect-timeout-ms: "-1" is not a timeout/);
+    expectInvalid(await rawPost(base, GET_STEP, "grpc", envelope(GARBAGE), { "grpc-timeout": "5 seconds" }), /^grpc-timeout: "5 seconds" is not a timeout; send 1 to 8 digits and a unit/);
+    expectInvalid(await rawPost(base, WATCH_JOB, "grpc-web", envelope(GARBAGE), { "grpc-timeout": "1x" }), /^grpc-timeout: "1x" is not a timeout/);
+  });
+
+  it("a GET without a message says the request is empty", async () => {
+    expectInvalid(await rawGet(base, GET_STEP, { encoding: "json" }), /^the request is empty; send a JSON object with the fields of stepq\.v1\.GetStepRequest/);
+  });
+
   it("the server still answers well-formed calls afterwards", async () => {
     const step = await stack.client.submit(echo({ text: "still here" }));
     expect((await stack.client.wait(step.id)).result?.text).toBe("still here");
