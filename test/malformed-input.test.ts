@@ -31,7 +31,9 @@ import { echo, eventually, useStack } from "./helpers/stack.js";
 
 const logged: string[] = [];
 const logger = createLogger("test", { level: "error", write: (line) => logged.push(line) });
-const stack = await useStack({ logger });
+/** Few stream slots, so a stream that kept its slot after its deadline would soon lock others out. */
+const MAX_STREAMS = 8;
+const stack = await useStack({ logger, maxStreams: MAX_STREAMS });
 const base = stack.server.url;
 const worker = await stack.worker({ concurrency: 4 });
 void worker.runForever();
@@ -172,8 +174,11 @@ describe("a stream whose deadline passes ends with DEADLINE_EXCEEDED and release
     });
   }
 
-  it("every stream that ended at its deadline let go of its log subscription", async () => {
+  it("every stream that ended at its deadline let go of its log subscription and its stream slot", async () => {
     await eventually(async () => stack.server.hub.size, (n) => n === 0);
+    const body = envelope(toBinary(WatchStepsRequestSchema, create(WatchStepsRequestSchema, { routes: ["infer:nothing-runs-here"] })));
+    const all = await Promise.all(Array.from({ length: MAX_STREAMS }, () => rawPost(base, "stepq.v1.StepService/WatchSteps", "grpc", body, { "grpc-timeout": "200m" })));
+    expect(all.map((r) => r.code)).toEqual(Array(MAX_STREAMS).fill(Code.DeadlineExceeded));
     expect(logged).toEqual([]);
   });
 });
@@ -183,7 +188,7 @@ describe("a deadline that passes before the stream starts", () => {
     const step = await stack.client.submit(echo({ text: "slow", tokenCount: 200, tokenDelayMs: 100 }));
     const body = envelope(toBinary(StreamTokensRequestSchema, create(StreamTokensRequestSchema, { stepId: step.id })));
     const replies = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
+      Array.from({ length: MAX_STREAMS }, (_, i) =>
         rawPost(base, "stepq.v1.StepService/StreamTokens", i % 2 ? "grpc" : "connect-stream", body, i % 2 ? { "grpc-timeout": "1m" } : { "connect-timeout-ms": "1" }),
       ),
     );
