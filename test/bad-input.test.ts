@@ -1,7 +1,10 @@
+import { fromJsonString } from "@bufbuild/protobuf";
+import { UninterpretedOptionSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import type { EventType } from "../gen/stepq/v1/events_pb.js";
 import { getJson, postJson } from "./helpers/json-rpc.js";
+import { explainJsonError } from "../server/json-field-error.js";
 import { envelope, rawPost } from "./helpers/raw-rpc.js";
 import { echo, useStack } from "./helpers/stack.js";
 
@@ -195,6 +198,17 @@ describe("JSON values of the wrong kind name the field's path and what it takes"
   for (const [what, path, body, pattern] of cases) {
     it(`${what} is INVALID_ARGUMENT naming the field`, () => expectError(path, body, "invalid_argument", pattern));
   }
+
+  it("a bytes field that is not base64 names the field (no stepq request has one; the explainer is generic)", () => {
+    const text = JSON.stringify({ name: [{ namePart: "a", isExtension: false }], stringValue: "%%% not base64" });
+    let err: unknown;
+    try {
+      fromJsonString(UninterpretedOptionSchema, text);
+    } catch (e) {
+      err = e;
+    }
+    expect(explainJsonError(UninterpretedOptionSchema, text, err)).toBe('string_value: expected base64 text, got "%%% not base64"');
+  });
 
   it("a JSON body that is not UTF-8 is INVALID_ARGUMENT", async () => {
     const res = await fetch(`${base}/${S}/GetStep`, {
