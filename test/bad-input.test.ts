@@ -99,8 +99,11 @@ describe("operations", () => {
     expectError(`${S}/SubmitStep`, { operation: { echo: { tokenCount: 2_000_000 } } }, "invalid_argument", /echo\.token_count: must be between 0 and 1000000/));
   it("an operation over the per-step size limit is RESOURCE_EXHAUSTED with the limit", () =>
     expectError(`${S}/SubmitStep`, infer({ prompt: "x".repeat(100_000) }), "resource_exhausted", /over this server's limit of 65536 bytes/));
-  it("a request over the request size limit is RESOURCE_EXHAUSTED", () =>
-    expectError(`${S}/SubmitStep`, infer({ prompt: "x".repeat(2_000_000) }), "resource_exhausted",
+  it("a request over the request size limit is RESOURCE_EXHAUSTED naming the limit and its flag", () =>
+    expectError(
+      `${S}/SubmitStep`,
+      infer({ prompt: "x".repeat(2_000_000) }),
+      "resource_exhausted",
       /^the request message is \d+ bytes, over this server's limit of 1048576 bytes \(--max-request-bytes\); send a smaller request/,
     ));
 });
