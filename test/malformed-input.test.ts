@@ -89,6 +89,17 @@ describe("bytes that are not the request message are INVALID_ARGUMENT over every
     });
   }
 
+  it("a gzip bomb (9 MiB from 9 KiB) is RESOURCE_EXHAUSTED naming the limit, in unary calls and streams", async () => {
+    const bomb = gzipSync(Buffer.alloc(9 * 1024 * 1024));
+    for (const [protocol, path] of [["connect", GET_STEP], ["grpc", WATCH_JOB], ["grpc-web", GET_STEP]] as const) {
+      const body = enveloped(protocol) ? envelope(bomb, 0x01) : bomb;
+      const reply = await rawPost(base, path, protocol, body, { [encodingHeader(protocol)]: "gzip" });
+      expect(reply.code, reply.message).toBe(Code.ResourceExhausted);
+      expect(reply.message).toMatch(/^the request message is, once decompressed, over this server's limit of 8388608 bytes \(--max-request-bytes\)/);
+    }
+    expect(logged).toEqual([]);
+  });
+
   it("a brotli body that is not brotli says so", async () => {
     expectInvalid(await rawPost(base, GET_STEP, "connect", NOT_GZIP, { "content-encoding": "br" }), /not valid br/);
   });
