@@ -145,13 +145,42 @@ export function asQueueError(e: unknown): Error {
   return err;
 }
 
+/** A job that does not exist (never did, or its retention passed). */
+export function jobNotFound(jobId: string): NotFoundError {
+  return new NotFoundError(`job ${jobId} not found (it never existed or its retention has passed)`);
+}
+
+/**
+ * A step that does not exist, named as the step: its job does not exist
+ * (`stepCount` undefined and `jobExists` false), or has `stepCount` steps.
+ */
+export function stepNotFound(jobId: string, index: number, stepCount: number | undefined, jobExists = stepCount !== undefined): NotFoundError {
+  const step = `step ${jobId}.${index} not found`;
+  if (!jobExists) return new NotFoundError(`${step}: its job ${jobId} does not exist (it never existed or its retention has passed)`);
+  if (stepCount === undefined) return new NotFoundError(`${step}: job ${jobId} has no step with that index`);
+  const which = stepCount === 1 ? "1 step (index 0)" : `${stepCount} steps (indexes 0 to ${stepCount - 1})`;
+  return new NotFoundError(`${step}: job ${jobId} has ${which}`);
+}
+
+/** `subject` of a step script ("<jobId>.<index>") as its parts; undefined for a job id. */
+function stepSubject(subject: string): { jobId: string; index: number } | undefined {
+  const dot = subject.lastIndexOf(".");
+  if (dot < 0) return undefined;
+  const index = Number(subject.slice(dot + 1));
+  return Number.isInteger(index) ? { jobId: subject.slice(0, dot), index } : undefined;
+}
+
 /** The typed error for a script's non-OK result code. */
 export function scriptError(script: string, code: number, subject: string, detail = ""): Error {
   switch (code) {
-    case ScriptCode.JOB_NOT_FOUND:
-      return new NotFoundError(`job ${subject} not found (it never existed or its retention has passed)`);
-    case ScriptCode.STEP_NOT_FOUND:
-      return new NotFoundError(`step ${subject} not found (its job has no step with that index)`);
+    case ScriptCode.JOB_NOT_FOUND: {
+      const step = stepSubject(subject);
+      return step ? stepNotFound(step.jobId, step.index, undefined, false) : jobNotFound(subject);
+    }
+    case ScriptCode.STEP_NOT_FOUND: {
+      const step = stepSubject(subject);
+      return step ? stepNotFound(step.jobId, step.index, undefined, true) : new NotFoundError(`step ${subject} not found (its job has no step with that index)`);
+    }
     case ScriptCode.LEASE_LOST:
       return new LeaseLostError(
         `${script}: the lease on step ${subject} is gone (expired, cancelled, or the step was re-claimed); abandon it`,

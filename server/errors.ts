@@ -6,6 +6,9 @@
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { asQueueError, StepqError } from "../queue/errors.js";
+import { reachedInterceptors, transportGone } from "./context.js";
+import { explainRequestError, type RequestFacts } from "./request-errors.js";
+import { mapStreamErrors } from "./stream-errors.js";
 
 const CODES: Record<StepqError["kind"], Code> = {
   not_found: Code.NotFound,
@@ -18,36 +21,86 @@ const CODES: Record<StepqError["kind"], Code> = {
   out_of_range: Code.OutOfRange,
 };
 
-/** The ConnectError to send for `e`. */
-export function toConnectError(e: unknown, log: (err: Error) => void = () => {}): ConnectError {
-  if (e instanceof ConnectError) return e;
-  const err = asQueueError(e);
-  if (err instanceof StepqError) return new ConnectError(err.message, CODES[err.kind], undefined, undefined, err);
+/** INTERNAL errors already logged, so one that Connect reports again is not logged twice. */
+const logged = new WeakSet<Error>();
+
+function logOnce(err: Error, log: (err: Error) => void): void {
+  if (logged.has(err)) return;
+  logged.add(err);
   log(err);
-  return new ConnectError("internal error; the server log has the details", Code.Internal, undefined, undefined, err);
 }
 
-async function* mapStreamErrors<T>(stream: AsyncIterable<T>, signal: AbortSignal, log: (err: Error) => void): AsyncIterable<T> {
-  try {
-    yield* stream;
-  } catch (e) {
-    // The client went away mid-stream: writing failed, nothing is wrong here.
-    if (signal.aborted) throw new ConnectError("the client cancelled the stream", Code.Canceled, undefined, undefined, e);
-    throw toConnectError(e, log);
+/** The ConnectError to send for `e`. */
+export function toConnectError(e: unknown, log: (err: Error) => void = () => {}): ConnectError {
+  if (e instanceof ConnectError) {
+    // Raised by Connect itself inside the chain: still a server fault to log.
+    if (e.code === Code.Internal) logOnce(e.cause instanceof Error ? e.cause : e, log);
+    return e;
   }
+  const err = asQueueError(e);
+  if (err instanceof StepqError) return new ConnectError(err.message, CODES[err.kind], undefined, undefined, err);
+  logOnce(err, log);
+  const internal = new ConnectError("internal error; the server log has the details", Code.Internal, undefined, undefined, err);
+  logged.add(internal);
+  return internal;
+}
+
+/** The request messages of a stream, with errors raised while reading them explained. */
+async function* readingRequest<T>(messages: AsyncIterable<T>, facts: RequestFacts): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (e) {
+    throw explainRequestError(e, facts);
+  }
+}
+
+/**
+ * Logs INTERNAL errors that Connect raises for a unary call after the
+ * handler ran (encoding the reply): Connect ends the call with them
+ * (aborting its signal with the error) but never shows them to an
+ * interceptor. Aborts caused by the client (a reset, a closed connection)
+ * are not server faults and are not logged. (Streams: server/stream-errors.ts.)
+ */
+function logLateInternal(signal: AbortSignal, gone: () => boolean, log: (err: Error) => void): void {
+  signal.addEventListener(
+    "abort",
+    () => {
+      // The client reset or closed the call: nothing is answered, nothing is wrong here.
+      if (gone()) return;
+      const r: unknown = signal.reason;
+      if (r instanceof ConnectError) {
+        if (r.code === Code.Internal && !logged.has(r)) logOnce(r.cause instanceof Error ? r.cause : r, log);
+      } else if (r instanceof Error && r.name !== "AbortError") {
+        logOnce(r, log);
+      }
+    },
+    { once: true },
+  );
 }
 
 /**
  * Maps errors of every handler (unary and streaming) to Connect codes. It
  * must run closest to the handler, so that other interceptors see Connect
- * errors only.
+ * errors only. It also marks the call as having reached the interceptors
+ * (server/unary-request-errors.ts), explains errors in reading a stream's
+ * request (server/request-errors.ts), and ends streams as the client must
+ * see them end (server/stream-errors.ts).
  */
 export function createErrorInterceptor(log: (err: Error) => void): Interceptor {
   return (next) => async (req) => {
+    req.contextValues.set(reachedInterceptors, true);
+    const gone = req.contextValues.get(transportGone);
+    if (req.stream) {
+      const facts = { method: req.method, httpMethod: req.requestMethod, url: req.url, contentType: req.header.get("content-type") ?? "" };
+      req = { ...req, message: readingRequest(req.message, facts) };
+    } else {
+      logLateInternal(req.signal, gone, log);
+    }
     try {
       const res = await next(req);
-      if (res.stream) return { ...res, message: mapStreamErrors(res.message, req.signal, log) };
-      return res;
+      if (!res.stream) return res;
+      const end = { signal: req.signal, gone, output: req.method.output, map: (e: unknown) => toConnectError(e, log), report: (err: Error) => logOnce(err, log) };
+      return { ...res, message: mapStreamErrors(res.message, end) };
     } catch (e) {
       throw toConnectError(e, log);
     }

@@ -4,18 +4,16 @@
  */
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
-import { NotFoundError } from "../queue/errors.js";
+import { jobNotFound, stepNotFound } from "../queue/errors.js";
 import { type LogEntry, parseLogEntry } from "../queue/log-entry.js";
 import type { JobView, Queue } from "../queue/queue.js";
 import type { StreamHub } from "./stream-hub.js";
 
-/** The job, or NOT_FOUND; with `stepIndex`, the step must exist too. */
+/** The job, or NOT_FOUND; with `stepIndex`, the step must exist too (and the error names the step). */
 export async function jobOrNotFound(queue: Queue, jobId: string, stepIndex?: number): Promise<JobView> {
   const job = await queue.getJob(jobId);
-  if (!job) throw new NotFoundError(`job ${jobId} not found (it never existed or its retention has passed)`);
-  if (stepIndex !== undefined && !job.steps[stepIndex]) {
-    throw new NotFoundError(`step ${jobId}.${stepIndex} not found: job ${jobId} has ${job.steps.length} step(s)`);
-  }
+  if (!job) throw stepIndex === undefined ? jobNotFound(jobId) : stepNotFound(jobId, stepIndex, undefined);
+  if (stepIndex !== undefined && !job.steps[stepIndex]) throw stepNotFound(jobId, stepIndex, job.steps.length);
   return job;
 }
 
@@ -34,6 +32,8 @@ export async function* followLog(
   const sub = hub.subscribe(queue.keys.log(job.id), afterCursor || "0-0");
   const stop = () => sub.close();
   signal.addEventListener("abort", stop);
+  // Aborted already (a deadline that passed while the stream was set up): no abort event will come.
+  if (signal.aborted) stop();
   try {
     for await (const batch of sub) yield batch.map((e) => parseLogEntry(e.id, e.fields));
   } finally {

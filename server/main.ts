@@ -4,11 +4,8 @@
  * `buildServer` is what tests and `stepq dev` call; running this file starts
  * a server from flags and environment (see `--help`).
  */
-import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Redis } from "ioredis";
-import { JobService } from "../gen/stepq/v1/job_service_pb.js";
-import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { createRedis } from "../queue/connection.js";
 import { createLogger, type Logger } from "../queue/logger.js";
 import { isMainModule } from "../queue/main-module.js";
@@ -16,14 +13,12 @@ import { OptionError } from "../queue/options.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper } from "../queue/sweeper.js";
 import { type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
-import { createErrorInterceptor } from "./errors.js";
+import { createConnectOptions } from "./connect-options.js";
 import { answerHealth, isHealthRequest } from "./health.js";
-import { createJobService } from "./job-service.js";
 import { listen } from "./listen.js";
 import { createOutputLane } from "./output-lane.js";
 import { redisSafetyWarnings } from "./redis-safety.js";
-import { createStepService } from "./step-service.js";
-import { createStreamLimitInterceptor, createStreamSlots } from "./stream-limit.js";
+import { createStreamSlots } from "./stream-limit.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
 
 export const VERSION = "0.1.0";
@@ -74,19 +69,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     );
   redis.on("ready", () => void publishLimits());
   await publishLimits();
-  const connect = connectNodeAdapter({
-    routes: (router: ConnectRouter) => {
-      router.service(StepService, createStepService(deps));
-      router.service(JobService, createJobService(deps));
-    },
-    // The stream limit runs first (outermost), so a refused stream never
-    // reaches the handler; the error mapper runs last, next to the handlers,
-    // so every interceptor above it sees Connect errors only.
-    interceptors: [createStreamLimitInterceptor(slots), createErrorInterceptor(logUnexpected)],
-    readMaxBytes: config.maxRequestBytes,
-    // Reject unknown JSON fields: a typo in a curl request gets an error naming it.
-    jsonOptions: { ignoreUnknownFields: false },
-  });
+  const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, log: logUnexpected }));
 
   const listener = await listen(
     (req, res) => {

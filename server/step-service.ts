@@ -15,7 +15,7 @@ import {
   WatchStepsResponseSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
-import { InvalidArgumentError, OutOfRangeError } from "../queue/errors.js";
+import { InvalidArgumentError, NotFoundError, OutOfRangeError } from "../queue/errors.js";
 import { stepIdOf } from "../queue/ids.js";
 import { listSteps } from "../queue/listing.js";
 import { eventsAfter, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
@@ -61,6 +61,16 @@ function submitted(r: SubmitResult) {
 
 
 export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<typeof StepService> {
+  /** Awaits `change`; a NOT_FOUND it raises is replaced by one saying whether the job exists and how many steps it has. */
+  async function explainNotFound(change: Promise<void>, jobId: string, index: number): Promise<void> {
+    try {
+      await change;
+    } catch (e) {
+      if (e instanceof NotFoundError) await jobOrNotFound(queue, jobId, index);
+      throw e;
+    }
+  }
+
   return {
     async submitStep(req) {
       const result = await queue.submitPrepared(queue.prepare(stepRequestToJob(req), stepFieldPaths()));
@@ -100,19 +110,19 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
 
     async cancelStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await queue.cancel(jobId, index, reasonArg("reason", req.reason));
+      await explainNotFound(queue.cancel(jobId, index, reasonArg("reason", req.reason)), jobId, index);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
     async retryStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await queue.retryStep(jobId, index);
+      await explainNotFound(queue.retryStep(jobId, index), jobId, index);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
     async purgeStep(req) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await queue.purgeStep(jobId, index);
+      await explainNotFound(queue.purgeStep(jobId, index), jobId, index);
       return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
     },
 
@@ -150,6 +160,8 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       const sub = hub.subscribe(queue.keys.events, after);
       const stop = () => sub.close();
       ctx.signal.addEventListener("abort", stop);
+      // Aborted already (a deadline that passed while the stream was set up): no abort event will come.
+      if (ctx.signal.aborted) stop();
       try {
         for await (const batch of sub) {
           for (const raw of batch) {

@@ -1,7 +1,11 @@
+import { fromJsonString } from "@bufbuild/protobuf";
+import { UninterpretedOptionSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import type { EventType } from "../gen/stepq/v1/events_pb.js";
-import { postJson } from "./helpers/json-rpc.js";
+import { getJson, postJson } from "./helpers/json-rpc.js";
+import { explainJsonError } from "../server/json-field-error.js";
+import { envelope, rawPost } from "./helpers/raw-rpc.js";
 import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack({ limits: { maxOperationBytes: 64 * 1024, maxStepsPerJob: 5 }, maxRequestBytes: 1024 * 1024 });
@@ -34,6 +38,32 @@ describe("ids", () => {
   it("an unknown job is NOT_FOUND", () => expectError(`${J}/GetJob`, { jobId: "0000zzzzabcdabcd" }, "not_found", /job 0000zzzzabcdabcd not found/));
   it("cancelling an unknown step is NOT_FOUND", () =>
     expectError(`${S}/CancelStep`, { stepId: "0000zzzzabcdabcd.0" }, "not_found", /not found/));
+});
+
+describe("a step that does not exist is named as a step, with what does exist", () => {
+  const unknownJob = /^step 0000zzzzabcdabcd\.2 not found: its job 0000zzzzabcdabcd does not exist \(it never existed or its retention has passed\)$/;
+  for (const rpc of ["GetStep", "CancelStep", "RetryStep", "PurgeStep"]) {
+    it(`${rpc} of a step whose job does not exist says which step`, () => expectError(`${S}/${rpc}`, { stepId: "0000zzzzabcdabcd.2" }, "not_found", unknownJob));
+    it(`${rpc} of a step index past the job's steps says how many steps it has`, async () => {
+      const { job } = await stack.client.jobs.submitJob({
+        steps: [
+          { name: "a", operation: echo({ text: "x" }) },
+          { name: "b", operation: echo({ text: "y" }) },
+        ],
+        priority: -1000,
+      });
+      const id = job!.id;
+      await expectError(`${S}/${rpc}`, { stepId: `${id}.7` }, "not_found", new RegExp(`^step ${id}\\.7 not found: job ${id} has 2 steps \\(indexes 0 to 1\\)$`));
+    });
+  }
+  it("a stream of a step index past the job's steps says how many steps it has", async () => {
+    const step = await stack.client.submit(echo({ text: "x" }), { priority: -1000 });
+    const reply = await rawPost(base, `${S}/StreamNarration`, "connect-stream", envelope(JSON.stringify({ stepId: `${step.jobId}.1` })), {
+      "content-type": "application/connect+json",
+    });
+    expect(reply.code).toBe(Code.NotFound);
+    expect(reply.message).toBe(`step ${step.jobId}.1 not found: job ${step.jobId} has 1 step (index 0)`);
+  });
 });
 
 describe("operations", () => {
@@ -69,15 +99,23 @@ describe("operations", () => {
     expectError(`${S}/SubmitStep`, { operation: { echo: { tokenCount: 2_000_000 } } }, "invalid_argument", /echo\.token_count: must be between 0 and 1000000/));
   it("an operation over the per-step size limit is RESOURCE_EXHAUSTED with the limit", () =>
     expectError(`${S}/SubmitStep`, infer({ prompt: "x".repeat(100_000) }), "resource_exhausted", /over this server's limit of 65536 bytes/));
-  it("a request over the request size limit is RESOURCE_EXHAUSTED", () =>
-    expectError(`${S}/SubmitStep`, infer({ prompt: "x".repeat(2_000_000) }), "resource_exhausted", /larger than configured readMaxBytes 1048576/));
+  it("a request over the request size limit is RESOURCE_EXHAUSTED naming the limit and its flag", () =>
+    expectError(
+      `${S}/SubmitStep`,
+      infer({ prompt: "x".repeat(2_000_000) }),
+      "resource_exhausted",
+      /^the request message is \d+ bytes, over this server's limit of 1048576 bytes \(--max-request-bytes\); send a smaller request/,
+    ));
 });
 
 describe("enums and fields", () => {
-  // Rejected by protobuf-es while parsing, before any handler runs: the
-  // message names the enum type and the bad value.
-  it("an unknown enum name is INVALID_ARGUMENT naming the enum and the value", () =>
-    expectError(`${S}/ListSteps`, { state: "STEP_STATE_BOGUS" }, "invalid_argument", /stepq\.v1\.StepState/, /STEP_STATE_BOGUS/));
+  it("an unknown enum name is INVALID_ARGUMENT naming the field and listing the valid values", () =>
+    expectError(
+      `${S}/ListSteps`,
+      { state: "STEP_STATE_BOGUS" },
+      "invalid_argument",
+      /^state: unknown value "STEP_STATE_BOGUS"; use one of STEP_STATE_WAITING, STEP_STATE_QUEUED, STEP_STATE_SCHEDULED, STEP_STATE_RUNNING/,
+    ));
   it("an unknown enum number is INVALID_ARGUMENT listing the valid values", () =>
     expectError(`${S}/ListSteps`, { state: 42 }, "invalid_argument", /^state: unknown value 42; use one of STEP_STATE_WAITING/));
   it("an unknown job state filter is INVALID_ARGUMENT", () =>
@@ -112,6 +150,97 @@ describe("enums and fields", () => {
   it("a cancel reason over 256 characters is INVALID_ARGUMENT", async () => {
     const step = await stack.client.submit(echo({ text: "x" }), { priority: -1000 });
     await expectError(`${S}/CancelStep`, { stepId: step.id, reason: "r".repeat(300) }, "invalid_argument", /^reason: is 300 characters/);
+  });
+});
+
+describe("JSON values of the wrong kind name the field's path and what it takes", () => {
+  // protobuf-es refuses these while parsing, before any handler runs, and
+  // names a type (`cannot decode enum stepq.v1.ChatRole from JSON`), not a field.
+  const cases: [string, string, unknown, RegExp][] = [
+    ["an enum given as true", `${S}/ListSteps`, { state: true }, /^state: expected one of STEP_STATE_WAITING, .* \(or its number\), got true$/],
+    [
+      "an unknown enum name inside a list of messages",
+      `${S}/SubmitStep`,
+      infer({ prompt: "", messages: [{ role: "CHAT_ROLE_USER", content: "a" }, { role: "CHAT_ROLE_BOSS", content: "b" }] }),
+      /^operation\.infer\.messages\[1\]\.role: unknown value "CHAT_ROLE_BOSS"; use one of CHAT_ROLE_SYSTEM, CHAT_ROLE_USER, CHAT_ROLE_ASSISTANT$/,
+    ],
+    [
+      "a timestamp that is not RFC 3339",
+      `${S}/SubmitStep`,
+      { operation: { echo: {} }, notBefore: "yesterday" },
+      /^not_before: "yesterday" is not a timestamp; send an RFC 3339 time in UTC such as "2026-01-31T09:30:00Z"/,
+    ],
+    ["a timestamp given as a number", `${J}/SubmitJob`, { steps: [{ name: "a", operation: { echo: {} } }], notBefore: 12 }, /^not_before: 12 is not a timestamp/],
+    ["a string where an integer goes", `${S}/ListSteps`, { pageSize: "abc" }, /^page_size: expected an integer from -2147483648 to 2147483647, got "abc"$/],
+    ["a number out of int32 range", `${J}/ListJobs`, { pageSize: 1e12 }, /^page_size: expected an integer from -2147483648 to 2147483647, got 1000000000000$/],
+    ["a fraction where an integer goes", `${S}/ListSteps`, { pageSize: 1.5 }, /^page_size: expected an integer .*, got 1\.5$/],
+    ["a negative unsigned integer", `${S}/SubmitStep`, { operation: { echo: {} }, retry: { maxAttempts: -1 } }, /^retry\.max_attempts: expected an integer from 0 to 4294967295, got -1$/],
+    ["a string where a number goes", `${S}/SubmitStep`, infer({ temperature: "hot" }), /^operation\.infer\.temperature: expected a number \(32-bit float\), got "hot"$/],
+    ["a number where a string goes", `${S}/SubmitStep`, { operation: { echo: { text: 5 } } }, /^operation\.echo\.text: expected a string, got 5$/],
+    ["a map value of the wrong kind", `${S}/SubmitStep`, { operation: { echo: {} }, labels: { team: 5 } }, /^labels\["team"\]: expected a string, got 5$/],
+    ["an object where a list goes", `${J}/SubmitJob`, { steps: { name: "a" } }, /^steps: expected a JSON array, got an object$/],
+    [
+      "a list item of the wrong kind, two levels down",
+      `${J}/SubmitJob`,
+      { steps: [{ name: "a", operation: { echo: {} } }, { name: "b", operation: { echo: {} }, dependsOn: ["a", 5] }] },
+      /^steps\[1\]\.depends_on\[1\]: expected a string, got 5$/,
+    ],
+    ["a null list item", `${J}/SubmitJob`, { steps: [null] }, /^steps\[0\]: must not be null$/],
+    [
+      "two kinds of operation at once",
+      `${S}/SubmitStep`,
+      { operation: { echo: {}, infer: { model: "m", prompt: "p" } } },
+      /^operation: has infer and echo; set exactly one of infer, embed, echo$/,
+    ],
+    ["one field under both of its names", `${S}/ListSteps`, { pageSize: 1, page_size: 2 }, /^page_size: set twice \(as "pageSize" and "page_size"\); send it once$/],
+    ["an unknown field inside an operation", `${S}/SubmitStep`, { operation: { echo: { txt: "x" } } }, /^operation\.echo\.txt: unknown field; stepq\.v1\.EchoOperation has text, token_count/],
+    ["an array instead of the request", `${S}/SubmitStep`, [], /^the request: expected a JSON object \(stepq\.v1\.SubmitStepRequest\), got an array$/],
+    ["malformed JSON", `${S}/SubmitStep`, "{not json", /^the request body is not valid JSON \(.*\); send a JSON object with the fields of stepq\.v1\.SubmitStepRequest$/],
+    ["a key given twice", `${S}/SubmitStep`, '{"operation":{"echo":{}},"operation":{"echo":{}}}', /^the request is not a valid stepq\.v1\.SubmitStepRequest in JSON: duplicate object key "operation"$/],
+  ];
+  for (const [what, path, body, pattern] of cases) {
+    it(`${what} is INVALID_ARGUMENT naming the field`, () => expectError(path, body, "invalid_argument", pattern));
+  }
+
+  it("a bytes field that is not base64 names the field (no stepq request has one; the explainer is generic)", () => {
+    const text = JSON.stringify({ name: [{ namePart: "a", isExtension: false }], stringValue: "%%% not base64" });
+    let err: unknown;
+    try {
+      fromJsonString(UninterpretedOptionSchema, text);
+    } catch (e) {
+      err = e;
+    }
+    expect(explainJsonError(UninterpretedOptionSchema, text, err)).toBe('string_value: expected base64 text, got "%%% not base64"');
+  });
+
+  it("a JSON body that is not UTF-8 is INVALID_ARGUMENT", async () => {
+    const res = await fetch(`${base}/${S}/GetStep`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Uint8Array([0x7b, 0x22, 0x73, 0x74, 0x65, 0x70, 0x49, 0x64, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+    });
+    const reply = (await res.json()) as { code: string; message: string };
+    expect(reply).toEqual({ code: "invalid_argument", message: "the request body is not valid UTF-8; send JSON encoded as UTF-8" });
+  });
+
+  it("a GET with encoding=json gets the same field-named message", async () => {
+    const { status, body } = await getJson(base, `${S}/ListSteps`, { state: "STEP_STATE_BOGUS" });
+    expect(status).toBe(400);
+    expect(body.message).toMatch(/^state: unknown value "STEP_STATE_BOGUS"; use one of STEP_STATE_WAITING/);
+  });
+
+  it("a JSON stream request gets it too, with the index of the bad list item", async () => {
+    const reply = await rawPost(base, `${S}/WatchSteps`, "connect-stream", envelope(JSON.stringify({ types: ["EVENT_TYPE_STEP_QUEUED", "EVENT_TYPE_NOPE"] })), {
+      "content-type": "application/connect+json",
+    });
+    expect(reply.code).toBe(Code.InvalidArgument);
+    expect(reply.message).toMatch(/^types\[1\]: unknown value "EVENT_TYPE_NOPE"; use one of EVENT_TYPE_/);
+  });
+
+  it("gRPC with JSON messages gets it too", async () => {
+    const reply = await rawPost(base, `${S}/GetStep`, "grpc", envelope(JSON.stringify({ stepId: 7 })), { "content-type": "application/grpc+json" });
+    expect(reply.code).toBe(Code.InvalidArgument);
+    expect(reply.message).toBe("step_id: expected a string, got 7");
   });
 });
 

@@ -1,0 +1,71 @@
+/**
+ * The options of the Connect adapter: which services answer, the
+ * interceptors in their order, and how requests are read (size limit,
+ * compressions, JSON). In one place because several of them work together
+ * to give every malformed request a client error that says what to fix:
+ *
+ * - each RPC gets its own JSON options, whose decoder names the field a bad
+ *   JSON request got wrong (server/json-request-options.ts);
+ * - the accepted compressions answer a corrupt body INVALID_ARGUMENT
+ *   (server/request-compression.ts);
+ * - unary handlers are wrapped so that errors Connect raises while reading
+ *   a request, before any interceptor, are explained
+ *   (server/unary-request-errors.ts); the per-request context values are how
+ *   the wrapper knows a call reached the interceptors, and how the error
+ *   interceptor tells a client's reset from a server fault.
+ */
+import type { DescMethod, DescService, JsonReadOptions } from "@bufbuild/protobuf";
+import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
+import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { transportGone } from "./context.js";
+import { createErrorInterceptor } from "./errors.js";
+import { createJobService } from "./job-service.js";
+import { jsonRequestOptions } from "./json-request-options.js";
+import { requestCompressions } from "./request-compression.js";
+import { createStepService, type ServiceDeps } from "./step-service.js";
+import { createStreamLimitInterceptor, type StreamSlots } from "./stream-limit.js";
+import { withUnaryRequestErrors } from "./unary-request-errors.js";
+
+export interface ConnectOptionsInit {
+  deps: ServiceDeps;
+  slots: StreamSlots;
+  /** Largest request message, bytes (--max-request-bytes). */
+  maxRequestBytes: number;
+  /** Logs an unexpected error; the client only learns "internal error". */
+  log(err: Error): void;
+}
+
+/** Reject unknown JSON fields: a typo in a curl request gets an error naming it. */
+const JSON_READ: Partial<JsonReadOptions> = { ignoreUnknownFields: false };
+
+type AnyImpl = Record<string, (...args: never[]) => unknown>;
+
+/** Registers every method of `service` on its own, with JSON options for its request type. */
+function registerService(router: ConnectRouter, service: DescService, impl: object): void {
+  for (const method of service.methods as DescMethod[]) {
+    const fn = (impl as AnyImpl)[method.localName];
+    if (typeof fn !== "function") throw new Error(`${service.typeName}.${method.name} has no implementation`);
+    router.rpc(method, fn.bind(impl) as never, { jsonOptions: jsonRequestOptions(method.input, JSON_READ) });
+  }
+}
+
+/** The options for `connectNodeAdapter`. */
+export function createConnectOptions({ deps, slots, maxRequestBytes, log }: ConnectOptionsInit): ConnectNodeAdapterOptions {
+  return {
+    routes(router) {
+      registerService(router, StepService, createStepService(deps));
+      registerService(router, JobService, createJobService(deps));
+      for (const [i, h] of router.handlers.entries()) router.handlers[i] = withUnaryRequestErrors(h);
+    },
+    // The stream limit runs first (outermost), so a refused stream never
+    // reaches the handler; the error mapper runs last, next to the handlers,
+    // so every interceptor above it sees Connect errors only.
+    interceptors: [createStreamLimitInterceptor(slots), createErrorInterceptor(log)],
+    readMaxBytes: maxRequestBytes,
+    jsonOptions: JSON_READ,
+    acceptCompression: requestCompressions,
+    contextValues: (req) => createContextValues().set(transportGone, () => ("stream" in req ? req.stream.destroyed || req.stream.closed : req.socket.destroyed)),
+  };
+}
