@@ -16,6 +16,7 @@ import { type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { listen } from "./listen.js";
+import { createRequestHandler } from "./request-handler.js";
 import { createOutputLane } from "./output-lane.js";
 import { redisSafetyWarnings } from "./redis-safety.js";
 import { createStreamSlots } from "./stream-limit.js";
@@ -71,14 +72,17 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   await publishLimits();
   const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, log: logUnexpected }));
 
-  const listener = await listen(
-    (req, res) => {
-      if (isHealthRequest(req)) void answerHealth(redis, res, { queue: config.queue, version: VERSION });
-      else if (!outputLane.handle(req, res)) connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]);
+  const handler = createRequestHandler({
+    health(req, res) {
+      if (!isHealthRequest(req)) return false;
+      answerHealth(redis, res, { queue: config.queue, version: VERSION }).catch(logUnexpected);
+      return true;
     },
-    config.port,
-    config.host,
-  );
+    lane: (req, res) => outputLane.handle(req, res),
+    connect: (req, res) => connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]),
+    log: logUnexpected,
+  });
+  const listener = await listen(handler, config.port, config.host);
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${host}:${listener.port}`;
   log.info("listening", { url, queue: config.queue, redis: redactUrl(config.redisUrl) });

@@ -1,0 +1,72 @@
+/**
+ * The server's one request handler: the health check, the direct output
+ * writer, and Connect for everything else.
+ *
+ * No request may end the process. Connect's Node adapter throws
+ * synchronously for a request it cannot place (an HTTP/1.0 request may
+ * legally come without a Host header, and connect-node needs an authority),
+ * and a throw inside an HTTP server's request listener is an uncaught
+ * exception. So a missing authority is filled in with the address the
+ * request came in on, and anything else thrown while dispatching is logged
+ * and answered with a generic 500, never rethrown.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { coerceError } from "../queue/errors.js";
+import type { RequestHandler } from "./listen.js";
+
+type Request = IncomingMessage | Http2ServerRequest;
+type Response = ServerResponse | Http2ServerResponse;
+
+export interface RequestRoutes {
+  /** Answers GET /healthz; true if `req` was one. */
+  health(req: Request, res: Response): boolean;
+  /** Serves the request on the direct output writer; true if it took it. */
+  lane(req: Request, res: Response): boolean;
+  /** Connect's handler, for every other request. */
+  connect(req: Request, res: Response): void;
+  /** Logs an unexpected error (the client learns only "internal error"). */
+  log(err: Error): void;
+}
+
+/**
+ * An HTTP/1.0 request without a Host header gets the local address it was
+ * received on as its authority (what HTTP/1.0 servers assume); HTTP/1.1
+ * without Host never gets here (Node answers it 400) and HTTP/2 has
+ * `:authority`.
+ */
+function ensureAuthority(req: Request): void {
+  if ("authority" in req || req.headers.host !== undefined) return;
+  const { localAddress, localPort } = req.socket;
+  if (localAddress === undefined) return;
+  req.headers.host = localAddress.includes(":") ? `[${localAddress}]:${localPort}` : `${localAddress}:${localPort}`;
+}
+
+/** Answers 500 with a Connect-style error body, unless the response has started. */
+function answerInternal(res: Response): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ code: "internal", message: "internal error; the server log has the details" });
+  (res as ServerResponse).writeHead(500, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The handler that dispatches every request to `routes`, and survives whatever they throw. */
+export function createRequestHandler(routes: RequestRoutes): RequestHandler {
+  return (req, res) => {
+    try {
+      if (routes.health(req, res)) return;
+      ensureAuthority(req);
+      if (!routes.lane(req, res)) routes.connect(req, res);
+    } catch (e) {
+      routes.log(coerceError(e));
+      try {
+        answerInternal(res);
+      } catch {
+        res.destroy();
+      }
+    }
+  };
+}
