@@ -3,6 +3,7 @@
  * work on a laptop (`stepq serve --help` prints this table).
  */
 import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
+import type { ConnectionLimits } from "./listen.js";
 import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS } from "../queue/options.js";
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
@@ -46,6 +47,18 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: "events-max-len", env: "STEPQ_EVENTS_MAX_LEN", kind: "int", default: "100000", help: "Approximate cap of the queue-wide events stream, in events (an entry may hold many)." },
   { flag: "sweep-interval", env: "STEPQ_SWEEP_INTERVAL", kind: "duration", default: "1s", help: "How often this process recovers expired leases and deletes expired jobs." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "10s", help: "How long requests in flight may finish on SIGINT/SIGTERM." },
+  { flag: "sniff-timeout", env: "STEPQ_SNIFF_TIMEOUT", kind: "duration", default: "10s", help: "A new connection that sends nothing within this is closed." },
+  { flag: "headers-timeout", env: "STEPQ_HEADERS_TIMEOUT", kind: "duration", default: "15s", help: "HTTP/1.1: a request's headers must arrive within this (else 408)." },
+  {
+    flag: "request-timeout",
+    env: "STEPQ_REQUEST_TIMEOUT",
+    kind: "duration",
+    default: "60s",
+    help: "A whole request (headers and body) must arrive within this: HTTP/1.1 gets 408, an HTTP/2 stream is reset. Responses (streams) may take as long as they need.",
+  },
+  { flag: "idle-timeout", env: "STEPQ_IDLE_TIMEOUT", kind: "duration", default: "65s", help: "A keep-alive HTTP/1.1 connection or an HTTP/2 session with no request in flight is closed after this." },
+  { flag: "max-connections-per-client", env: "STEPQ_MAX_CONNECTIONS_PER_CLIENT", kind: "int", default: "1024", help: "Connections one client address may hold at once; more are closed on arrival." },
+  { flag: "max-connections", env: "STEPQ_MAX_CONNECTIONS", kind: "int", default: "8192", help: "Connections this server holds at once (keep it under the open-file limit, ulimit -n); more are closed on arrival." },
 ];
 
 export interface ServerConfig {
@@ -59,6 +72,7 @@ export interface ServerConfig {
   eventsMaxLen: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  connections: ConnectionLimits;
 }
 
 /** The configuration from `argv` and the environment. */
@@ -85,6 +99,14 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     eventsMaxLen: v["events-max-len"] as number,
     sweepIntervalMs: v["sweep-interval"] as number,
     shutdownGraceMs: v["shutdown-grace"] as number,
+    connections: {
+      sniffTimeoutMs: v["sniff-timeout"] as number,
+      headersTimeoutMs: v["headers-timeout"] as number,
+      requestTimeoutMs: v["request-timeout"] as number,
+      idleTimeoutMs: v["idle-timeout"] as number,
+      maxConnectionsPerClient: v["max-connections-per-client"] as number,
+      maxConnections: v["max-connections"] as number,
+    },
   };
 }
 

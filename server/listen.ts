@@ -6,9 +6,23 @@
  * HTTP/2 preface starts with "PRI * HTTP/2.0", which no HTTP/1.1 method does.
  * Both protocols reach the same request handler, so Connect, gRPC and
  * gRPC-Web all work on one port.
+ *
+ * Every phase in which a peer can hold a connection by saying nothing has a
+ * timeout (see ConnectionLimits), and one client address can hold only so
+ * many connections: a slowloris client or a crowd of silent sockets cannot
+ * lock others out. A request in flight is never timed out while the server
+ * is the one talking, so a stream that waits minutes for its next token
+ * lives on.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import {
+  constants as h2,
+  createServer as createHttp2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { createServer as createTcpServer, type Socket } from "node:net";
 
 export type RequestHandler = (
@@ -20,6 +34,8 @@ export interface Listener {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
   readonly host: string;
+  /** Connections open now. */
+  readonly connections: number;
   /**
    * Stops accepting connections, lets requests in flight finish for up to
    * `graceMs`, then destroys what is left.
@@ -27,27 +43,115 @@ export interface Listener {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Timeouts and caps of the connection layer (`stepq serve --help` lists their flags). */
+export interface ConnectionLimits {
+  /** A new connection that sends no first bytes within this is closed. */
+  sniffTimeoutMs: number;
+  /** HTTP/1.1: the request's header block must arrive within this (else 408 and close). */
+  headersTimeoutMs: number;
+  /**
+   * The whole request (headers and body) must arrive within this: HTTP/1.1
+   * answers 408 and closes, an HTTP/2 stream is reset (CANCEL). Only the
+   * request: a response may take as long as it needs.
+   */
+  requestTimeoutMs: number;
+  /** An HTTP/1.1 keep-alive socket, or an HTTP/2 session, with no request in flight is closed after this. */
+  idleTimeoutMs: number;
+  /** Connections one client address may hold at once; more are closed on arrival. */
+  maxConnectionsPerClient: number;
+  /** Connections the server holds at once; more are closed on arrival. */
+  maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  sniffTimeoutMs: 10_000,
+  headersTimeoutMs: 15_000,
+  requestTimeoutMs: 60_000,
+  idleTimeoutMs: 65_000,
+  maxConnectionsPerClient: 1024,
+  maxConnections: 8192,
+};
+
 const PREFACE = Buffer.from("PRI * HTTP/2.0");
 
+/** Counts open HTTP/2 streams per session, to tell an idle session from a quiet one. */
+const openStreams = new WeakMap<ServerHttp2Session, number>();
+
+/** Resets `stream` if its request has not fully arrived within `ms`. */
+function timeRequest(stream: ServerHttp2Stream, ms: number): void {
+  if (stream.endAfterHeaders) return;
+  const timer = setTimeout(() => {
+    if (!stream.destroyed && !stream.readableEnded) stream.close(h2.NGHTTP2_CANCEL);
+  }, ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  stream.once("end", clear);
+  stream.once("close", clear);
+}
+
 /** Listens on `host:port` (port 0: any free port). */
-export async function listen(handler: RequestHandler, port: number, host: string): Promise<Listener> {
-  const h1 = createHttpServer(handler as (req: IncomingMessage, res: ServerResponse) => void);
-  h1.keepAliveTimeout = 65_000;
-  const h2 = createHttp2Server({}, handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+export async function listen(
+  handler: RequestHandler,
+  port: number,
+  host: string,
+  limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+): Promise<Listener> {
+  const h1 = createHttpServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // How often Node checks the two timeouts above (its default, 30 s, would let them run over by that much).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    handler as (req: IncomingMessage, res: ServerResponse) => void,
+  );
+  // http.Server arms its header and request timeouts (and the connection
+  // list closeIdleConnections uses) when it starts listening. It never
+  // listens here (the TCP server hands it sockets), so start them as
+  // listening would.
+  h1.emit("listening");
+  const h2server = createHttp2Server({}, handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
   const sockets = new Set<Socket>();
-  const sessions = new Set<import("node:http2").ServerHttp2Session>();
-  h2.on("session", (session) => {
+  const perClient = new Map<string, number>();
+  const sessions = new Set<ServerHttp2Session>();
+  h2server.on("session", (session) => {
     sessions.add(session);
+    openStreams.set(session, 0);
     session.once("close", () => sessions.delete(session));
+    session.on("stream", (stream: ServerHttp2Stream) => {
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+      stream.once("close", () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
+      timeRequest(stream, limits.requestTimeoutMs);
+    });
+    // Inactivity with no stream open: GOAWAY. A stream waiting for output is not idleness.
+    session.setTimeout(limits.idleTimeoutMs, () => {
+      if ((openStreams.get(session) ?? 0) === 0) session.close();
+    });
   });
 
   const tcp = createTcpServer((socket) => {
+    const client = socket.remoteAddress ?? "";
+    const held = perClient.get(client) ?? 0;
+    if (held >= limits.maxConnectionsPerClient || sockets.size >= limits.maxConnections) {
+      // Refused before a byte is read: the peer sees its connection closed.
+      socket.destroy();
+      return;
+    }
+    perClient.set(client, held + 1);
     // Streams write many small messages: send each at once (no Nagle delay
     // waiting for the client's ACK). http.Server would do this itself, but
     // its own listener is bypassed here.
     socket.setNoDelay(true);
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.once("close", () => {
+      sockets.delete(socket);
+      const n = (perClient.get(client) ?? 1) - 1;
+      if (n === 0) perClient.delete(client);
+      else perClient.set(client, n);
+    });
+    // Until the first bytes say which protocol this is, nobody else times the socket.
+    socket.setTimeout(limits.sniffTimeoutMs, () => socket.destroy());
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -55,12 +159,13 @@ export async function listen(handler: RequestHandler, port: number, host: string
       const isH2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (isH2 && head.length < PREFACE.length) return; // need more bytes to decide
       socket.off("data", onData);
+      socket.setTimeout(0);
       socket.pause();
       socket.unshift(head);
       if (isH2) {
         // The HTTP/2 session takes the buffered bytes and then reads the
         // socket's handle itself; resuming the JS stream would steal data.
-        h2.emit("connection", socket);
+        h2server.emit("connection", socket);
       } else {
         h1.emit("connection", socket);
         socket.resume();
@@ -83,11 +188,14 @@ export async function listen(handler: RequestHandler, port: number, host: string
   return {
     port: bound,
     host,
+    get connections() {
+      return sockets.size;
+    },
     async close(graceMs = 5000) {
       const stopped = new Promise<void>((resolve) => tcp.close(() => resolve()));
       h1.closeIdleConnections();
       h1.close();
-      h2.close();
+      h2server.close();
       // GOAWAY: no new streams; open ones may finish.
       for (const session of sessions) session.close();
       const deadline = setTimeout(() => {

@@ -16,6 +16,7 @@ import { type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { listen } from "./listen.js";
+import { openFileLimitWarning } from "./open-file-limit.js";
 import { createRequestHandler } from "./request-handler.js";
 import { createOutputLane } from "./output-lane.js";
 import { redisSafetyWarnings } from "./redis-safety.js";
@@ -82,7 +83,9 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     connect: (req, res) => connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]),
     log: logUnexpected,
   });
-  const listener = await listen(handler, config.port, config.host);
+  const listener = await listen(handler, config.port, config.host, config.connections);
+  const fdWarning = openFileLimitWarning(config.connections.maxConnections);
+  if (fdWarning) log.warn(fdWarning);
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${host}:${listener.port}`;
   log.info("listening", { url, queue: config.queue, redis: redactUrl(config.redisUrl) });

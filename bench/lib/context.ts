@@ -56,7 +56,10 @@ export async function preload(side: Side, n: number, batch = 1000): Promise<void
 
 /** A stepq server process on a free port over the bench Redis; resolves with its URL. */
 export async function startStepqServer(ctx: BenchContext): Promise<{ url: string; child: Child }> {
-  const child = startChild("server/main.ts", ["--redis-url", ctx.redis.url, "--port", "0", "--queue", QUEUE], { profile: true });
+  // The token scenario opens 1,000 followers from one address: above the per-client default.
+  const child = startChild("server/main.ts", ["--redis-url", ctx.redis.url, "--port", "0", "--queue", QUEUE, "--max-connections-per-client", "4096"], {
+    profile: true,
+  });
   const m = await child.waitFor(/listening url=(\S+)/);
   return { url: m[1] as string, child };
 }
