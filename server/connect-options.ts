@@ -8,6 +8,8 @@
  *   JSON request got wrong (server/json-request-options.ts);
  * - the accepted compressions answer a corrupt body INVALID_ARGUMENT
  *   (server/request-compression.ts);
+ * - answers Connect gives without a body (404, 405, 415) get one that says
+ *   what exists or what to send (server/refusals.ts);
  * - unary handlers are wrapped so that errors Connect raises while reading
  *   a request, before any interceptor, are explained
  *   (server/unary-request-errors.ts); the per-request context values are how
@@ -26,7 +28,10 @@ import { jsonRequestOptions } from "./json-request-options.js";
 import { requestCompressions } from "./request-compression.js";
 import { createStepService, type ServiceDeps } from "./step-service.js";
 import { createStreamLimitInterceptor, type StreamSlots } from "./stream-limit.js";
+import { createNotFoundFallback, withRefusalBodies } from "./refusals.js";
 import { withUnaryRequestErrors } from "./unary-request-errors.js";
+
+const SERVICES = [StepService, JobService];
 
 export interface ConnectOptionsInit {
   deps: ServiceDeps;
@@ -57,8 +62,10 @@ export function createConnectOptions({ deps, slots, maxRequestBytes, log }: Conn
     routes(router) {
       registerService(router, StepService, createStepService(deps));
       registerService(router, JobService, createJobService(deps));
-      for (const [i, h] of router.handlers.entries()) router.handlers[i] = withUnaryRequestErrors(h);
+      for (const [i, h] of router.handlers.entries()) router.handlers[i] = withRefusalBodies(withUnaryRequestErrors(h), SERVICES);
     },
+    // Paths that are no RPC: 404 (gRPC: UNIMPLEMENTED) with a body naming what exists.
+    fallback: createNotFoundFallback(SERVICES),
     // The stream limit runs first (outermost), so a refused stream never
     // reaches the handler; the error mapper runs last, next to the handlers,
     // so every interceptor above it sees Connect errors only.
