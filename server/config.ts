@@ -22,6 +22,14 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: "max-request-bytes", env: "STEPQ_MAX_REQUEST_BYTES", kind: "bytes", default: "8MiB", help: "Largest request message." },
   {
+    flag: "max-inflight-request-bytes",
+    env: "STEPQ_MAX_INFLIGHT_REQUEST_BYTES",
+    kind: "bytes",
+    default: "16MiB",
+    help: "Request bytes this server reads and handles at once (a request takes ~7x its size in memory while handled); a request that does not fit waits (its body unread) and then gets RESOURCE_EXHAUSTED.",
+  },
+  { flag: "inflight-wait", env: "STEPQ_INFLIGHT_WAIT", kind: "duration", default: "10s", help: "How long a request waits for room under --max-inflight-request-bytes." },
+  {
     flag: "max-output-bytes",
     env: "STEPQ_MAX_OUTPUT_BYTES",
     kind: "bytes",
@@ -68,6 +76,8 @@ export interface ServerConfig {
   queue: string;
   limits: LimitOverrides;
   maxRequestBytes: number;
+  maxInflightRequestBytes: number;
+  inflightWaitMs: number;
   maxStreams: number;
   eventsMaxLen: number;
   sweepIntervalMs: number;
@@ -96,6 +106,8 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     },
     maxStreams: v["max-streams"] as number,
     maxRequestBytes: v["max-request-bytes"] as number,
+    maxInflightRequestBytes: v["max-inflight-request-bytes"] as number,
+    inflightWaitMs: v["inflight-wait"] as number,
     eventsMaxLen: v["events-max-len"] as number,
     sweepIntervalMs: v["sweep-interval"] as number,
     shutdownGraceMs: v["shutdown-grace"] as number,

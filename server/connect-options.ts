@@ -8,6 +8,8 @@
  *   JSON request got wrong (server/json-request-options.ts);
  * - the accepted compressions answer a corrupt body INVALID_ARGUMENT
  *   (server/request-compression.ts);
+ * - request bodies count against the server-wide budget for bytes in flight
+ *   (server/request-budget.ts);
  * - answers Connect gives without a body (404, 405, 415) get one that says
  *   what exists or what to send (server/refusals.ts);
  * - unary handlers are wrapped so that errors Connect raises while reading
@@ -29,6 +31,7 @@ import { requestCompressions } from "./request-compression.js";
 import { createStepService, type ServiceDeps } from "./step-service.js";
 import { createStreamLimitInterceptor, type StreamSlots } from "./stream-limit.js";
 import { createNotFoundFallback, withRefusalBodies } from "./refusals.js";
+import { type RequestBudget, withRequestBudget } from "./request-budget.js";
 import { withUnaryRequestErrors } from "./unary-request-errors.js";
 
 const SERVICES = [StepService, JobService];
@@ -38,6 +41,8 @@ export interface ConnectOptionsInit {
   slots: StreamSlots;
   /** Largest request message, bytes (--max-request-bytes). */
   maxRequestBytes: number;
+  /** Request bytes in flight across the server (--max-inflight-request-bytes). */
+  budget: RequestBudget;
   /** Logs an unexpected error; the client only learns "internal error". */
   log(err: Error): void;
 }
@@ -57,12 +62,14 @@ function registerService(router: ConnectRouter, service: DescService, impl: obje
 }
 
 /** The options for `connectNodeAdapter`. */
-export function createConnectOptions({ deps, slots, maxRequestBytes, log }: ConnectOptionsInit): ConnectNodeAdapterOptions {
+export function createConnectOptions({ deps, slots, maxRequestBytes, budget, log }: ConnectOptionsInit): ConnectNodeAdapterOptions {
   return {
     routes(router) {
       registerService(router, StepService, createStepService(deps));
       registerService(router, JobService, createJobService(deps));
-      for (const [i, h] of router.handlers.entries()) router.handlers[i] = withRefusalBodies(withUnaryRequestErrors(h), SERVICES);
+      for (const [i, h] of router.handlers.entries()) {
+        router.handlers[i] = withRequestBudget(withRefusalBodies(withUnaryRequestErrors(h), SERVICES), budget);
+      }
     },
     // Paths that are no RPC: 404 (gRPC: UNIMPLEMENTED) with a body naming what exists.
     fallback: createNotFoundFallback(SERVICES),

@@ -17,6 +17,7 @@ import { createConnectOptions } from "./connect-options.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { listen } from "./listen.js";
 import { openFileLimitWarning } from "./open-file-limit.js";
+import { createRequestBudget, type RequestBudget } from "./request-budget.js";
 import { createRequestHandler } from "./request-handler.js";
 import { createOutputLane } from "./output-lane.js";
 import { redisSafetyWarnings } from "./redis-safety.js";
@@ -31,6 +32,8 @@ export interface StepqServer {
   readonly port: number;
   readonly queue: Queue;
   readonly hub: StreamHub;
+  /** Request bytes in flight (--max-inflight-request-bytes). */
+  readonly requestBudget: RequestBudget;
   /** Graceful shutdown: stop accepting, end streams, finish requests, close Redis. */
   close(): Promise<void>;
 }
@@ -71,7 +74,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     );
   redis.on("ready", () => void publishLimits());
   await publishLimits();
-  const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, log: logUnexpected }));
+  const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
+  const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected }));
 
   const handler = createRequestHandler({
     health(req, res) {
@@ -96,6 +100,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     port: listener.port,
     queue,
     hub,
+    requestBudget: budget,
     close() {
       closing ??= (async () => {
         sweeper.stop();

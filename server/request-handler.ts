@@ -53,10 +53,29 @@ function answerInternal(res: Response): void {
   res.end(body);
 }
 
+/**
+ * An HTTP/1.1 response that starts before its request's body was read (a
+ * request refused for its size, for the in-flight budget, for a bad header)
+ * says `Connection: close`, and the connection closes after it: the parser
+ * is left paused in the middle of the body, and a keep-alive client that
+ * sent its next request on the connection would wait forever. Node decides
+ * keep-alive when the head is written, so that is where this looks.
+ */
+function closeIfBodyUnread(req: Request, res: Response): void {
+  if ("stream" in req) return; // HTTP/2: each request is its own stream
+  const r = res as ServerResponse;
+  const writeHead = r.writeHead;
+  r.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse["writeHead"]>) {
+    if (!req.complete) this.shouldKeepAlive = false;
+    return writeHead.apply(this, args);
+  } as ServerResponse["writeHead"];
+}
+
 /** The handler that dispatches every request to `routes`, and survives whatever they throw. */
 export function createRequestHandler(routes: RequestRoutes): RequestHandler {
   return (req, res) => {
     try {
+      closeIfBodyUnread(req, res);
       if (routes.health(req, res)) return;
       ensureAuthority(req);
       if (!routes.lane(req, res)) routes.connect(req, res);
