@@ -26,6 +26,27 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: "events-max-len", env: "STEPQ_EVENTS_MAX_LEN", kind: "int", default: "100000", help: "Approximate cap of the queue-wide events stream, in events (an entry may hold many)." },
   { flag: "sweep-interval", env: "STEPQ_SWEEP_INTERVAL", kind: "duration", default: "1s", help: "How often this process recovers expired leases and deletes expired jobs." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "10s", help: "How long requests in flight may finish on SIGINT/SIGTERM." },
+  {
+    flag: "max-stream-buffer-bytes",
+    env: "STEPQ_MAX_STREAM_BUFFER_BYTES",
+    kind: "bytes",
+    default: "1MiB",
+    help: "Most output one stream may hold in this server (queued by the stream hub plus unsent in its HTTP response) while its reader lags; past it the stream is paused and reads again from its own cursor when the reader catches up.",
+  },
+  {
+    flag: "max-stream-buffers-bytes",
+    env: "STEPQ_MAX_STREAM_BUFFERS_BYTES",
+    kind: "bytes",
+    default: "64MiB",
+    help: "Most output all streams together may hold queued in this server; past it, every stream that has not taken its last delivery is paused.",
+  },
+  {
+    flag: "stream-stall-timeout",
+    env: "STEPQ_STREAM_STALL_TIMEOUT",
+    kind: "duration",
+    default: "5m",
+    help: "How long a paused stream's reader may take nothing before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM).",
+  },
 ];
 
 export interface ServerConfig {
@@ -39,6 +60,9 @@ export interface ServerConfig {
   eventsMaxLen: number;
   sweepIntervalMs: number;
   shutdownGraceMs: number;
+  maxStreamBufferBytes: number;
+  maxStreamBuffersBytes: number;
+  streamStallTimeoutMs: number;
 }
 
 /** The configuration from `argv` and the environment. */
@@ -63,6 +87,9 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     eventsMaxLen: v["events-max-len"] as number,
     sweepIntervalMs: v["sweep-interval"] as number,
     shutdownGraceMs: v["shutdown-grace"] as number,
+    maxStreamBufferBytes: v["max-stream-buffer-bytes"] as number,
+    maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
+    streamStallTimeoutMs: v["stream-stall-timeout"] as number,
   };
 }
 

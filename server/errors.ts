@@ -16,6 +16,7 @@ const CODES: Record<StepqError["kind"], Code> = {
   aborted: Code.Aborted,
   unavailable: Code.Unavailable,
   out_of_range: Code.OutOfRange,
+  data_loss: Code.DataLoss,
 };
 
 /** The ConnectError to send for `e`. */

@@ -25,6 +25,7 @@ import { redisSafetyWarnings } from "./redis-safety.js";
 import { createStepService } from "./step-service.js";
 import { createStreamLimitInterceptor, createStreamSlots } from "./stream-limit.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
+import { outletContext } from "./stream-outlet.js";
 
 export const VERSION = "0.1.0";
 
@@ -51,7 +52,14 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const reader: Redis = createRedis(config.redisUrl, "blocking", { name: "stepq-hub", onError: onRedisError });
 
   const queue = createQueue({ redis, queue: config.queue, limits: config.limits, eventsMaxLen: config.eventsMaxLen });
-  const hub = createStreamHub({ redis, reader, onError: onRedisError });
+  const hub = createStreamHub({
+    redis,
+    reader,
+    maxStreamBytes: config.maxStreamBufferBytes,
+    maxTotalBytes: config.maxStreamBuffersBytes,
+    stallMs: config.streamStallTimeoutMs,
+    onError: onRedisError,
+  });
   const sweeper = startSweeper(queue, {
     intervalMs: config.sweepIntervalMs,
     onError: (err) => onRedisError(err),
@@ -76,6 +84,9 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     readMaxBytes: config.maxRequestBytes,
     // Reject unknown JSON fields: a typo in a curl request gets an error naming it.
     jsonOptions: { ignoreUnknownFields: false },
+    // Each request carries its response's outlet: stream handlers count its
+    // unsent bytes against their buffer bound and drop stalled readers through it.
+    contextValues: outletContext,
   });
 
   const listener = await listen(
