@@ -68,7 +68,7 @@ export interface StreamHubOptions {
   maxStreamBytes?: number;
   /** Bytes all subscribers together may hold before the ones that lag are paused. Default 64 MiB. */
   maxTotalBytes?: number;
-  /** Bytes one read should bring per key (its COUNT follows the entries' size). Default 256 KiB. */
+  /** Bytes one read should bring per key (its COUNT follows the entries' size). Default 64 KiB. */
   pageBytes?: number;
   /** How long a paused subscriber's consumer may take nothing before the subscription is ended, ms. Default 5 min. */
   stallMs?: number;
@@ -97,7 +97,7 @@ export function createStreamHub(options: StreamHubOptions) {
   const maxBuffered = options.maxBuffered ?? 20_000;
   const maxStreamBytes = options.maxStreamBytes ?? 1024 * 1024;
   const maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
-  const pageBytes = options.pageBytes ?? 256 * 1024;
+  const pageBytes = options.pageBytes ?? 64 * 1024;
   const stallMs = options.stallMs ?? 5 * 60_000;
   const batch = options.batch ?? 500;
   const blockMs = options.blockMs ?? 5000;
@@ -109,7 +109,8 @@ export function createStreamHub(options: StreamHubOptions) {
   let blocked = false;
   let closed = false;
   let idle: (() => void) | undefined;
-  let liveCount = batch;
+  // COUNT of the live XREAD; starts small and follows the entries' size.
+  let liveCount = Math.min(FIRST_PAGE, batch);
 
   reader.on("close", () => {
     readerId = undefined;
@@ -184,12 +185,14 @@ export function createStreamHub(options: StreamHubOptions) {
 
   /**
    * Reads on for a subscriber that is not live: one page, queued for its
-   * consumer; at the stream's end it attaches. Without `asked` (a read
-   * ahead), it waits while its transport or the server holds too much.
+   * consumer; at the stream's end it attaches. Without `asked` it is a read
+   * ahead, made only while its response has sent nearly everything (a
+   * reader that stops reading gets no second page) and the server is under
+   * its total.
    */
   async function pull(sub: Subscriber, asked: boolean): Promise<void> {
     if (sub.live || sub.reading || sub.closed || sub.failure || sub.queue.length > 0) return;
-    if (!asked && (unsentOf(sub) >= maxStreamBytes || buffers.bytes >= maxTotalBytes)) return;
+    if (!asked && (unsentOf(sub) >= pageBytes / 4 || buffers.bytes >= maxTotalBytes)) return;
     sub.reading = true;
     try {
       const count = sub.pageCount;

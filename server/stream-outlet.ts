@@ -29,7 +29,12 @@ export function outletOf(req: IncomingMessage | Http2ServerRequest): StreamOutle
     return {
       unsent: () => stream.writableLength,
       abandon: () => {
-        if (!stream.closed) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        if (stream.destroyed) return;
+        stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // A write still waiting on the stream fails with this (connect-node
+        // takes ERR_STREAM_DESTROYED for a client that went away, not for a
+        // handler failure to log); the client has the reset code already.
+        stream.destroy(Object.assign(new Error("the server dropped this stalled stream"), { code: "ERR_STREAM_DESTROYED" }));
       },
     };
   }
