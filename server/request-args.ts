@@ -38,8 +38,8 @@ export function cursorArg(field: string, value: string, events = false): string 
     const shape = events ? '"1700000000000-0" or "1700000000000-0.3"' : '"1700000000000-0"';
     throw new InvalidArgumentError(
       field,
-      `${JSON.stringify(value.slice(0, 80))} is not a cursor (cursors look like ${shape}, each number below 2^64); ` +
-        "pass the cursor of a message you received, or leave it empty",
+      `${JSON.stringify(value.slice(0, 80))} is not a cursor; pass the cursor of a message you received, or leave it empty ` +
+        `(cursors look like ${shape}, each number below 2^64)`,
     );
   }
   return value;
