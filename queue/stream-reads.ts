@@ -7,7 +7,7 @@
  * is unreachable).
  */
 import type { Redis } from "ioredis";
-import { asQueueError } from "./errors.js";
+import { asQueueError, UnavailableError } from "./errors.js";
 
 /** One stream entry: its id and its flat field list. */
 export interface StreamEntry {
@@ -44,11 +44,28 @@ export async function lastEntryId(redis: Redis, key: string): Promise<string> {
  * The blocking read over every followed stream: `args` is
  * `COUNT n BLOCK ms STREAMS key... id...`. Null when the block timed out or
  * was interrupted (CLIENT UNBLOCK).
+ *
+ * It fails as soon as `reader`'s connection closes: ioredis, told not to
+ * resend commands cut by a disconnect, drops them without settling them
+ * when its first reconnect succeeds, and a read left waiting forever would
+ * stop every stream of the server.
  */
-export async function readLive(reader: Redis, args: readonly (string | number)[]): Promise<[string, StreamEntry[]][] | null> {
+export function readLive(reader: Redis, args: readonly (string | number)[]): Promise<[string, StreamEntry[]][] | null> {
   const xread = reader.xread as (...a: (string | number)[]) => Promise<[string, [string, string[]][]][] | null>;
-  const reply = await call(() => xread.apply(reader, [...args]));
-  return reply ? reply.map(([key, rows]) => [key, entries(rows)]) : null;
+  return new Promise((resolve, reject) => {
+    const onClose = () => reject(new UnavailableError("the connection to Redis closed during a blocking read; reading again"));
+    reader.once("close", onClose);
+    xread.apply(reader, [...args]).then(
+      (reply) => {
+        reader.off("close", onClose);
+        resolve(reply ? reply.map(([key, rows]) => [key, entries(rows)]) : null);
+      },
+      (e: unknown) => {
+        reader.off("close", onClose);
+        reject(asQueueError(e));
+      },
+    );
+  });
 }
 
 /** The connection id of `reader`, for interrupting its blocking read. */

@@ -90,3 +90,37 @@ describe("streams open while Redis restarts without its data", () => {
     }
   });
 });
+
+describe("streams open while Redis restarts with its data (AOF, fsync always)", () => {
+  it("go on where they were: no DATA_LOSS, every token once", async () => {
+    const kept = await useRedis({ appendFsync: "always" });
+    const keptServer = await buildServer({ redisUrl: kept.url, port: 0, logger: quiet, shutdownGraceMs: 200 });
+    const keptClient = createStepqClient({ baseUrl: keptServer.url });
+    const keptWorker = createWorker({ redisUrl: kept.url, engines: [createEchoEngine()], logger: quiet, idleBlockMs: 500, leaseMs: 5000 });
+    await keptWorker.start();
+    const keptRunning = keptWorker.runForever();
+    try {
+      const step = await keptClient.submit(echo({ text: "kept ", tokenCount: 300, tokenDelayMs: 5 }));
+      const seen: number[] = [];
+      let restarted: Promise<void> | undefined;
+      let end: string | undefined;
+      for await (const res of keptClient.steps.streamTokens({ stepId: step.id }, { signal: AbortSignal.timeout(20_000) })) {
+        if (res.event.case === "tokens") seen.push(...res.event.value.tokens.map((t) => t.index));
+        if (res.event.case === "end") end = "end";
+        restarted ??= (async () => {
+          await kept.kill("SIGKILL");
+          await kept.restart();
+        })();
+      }
+      await restarted;
+      expect(end).toBe("end");
+      expect(seen).toEqual([...Array(300).keys()]);
+      expect(keptServer.hub.stats().lost).toBe(0);
+    } finally {
+      await keptWorker.stop(100);
+      await keptRunning;
+      await keptServer.close();
+    }
+  });
+});
+
