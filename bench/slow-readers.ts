@@ -6,11 +6,14 @@
  * RSS before, at its peak, once the step ended, and after the stalled
  * followers hung up, plus Redis's used_memory peak.
  *
- *   node --import tsx bench/slow-readers.ts [tokens=1000000] [followers=50] [protocol=lane|grpc]
+ *   node --import tsx bench/slow-readers.ts [tokens=1000000] [followers=50] [protocol=lane|grpc|reading] [tokenBytes=8]
  *
  * `lane`: HTTP/1.1 Connect binary requests on raw sockets (what the Node
  * client sends, served by server/output-lane.ts). `grpc`: gRPC over one
- * HTTP/2 connection per follower (served by Connect).
+ * HTTP/2 connection per follower (served by Connect). `reading`: the
+ * followers are Node clients that read everything (what a large output
+ * costs when every follower reads it, and its end re-reads the job).
+ * `tokenBytes` sets each token's size (a word of that many letters).
  */
 import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
@@ -25,7 +28,8 @@ import { startChild } from "./lib/child.js";
 
 const tokens = Number(process.argv[2] ?? 1_000_000);
 const followers = Number(process.argv[3] ?? 50);
-const protocol = (process.argv[4] ?? "lane") as "lane" | "grpc";
+const protocol = (process.argv[4] ?? "lane") as "lane" | "grpc" | "reading";
+const tokenBytes = Number(process.argv[5] ?? 8);
 
 function rssMiB(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -67,6 +71,12 @@ function stalledGrpc(port: number, stepId: string): http2.ClientHttp2Session {
   return session;
 }
 
+async function countTokens(c: ReturnType<typeof createStepqClient>, stepId: string): Promise<number> {
+  let n = 0;
+  for await (const e of c.follow(stepId)) if (e.type === "tokens") n += e.tokens.length;
+  return n;
+}
+
 const redis = await startRedisProcess();
 const admin = createRedis(redis.url, "command");
 await waitReady(admin);
@@ -96,12 +106,16 @@ const before = rssMiB(server.pid);
 
 const started = Date.now();
 const step = await client.submit(
-  create(OperationSchema, { kind: { case: "echo", value: create(EchoOperationSchema, { text: "", tokenCount: tokens }) } }),
+  create(OperationSchema, { kind: { case: "echo", value: create(EchoOperationSchema, { text: tokenBytes > 8 ? "w".repeat(tokenBytes - 1) : "", tokenCount: tokens }) } }),
 );
 const stalled: (Socket | http2.ClientHttp2Session)[] = [];
-for (let i = 0; i < followers; i++) stalled.push(protocol === "lane" ? await stalledLane(port, step.id) : stalledGrpc(port, step.id));
-let got = 0;
-for await (const e of client.follow(step.id)) if (e.type === "tokens") got += e.tokens.length;
+const readers: Promise<number>[] = [];
+for (let i = 0; i < followers; i++) {
+  if (protocol === "reading") readers.push(countTokens(createStepqClient({ baseUrl: `http://127.0.0.1:${port}` }), step.id));
+  else stalled.push(protocol === "lane" ? await stalledLane(port, step.id) : stalledGrpc(port, step.id));
+}
+const got = await countTokens(client, step.id);
+await Promise.all(readers);
 const readerDone = Date.now() - started;
 await new Promise((r) => setTimeout(r, 3000));
 const afterEnd = rssMiB(server.pid);
