@@ -117,6 +117,8 @@ for (let i = 0; i < followers; i++) {
 const got = await countTokens(client, step.id);
 await Promise.all(readers);
 const readerDone = Date.now() - started;
+const finished = await client.get(step.id);
+const stepMs = Number(finished.finishedAt?.seconds ?? 0n) * 1000 + (finished.finishedAt?.nanos ?? 0) / 1e6 - (Number(finished.startedAt?.seconds ?? 0n) * 1000 + (finished.startedAt?.nanos ?? 0) / 1e6);
 await new Promise((r) => setTimeout(r, 3000));
 const afterEnd = rssMiB(server.pid);
 for (const s of stalled) s.destroy();
@@ -131,6 +133,7 @@ console.log(
     followers,
     normalReaderTokens: got,
     normalReaderMs: readerDone,
+    stepRunMs: Math.round(stepMs),
     serverRssMiB: { before: Math.round(before), peak: Math.round(peakRss), stepEnded: Math.round(afterEnd), afterHangUp: Math.round(afterHangUp) },
     redisUsedMemoryPeakMiB: Math.round(peakRedis),
   }),
