@@ -29,9 +29,11 @@
  * restarted without its data ends those subscriptions (`lost`).
  */
 import type { Redis } from "ioredis";
-import { asQueueError, DataLossError, OutOfRangeError, ResourceExhaustedError, UnavailableError } from "../queue/errors.js";
+import { asQueueError, DataLossError, OutOfRangeError, UnavailableError } from "../queue/errors.js";
 import { compareCursors } from "../queue/log-entry.js";
-import { connectionId, interruptRead, lastEntryId, readAfter, readLive, streamsMissing } from "../queue/stream-reads.js";
+import { lastEntryId, readAfter } from "../queue/stream-reads.js";
+import { startStallSweep, verifyOnReconnect } from "./hub-guards.js";
+import { type LiveKey, startLiveReader } from "./hub-live-reader.js";
 import {
   addPending,
   batchBytes,
@@ -80,12 +82,6 @@ export interface StreamHubOptions {
   onError?: (err: Error) => void;
 }
 
-interface KeyState {
-  /** Last id the reader has read (undefined until a subscriber attached). */
-  pos: string | undefined;
-  subs: Set<Subscriber>;
-}
-
 const FIRST_PAGE = 16;
 const SHUTDOWN = "the server is shutting down; reconnect with your last cursor";
 
@@ -101,20 +97,11 @@ export function createStreamHub(options: StreamHubOptions) {
   const stallMs = options.stallMs ?? 5 * 60_000;
   const batch = options.batch ?? 500;
   const blockMs = options.blockMs ?? 5000;
-  const keys = new Map<string, KeyState>();
+  const keys = new Map<string, LiveKey>();
   const all = new Set<Subscriber>();
   const buffers: Buffers = { bytes: 0 };
   const counts = { pauses: 0, stalled: 0, lost: 0 };
-  let readerId: number | undefined;
-  let blocked = false;
   let closed = false;
-  let idle: (() => void) | undefined;
-  // COUNT of the live XREAD; starts small and follows the entries' size.
-  let liveCount = Math.min(FIRST_PAGE, batch);
-
-  reader.on("close", () => {
-    readerId = undefined;
-  });
 
   /** COUNT for entries of `avg` bytes: about pageBytes per read, within 1..batch, growing at most 4x a time. */
   function countFor(avg: number, previous: number): number {
@@ -127,7 +114,7 @@ export function createStreamHub(options: StreamHubOptions) {
     sub.live = false;
     if (k && k.subs.size === 0) {
       keys.delete(sub.key);
-      readArgs = undefined;
+      live.keysChanged(false);
     }
   }
 
@@ -231,8 +218,7 @@ export function createStreamHub(options: StreamHubOptions) {
     if (state.pos === undefined) {
       // The subscriber read to the end just now: a position the stream has.
       state.pos = sub.cursor;
-      readArgs = undefined;
-      interrupt();
+      live.keysChanged(true);
       return;
     }
     const through = state.pos;
@@ -250,51 +236,14 @@ export function createStreamHub(options: StreamHubOptions) {
     if (pending.length > 0) deliverLive(sub, pending);
   }
 
-  /**
-   * The XREAD arguments: rebuilt only when the set of keys read changes,
-   * with each key's position updated in place after a read (a server
-   * following a thousand logs would otherwise build two thousand arguments
-   * per read).
-   */
-  let readArgs: (string | number)[] | undefined;
-  const posSlot = new Map<string, number>();
-
-  function argsForRead(): (string | number)[] | undefined {
-    if (readArgs) return readArgs;
-    const active = [...keys.entries()].filter(([, s]) => s.pos !== undefined && s.subs.size > 0);
-    if (active.length === 0) return undefined;
-    const args: (string | number)[] = ["COUNT", liveCount, "BLOCK", blockMs, "STREAMS"];
-    for (const [k] of active) args.push(k);
-    posSlot.clear();
-    for (const [k, s] of active) {
-      posSlot.set(k, args.length);
-      args.push(s.pos as string);
-    }
-    readArgs = args;
-    return args;
-  }
-
-  function interrupt() {
-    if (idle) {
-      const w = idle;
-      idle = undefined;
-      w();
-      return;
-    }
-    if (blocked && readerId !== undefined) interruptRead(redis, readerId).catch(() => {});
-  }
-
-  /** Delivers what one XREAD brought. */
-  function fanOut(args: (string | number)[], reply: [string, HubEntry[]][]) {
-    for (const [key, entries] of reply) {
-      const state = keys.get(key);
-      if (!state || entries.length === 0) continue;
-      state.pos = (entries[entries.length - 1] as HubEntry).id;
-      const slot = posSlot.get(key);
-      if (readArgs === args && slot !== undefined) args[slot] = state.pos;
-      const count = countFor(batchBytes(entries) / entries.length, liveCount);
-      if (count !== liveCount && readArgs === args) args[1] = count;
-      liveCount = count;
+  const live = startLiveReader({
+    redis,
+    reader,
+    keys,
+    firstCount: Math.min(FIRST_PAGE, batch),
+    blockMs,
+    countFor,
+    deliver(state, entries) {
       for (const sub of state.subs) {
         if (!sub.pending) deliverLive(sub, entries);
         else {
@@ -303,88 +252,20 @@ export function createStreamHub(options: StreamHubOptions) {
           if (sub.pendingBytes > maxStreamBytes) pause(sub);
         }
       }
-    }
-  }
-
-  async function readLoop() {
-    while (!closed) {
-      const args = argsForRead();
-      if (!args) {
-        await new Promise<void>((resolve) => {
-          idle = resolve;
-          setTimeout(resolve, blockMs).unref();
-        });
-        idle = undefined;
-        continue;
-      }
-      try {
-        if (readerId === undefined) readerId = await connectionId(reader);
-        blocked = true;
-        const reply = await readLive(reader, args);
-        blocked = false;
-        if (reply) fanOut(args, reply);
-      } catch (e) {
-        blocked = false;
-        if (closed) return;
-        options.onError?.(asQueueError(e));
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  }
-
-  /** Ends subscribers whose consumer took nothing for stallMs while output waited for them. */
-  function sweepStalled() {
-    const now = Date.now();
-    for (const sub of all) {
-      if (sub.closed || sub.failure || sub.wake || now - sub.lastRead < stallMs) continue;
-      if (!sub.paused && sub.queue.length === 0) continue;
-      const err = new ResourceExhaustedError(
-        `this stream's reader took nothing for ${Math.round(stallMs / 1000)} s while its output waited ` +
-          "(past this server's max-stream-buffer-bytes), so the server ended it; follow again with after_cursor set to the cursor of the last message you received",
-      );
-      counts.stalled++;
-      fail(sub, err, true);
-      sub.options.onStall?.(err);
-    }
-  }
-  const stallTimer = setInterval(sweepStalled, Math.max(50, Math.min(stallMs / 4, 5000)));
-  stallTimer.unref();
-
-  /**
-   * After the reader reconnected: ends the subscriptions whose stream lost
-   * the newest entry they saw (Redis restarted without its data). Retried
-   * while Redis cannot answer.
-   */
-  let verifying = false;
-  async function verifyStreams(): Promise<void> {
-    if (verifying || closed) return;
-    verifying = true;
-    try {
-      const newest = new Map<string, string>();
-      for (const sub of all) {
-        if (sub.closed || sub.failure || sub.anchor === undefined) continue;
-        const seen = newest.get(sub.key);
-        if (seen === undefined || compareCursors(sub.anchor, seen) > 0) newest.set(sub.key, sub.anchor);
-      }
-      const missing = await streamsMissing(redis, [...newest]);
-      for (const sub of all) {
-        if (!missing.has(sub.key) || sub.failure || sub.closed) continue;
-        counts.lost++;
-        fail(sub, sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted without it)`));
-      }
-    } catch {
-      setTimeout(() => void verifyStreams(), 500).unref();
-    } finally {
-      verifying = false;
-    }
-  }
-  let wasReady = reader.status === "ready";
-  reader.on("ready", () => {
-    if (wasReady) void verifyStreams();
-    wasReady = true;
+    },
+    onError: options.onError,
   });
 
-  void readLoop();
+  const stopSweep = startStallSweep(all, stallMs, (sub, err) => {
+    counts.stalled++;
+    fail(sub, err, true);
+    sub.options.onStall?.(err);
+  });
+
+  verifyOnReconnect(redis, reader, all, (sub) => {
+    counts.lost++;
+    fail(sub, sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted without it)`));
+  });
 
   function closeSub(sub: Subscriber) {
     if (sub.closed) return;
@@ -431,11 +312,10 @@ export function createStreamHub(options: StreamHubOptions) {
     /** Ends every subscription with UNAVAILABLE (clients resume elsewhere) and stops reading. */
     close(): void {
       closed = true;
-      clearInterval(stallTimer);
+      stopSweep();
       for (const sub of all) fail(sub, new UnavailableError(SHUTDOWN));
       keys.clear();
-      readArgs = undefined;
-      interrupt();
+      live.stop();
     },
   };
 }
