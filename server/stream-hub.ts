@@ -82,7 +82,8 @@ export interface StreamHubOptions {
   onError?: (err: Error) => void;
 }
 
-const FIRST_PAGE = 16;
+/** COUNT of a first read: one entry, as large as entries may be; later reads follow the size of what came. */
+const FIRST_PAGE = 1;
 const SHUTDOWN = "the server is shutting down; reconnect with your last cursor";
 
 export type StreamHub = ReturnType<typeof createStreamHub>;

@@ -76,6 +76,27 @@ async function readTo(it: AsyncIterator<HubEntry[]>, n: number, got: number[] = 
 }
 
 describe("the stream hub bounds what readers that stop reading hold", () => {
+  it("reads a stream of 1 MB entries one entry a read, never hundreds at once", async () => {
+    const { hub, close } = await newHub({ maxStreamBytes: 64 * KiB, maxTotalBytes: 1024 * KiB, pageBytes: 64 * KiB });
+    const key = "test:{slow}:large";
+    await fill(key, 24, 1024 * KiB);
+    const it = hub.subscribe(key, "0-0")[Symbol.asyncIterator]();
+    let most = 0;
+    const got: number[] = [];
+    while (got.length < 24) {
+      const r = await it.next();
+      most = Math.max(most, r.value.length);
+      for (const e of r.value as HubEntry[]) got.push(Number(e.fields[1]));
+      expect(hub.bufferedBytes).toBeLessThanOrEqual(2 * 1100 * KiB);
+    }
+    expect(got).toEqual([...Array(24).keys()]);
+    // The hub used to read 500 entries a page: the whole 24 MB in one reply.
+    expect(most).toBe(1);
+    await it.return?.();
+    close();
+  });
+
+
   it("forty late subscribers of a 4 MB stream that take one batch and stop hold a page each, not the stream", async () => {
     const { hub, close } = await newHub({ maxStreamBytes: 64 * KiB, maxTotalBytes: 1024 * KiB, pageBytes: 16 * KiB });
     const key = "test:{slow}:late";
