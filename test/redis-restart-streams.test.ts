@@ -92,7 +92,7 @@ describe("streams open while Redis restarts without its data", () => {
 });
 
 describe("streams open while Redis restarts with its data (AOF, fsync always)", () => {
-  it("go on where they were: no DATA_LOSS, every token once", async () => {
+  it("go on where they were: no DATA_LOSS, every token of the last attempt once, then the end", async () => {
     const kept = await useRedis({ appendFsync: "always" });
     const keptServer = await buildServer({ redisUrl: kept.url, port: 0, logger: quiet, shutdownGraceMs: 200 });
     const keptClient = createStepqClient({ baseUrl: keptServer.url });
@@ -106,6 +106,8 @@ describe("streams open while Redis restarts with its data (AOF, fsync always)", 
       let end: string | undefined;
       for await (const res of keptClient.steps.streamTokens({ stepId: step.id }, { signal: AbortSignal.timeout(20_000) })) {
         if (res.event.case === "tokens") seen.push(...res.event.value.tokens.map((t) => t.index));
+        // The worker may lose its lease while Redis is away; the step then runs again.
+        if (res.event.case === "restart") seen.length = 0;
         if (res.event.case === "end") end = "end";
         restarted ??= (async () => {
           await kept.kill("SIGKILL");
