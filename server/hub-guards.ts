@@ -1,7 +1,7 @@
 /**
  * The stream hub's two watchdogs over its subscribers: one ends readers
- * that stalled (paused, or with output queued, and taking nothing for
- * `stallMs`), the other, after the hub's Redis connection came back, ends
+ * that stalled (output waits for them, queued or still to read, and they
+ * take nothing for `stallMs`), the other, after the hub's Redis connection came back, ends
  * subscriptions whose stream lost what they read (Redis restarted without
  * its data). Neither polls streams: the first looks at the hub's own books,
  * the second runs once per reconnect.
@@ -18,7 +18,9 @@ export function startStallSweep(subs: Iterable<Subscriber>, stallMs: number, end
     const now = Date.now();
     for (const sub of subs) {
       if (sub.closed || sub.failure || sub.wake || now - sub.lastRead < stallMs) continue;
-      if (!sub.paused && sub.queue.length === 0) continue;
+      // Live with nothing queued: it is up to date, only waiting for output.
+      // Otherwise output waits for it: queued, or still to read (catching up, or paused).
+      if (sub.live && sub.queue.length === 0) continue;
       end(
         sub,
         new ResourceExhaustedError(

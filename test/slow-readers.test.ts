@@ -213,6 +213,21 @@ function readChunkedBody(socket: Socket): Promise<Buffer> {
   });
 }
 
+/** The messages of a Connect streaming response body, and its end-of-stream message. */
+function framesOf(body: Buffer): { messages: Buffer[]; end?: { error?: { code: string; message: string } } } {
+  const messages: Buffer[] = [];
+  let end;
+  for (let p = 0; p < body.length; ) {
+    const flags = body[p] as number;
+    const len = body.readUInt32BE(p + 1);
+    const data = body.subarray(p + 5, p + 5 + len);
+    p += 5 + len;
+    if (flags & 2) end = JSON.parse(data.toString());
+    else messages.push(data);
+  }
+  return { messages, end };
+}
+
 describe("a server with readers that stop reading", () => {
   it("keeps its buffered bytes under the bound, serves a normal reader every token, and ends the stalled readers with RESOURCE_EXHAUSTED", async () => {
     const TOKENS = 600_000;
@@ -244,20 +259,11 @@ describe("a server with readers that stop reading", () => {
     expect(stack.server.hub.bufferedBytes).toBe(0);
 
     // A Connect reader over HTTP/1.1 that reads again gets what was sent, in order, then RESOURCE_EXHAUSTED with its cursor advice.
-    const body = await readChunkedBody(lanes[0] as Socket);
-    let p = 0;
+    const { messages, end } = framesOf(await readChunkedBody(lanes[0] as Socket));
     let index = 0;
-    let end: { error?: { code: string; message: string } } | undefined;
-    while (p < body.length) {
-      const flags = body[p] as number;
-      const len = body.readUInt32BE(p + 1);
-      const data = body.subarray(p + 5, p + 5 + len);
-      p += 5 + len;
-      if (flags & 2) end = JSON.parse(data.toString());
-      else {
-        const res = fromBinary(StreamTokensResponseSchema, data);
-        if (res.event.case === "tokens") for (const t of res.event.value.tokens) expect(t.index).toBe(index++);
-      }
+    for (const data of messages) {
+      const res = fromBinary(StreamTokensResponseSchema, data);
+      if (res.event.case === "tokens") for (const t of res.event.value.tokens) expect(t.index).toBe(index++);
     }
     expect(index).toBeGreaterThan(0);
     expect(index).toBeLessThan(TOKENS);
@@ -270,5 +276,17 @@ describe("a server with readers that stop reading", () => {
     });
     for (const s of lanes) s.destroy();
     for (const g of grpc) g.session.destroy();
+  });
+
+  it("a late follower of a finished step that stops reading is ended after the stall timeout too", async () => {
+    const step = await stack.client.submit(echo({ text: "", tokenCount: 1_000_000 }));
+    await stack.client.wait(step.id);
+    const before = stack.server.hub.stats().stalled;
+    const socket = await stalledLane(step.id);
+    await eventually(async () => stack.server.hub.stats().stalled, (n) => n === before + 1);
+    const { messages, end } = framesOf(await readChunkedBody(socket));
+    expect(messages.length).toBeGreaterThan(0);
+    expect(end?.error?.code).toBe("resource_exhausted");
+    socket.destroy();
   });
 });
