@@ -45,7 +45,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     env: "STEPQ_STREAM_STALL_TIMEOUT",
     kind: "duration",
     default: "5m",
-    help: "How long a paused stream's reader may take nothing before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM).",
+    help: "How long a stream's reader may take nothing while its output waits (paused past max-stream-buffer-bytes, or catching up) before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM); 0: never.",
   },
 ];
 

@@ -12,8 +12,9 @@ import { compareCursors } from "../queue/log-entry.js";
 import { streamsMissing } from "../queue/stream-reads.js";
 import type { Subscriber } from "./hub-subscriber.js";
 
-/** Ends, through `end`, every subscriber whose consumer took nothing for `stallMs` while output waited for it. Returns a stop function. */
+/** Ends, through `end`, every subscriber whose consumer took nothing for `stallMs` (0: never) while output waited for it. Returns a stop function. */
 export function startStallSweep(subs: Iterable<Subscriber>, stallMs: number, end: (sub: Subscriber, err: Error) => void): () => void {
+  if (stallMs <= 0) return () => {};
   const sweep = () => {
     const now = Date.now();
     for (const sub of subs) {

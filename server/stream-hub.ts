@@ -72,7 +72,7 @@ export interface StreamHubOptions {
   maxTotalBytes?: number;
   /** Bytes one read should bring per key (its COUNT follows the entries' size). Default 64 KiB. */
   pageBytes?: number;
-  /** How long a paused subscriber's consumer may take nothing before the subscription is ended, ms. Default 5 min. */
+  /** How long a subscriber's consumer may take nothing while output waits for it before the subscription is ended, ms (0: never). Default 5 min. */
   stallMs?: number;
   /** Most entries per key per read. Default 500. */
   batch?: number;
