@@ -17,11 +17,12 @@
  * HTTP response has not sent (`unsent`) passes `maxStreamBytes`, or once all
  * subscribers together pass `maxTotalBytes`: its queue is dropped, it is
  * detached from live delivery, and it reads again from what its consumer
- * took, page by page, when it asks. A paused subscriber whose consumer takes
- * nothing for `stallMs` is ended (RESOURCE_EXHAUSTED; `onStall` lets the
- * transport drop the stream). Reads are sized in bytes too: the COUNT of
- * each read follows the size of the entries seen, for about `pageBytes` per
- * read and key.
+ * took, page by page, when it asks. A subscriber that output waits for
+ * (paused, queued, or still catching up) whose consumer takes nothing for
+ * `stallMs` is ended (RESOURCE_EXHAUSTED; `onStall` lets the transport drop
+ * the stream). Reads are sized in bytes too: a first read takes one entry,
+ * and the COUNT of each later one follows the size of the entries seen, for
+ * about `pageBytes` per read and key.
  *
  * When a key is added, the blocked XREAD is interrupted with CLIENT UNBLOCK
  * so the new key is read at once. When the reader reconnects, the hub checks
