@@ -15,7 +15,8 @@ export abstract class StepqError extends Error {
     | "resource_exhausted"
     | "aborted"
     | "unavailable"
-    | "out_of_range";
+    | "out_of_range"
+    | "data_loss";
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -73,9 +74,14 @@ export class UnavailableError extends StepqError {
   readonly kind = "unavailable";
 }
 
-/** A cursor points before what is still retained. */
+/** A cursor points outside what its stream holds: before what is still retained, or past its end. */
 export class OutOfRangeError extends StepqError {
   readonly kind = "out_of_range";
+}
+
+/** Data a stream was reading vanished under it: Redis restarted without its data. Not worth retrying as such. */
+export class DataLossError extends StepqError {
+  readonly kind = "data_loss";
 }
 
 /** Turns anything thrown into an Error, keeping Errors as they are. */

@@ -55,8 +55,41 @@ export function jobSeqOf(jobId: string): number {
   return parseInt(jobId.slice(0, 8), 36);
 }
 
-/** A stream entry id used as a cursor: `<ms>-<seq>`. */
+/** The shape of a stream entry id used as a cursor, `<ms>-<seq>` (isStreamId also checks the range). */
 export const CURSOR_PATTERN = /^\d{1,20}-\d{1,20}$/;
 
-/** A cursor of the events stream: an entry id, or `<entry id>.<n>` for the n-th event of a batch entry. */
-export const EVENT_CURSOR_PATTERN = /^\d{1,20}-\d{1,20}(\.\d{1,6})?$/;
+/** The largest part of a stream id: Redis keeps each as an unsigned 64-bit integer. */
+const U64_MAX = "18446744073709551615";
+
+/** Whether the digits `d` (at most 20) are a number below 2^64. */
+function fitsU64(d: string): boolean {
+  const s = d.length > 1 ? d.replace(/^0+(?=\d)/, "") : d;
+  return s.length < 20 || (s.length === 20 && s <= U64_MAX);
+}
+
+/**
+ * Whether `value` is a Redis stream id, `<ms>-<seq>` with both parts below
+ * 2^64: what log cursors and job-index page tokens are. Checked before any
+ * reaches Redis, which refuses larger ones (a client's typo would otherwise
+ * come back as an internal error).
+ */
+export function isStreamId(value: string): boolean {
+  const dash = value.indexOf("-");
+  return CURSOR_PATTERN.test(value) && fitsU64(value.slice(0, dash)) && fitsU64(value.slice(dash + 1));
+}
+
+/** Whether `value` is a cursor of the events stream: an entry id, or `<entry id>.<n>` for the n-th event of a batch entry. */
+export function isEventCursor(value: string): boolean {
+  const dot = value.indexOf(".");
+  if (dot < 0) return isStreamId(value);
+  return isStreamId(value.slice(0, dot)) && /^\d{1,6}$/.test(value.slice(dot + 1));
+}
+
+/**
+ * Whether `token` can be a job-index page token (ListJobs, and ListSteps
+ * after `j:`): an index entry id, never 0-0 (nothing comes before it, and
+ * Redis refuses a range that ends before 0-0).
+ */
+export function isIndexToken(token: string): boolean {
+  return isStreamId(token) && /[1-9]/.test(token);
+}

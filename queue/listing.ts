@@ -13,7 +13,7 @@
  */
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { asQueueError, InvalidArgumentError } from "./errors.js";
-import { CURSOR_PATTERN, parseStepId } from "./ids.js";
+import { isIndexToken, parseStepId } from "./ids.js";
 import type { JobView, Queue } from "./queue.js";
 import type { StepRecord } from "./record.js";
 
@@ -110,7 +110,7 @@ async function scanIndex(
 
 /** One page of jobs, newest first. */
 export async function listJobs(queue: Queue, o: ListJobsOptions): Promise<{ jobs: JobView[]; nextPageToken: string }> {
-  if (o.pageToken !== "" && !CURSOR_PATTERN.test(o.pageToken)) badToken("ListJobs");
+  if (o.pageToken !== "" && !isIndexToken(o.pageToken)) badToken("ListJobs");
   const jobs: JobView[] = [];
   let bytes = 0;
   const maxBytes = o.pageBytes ?? PAGE_BYTES;
@@ -180,7 +180,7 @@ export async function listSteps(queue: Queue, o: ListStepsOptions): Promise<{ st
     if (mode !== "" && (mode !== want || !/^\d{1,9}$/.test(rest))) badToken("ListSteps");
     return listFromSet(queue, o, want, mode === "" ? 0 : Number(rest));
   }
-  if (mode !== "" && (mode !== "j" || !CURSOR_PATTERN.test(rest))) badToken("ListSteps");
+  if (mode !== "" && (mode !== "j" || !isIndexToken(rest))) badToken("ListSteps");
   const steps: ListedStep[] = [];
   let bytes = 0;
   const maxBytes = o.pageBytes ?? PAGE_BYTES;

@@ -50,16 +50,29 @@ export function cursorTime(id: string): number {
   return Number(dash < 0 ? id : id.slice(0, dash));
 }
 
-/** Orders two stream ids: negative when a < b. (Both parts stay below 2^53 in practice.) */
+/**
+ * Orders two stream ids: negative when a < b. Both parts are unsigned 64-bit
+ * integers in Redis, past what a double holds exactly (2^53), so long parts
+ * are compared as digit strings; short ones, nearly all of them, as numbers.
+ */
 export function compareCursors(a: string, b: string): number {
   const ad = a.indexOf("-");
   const bd = b.indexOf("-");
-  const ams = Number(a.slice(0, ad));
-  const bms = Number(b.slice(0, bd));
-  if (ams !== bms) return ams < bms ? -1 : 1;
-  const as = Number(a.slice(ad + 1));
-  const bs = Number(b.slice(bd + 1));
-  return as === bs ? 0 : as < bs ? -1 : 1;
+  const ms = compareDigits(ad < 0 ? a : a.slice(0, ad), bd < 0 ? b : b.slice(0, bd));
+  return ms !== 0 ? ms : compareDigits(ad < 0 ? "0" : a.slice(ad + 1), bd < 0 ? "0" : b.slice(bd + 1));
+}
+
+/** Orders two unsigned decimal integers of any length. */
+function compareDigits(a: string, b: string): number {
+  if (a.length <= 15 && b.length <= 15) {
+    const x = Number(a);
+    const y = Number(b);
+    return x === y ? 0 : x < y ? -1 : 1;
+  }
+  const x = a.replace(/^0+(?=\d)/, "");
+  const y = b.replace(/^0+(?=\d)/, "");
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  return x === y ? 0 : x < y ? -1 : 1;
 }
 
 function fieldMap(fields: readonly string[]): Map<string, string> {

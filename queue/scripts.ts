@@ -41,6 +41,7 @@ export const SCRIPT_NAMES = [
   "retryStep",
   "purgeStep",
   "settleSteps",
+  "streamView",
 ] as const;
 
 /** Shared Lua, in library order (later files use earlier ones). */

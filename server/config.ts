@@ -67,6 +67,27 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flag: "idle-timeout", env: "STEPQ_IDLE_TIMEOUT", kind: "duration", default: "65s", help: "A keep-alive HTTP/1.1 connection or an HTTP/2 session with no request in flight is closed after this." },
   { flag: "max-connections-per-client", env: "STEPQ_MAX_CONNECTIONS_PER_CLIENT", kind: "int", default: "1024", help: "Connections one client address may hold at once; more are closed on arrival." },
   { flag: "max-connections", env: "STEPQ_MAX_CONNECTIONS", kind: "int", default: "8192", help: "Connections this server holds at once (keep it under the open-file limit, ulimit -n); more are closed on arrival." },
+  {
+    flag: "max-stream-buffer-bytes",
+    env: "STEPQ_MAX_STREAM_BUFFER_BYTES",
+    kind: "bytes",
+    default: "1MiB",
+    help: "Most output one stream may hold in this server (queued by the stream hub plus unsent in its HTTP response) while its reader lags; past it the stream is paused and reads again from its own cursor when the reader catches up.",
+  },
+  {
+    flag: "max-stream-buffers-bytes",
+    env: "STEPQ_MAX_STREAM_BUFFERS_BYTES",
+    kind: "bytes",
+    default: "64MiB",
+    help: "Most output all streams together may hold queued in this server; past it, every stream that has not taken its last delivery is paused.",
+  },
+  {
+    flag: "stream-stall-timeout",
+    env: "STEPQ_STREAM_STALL_TIMEOUT",
+    kind: "duration",
+    default: "5m",
+    help: "How long a stream's reader may take nothing while its output waits (paused past max-stream-buffer-bytes, or catching up) before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM); 0: never.",
+  },
 ];
 
 export interface ServerConfig {
@@ -83,6 +104,9 @@ export interface ServerConfig {
   sweepIntervalMs: number;
   shutdownGraceMs: number;
   connections: ConnectionLimits;
+  maxStreamBufferBytes: number;
+  maxStreamBuffersBytes: number;
+  streamStallTimeoutMs: number;
 }
 
 /** The configuration from `argv` and the environment. */
@@ -119,6 +143,9 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
       maxConnectionsPerClient: v["max-connections-per-client"] as number,
       maxConnections: v["max-connections"] as number,
     },
+    maxStreamBufferBytes: v["max-stream-buffer-bytes"] as number,
+    maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
+    streamStallTimeoutMs: v["stream-stall-timeout"] as number,
   };
 }
 

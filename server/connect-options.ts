@@ -23,13 +23,14 @@ import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
-import { transportGone } from "./context.js";
+import { kStreamOutlet, transportGone } from "./context.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
 import { jsonRequestOptions } from "./json-request-options.js";
 import { requestCompressions } from "./request-compression.js";
 import { createStepService, type ServiceDeps } from "./step-service.js";
 import { createStreamLimitInterceptor, type StreamSlots } from "./stream-limit.js";
+import { outletOf } from "./stream-outlet.js";
 import { createNotFoundFallback, withRefusalBodies } from "./refusals.js";
 import { type RequestBudget, withRequestBudget } from "./request-budget.js";
 import { withUnaryRequestErrors } from "./unary-request-errors.js";
@@ -80,6 +81,12 @@ export function createConnectOptions({ deps, slots, maxRequestBytes, budget, log
     readMaxBytes: maxRequestBytes,
     jsonOptions: JSON_READ,
     acceptCompression: requestCompressions,
-    contextValues: (req) => createContextValues().set(transportGone, () => ("stream" in req ? req.stream.destroyed || req.stream.closed : req.socket.destroyed)),
+    // Each request carries whether its transport is gone, and its response's
+    // outlet: stream handlers count its unsent bytes against their buffer
+    // bound and drop stalled readers through it.
+    contextValues: (req) =>
+      createContextValues()
+        .set(transportGone, () => ("stream" in req ? req.stream.destroyed || req.stream.closed : req.socket.destroyed))
+        .set(kStreamOutlet, outletOf(req)),
   };
 }

@@ -1,9 +1,10 @@
 /**
  * Context values shared by the parts around Connect's handlers (see
  * `createConnectOptions`): what one part learns about a request that
- * another needs.
+ * another needs, in one place.
  */
 import { createContextKey } from "@connectrpc/connect";
+import type { StreamOutlet } from "./stream-outlet.js";
 
 /**
  * Set by the error interceptor when a call reaches it. Connect reads,
@@ -20,3 +21,6 @@ export const reachedInterceptors = createContextKey(false, { description: "the c
  * client's doing, not an error the server answers, so it is not logged as one.
  */
 export const transportGone = createContextKey<() => boolean>(() => false, { description: "the call's transport is gone" });
+
+/** The HTTP response a streaming handler writes to (server/stream-outlet.ts), for bounding what it holds unsent. */
+export const kStreamOutlet = createContextKey<StreamOutlet | undefined>(undefined, { description: "stepq stream outlet" });

@@ -170,7 +170,16 @@ export function toEvent(cursor: string, time: number, e: EventFields): Event {
 
 type Entry<K extends LogEntry["kind"]> = Extract<LogEntry, { kind: K }>;
 
-export function toTokenChunk(job: JobView, e: Entry<"tokens">): TokenChunk {
+/** What stream messages need of a job: its id and its steps' names (a JobView, or a stream's StreamView). */
+export type NamedJob = { readonly id: string; readonly steps: readonly { readonly name: string }[] };
+
+/** What a StepEnd needs of a job: names, and each step's last error and result (usage and stop reason). */
+export type EndedJob = {
+  readonly id: string;
+  readonly steps: readonly { readonly name: string; readonly errors: readonly ErrorRecord[]; readonly result?: Uint8Array }[];
+};
+
+export function toTokenChunk(job: NamedJob, e: Entry<"tokens">): TokenChunk {
   return create(TokenChunkSchema, {
     cursor: e.cursor,
     stepId: stepIdOf(job.id, e.stepIndex),
@@ -180,7 +189,7 @@ export function toTokenChunk(job: JobView, e: Entry<"tokens">): TokenChunk {
   });
 }
 
-export function toNarration(job: JobView, e: Entry<"narration">): Narration {
+export function toNarration(job: NamedJob, e: Entry<"narration">): Narration {
   return create(NarrationSchema, {
     cursor: e.cursor,
     stepId: stepIdOf(job.id, e.stepIndex),
@@ -192,7 +201,7 @@ export function toNarration(job: JobView, e: Entry<"narration">): Narration {
   });
 }
 
-export function toRestart(job: JobView, e: Entry<"event">): StepRestart {
+export function toRestart(job: NamedJob, e: Entry<"event">): StepRestart {
   const index = e.event.stepIndex ?? 0;
   return create(StepRestartSchema, {
     cursor: e.cursor,
@@ -203,7 +212,7 @@ export function toRestart(job: JobView, e: Entry<"event">): StepRestart {
 }
 
 /** The StepEnd for a step's final event; usage comes from the (final, immutable) record. */
-export function toStepEnd(job: JobView, e: Entry<"event">): StepEnd {
+export function toStepEnd(job: EndedJob, e: Entry<"event">): StepEnd {
   const index = e.event.stepIndex ?? 0;
   const s = job.steps[index];
   const result = s?.result ? fromBinary(StepResultSchema, s.result) : undefined;

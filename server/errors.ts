@@ -19,6 +19,7 @@ const CODES: Record<StepqError["kind"], Code> = {
   aborted: Code.Aborted,
   unavailable: Code.Unavailable,
   out_of_range: Code.OutOfRange,
+  data_loss: Code.DataLoss,
 };
 
 /** INTERNAL errors already logged, so one that Connect reports again is not logged twice. */

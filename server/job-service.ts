@@ -17,9 +17,10 @@ import { listJobs } from "../queue/listing.js";
 import type { JobInput } from "../queue/prepare-job.js";
 import { jobFieldPaths } from "../queue/queue.js";
 import { replyBudget, toEvent, toJob } from "./convert.js";
-import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
+import { followLog, isLastFinalEvent, jobOrNotFound, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { connectMessages, jobOutput } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg } from "./request-args.js";
+import { outletFromContext } from "./stream-outlet.js";
 import type { ServiceDeps } from "./step-service.js";
 
 const JOB_FINAL_EVENTS = new Set<number>([EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.JOB_CANCELLED]);
@@ -73,9 +74,10 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
     },
 
     async *watchJob(req, ctx) {
-      let job = await jobOrNotFound(queue, jobIdArg("job_id", req.jobId));
+      const jobId = jobIdArg("job_id", req.jobId);
       const after = cursorArg("after_cursor", req.afterCursor);
-      for await (const batch of followLog(queue, hub, job, after, ctx.signal)) {
+      let job = await streamViewOrNotFound(queue, jobId);
+      for await (const batch of followLog(queue, hub, job, after, ctx.signal, outletFromContext(ctx))) {
         for (const e of batch) {
           if (e.kind !== "event") continue;
           yield create(WatchJobResponseSchema, { event: toEvent(e.cursor, e.time, e.event) });
@@ -88,7 +90,7 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
     },
 
     streamJobOutput(req, ctx) {
-      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub }, req, ctx.signal));
+      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub }, req, ctx.signal, outletFromContext(ctx)));
     },
   };
 }

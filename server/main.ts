@@ -51,7 +51,14 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const reader: Redis = createRedis(config.redisUrl, "blocking", { name: "stepq-hub", onError: onRedisError });
 
   const queue = createQueue({ redis, queue: config.queue, limits: config.limits, eventsMaxLen: config.eventsMaxLen });
-  const hub = createStreamHub({ redis, reader, onError: onRedisError });
+  const hub = createStreamHub({
+    redis,
+    reader,
+    maxStreamBytes: config.maxStreamBufferBytes,
+    maxTotalBytes: config.maxStreamBuffersBytes,
+    stallMs: config.streamStallTimeoutMs,
+    onError: onRedisError,
+  });
   const sweeper = startSweeper(queue, {
     intervalMs: config.sweepIntervalMs,
     onError: (err) => onRedisError(err),

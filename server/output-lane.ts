@@ -33,6 +33,7 @@ import {
 import { toConnectError } from "./errors.js";
 import { jobOutput, type OutputBatches, type OutputDeps, stepNarration, stepTokens, type TokensResponseSchema } from "./output-streams.js";
 import type { StreamSlots } from "./stream-limit.js";
+import { outletOf, type StreamOutlet } from "./stream-outlet.js";
 import { encodeTokensResponse } from "./token-chunk-encoding.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -41,7 +42,7 @@ type Response = ServerResponse | Http2ServerResponse;
 interface Route<Req extends DescMessage, Res extends DescMessage> {
   request: Req;
   response: Res;
-  items(deps: OutputDeps, req: MessageShape<Req>, signal: AbortSignal): OutputBatches<MessageShape<Res>>;
+  items(deps: OutputDeps, req: MessageShape<Req>, signal: AbortSignal, outlet: StreamOutlet): OutputBatches<MessageShape<Res>>;
 }
 
 const route = <Req extends DescMessage, Res extends DescMessage>(r: Route<Req, Res>) => r as unknown as Route<DescMessage, DescMessage>;
@@ -54,6 +55,8 @@ const ROUTES = new Map<string, Route<DescMessage, DescMessage>>([
 
 const endStream = createEndStreamSerialization(undefined);
 const ENVELOPE = 5;
+/** How long a stalled HTTP/1.1 reader has to take the end of its stream before its connection is closed, ms. */
+const STALL_GRACE_MS = 30_000;
 
 export interface OutputLaneOptions {
   slots: StreamSlots;
@@ -99,21 +102,36 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     gone = true;
     abort.abort();
   });
+  // The hub drops a stalled reader through this: HTTP/2 resets the stream;
+  // HTTP/1.1 ends it with RESOURCE_EXHAUSTED after what the reader has not
+  // taken yet, and closes the connection if it still takes nothing.
+  const stalled = new AbortController();
+  const base = outletOf(req);
+  const outlet: StreamOutlet = {
+    unsent: (req as Http2ServerRequest).stream ? base.unsent : () => (res as ServerResponse).writableLength,
+    abandon(err) {
+      if (stalled.signal.aborted || gone) return;
+      stalled.abort();
+      if ((req as Http2ServerRequest).stream) return base.abandon(err);
+      (res as ServerResponse).end(encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: new Headers(), error: toConnectError(err, o.log) })));
+      setTimeout(() => res.destroy(), STALL_GRACE_MS).unref();
+    },
+  };
   let release: (() => void) | undefined;
   let error: ConnectError | undefined;
   res.writeHead(200, { "content-type": contentTypeStreamProto });
   try {
     const message = parseRequest(r.request, await readRequestMessage(req, o.readMaxBytes));
     release = o.slots.acquire();
-    for await (const batch of r.items(deps, message, abort.signal)) {
-      if (gone) break;
+    for await (const batch of r.items(deps, message, abort.signal, outlet)) {
+      if (gone || stalled.signal.aborted) break;
       const out = encodeEnvelopes(
         ...batch.map((item) => ({
           flags: 0,
           data: "tokens" in item ? encodeTokensResponse(r.response as TokensResponseSchema, item.job, item.tokens) : toBinary(r.response, item.message),
         })),
       );
-      if (!(res as ServerResponse).write(out)) await drained(res);
+      if (!(res as ServerResponse).write(out)) await drained(res, stalled.signal);
     }
   } catch (e) {
     // The client went away mid-stream: nothing is wrong here, and nobody to tell.
@@ -121,20 +139,22 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
   } finally {
     release?.();
   }
-  if (gone) return;
+  if (gone || stalled.signal.aborted) return;
   (res as ServerResponse).end(encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: new Headers(), error })));
 }
 
-/** Resolves once `res` can take more, or has closed. */
-function drained(res: Response): Promise<void> {
+/** Resolves once `res` can take more, has closed, or `stop` aborts. */
+function drained(res: Response, stop: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off("drain", done);
       res.off("close", done);
+      stop.removeEventListener("abort", done);
       resolve();
     };
     res.on("drain", done);
     res.on("close", done);
+    stop.addEventListener("abort", done);
   });
 }
 

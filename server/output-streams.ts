@@ -26,11 +26,13 @@ import {
   StreamTokensResponseSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
 import type { LogEntry } from "../queue/log-entry.js";
-import type { JobView, Queue } from "../queue/queue.js";
+import type { Queue } from "../queue/queue.js";
+import type { StreamView } from "../queue/stream-view.js";
 import { toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
-import { followLog, isLastFinalEvent, jobOrNotFound, refreshed } from "./follow-log.js";
+import { followLog, isLastFinalEvent, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { cursorArg, jobIdArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
+import type { StreamOutlet } from "./stream-outlet.js";
 
 export interface OutputDeps {
   queue: Queue;
@@ -42,7 +44,7 @@ type EventEntry = Extract<LogEntry, { kind: "event" }>;
 type OutputEntry = Exclude<LogEntry, { kind: "event" }>;
 
 /** One message to send: a token chunk still as its log entry, or any other message. */
-export type OutputItem<M> = { tokens: TokensEntry; job: JobView } | { message: M };
+export type OutputItem<M> = { tokens: TokensEntry; job: StreamView } | { message: M };
 
 /** Batches of items; the stream ends when the generator returns. */
 export type OutputBatches<M> = AsyncGenerator<OutputItem<M>[]>;
@@ -55,11 +57,13 @@ export async function* jobOutput(
   { queue, hub }: OutputDeps,
   req: StreamJobOutputRequest,
   signal: AbortSignal,
+  outlet?: StreamOutlet,
 ): OutputBatches<StreamJobOutputResponse> {
-  let job = await jobOrNotFound(queue, jobIdArg("job_id", req.jobId));
+  const jobId = jobIdArg("job_id", req.jobId);
   const after = cursorArg("after_cursor", req.afterCursor);
+  let job = await streamViewOrNotFound(queue, jobId);
   const out = (event: StreamJobOutputResponse["event"]) => ({ message: create(StreamJobOutputResponseSchema, { event }) });
-  for await (const batch of followLog(queue, hub, job, after, signal)) {
+  for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
     const items: OutputItem<StreamJobOutputResponse>[] = [];
     for (const e of batch) {
       if (e.kind === "tokens") {
@@ -97,9 +101,9 @@ export async function* jobOutput(
 
 /** How one channel of one step turns its log entries into items. */
 interface ChannelMapper<M> {
-  output(e: OutputEntry, job: JobView): OutputItem<M> | undefined;
-  restart?(e: EventEntry, job: JobView): M;
-  end(e: EventEntry, job: JobView): M;
+  output(e: OutputEntry, job: StreamView): OutputItem<M> | undefined;
+  restart?(e: EventEntry, job: StreamView): M;
+  end(e: EventEntry, job: StreamView): M;
 }
 
 /**
@@ -111,12 +115,13 @@ async function* stepChannel<M>(
   stepId: string,
   afterCursor: string,
   signal: AbortSignal,
+  outlet: StreamOutlet | undefined,
   map: ChannelMapper<M>,
 ): OutputBatches<M> {
   const { jobId, index } = stepIdArg("step_id", stepId);
   const after = cursorArg("after_cursor", afterCursor);
-  let job = await jobOrNotFound(queue, jobId, index);
-  for await (const batch of followLog(queue, hub, job, after, signal)) {
+  let job = await streamViewOrNotFound(queue, jobId, index);
+  for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
     const items: OutputItem<M>[] = [];
     for (const e of batch) {
       if (e.kind !== "event") {
@@ -140,9 +145,9 @@ async function* stepChannel<M>(
 }
 
 /** One step's tokens and restarts, then its end. */
-export function stepTokens(deps: OutputDeps, req: StreamTokensRequest, signal: AbortSignal): OutputBatches<StreamTokensResponse> {
+export function stepTokens(deps: OutputDeps, req: StreamTokensRequest, signal: AbortSignal, outlet?: StreamOutlet): OutputBatches<StreamTokensResponse> {
   const msg = (event: StreamTokensResponse["event"]) => create(StreamTokensResponseSchema, { event });
-  return stepChannel(deps, req.stepId, req.afterCursor, signal, {
+  return stepChannel(deps, req.stepId, req.afterCursor, signal, outlet, {
     output: (e, job) => (e.kind === "tokens" ? { tokens: e, job } : undefined),
     restart: (e, job) => msg({ case: "restart", value: toRestart(job, e) }),
     end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
@@ -150,9 +155,14 @@ export function stepTokens(deps: OutputDeps, req: StreamTokensRequest, signal: A
 }
 
 /** One step's narration, then its end. */
-export function stepNarration(deps: OutputDeps, req: StreamNarrationRequest, signal: AbortSignal): OutputBatches<StreamNarrationResponse> {
+export function stepNarration(
+  deps: OutputDeps,
+  req: StreamNarrationRequest,
+  signal: AbortSignal,
+  outlet?: StreamOutlet,
+): OutputBatches<StreamNarrationResponse> {
   const msg = (event: StreamNarrationResponse["event"]) => create(StreamNarrationResponseSchema, { event });
-  return stepChannel(deps, req.stepId, req.afterCursor, signal, {
+  return stepChannel(deps, req.stepId, req.afterCursor, signal, outlet, {
     output: (e, job) => (e.kind === "narration" ? { message: msg({ case: "narration", value: toNarration(job, e) }) } : undefined),
     end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
   });

@@ -4,7 +4,7 @@
  * valid value looks like.
  */
 import { InvalidArgumentError } from "../queue/errors.js";
-import { CURSOR_PATTERN, EVENT_CURSOR_PATTERN, JOB_ID_PATTERN, parseStepId } from "../queue/ids.js";
+import { isEventCursor, isStreamId, JOB_ID_PATTERN, parseStepId } from "../queue/ids.js";
 
 /** The parts of step id `value` in field `field`. */
 export function stepIdArg(field: string, value: string): { jobId: string; index: number } {
@@ -34,10 +34,12 @@ export function jobIdArg(field: string, value: string): string {
 
 /** A resume cursor ("" when absent); `events`: a cursor of WatchSteps, which may point into a batch entry. */
 export function cursorArg(field: string, value: string, events = false): string {
-  if (value !== "" && !(events ? EVENT_CURSOR_PATTERN : CURSOR_PATTERN).test(value)) {
+  if (value !== "" && !(events ? isEventCursor : isStreamId)(value)) {
+    const shape = events ? '"1700000000000-0" or "1700000000000-0.3"' : '"1700000000000-0"';
     throw new InvalidArgumentError(
       field,
-      `${JSON.stringify(value.slice(0, 80))} is not a cursor; pass the cursor of a message you received, or leave it empty`,
+      `${JSON.stringify(value.slice(0, 80))} is not a cursor; pass the cursor of a message you received, or leave it empty ` +
+        `(cursors look like ${shape}, each number below 2^64)`,
     );
   }
   return value;

@@ -15,7 +15,7 @@ import {
   WatchStepsResponseSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
-import { InvalidArgumentError, NotFoundError, OutOfRangeError } from "../queue/errors.js";
+import { DataLossError, InvalidArgumentError, NotFoundError, OutOfRangeError } from "../queue/errors.js";
 import { stepIdOf } from "../queue/ids.js";
 import { listSteps } from "../queue/listing.js";
 import { eventsAfter, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
@@ -26,6 +26,7 @@ import { jobOrNotFound } from "./follow-log.js";
 import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
+import { outletFromContext } from "./stream-outlet.js";
 
 export interface ServiceDeps {
   queue: Queue;
@@ -127,11 +128,11 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
     },
 
     streamTokens(req, ctx) {
-      return connectMessages(StreamTokensResponseSchema, stepTokens({ queue, hub }, req, ctx.signal));
+      return connectMessages(StreamTokensResponseSchema, stepTokens({ queue, hub }, req, ctx.signal, outletFromContext(ctx)));
     },
 
     streamNarration(req, ctx) {
-      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub }, req, ctx.signal));
+      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub }, req, ctx.signal, outletFromContext(ctx)));
     },
 
     async *watchSteps(req, ctx) {
@@ -157,7 +158,21 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
           );
         }
       }
-      const sub = hub.subscribe(queue.keys.events, after);
+      const outlet = outletFromContext(ctx);
+      const sub = hub.subscribe(queue.keys.events, after, {
+        unsent: outlet?.unsent,
+        onStall: outlet?.abandon,
+        beyondEnd: (last) =>
+          new OutOfRangeError(
+            `after_cursor ${cursor} is beyond the end of the events stream (last event ${last || "none"}); ` +
+              "pass the cursor of an event you received, or leave it empty to watch from now",
+          ),
+        lost: () =>
+          new DataLossError(
+            "the queue's events are gone: Redis lost its data while this stream was open (it restarted without persistence); " +
+              "watch again without a cursor and read current state with GetStep/GetJob",
+          ),
+      });
       const stop = () => sub.close();
       ctx.signal.addEventListener("abort", stop);
       // Aborted already (a deadline that passed while the stream was set up): no abort event will come.

@@ -4,25 +4,55 @@
  * followed keys) and fans entries out to subscribers, so a thousand client
  * streams cost one Redis connection, not a thousand.
  *
- * A subscriber starts from a cursor. It first catches up with XRANGE on the
- * shared command connection while the hub buffers live entries for it, then
- * switches to live delivery; entries are de-duplicated by id, so there is
- * no gap and no repeat across the switch. A subscriber that falls more than
- * `maxBuffered` entries behind is detached (the hub never waits for a slow
- * client) and catches up again from its own cursor once it has drained.
+ * A subscriber starts from its own cursor and catches up with XRANGE pages
+ * on the shared command connection, one page ahead of its consumer. At the
+ * end of the stream it attaches to its key and gets live entries as the
+ * reader reads them; entries are de-duplicated by id, so there is no gap
+ * and no repeat across the switch. A subscriber's cursor never moves the
+ * reader: the reader starts a key at a position the stream really has (a
+ * cursor past the stream's newest entry is refused, see `beyondEnd`).
+ *
+ * Memory is bounded in bytes. A live subscriber that has not taken its last
+ * delivery when the next one comes is paused once its queue plus what its
+ * HTTP response has not sent (`unsent`) passes `maxStreamBytes`, or once all
+ * subscribers together pass `maxTotalBytes`: its queue is dropped, it is
+ * detached from live delivery, and it reads again from what its consumer
+ * took, page by page, when it asks. A subscriber that output waits for
+ * (paused, queued, or still catching up) whose consumer takes nothing for
+ * `stallMs` is ended (RESOURCE_EXHAUSTED; `onStall` lets the transport drop
+ * the stream). Reads are sized in bytes too: a first read takes one entry,
+ * and the COUNT of each later one follows the size of the entries seen, for
+ * about `pageBytes` per read and key.
  *
  * When a key is added, the blocked XREAD is interrupted with CLIENT UNBLOCK
- * so the new key is read at once.
+ * so the new key is read at once. When the reader reconnects, the hub checks
+ * that every followed stream still has the newest entry it saw: a Redis that
+ * restarted without its data ends those subscriptions (`lost`).
  */
 import type { Redis } from "ioredis";
-import { asQueueError, UnavailableError } from "../queue/errors.js";
+import { asQueueError, DataLossError, OutOfRangeError, UnavailableError } from "../queue/errors.js";
 import { compareCursors } from "../queue/log-entry.js";
+import { lastEntryId, readAfter } from "../queue/stream-reads.js";
+import { startStallSweep, verifyOnReconnect } from "./hub-guards.js";
+import { type LiveKey, startLiveReader } from "./hub-live-reader.js";
+import {
+  addPending,
+  batchBytes,
+  type Buffers,
+  consumerIterator,
+  dropQueue,
+  enqueue,
+  freshFor,
+  type HubEntry,
+  newSubscriber,
+  type SubscribeOptions,
+  type Subscriber,
+  takePending,
+  unsentOf,
+  wakeSubscriber,
+} from "./hub-subscriber.js";
 
-/** One stream entry: id and flat field list. */
-export interface HubEntry {
-  id: string;
-  fields: string[];
-}
+export type { HubEntry, SubscribeOptions };
 
 /** A subscription: an async iterator of entry batches. */
 export interface Subscription extends AsyncIterable<HubEntry[]> {
@@ -35,9 +65,17 @@ export interface StreamHubOptions {
   redis: Redis;
   /** A dedicated connection for the blocking XREAD (see createRedis "blocking"). */
   reader: Redis;
-  /** Entries buffered per subscriber before it is detached. Default 20,000. */
+  /** Entries one subscriber may hold before it is paused. Default 20,000. */
   maxBuffered?: number;
-  /** Entries read per key per XREAD / per catch-up page. Default 500. */
+  /** Bytes one subscriber may hold (its queue plus its transport's unsent bytes) before it is paused. Default 1 MiB. */
+  maxStreamBytes?: number;
+  /** Bytes all subscribers together may hold before the ones that lag are paused. Default 64 MiB. */
+  maxTotalBytes?: number;
+  /** Bytes one read should bring per key (its COUNT follows the entries' size). Default 64 KiB. */
+  pageBytes?: number;
+  /** How long a subscriber's consumer may take nothing while output waits for it before the subscription is ended, ms (0: never). Default 5 min. */
+  stallMs?: number;
+  /** Most entries per key per read. Default 500. */
   batch?: number;
   /** Longest single block, ms; bounds recovery after a lost wake-up. Default 5,000. */
   blockMs?: number;
@@ -45,25 +83,9 @@ export interface StreamHubOptions {
   onError?: (err: Error) => void;
 }
 
-interface Sub {
-  key: string;
-  /** Id of the last entry handed to the consumer's queue. */
-  cursor: string;
-  queue: HubEntry[][];
-  queued: number;
-  /** Catching up: live entries wait here until the catch-up read ends. */
-  pending: HubEntry[] | undefined;
-  attached: boolean;
-  closed: boolean;
-  failure: Error | undefined;
-  wake: (() => void) | undefined;
-}
-
-interface KeyState {
-  /** Last id the reader has read (undefined until a subscriber caught up). */
-  pos: string | undefined;
-  subs: Set<Sub>;
-}
+/** COUNT of a first read: one entry, as large as entries may be; later reads follow the size of what came. */
+const FIRST_PAGE = 1;
+const SHUTDOWN = "the server is shutting down; reconnect with your last cursor";
 
 export type StreamHub = ReturnType<typeof createStreamHub>;
 
@@ -71,229 +93,231 @@ export type StreamHub = ReturnType<typeof createStreamHub>;
 export function createStreamHub(options: StreamHubOptions) {
   const { redis, reader } = options;
   const maxBuffered = options.maxBuffered ?? 20_000;
+  const maxStreamBytes = options.maxStreamBytes ?? 1024 * 1024;
+  const maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
+  const pageBytes = options.pageBytes ?? 64 * 1024;
+  const stallMs = options.stallMs ?? 5 * 60_000;
   const batch = options.batch ?? 500;
   const blockMs = options.blockMs ?? 5000;
-  const keys = new Map<string, KeyState>();
-  let readerId: number | undefined;
-  let blocked = false;
+  const keys = new Map<string, LiveKey>();
+  const all = new Set<Subscriber>();
+  const buffers: Buffers = { bytes: 0 };
+  const counts = { pauses: 0, stalled: 0, lost: 0 };
   let closed = false;
-  let idle: (() => void) | undefined;
 
-  reader.on("close", () => {
-    readerId = undefined;
-  });
-
-  function wakeSub(sub: Sub) {
-    const w = sub.wake;
-    sub.wake = undefined;
-    w?.();
+  /** COUNT for entries of `avg` bytes: about pageBytes per read, within 1..batch, growing at most 4x a time. */
+  function countFor(avg: number, previous: number): number {
+    return Math.max(1, Math.min(batch, previous * 4, Math.floor(pageBytes / Math.max(1, avg))));
   }
 
-  function deliver(sub: Sub, entries: HubEntry[]) {
-    // Entries are in id order: skip the prefix the subscriber already has.
-    let first = 0;
-    while (first < entries.length && compareCursors((entries[first] as HubEntry).id, sub.cursor) <= 0) first++;
-    const fresh = first === 0 ? entries : entries.slice(first);
-    if (fresh.length === 0) return;
-    sub.queue.push(fresh);
-    sub.queued += fresh.length;
-    sub.cursor = (fresh[fresh.length - 1] as HubEntry).id;
-    if (sub.queued > maxBuffered) detach(sub);
-    wakeSub(sub);
-  }
-
-  function detach(sub: Sub) {
-    keys.get(sub.key)?.subs.delete(sub);
-    sub.attached = false;
-    dropKeyIfUnused(sub.key);
-  }
-
-  function dropKeyIfUnused(key: string) {
-    const k = keys.get(key);
+  function detach(sub: Subscriber) {
+    const k = keys.get(sub.key);
+    k?.subs.delete(sub);
+    sub.live = false;
     if (k && k.subs.size === 0) {
-      keys.delete(key);
-      readArgs = undefined;
+      keys.delete(sub.key);
+      live.keysChanged(false);
     }
+  }
+
+  /** Ends `sub` with `err` (after what it already queued, unless `drop`). */
+  function fail(sub: Subscriber, err: Error, drop = false) {
+    if (sub.failure || sub.closed) return;
+    sub.failure = err;
+    if (sub.live) detach(sub);
+    if (drop) dropQueue(sub, buffers);
+    wakeSubscriber(sub);
+  }
+
+  /** Detaches a subscriber that fell behind and drops its queue; it reads again from what its consumer took. */
+  function pause(sub: Subscriber) {
+    detach(sub);
+    dropQueue(sub, buffers);
+    sub.paused = true;
+    counts.pauses++;
+  }
+
+  function overBound(sub: Subscriber, entries: number, bytes: number): boolean {
+    return (
+      sub.entries + entries > maxBuffered || sub.bytes + bytes + unsentOf(sub) > maxStreamBytes || buffers.bytes + bytes > maxTotalBytes
+    );
+  }
+
+  /** Live entries for an attached subscriber; it is paused if it still holds its last delivery and is over a bound. */
+  function deliverLive(sub: Subscriber, entries: HubEntry[]) {
+    const fresh = freshFor(sub, entries);
+    if (fresh.length === 0) return;
+    const bytes = batchBytes(fresh);
+    if (sub.queue.length > 0 && overBound(sub, fresh.length, bytes)) pause(sub);
+    else enqueue(sub, fresh, bytes, buffers);
+  }
+
+  function queuePage(sub: Subscriber, rows: HubEntry[]) {
+    const fresh = freshFor(sub, rows);
+    if (fresh.length > 0) enqueue(sub, fresh, batchBytes(fresh), buffers);
+  }
+
+  /** Adapts the subscriber's page COUNT to the page just read. */
+  function adaptPage(sub: Subscriber, rows: HubEntry[]) {
+    if (rows.length > 0) sub.pageCount = countFor(batchBytes(rows) / rows.length, sub.pageCount);
+  }
+
+  /** Whether `sub`'s cursor is past the stream's newest entry (it has then failed). */
+  async function beyondEnd(sub: Subscriber): Promise<boolean> {
+    const last = await lastEntryId(redis, sub.key);
+    if (last) sub.anchor = last;
+    if (compareCursors(sub.cursor, last || "0-0") <= 0) return false;
+    const err = sub.options.beyondEnd?.(last) ?? new OutOfRangeError(`cursor ${sub.cursor} is beyond the end of ${sub.key} (last entry ${last || "none"})`);
+    fail(sub, err);
+    return true;
   }
 
   /**
-   * The XREAD arguments: rebuilt only when the set of keys read changes,
-   * with each key's position updated in place after a read (a server
-   * following a thousand logs would otherwise build two thousand arguments
-   * per read).
+   * Reads on for a subscriber that is not live: one page, queued for its
+   * consumer; at the stream's end it attaches. Without `asked` it is a read
+   * ahead, made only while its response has sent nearly everything (a
+   * reader that stops reading gets no second page) and the server is under
+   * its total.
    */
-  let readArgs: (string | number)[] | undefined;
-  const posSlot = new Map<string, number>();
-
-  function argsForRead(): (string | number)[] | undefined {
-    if (readArgs) return readArgs;
-    const active = [...keys.entries()].filter(([, s]) => s.pos !== undefined && s.subs.size > 0);
-    if (active.length === 0) return undefined;
-    const args: (string | number)[] = ["COUNT", batch, "BLOCK", blockMs, "STREAMS"];
-    for (const [k] of active) args.push(k);
-    posSlot.clear();
-    for (const [k, s] of active) {
-      posSlot.set(k, args.length);
-      args.push(s.pos as string);
+  async function pull(sub: Subscriber, asked: boolean): Promise<void> {
+    if (sub.live || sub.reading || sub.closed || sub.failure || sub.queue.length > 0) return;
+    if (!asked && (unsentOf(sub) >= pageBytes / 4 || buffers.bytes >= maxTotalBytes)) return;
+    sub.reading = true;
+    try {
+      const count = sub.pageCount;
+      const rows = await readAfter(redis, sub.key, sub.cursor, count);
+      if (sub.closed || sub.failure) return;
+      adaptPage(sub, rows);
+      if (!sub.started) {
+        sub.started = true;
+        if (rows.length === 0 && (await beyondEnd(sub))) return;
+      }
+      queuePage(sub, rows);
+      if (rows.length < count) await attach(sub);
+    } catch (e) {
+      fail(sub, asQueueError(e));
+    } finally {
+      sub.reading = false;
     }
-    readArgs = args;
-    return args;
+    // Detached again while closing the gap, with its consumer waiting: read on.
+    if (!sub.live && sub.wake && sub.queue.length === 0) void pull(sub, true);
   }
 
-  function interrupt() {
-    if (idle) {
-      const w = idle;
-      idle = undefined;
-      w();
-      return;
-    }
-    if (blocked && readerId !== undefined) {
-      redis.client("UNBLOCK", readerId).catch(() => {});
-    }
-  }
-
-  async function catchUp(sub: Sub): Promise<void> {
+  /**
+   * Attaches a subscriber that read to the stream's end. If the reader is
+   * already past that point, the entries in between are read with XRANGE
+   * while live ones wait in `pending`, then delivered in order.
+   */
+  async function attach(sub: Subscriber): Promise<void> {
     let state = keys.get(sub.key);
     if (!state) {
       state = { pos: undefined, subs: new Set() };
       keys.set(sub.key, state);
     }
-    sub.pending = [];
-    sub.attached = true;
+    sub.live = true;
+    sub.paused = false;
     state.subs.add(sub);
-    try {
-      for (;;) {
-        const rows = await redis.xrange(sub.key, `(${sub.cursor}`, "+", "COUNT", batch);
-        if (sub.closed) return;
-        if (rows.length > 0) deliver(sub, rows.map(([id, fields]) => ({ id, fields })));
-        if (rows.length < batch) break;
-        if (!sub.attached) return; // fell behind while catching up; resumes when drained
-      }
-    } catch (e) {
-      sub.failure = asQueueError(e);
-      wakeSub(sub);
+    if (state.pos === undefined) {
+      // The subscriber read to the end just now: a position the stream has.
+      state.pos = sub.cursor;
+      live.keysChanged(true);
       return;
     }
-    const pending = sub.pending;
-    sub.pending = undefined;
-    if (pending && pending.length > 0) deliver(sub, pending);
-    if (state.pos === undefined) {
-      state.pos = sub.cursor;
-      readArgs = undefined;
-      interrupt();
+    const through = state.pos;
+    if (compareCursors(through, sub.cursor) <= 0) return;
+    sub.pending = [];
+    while (compareCursors(sub.cursor, through) < 0) {
+      const count = sub.pageCount;
+      const rows = await readAfter(redis, sub.key, sub.cursor, count, through);
+      if (sub.closed || sub.failure || !sub.live) return;
+      adaptPage(sub, rows);
+      queuePage(sub, rows);
+      if (rows.length < count) break;
     }
+    const pending = takePending(sub, buffers);
+    if (pending.length > 0) deliverLive(sub, pending);
   }
 
-  async function readLoop() {
-    while (!closed) {
-      const args = argsForRead();
-      if (!args) {
-        await new Promise<void>((resolve) => {
-          idle = resolve;
-          setTimeout(resolve, blockMs).unref();
-        });
-        idle = undefined;
-        continue;
-      }
-      try {
-        if (readerId === undefined) readerId = (await reader.client("ID")) as number;
-        blocked = true;
-        const reply = (await (reader.xread as (...a: (string | number)[]) => Promise<unknown>)(...args)) as
-          | [string, [string, string[]][]][]
-          | null;
-        blocked = false;
-        if (!reply) continue;
-        for (const [key, rows] of reply) {
-          const state = keys.get(key);
-          if (!state || rows.length === 0) continue;
-          const entries = rows.map(([id, fields]) => ({ id, fields }));
-          state.pos = (entries[entries.length - 1] as HubEntry).id;
-          const slot = posSlot.get(key);
-          if (readArgs === args && slot !== undefined) args[slot] = state.pos;
-          for (const sub of state.subs) {
-            if (sub.pending) sub.pending.push(...entries);
-            else deliver(sub, entries);
-          }
+  const live = startLiveReader({
+    redis,
+    reader,
+    keys,
+    firstCount: Math.min(FIRST_PAGE, batch),
+    blockMs,
+    countFor,
+    deliver(state, entries) {
+      for (const sub of state.subs) {
+        if (!sub.pending) deliverLive(sub, entries);
+        else {
+          addPending(sub, entries, buffers);
+          // Too much arrives while it closes its gap: it reads on by itself.
+          if (sub.pendingBytes > maxStreamBytes) pause(sub);
         }
-      } catch (e) {
-        blocked = false;
-        if (closed) return;
-        options.onError?.(asQueueError(e));
-        await new Promise((r) => setTimeout(r, 200));
       }
-    }
-  }
+    },
+    onError: options.onError,
+  });
 
-  void readLoop();
+  const stopSweep = startStallSweep(all, stallMs, (sub, err) => {
+    counts.stalled++;
+    fail(sub, err, true);
+    sub.options.onStall?.(err);
+  });
+
+  verifyOnReconnect(redis, reader, all, (sub) => {
+    counts.lost++;
+    fail(sub, sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted without it)`));
+  });
+
+  function closeSub(sub: Subscriber) {
+    if (sub.closed) return;
+    sub.closed = true;
+    all.delete(sub);
+    if (sub.live) detach(sub);
+    dropQueue(sub, buffers);
+    wakeSubscriber(sub);
+  }
 
   return {
-    /** Number of keys followed now. */
+    /** Number of keys followed live now. */
     get size() {
       return keys.size;
     },
 
+    /** Bytes all subscriptions hold in their queues now: the gauge bounded by maxTotalBytes. */
+    get bufferedBytes() {
+      return buffers.bytes;
+    },
+
+    /** Subscriptions open now, how many are paused, and how many were paused, ended as stalled, or lost their data so far. */
+    stats() {
+      let paused = 0;
+      for (const sub of all) if (sub.paused) paused++;
+      return { subscriptions: all.size, paused, bufferedBytes: buffers.bytes, ...counts };
+    },
+
     /** Follows stream `key` from after `afterId` ("0-0": from the start). */
-    subscribe(key: string, afterId: string): Subscription {
-      const sub: Sub = {
-        key,
-        cursor: afterId || "0-0",
-        queue: [],
-        queued: 0,
-        pending: undefined,
-        attached: false,
-        closed: false,
-        failure: undefined,
-        wake: undefined,
-      };
-      if (closed) sub.failure = new UnavailableError("the server is shutting down; reconnect with your last cursor");
-      else void catchUp(sub);
-      const close = () => {
-        if (sub.closed) return;
-        sub.closed = true;
-        if (sub.attached) detach(sub);
-        wakeSub(sub);
-      };
+    subscribe(key: string, afterId: string, subscribeOptions: SubscribeOptions = {}): Subscription {
+      const sub = newSubscriber(key, afterId || "0-0", subscribeOptions, Math.min(FIRST_PAGE, batch));
+      if (closed) sub.failure = new UnavailableError(SHUTDOWN);
+      else {
+        all.add(sub);
+        void pull(sub, true);
+      }
+      const hooks = { buffers, pull: (s: Subscriber, asked: boolean) => void pull(s, asked), close: closeSub };
       return {
-        close,
-        [Symbol.asyncIterator]() {
-          return {
-            async next(): Promise<IteratorResult<HubEntry[]>> {
-              for (;;) {
-                const head = sub.queue.shift();
-                if (head) {
-                  sub.queued -= head.length;
-                  // Drained after a detach: catch up again from our cursor.
-                  if (!sub.attached && !sub.closed && sub.queue.length === 0) void catchUp(sub);
-                  return { value: head, done: false };
-                }
-                if (sub.failure) throw sub.failure;
-                if (sub.closed) return { value: undefined, done: true };
-                await new Promise<void>((resolve) => {
-                  sub.wake = resolve;
-                });
-              }
-            },
-            async return(): Promise<IteratorResult<HubEntry[]>> {
-              close();
-              return { value: undefined, done: true };
-            },
-          };
-        },
+        close: () => closeSub(sub),
+        [Symbol.asyncIterator]: () => consumerIterator(sub, hooks),
       };
     },
 
     /** Ends every subscription with UNAVAILABLE (clients resume elsewhere) and stops reading. */
     close(): void {
       closed = true;
-      for (const state of keys.values()) {
-        for (const sub of state.subs) {
-          sub.failure = new UnavailableError("the server is shutting down; reconnect with your last cursor");
-          wakeSub(sub);
-        }
-      }
+      stopSweep();
+      for (const sub of all) fail(sub, new UnavailableError(SHUTDOWN));
       keys.clear();
-      readArgs = undefined;
-      interrupt();
+      live.stop();
     },
   };
 }

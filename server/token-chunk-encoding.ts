@@ -15,8 +15,7 @@ import { TokenChunkSchema, TokenSchema } from "../gen/stepq/v1/output_pb.js";
 import { StreamTokensResponseSchema } from "../gen/stepq/v1/step_service_pb.js";
 import { stepIdOf } from "../queue/ids.js";
 import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter } from "../queue/protobuf-wire.js";
-import type { JobView } from "../queue/queue.js";
-import { toTokenChunk } from "./convert.js";
+import { type NamedJob, toTokenChunk } from "./convert.js";
 import { type TokensEntry, type TokensResponseSchema, tokensMessage } from "./output-streams.js";
 
 const SCHEMA_KNOWN =
@@ -31,7 +30,7 @@ const SCHEMA_KNOWN =
 
 
 /** The response carrying `entry`'s tokens, in protobuf binary. */
-export function encodeTokensResponse(schema: TokensResponseSchema, job: JobView, entry: TokensEntry): Uint8Array {
+export function encodeTokensResponse(schema: TokensResponseSchema, job: NamedJob, entry: TokensEntry): Uint8Array {
   const last = entry.firstIndex + entry.texts.length - 1;
   if (!SCHEMA_KNOWN || !isUint32(entry.attempt) || !isUint32(entry.firstIndex) || !isUint32(last)) {
     return toBinary(schema, tokensMessage(schema, toTokenChunk(job, entry)) as never);
