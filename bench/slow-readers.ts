@@ -81,7 +81,9 @@ const redis = await startRedisProcess();
 const admin = createRedis(redis.url, "command");
 await waitReady(admin);
 const port = await freePort();
-const server = startChild("server/main.ts", ["--redis-url", redis.url, "--port", String(port)]);
+// The step's output (tokens x tokenBytes) may pass the default output cap: this measures streams, not caps.
+const outputCap = `${Math.max(4, Math.ceil((tokens * (tokenBytes + 2)) / 2 ** 20) + 1)}MiB`;
+const server = startChild("server/main.ts", ["--redis-url", redis.url, "--port", String(port), "--max-output-bytes", outputCap, "--max-job-bytes", "4GiB"]);
 await server.waitFor(/listening/);
 const worker = startChild("worker/main.ts", ["--redis-url", redis.url]);
 await worker.waitFor(/started|ready|claim/i, 30_000).catch(() => undefined);

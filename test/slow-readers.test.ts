@@ -17,7 +17,9 @@ import { connect } from "./helpers/redis.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
 const KiB = 1024;
-const stack = await useStack({ maxStreamBufferBytes: 128 * KiB, maxStreamBuffersBytes: 1024 * KiB, streamStallTimeoutMs: 2000 });
+// Steps here stream up to 1M tokens (~8 MB): above the default output cap, which is not what is tested.
+const limits = { maxOutputBytes: 64 * 1024 * KiB, maxJobBytes: 128 * 1024 * KiB };
+const stack = await useStack({ limits, maxStreamBufferBytes: 128 * KiB, maxStreamBuffersBytes: 1024 * KiB, streamStallTimeoutMs: 2000 });
 const worker = await stack.worker({ concurrency: 2 });
 void worker.runForever();
 const redis = await connect(stack.redis.url);
