@@ -15,6 +15,7 @@ import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { HEALTH_PATH } from "./health.js";
+import { wrapHandler } from "./wrap-handler.js";
 
 type NodeResponse = ServerResponse | Http2ServerResponse;
 
@@ -112,12 +113,5 @@ export function withRefusalBodies(handler: UniversalHandler, services: readonly 
     if (res.status === 405) header.set("allow", handler.allowedMethods.join(", "));
     return { ...res, header, body: createAsyncIterable([body]) };
   };
-  return Object.assign(wrapped, {
-    service: handler.service,
-    method: handler.method,
-    requestPath: handler.requestPath,
-    supportedContentType: handler.supportedContentType,
-    protocolNames: handler.protocolNames,
-    allowedMethods: handler.allowedMethods,
-  });
+  return wrapHandler(handler, wrapped);
 }

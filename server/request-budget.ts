@@ -16,6 +16,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { wrapHandler } from "./wrap-handler.js";
 
 /** What a request without a content-length holds at first, and grows by. */
 const STEP = 64 * 1024;
@@ -131,12 +132,5 @@ export function withRequestBudget(handler: UniversalHandler, budget: RequestBudg
       settle();
     }
   };
-  return Object.assign(wrapped, {
-    service: handler.service,
-    method: handler.method,
-    requestPath: handler.requestPath,
-    supportedContentType: handler.supportedContentType,
-    protocolNames: handler.protocolNames,
-    allowedMethods: handler.allowedMethods,
-  });
+  return wrapHandler(handler, wrapped);
 }

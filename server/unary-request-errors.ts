@@ -23,6 +23,7 @@ import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { reachedInterceptors } from "./context.js";
 import { explainRequestError, type RequestFacts } from "./request-errors.js";
+import { wrapHandler } from "./wrap-handler.js";
 
 type Explain = (err: ConnectError) => ConnectError;
 
@@ -109,12 +110,5 @@ export function withUnaryRequestErrors(handler: UniversalHandler): UniversalHand
     if (res.status !== 200 && type.startsWith("application/json")) return rewriteConnect(res, header, explain);
     return res;
   };
-  return Object.assign(wrapped, {
-    service: handler.service,
-    method: handler.method,
-    requestPath: handler.requestPath,
-    supportedContentType: handler.supportedContentType,
-    protocolNames: handler.protocolNames,
-    allowedMethods: handler.allowedMethods,
-  });
+  return wrapHandler(handler, wrapped);
 }
