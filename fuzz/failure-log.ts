@@ -70,6 +70,6 @@ export function formatRequest(req: WireRequest, seed: number): string {
   return lines.join("\n");
 }
 
-function clip(s: string, max = 4000): string {
+function clip(s: string, max = 1200): string {
   return s.length <= max ? s : `${s.slice(0, max)}…(${s.length} chars; regenerate with --only)`;
 }

@@ -40,6 +40,8 @@ export function startHealthProbe(url: () => string, up: () => boolean, everyMs =
     while (running) {
       const wasUp = up();
       const r = await probeOnce(url(), timeoutMs);
+      // A probe that failed because the server just died is the crash's, not a health failure.
+      if (!r.ok) await new Promise((res) => setTimeout(res, 600));
       if (wasUp && up()) {
         latencies.push(r.ms);
         if (!r.ok) failures.push({ atMs: Math.round(performance.now() - started), detail: r.detail });

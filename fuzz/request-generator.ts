@@ -57,9 +57,13 @@ function encode(method: FuzzMethod, message: Message): Body {
 export function createRequestGenerator(o: RequestGeneratorOptions): RequestGenerator {
   return (index) => {
     const prng = requestPrng(o.seed, index);
+    // The message draws from its own generator: how many draws it takes
+    // depends on the id pool, and the request's shape (protocol, transport,
+    // mutations) must not.
+    const messagePrng = prng.fork(1);
     const method = prng.pick(o.methods);
     const mutations: string[] = [];
-    const message = generateMessage(prng, o.pool, method.desc.input, o.limits);
+    const message = generateMessage(messagePrng, o.pool, method.desc.input, o.limits);
     const body = encode(method, message);
     let protocol: string = prng.weighted(method.streaming ? STREAM_PROTOCOLS : UNARY_PROTOCOLS);
     if (body.json === undefined && /json|get/.test(protocol)) protocol = protocol === "connect-stream-json" ? "connect-stream-proto" : "connect-proto";
@@ -162,9 +166,18 @@ export function createRequestGenerator(o: RequestGeneratorOptions): RequestGener
       headers[k] = v;
       mutations.push(`header(${k})`);
     }
-    // A stream the server drops for a header mistake is no longer a stream.
     const streaming = method.streaming && protocol !== "connect-json" && protocol !== "connect-get";
-    return base(index, method, protocol, transport, httpMethod, path, headers, wireBody, { streaming, brokenHttp: false, mutations, ...(deadlineMs !== undefined ? { deadlineMs } : {}) });
+    // Not valid HTTP: a :path or request target must start with "/", and a
+    // request line past the server's 16 KiB header limit may be cut off.
+    const brokenHttp = !path.startsWith("/") || path.length > 16 * 1024;
+    const isolated = layer === "oversize" || mutations.includes("gzip:bomb");
+    return base(index, method, protocol, transport, httpMethod, path, headers, wireBody, {
+      streaming,
+      brokenHttp,
+      isolated,
+      mutations,
+      ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+    });
   };
 }
 
@@ -218,7 +231,7 @@ function base(
   path: string,
   headers: Record<string, string>,
   body: Buffer,
-  extra: { rawBytes?: Buffer; brokenHttp: boolean; mutations: string[]; streaming?: boolean; deadlineMs?: number },
+  extra: { rawBytes?: Buffer; brokenHttp: boolean; isolated?: boolean; mutations: string[]; streaming?: boolean; deadlineMs?: number },
 ): WireRequest {
   return {
     index,
@@ -232,6 +245,7 @@ function base(
     streaming: extra.streaming ?? method.streaming,
     brokenHttp: extra.brokenHttp,
     mutations: extra.mutations,
+    ...(extra.isolated ? { isolated: true } : {}),
     ...(extra.rawBytes ? { rawBytes: extra.rawBytes } : {}),
     ...(extra.deadlineMs !== undefined ? { deadlineMs: extra.deadlineMs } : {}),
   };

@@ -7,7 +7,8 @@
  */
 import { changedCanaries, submitCanaries } from "./canaries.js";
 import { classifyResponse, type Outcome } from "./classify-response.js";
-import { createFailureLog, type FailureClass } from "./failure-log.js";
+import { createCrashTracker } from "./crash-tracker.js";
+import { createFailureLog, type FailureClass, messagePattern } from "./failure-log.js";
 import { listFuzzMethods } from "./fuzz-methods.js";
 import { startFuzzStack } from "./fuzz-stack.js";
 import { type HealthReport, startHealthProbe } from "./health-probe.js";
@@ -56,6 +57,17 @@ export function allowedRssKb(baselineKb: number): number {
   return baselineKb + Math.max(64 * 1024, Math.round(baselineKb * 0.5));
 }
 
+/** The error line a dying server printed, with ids and numbers blanked. */
+export function crashSignature(outputTail: string): string {
+  const lines = outputTail.split("\n");
+  const line =
+    lines.find((l) => /^\s*rawMessage: /.test(l)) ??
+    [...lines].reverse().find((l) => /^[A-Za-z]*Error\b/.test(l)) ??
+    lines.find((l) => /Error\b|error:/.test(l)) ??
+    "exited without an error line";
+  return messagePattern(line.trim());
+}
+
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const log = o.log ?? (() => {});
   const stack = await startFuzzStack({ serverArgs: o.serverArgs ?? [], log });
@@ -79,14 +91,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const codes: Record<string, number> = {};
     let sent = 0;
     let skipped = 0;
-    // Crash bookkeeping: requests in flight when the server died are suspects.
-    let epoch = 0;
-    const inFlight = new Set<WireRequest>();
-    const suspects: WireRequest[] = [];
-    stack.onCrash(() => {
-      epoch++;
-      suspects.push(...inFlight);
-    });
+    const tracker = createCrashTracker(stack);
+    // Crash signature (the error the server printed) -> the request that reproduced it.
+    const knownCrashes = new Map<string, WireRequest>();
+    let replayCrashes = 0;
 
     const baselineKb = stack.serverRssKb();
     let peakKb = baselineKb;
@@ -94,13 +102,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const health = startHealthProbe(stack.url, stack.serverUp);
     const started = performance.now();
 
-    const exchange = async (req: WireRequest): Promise<{ outcome: Outcome; crashed: boolean; res: WireResponse }> => {
-      const at = epoch;
-      inFlight.add(req);
+    const exchange = async (req: WireRequest, alwaysWait = false): Promise<{ outcome: Outcome; crashed: boolean; res: WireResponse }> => {
+      const at = tracker.begin(req);
       const res = await send(req);
-      inFlight.delete(req);
-      // A crash can show a moment after the answer; the exit event is what counts.
-      return { res, outcome: classifyResponse(req, res, limits), crashed: at !== epoch || !stack.serverUp() };
+      tracker.end(req);
+      const outcome = classifyResponse(req, res, limits);
+      const suspicious = alwaysWait || outcome.failure !== undefined || res.status === 0;
+      return { res, outcome, crashed: await tracker.crashedSince(at, suspicious) };
     };
 
     const record = (req: WireRequest, res: WireResponse, outcome: Outcome) => {
@@ -115,25 +123,33 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       if (res.status === 200 && /json/.test(res.headers["content-type"] ?? "")) pool.learn(res.body.toString("utf8"));
     };
 
+    // After a crash: restart, then (for a crash not seen before) replay the
+    // suspects one at a time until one kills the server again.
     const identifyCrash = async () => {
       await stack.restartAfterCrash();
-      const batch = suspects.splice(0);
       const crash = stack.crashes()[stack.crashes().length - 1];
-      for (const req of batch) {
-        const { res, crashed } = await exchange(req);
-        // Give a dying server a moment to exit before judging the next suspect.
-        if (!crashed) await new Promise((r) => setTimeout(r, 300));
-        if (crashed || !stack.serverUp()) {
-          failures.add(req, { code: "crash", message: crash?.outputTail.split("\n").find((l) => /Error|error/.test(l))?.slice(0, 200) ?? "", failure: "the server process exited" }, crash?.outputTail);
-          log(`crash reproduced by request ${req.index} (${req.protocol}/${req.transport} ${req.rpc})`);
-          suspects.splice(0);
+      const signature = crashSignature(crash?.outputTail ?? "");
+      const suspects = tracker.takeSuspects().sort((a, b) => Number(b.transport === "raw") - Number(a.transport === "raw"));
+      const crashOutcome = (message: string) => ({ code: "crash", message, failure: "the server process exited" });
+      const known = knownCrashes.get(signature);
+      if (known) {
+        failures.add(known, crashOutcome(signature), crash?.outputTail);
+        return;
+      }
+      for (const req of suspects.slice(0, 60)) {
+        const { crashed } = await exchange(req, true);
+        if (crashed) {
+          replayCrashes++;
+          knownCrashes.set(signature, req);
+          failures.add(req, crashOutcome(signature), crash?.outputTail);
+          log(`crash reproduced by request ${req.index} (${req.protocol}/${req.transport} ${req.rpc} ${req.mutations.join(" ")})`);
           await stack.restartAfterCrash();
+          tracker.takeSuspects();
           return;
         }
-        void res;
       }
-      const first = batch[0];
-      if (first) failures.add(first, { code: "crash", message: "not reproduced by any single request in flight", failure: "the server process exited" }, crash?.outputTail);
+      const first = suspects[0];
+      if (first) failures.add(first, crashOutcome(`${signature} (not reproduced by any single suspect request)`), crash?.outputTail);
     };
 
     let next = o.only ?? 0;
@@ -180,7 +196,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       codes,
       failures: failures.classes(),
       failureCount: failures.total(),
-      crashes: stack.crashes().length,
+      crashes: stack.crashes().length - replayCrashes,
       health: healthReport,
       memory: { baselineKb, peakKb, finalKb, allowedKb: allowedRssKb(baselineKb) },
       canariesChanged,

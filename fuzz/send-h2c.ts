@@ -17,6 +17,13 @@ const HOP_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "u
 export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessionCount = 4): H2cSender {
   const sessions: (http2.ClientHttp2Session | undefined)[] = new Array(sessionCount).fill(undefined);
   let turn = 0;
+  const oneOff = new Set<http2.ClientHttp2Session>();
+  const isolatedSession = (): http2.ClientHttp2Session => {
+    const s = http2.connect(baseUrl());
+    s.on("error", () => {});
+    oneOff.add(s);
+    return s;
+  };
   const session = (): http2.ClientHttp2Session => {
     const i = turn++ % sessionCount;
     let s = sessions[i];
@@ -31,6 +38,7 @@ export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessi
   return {
     close() {
       for (const s of sessions) s?.destroy();
+      for (const s of oneOff) s.destroy();
     },
     send(wire) {
       const started = performance.now();
@@ -40,6 +48,7 @@ export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessi
         const size = { n: 0 };
         let done = false;
         let stream: http2.ClientHttp2Stream | undefined;
+        const own = wire.isolated ? isolatedSession() : undefined;
         const finish = (end: WireResponse["end"], error?: string) => {
           if (done) return;
           done = true;
@@ -49,6 +58,10 @@ export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessi
           res.body = Buffer.concat(kept);
           res.elapsedMs = performance.now() - started;
           if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+          if (own) {
+            own.destroy();
+            oneOff.delete(own);
+          }
           resolve(res);
         };
         const timer = setTimeout(
@@ -58,7 +71,7 @@ export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessi
         const headers: http2.OutgoingHttpHeaders = { ":method": wire.method, ":path": wire.path };
         for (const [k, v] of Object.entries(wire.headers)) if (!HOP_HEADERS.has(k.toLowerCase())) headers[k.toLowerCase()] = v;
         try {
-          stream = session().request(headers, { endStream: wire.body.length === 0 });
+          stream = (own ?? session()).request(headers, { endStream: wire.body.length === 0 });
         } catch (e) {
           finish("client-refused", (e as Error).message);
           return;

@@ -41,7 +41,7 @@ export function createHttp1Sender(baseUrl: () => string, limits: ReadLimits): Ht
         let req: http.ClientRequest | undefined;
         try {
           const url = new URL(wire.path, baseUrl());
-          req = http.request(url, { method: wire.method, headers: wire.headers, agent, setHost: !("host" in wire.headers) });
+          req = http.request(url, { method: wire.method, headers: wire.headers, agent: wire.isolated ? false : agent, setHost: !("host" in wire.headers) });
         } catch (e) {
           finish("client-refused", (e as Error).message);
           return;

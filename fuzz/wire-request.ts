@@ -26,6 +26,8 @@ export interface WireRequest {
   readonly deadlineMs?: number;
   /** The HTTP framing itself is broken on purpose: a closed connection is a fine answer. */
   readonly brokenHttp: boolean;
+  /** Sent on a connection of its own (oversize bodies), so HTTP/2 flow control or session limits it trips touch no other request. */
+  readonly isolated?: boolean;
   /** What the generator did, e.g. "json:type-confusion(pageSize) gzip:corrupt". */
   readonly mutations: readonly string[];
 }
