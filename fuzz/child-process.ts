@@ -14,6 +14,10 @@ export interface FuzzChild {
   readonly pid: number;
   /** Resolves with the first match of `pattern` in the output (rejects if the child exits first). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** How many characters it has printed so far (an offset for `outputSince`). */
+  outputLength(): number;
+  /** What it printed after `offset` (empty if that part was already dropped). */
+  outputSince(offset: number): string;
   /** The last `chars` characters of output. */
   tail(chars?: number): string;
   /** Set once it exited: how. */
@@ -38,12 +42,16 @@ export function startFuzzChild(entry: string, args: readonly string[], env: Node
   });
   live.add(child);
   let out = "";
+  let dropped = 0;
   let how: { code: number | null; signal: string | null } | undefined;
   let stopping = false;
   const listeners: ((h: { code: number | null; signal: string | null }) => void)[] = [];
   const onData = (d: Buffer) => {
     out += d.toString();
-    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+    if (out.length > 2_000_000) {
+      dropped += out.length - 1_000_000;
+      out = out.slice(-1_000_000);
+    }
   };
   child.stdout?.on("data", onData);
   child.stderr?.on("data", onData);
@@ -58,6 +66,8 @@ export function startFuzzChild(entry: string, args: readonly string[], env: Node
   return {
     pid: child.pid as number,
     tail: (chars = 4000) => out.slice(-chars),
+    outputLength: () => dropped + out.length,
+    outputSince: (offset) => (offset < dropped ? "" : out.slice(offset - dropped)),
     exit: () => how,
     onUnexpectedExit: (l) => listeners.push(l),
     async waitFor(pattern, timeoutMs = 60_000) {

@@ -13,6 +13,8 @@ export interface Outcome {
   /** A Connect code name ("ok", "invalid_argument"...), "open" (a stream still running when cut), or "http-NNN" / "no-answer". */
   code: string;
   message: string;
+  /** What the server logged meanwhile, for internal errors. */
+  serverLog?: string;
   /** Set when the outcome breaks one of the run's rules: why. */
   failure?: string;
 }

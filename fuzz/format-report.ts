@@ -23,7 +23,7 @@ function mb(kb: number): string {
 
 export function formatFuzzReport(r: FuzzReport): string {
   const lines: string[] = [];
-  lines.push(`fuzz: seed ${r.seed}, ${r.sent} requests sent (${r.skipped} refused by the client library) in ${(r.durationMs / 1000).toFixed(1)} s (${Math.round(r.sent / (r.durationMs / 1000))}/s)`);
+  lines.push(`fuzz: seed ${r.seed}, ${r.sent} requests answered or judged, ${r.victims} cut off by crashes (${r.skipped} refused by the client library) in ${(r.durationMs / 1000).toFixed(1)} s (${Math.round(r.sent / (r.durationMs / 1000))}/s)`);
   lines.push("");
   lines.push("answers (protocol/transport code: count):");
   for (const [k, v] of Object.entries(r.codes).sort()) lines.push(`  ${k}: ${v}`);
@@ -40,7 +40,7 @@ export function formatFuzzReport(r: FuzzReport): string {
       lines.push("");
       lines.push(`[${f.count}×] ${f.example.rpc} ${f.example.protocol}/${f.example.transport}: ${f.why}; code ${f.outcome.code}${f.outcome.message ? ` "${f.outcome.message.slice(0, 200)}"` : ""}`);
       lines.push(formatRequest(f.example, r.seed));
-      if (f.detail) lines.push(`  server output before exit:\n${f.detail.split("\n").slice(-12).map((l) => `    | ${l}`).join("\n")}`);
+      if (f.detail) lines.push(`  server output:\n${f.detail.split("\n").slice(-12).map((l) => `    | ${l}`).join("\n")}`);
     }
   }
   const v = fuzzViolations(r);

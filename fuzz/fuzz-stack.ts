@@ -29,6 +29,10 @@ export interface FuzzStack {
   restartAfterCrash(): Promise<void>;
   /** Called when the server exits unexpectedly. */
   onCrash(listener: (crash: ServerCrash) => void): void;
+  /** Offset into the current server's output (for `serverLogSince`). */
+  serverLogOffset(): number;
+  /** The current server's output since `offset`. */
+  serverLogSince(offset: number): string;
   /** The server's resident memory now (kB, from /proc/<pid>/status). */
   serverRssKb(): number;
   stop(): Promise<void>;
@@ -88,6 +92,8 @@ export async function startFuzzStack(o: FuzzStackOptions = {}): Promise<FuzzStac
       return restarting;
     },
     serverRssKb: () => rssKb(server.pid),
+    serverLogOffset: () => server.outputLength(),
+    serverLogSince: (offset) => server.outputSince(offset),
     async stop() {
       await worker.stop();
       await server.stop();

@@ -38,6 +38,8 @@ export interface FuzzOptions {
 export interface FuzzReport {
   seed: number;
   sent: number;
+  /** Requests cut off by a server crash (not judged; the crash is). */
+  victims: number;
   /** Requests the client library refused to send (invalid header values): not counted as sent. */
   skipped: number;
   durationMs: number;
@@ -90,6 +92,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const failures = createFailureLog();
     const codes: Record<string, number> = {};
     let sent = 0;
+    let victims = 0;
     let skipped = 0;
     const tracker = createCrashTracker(stack);
     // Crash signature (the error the server printed) -> the request that reproduced it.
@@ -104,9 +107,15 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
     const exchange = async (req: WireRequest, alwaysWait = false): Promise<{ outcome: Outcome; crashed: boolean; res: WireResponse }> => {
       const at = tracker.begin(req);
+      const logFrom = stack.serverLogOffset();
       const res = await send(req);
       tracker.end(req);
       const outcome = classifyResponse(req, res, limits);
+      if (outcome.code === "internal" || outcome.code === "unknown") {
+        // The server logs the cause of an internal error: keep the line(s) logged meanwhile.
+        const logged = stack.serverLogSince(logFrom).split("\n").filter((l) => / ERROR /.test(l));
+        if (logged.length > 0) outcome.serverLog = logged.slice(0, 3).join("\n").slice(0, 1500);
+      }
       const suspicious = alwaysWait || outcome.failure !== undefined || res.status === 0;
       return { res, outcome, crashed: await tracker.crashedSince(at, suspicious) };
     };
@@ -119,7 +128,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       sent++;
       const key = `${req.protocol}/${req.transport} ${outcome.code}`;
       codes[key] = (codes[key] ?? 0) + 1;
-      if (outcome.failure) failures.add(req, outcome as Outcome & { failure: string });
+      if (outcome.failure) failures.add(req, outcome as Outcome & { failure: string }, outcome.serverLog);
       if (res.status === 200 && /json/.test(res.headers["content-type"] ?? "")) pool.learn(res.body.toString("utf8"));
     };
 
@@ -161,6 +170,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         const req = generate(next++);
         const { res, outcome, crashed } = await exchange(req);
         if (crashed) {
+          victims++;
           crashWork ??= identifyCrash().finally(() => (crashWork = undefined));
           continue;
         }
@@ -191,6 +201,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     return {
       seed: o.seed,
       sent,
+      victims,
       skipped,
       durationMs,
       codes,

@@ -40,8 +40,9 @@ export function createHttp1Sender(baseUrl: () => string, limits: ReadLimits): Ht
         }, budget);
         let req: http.ClientRequest | undefined;
         try {
-          const url = new URL(wire.path, baseUrl());
-          req = http.request(url, { method: wire.method, headers: wire.headers, agent: wire.isolated ? false : agent, setHost: !("host" in wire.headers) });
+          // The path goes out as is (a path like "//x" must not become a host).
+          const { hostname, port } = new URL(baseUrl());
+          req = http.request({ hostname, port, path: wire.path, method: wire.method, headers: wire.headers, agent: wire.isolated ? false : agent, setHost: !("host" in wire.headers) });
         } catch (e) {
           finish("client-refused", (e as Error).message);
           return;
