@@ -169,7 +169,9 @@ export function createRequestGenerator(o: RequestGeneratorOptions): RequestGener
     const streaming = method.streaming && protocol !== "connect-json" && protocol !== "connect-get";
     // Not valid HTTP: a :path or request target must start with "/", and a
     // request line past the server's 16 KiB header limit may be cut off.
-    const brokenHttp = !path.startsWith("/") || path.length > 16 * 1024;
+    // CONNECT asks for a tunnel, which Node's HTTP/1.1 server refuses by
+    // closing the connection.
+    const brokenHttp = !path.startsWith("/") || path.length > 16 * 1024 || httpMethod === "CONNECT";
     const isolated = layer === "oversize" || mutations.includes("gzip:bomb");
     return base(index, method, protocol, transport, httpMethod, path, headers, wireBody, {
       streaming,

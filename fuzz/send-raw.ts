@@ -27,7 +27,9 @@ export function sendRaw(baseUrl: string, wire: WireRequest, limits: ReadLimits):
       resolve({ ...res, end: res.status === 0 && end === "complete" ? "reset" : end, ...(error ? { error } : {}), elapsedMs: performance.now() - started });
     };
     const timer = setTimeout(() => finish("timeout"), RAW_TIMEOUT_MS);
-    socket.on("connect", () => socket.end(wire.rawBytes ?? Buffer.alloc(0)));
+    // Write without half-closing, as HTTP clients do: Node's HTTP/1.1 server
+    // takes a client's FIN as an abort and drops answers not yet written.
+    socket.on("connect", () => socket.write(wire.rawBytes ?? Buffer.alloc(0)));
     socket.on("data", (d: Buffer) => {
       if (size < limits.bodyCap) chunks.push(d);
       size += d.length;
