@@ -73,3 +73,22 @@ export function formatRequest(req: WireRequest, seed: number): string {
 function clip(s: string, max = 1200): string {
   return s.length <= max ? s : `${s.slice(0, max)}…(${s.length} chars; regenerate with --only)`;
 }
+
+/** Failure classes grouped by their likely root cause: the crash's error, the error the server logged, or the rule broken. */
+export function failureCauses(classes: readonly FailureClass[]): { cause: string; count: number; classes: number }[] {
+  const byCause = new Map<string, { cause: string; count: number; classes: number }>();
+  for (const f of classes) {
+    const logged = /error="([^"]*)"/.exec(f.detail ?? "")?.[1];
+    const cause =
+      f.outcome.code === "crash"
+        ? `crash: ${f.outcome.message}`
+        : logged
+          ? `${f.outcome.code}: server logged "${messagePattern(logged)}"`
+          : `${f.outcome.code}: ${messagePattern(f.why)}`;
+    const entry = byCause.get(cause) ?? { cause, count: 0, classes: 0 };
+    entry.count += f.count;
+    entry.classes++;
+    byCause.set(cause, entry);
+  }
+  return [...byCause.values()].sort((a, b) => b.count - a.count);
+}

@@ -4,7 +4,7 @@
  * crashes, /healthz answering throughout, RSS back near the start, canaries
  * unchanged.
  */
-import { formatRequest } from "./failure-log.js";
+import { failureCauses, formatRequest } from "./failure-log.js";
 import type { FuzzReport } from "./run-fuzz.js";
 
 export function fuzzViolations(r: FuzzReport): string[] {
@@ -34,6 +34,9 @@ export function formatFuzzReport(r: FuzzReport): string {
   for (const f of r.health.failures.slice(0, 5)) lines.push(`  /healthz failed at ${f.atMs} ms: ${f.detail}`);
   for (const c of r.canariesChanged) lines.push(`  canary ${c.id} changed:\n    before ${c.before}\n    after  ${c.after}`);
   if (r.failures.length > 0) {
+    lines.push("");
+    lines.push("failures by likely cause:");
+    for (const c of failureCauses(r.failures)) lines.push(`  ${c.count}× in ${c.classes} classes: ${c.cause}`);
     lines.push("");
     lines.push("failures (one example per class):");
     for (const f of r.failures) {

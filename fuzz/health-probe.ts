@@ -30,8 +30,12 @@ function probeOnce(url: string, timeoutMs: number): Promise<{ ok: boolean; ms: n
   });
 }
 
-/** Starts probing; `url()` and `up()` follow server restarts (probes while it is down are not counted). */
-export function startHealthProbe(url: () => string, up: () => boolean, everyMs = 200, timeoutMs = 5000): HealthProbe {
+/**
+ * Starts probing; `url()` follows server restarts. A probe that failed is
+ * not counted when `crashes()` changed by 2 s after it (the crash is
+ * counted instead), nor one sent while the server is down (`up()`).
+ */
+export function startHealthProbe(url: () => string, up: () => boolean, crashes: () => number, everyMs = 200, timeoutMs = 5000): HealthProbe {
   const started = performance.now();
   const latencies: number[] = [];
   const failures: HealthReport["failures"] = [];
@@ -39,10 +43,11 @@ export function startHealthProbe(url: () => string, up: () => boolean, everyMs =
   const loop = (async () => {
     while (running) {
       const wasUp = up();
+      const crashesBefore = crashes();
       const r = await probeOnce(url(), timeoutMs);
       // A probe that failed because the server just died is the crash's, not a health failure.
-      if (!r.ok) await new Promise((res) => setTimeout(res, 600));
-      if (wasUp && up()) {
+      if (!r.ok) await new Promise((res) => setTimeout(res, 2000));
+      if (wasUp && crashes() === crashesBefore) {
         latencies.push(r.ms);
         if (!r.ok) failures.push({ atMs: Math.round(performance.now() - started), detail: r.detail });
       }

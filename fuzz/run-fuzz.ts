@@ -102,7 +102,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const baselineKb = stack.serverRssKb();
     let peakKb = baselineKb;
     const rssTimer = setInterval(() => (peakKb = Math.max(peakKb, stack.serverRssKb())), 250);
-    const health = startHealthProbe(stack.url, stack.serverUp);
+    const health = startHealthProbe(stack.url, stack.serverUp, () => stack.crashes().length);
     const started = performance.now();
 
     const exchange = async (req: WireRequest, alwaysWait = false): Promise<{ outcome: Outcome; crashed: boolean; res: WireResponse }> => {
