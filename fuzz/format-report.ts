@@ -24,6 +24,7 @@ function mb(kb: number): string {
 export function formatFuzzReport(r: FuzzReport): string {
   const lines: string[] = [];
   lines.push(`fuzz: seed ${r.seed}, ${r.sent} requests answered or judged, ${r.victims} cut off by crashes (${r.skipped} refused by the client library) in ${(r.durationMs / 1000).toFixed(1)} s (${Math.round(r.sent / (r.durationMs / 1000))}/s)`);
+  for (const [why, n] of Object.entries(r.refusals)) lines.push(`  refused ${n}×: ${why}`);
   lines.push("");
   lines.push("answers (protocol/transport code: count):");
   for (const [k, v] of Object.entries(r.codes).sort()) lines.push(`  ${k}: ${v}`);

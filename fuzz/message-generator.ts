@@ -42,6 +42,9 @@ function intFor(prng: Prng, name: string, unsigned: boolean): number {
       return prng.int(0, 64);
     case "priority":
       return prng.int(-10, 10);
+    case "max_backoff_ms":
+    case "initial_backoff_ms":
+      return prng.pick([0, 10, 100, 1000]);
     default:
       return prng.int(0, 100);
   }
@@ -77,13 +80,27 @@ function scalarValue(prng: Prng, pool: IdPool, field: DescField, scalar: ScalarT
 /** A Timestamp: mostly near now, sometimes at or past the range JSON allows. */
 function timestampValue(prng: Prng): { seconds: bigint; nanos: number } {
   const now = BigInt(Math.floor(Date.now() / 1000));
+  if (prng.chance(0.7)) return { seconds: now + BigInt(prng.int(-5, 2)), nanos: prng.int(0, 999_999_999) };
   const seconds = prng.pick([now, now + 1n, now - 3600n, 0n, -62135596800n, 253402300799n, 253402300800n, -62135596801n, 9223372036854775807n]);
   return { seconds, nanos: prng.pick([0, 1, 999_999_999, 1_000_000_000, -1]) };
 }
 
-function listLength(prng: Prng, limits: GeneratorLimits): number {
+function listLength(prng: Prng, limits: GeneratorLimits, name = ""): number {
   if (prng.chance(0.03)) return prng.int(0, limits.maxListLength);
-  return prng.pick([0, 1, 1, 2, 3]);
+  // A job or a batch needs at least one step; other lists are often empty.
+  return name === "steps" || name === "requests" ? prng.pick([0, 1, 1, 2, 3, 3]) : prng.pick([0, 1, 1, 2, 3]);
+}
+
+/**
+ * How often a field is left unset: rarely for the ids an RPC needs (a
+ * missing one only tests "is required"), often for the optional extras
+ * that most often make a request invalid.
+ */
+function omitChance(name: string): number {
+  if (name.endsWith("_id")) return 0.05;
+  if (name === "operation") return 0.05;
+  if (["idempotency_key", "not_before", "labels", "page_token", "after_cursor", "priority", "retry", "failure_policy"].includes(name)) return 0.6;
+  return 0.3;
 }
 
 /** A message of `schema`, with each field set with probability ~0.7. */
@@ -102,9 +119,9 @@ function generateInit(prng: Prng, pool: IdPool, schema: DescMessage, limits: Gen
     init[oneof.localName] = { case: field.localName, value: fieldValue(prng, pool, field, limits, depth) };
   }
   for (const field of schema.fields) {
-    if (field.oneof || prng.chance(0.3)) continue;
+    if (field.oneof || prng.chance(omitChance(field.name))) continue;
     if (field.fieldKind === "list") {
-      const n = listLength(prng, limits);
+      const n = listLength(prng, limits, field.name);
       const items: unknown[] = [];
       for (let i = 0; i < n; i++) items.push(elementValue(prng, pool, field, limits, depth));
       init[field.localName] = items;

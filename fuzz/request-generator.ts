@@ -7,7 +7,7 @@
  * the seed, so a run's requests do not depend on answer timing; only the
  * ids drawn from the pool (learned from answers) may differ between runs.
  */
-import { type Message, toBinary, toJson } from "@bufbuild/protobuf";
+import { create, type Message, toBinary, toJson } from "@bufbuild/protobuf";
 import { mutateBytes } from "./byte-mutators.js";
 import { brokenEnvelope, envelope, gzipVariant } from "./envelope.js";
 import type { FuzzMethod } from "./fuzz-methods.js";
@@ -63,7 +63,13 @@ export function createRequestGenerator(o: RequestGeneratorOptions): RequestGener
     const messagePrng = prng.fork(1);
     const method = prng.pick(o.methods);
     const mutations: string[] = [];
-    const message = generateMessage(messagePrng, o.pool, method.desc.input, o.limits);
+    let message = generateMessage(messagePrng, o.pool, method.desc.input, o.limits);
+    if (method.desc.input.field.operation && prng.chance(0.01)) {
+      // An operation right at the 1 MiB operation cap (or a little past it).
+      const size = prng.pick([1024 * 1024 - 64, 1024 * 1024 - 8, 1024 * 1024 + 1, 1024 * 1024 + 4096]);
+      message = create(method.desc.input, { operation: { kind: { case: "echo", value: { text: "a".repeat(size) } } } } as never);
+      mutations.push(`operation-near-cap(${size})`);
+    }
     const body = encode(method, message);
     let protocol: string = prng.weighted(method.streaming ? STREAM_PROTOCOLS : UNARY_PROTOCOLS);
     if (body.json === undefined && /json|get/.test(protocol)) protocol = protocol === "connect-stream-json" ? "connect-stream-proto" : "connect-proto";

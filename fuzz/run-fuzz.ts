@@ -42,6 +42,8 @@ export interface FuzzReport {
   victims: number;
   /** Requests the client library refused to send (invalid header values): not counted as sent. */
   skipped: number;
+  /** Why the client library refused them, by message pattern. */
+  refusals: Record<string, number>;
   durationMs: number;
   /** Answers by "protocol/transport code". */
   codes: Record<string, number>;
@@ -93,6 +95,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const codes: Record<string, number> = {};
     let sent = 0;
     let victims = 0;
+    const refusals: Record<string, number> = {};
     let skipped = 0;
     const tracker = createCrashTracker(stack);
     // Crash signature (the error the server printed) -> the request that reproduced it.
@@ -123,6 +126,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const record = (req: WireRequest, res: WireResponse, outcome: Outcome) => {
       if (res.end === "client-refused") {
         skipped++;
+        const why = messagePattern(res.error ?? "?");
+        refusals[why] = (refusals[why] ?? 0) + 1;
         return;
       }
       sent++;
@@ -203,6 +208,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       sent,
       victims,
       skipped,
+      refusals,
       durationMs,
       codes,
       failures: failures.classes(),

@@ -103,6 +103,7 @@ export function stringFor(prng: Prng, pool: IdPool, name: string, maxLen: number
     if (prng.chance(0.3)) return "";
     return prng.chance(0.4) ? (pool.draw(prng, "pageToken") ?? prng.pick(PAGE_TOKENS)) : prng.pick(PAGE_TOKENS);
   }
+  if (name === "idempotency_key") return prng.chance(0.8) ? `key-${prng.int(0, 500)}` : randomText(prng, prng.int(0, 300));
   if (name === "route" || name === "routes") return prng.pick(["echo", "embed:tiny", "infer:tiny", "", "infer:", randomText(prng, 20)]);
   if (name === "model") return prng.pick(["tiny", "missing-model", "", randomText(prng, prng.int(1, 80))]);
   if (name === "name" || name === "depends_on") return prng.pick(["a", "b", "c", "step-1", randomText(prng, prng.int(0, 40))]);
