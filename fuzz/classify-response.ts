@@ -126,6 +126,7 @@ export function classifyResponse(req: WireRequest, res: WireResponse, limits: Re
     return { ...out, failure: `answered HTTP ${res.status} without an RPC code` };
   }
   if (res.end === "reset" && !req.brokenHttp) return { ...out, failure: `answer cut off: ${res.error ?? "reset"}` };
+  if ((out.code === "no-status" || out.code === "no-end-message") && res.truncated) return { code: "truncated", message: "" };
   if (out.code === "no-status" || out.code === "no-end-message") return { ...out, failure: "answer ended without a status (gRPC trailers or Connect end-of-stream message)" };
   if (req.streaming && req.deadlineMs !== undefined && out.code === "ok" && res.elapsedMs > req.deadlineMs + 250) {
     return { ...out, failure: `stream ended OK ${Math.round(res.elapsedMs)} ms after a ${req.deadlineMs} ms deadline (want deadline_exceeded)` };

@@ -8,11 +8,16 @@ export interface ReadLimits {
   unaryTimeoutMs: number;
   streamReadMs: number;
   deadlineGraceMs: number;
-  /** Bytes of each answer kept for classification (the rest is read and dropped). */
+  /**
+   * Bytes of each answer kept for classification (the rest is read and
+   * dropped). The status of gRPC-Web and Connect streams is in the last
+   * frame, so this is above the largest answer the server's caps allow
+   * (a 16 MiB job record); an answer cut by it is "truncated", not judged.
+   */
   bodyCap: number;
 }
 
-export const DEFAULT_READ_LIMITS: ReadLimits = { unaryTimeoutMs: 15_000, streamReadMs: 1500, deadlineGraceMs: 5000, bodyCap: 256 * 1024 };
+export const DEFAULT_READ_LIMITS: ReadLimits = { unaryTimeoutMs: 15_000, streamReadMs: 1500, deadlineGraceMs: 5000, bodyCap: 32 * 1024 * 1024 };
 
 /** Milliseconds the sender waits for `streaming` with optional deadline before giving up. */
 export function readBudgetMs(limits: ReadLimits, streaming: boolean, deadlineMs: number | undefined): number {
@@ -21,7 +26,8 @@ export function readBudgetMs(limits: ReadLimits, streaming: boolean, deadlineMs:
 }
 
 /** Appends `chunk` to `kept` without passing `cap` bytes. */
-export function keep(kept: Buffer[], size: { n: number }, chunk: Buffer, cap: number): void {
+export function keep(kept: Buffer[], size: { n: number; truncated?: boolean }, chunk: Buffer, cap: number): void {
+  if (size.n + chunk.length > cap) size.truncated = true;
   if (size.n >= cap) return;
   const part = chunk.subarray(0, cap - size.n);
   kept.push(part);

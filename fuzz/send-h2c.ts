@@ -45,7 +45,7 @@ export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessi
       return new Promise<WireResponse>((resolve) => {
         const res: WireResponse = { status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0), end: "complete", elapsedMs: 0 };
         const kept: Buffer[] = [];
-        const size = { n: 0 };
+        const size: { n: number; truncated?: boolean } = { n: 0 };
         let done = false;
         let stream: http2.ClientHttp2Stream | undefined;
         const own = wire.isolated ? isolatedSession() : undefined;
@@ -56,6 +56,7 @@ export function createH2cSender(baseUrl: () => string, limits: ReadLimits, sessi
           res.end = end;
           if (error !== undefined) res.error = error;
           res.body = Buffer.concat(kept);
+          if (size.truncated) res.truncated = true;
           res.elapsedMs = performance.now() - started;
           if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
           if (own) {

@@ -21,7 +21,7 @@ export function createHttp1Sender(baseUrl: () => string, limits: ReadLimits): Ht
       return new Promise<WireResponse>((resolve) => {
         const res: WireResponse = { status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0), end: "complete", elapsedMs: 0 };
         const kept: Buffer[] = [];
-        const size = { n: 0 };
+        const size: { n: number; truncated?: boolean } = { n: 0 };
         let done = false;
         const finish = (end: WireResponse["end"], error?: string) => {
           if (done) return;
@@ -30,6 +30,7 @@ export function createHttp1Sender(baseUrl: () => string, limits: ReadLimits): Ht
           res.end = end;
           if (error !== undefined) res.error = error;
           res.body = Buffer.concat(kept);
+          if (size.truncated) res.truncated = true;
           res.elapsedMs = performance.now() - started;
           resolve(res);
         };

@@ -41,6 +41,8 @@ export interface WireResponse {
   trailers: Record<string, string>;
   /** The body (at most the first `bodyCap` bytes the sender keeps). */
   body: Buffer;
+  /** The body passed the sender's cap and was cut. */
+  truncated?: boolean;
   /** How the exchange ended. */
   end: "complete" | "reset" | "timeout" | "cut" | "client-refused";
   /** The client-side error, when `end` is not complete. */
