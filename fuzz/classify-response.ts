@@ -125,7 +125,10 @@ export function classifyResponse(req: WireRequest, res: WireResponse, limits: Re
   if (out.code.startsWith("http-5") && !["http-501", "http-503", "http-504"].includes(out.code)) {
     return { ...out, failure: `answered HTTP ${res.status} without an RPC code` };
   }
-  if (res.end === "reset" && !req.brokenHttp) return { ...out, failure: `answer cut off: ${res.error ?? "reset"}` };
+  // A server may answer an error early and close while the body is still
+  // being sent (the client then sees a reset after the status): that is an
+  // answer. A success or stream cut off mid-way is not.
+  if (res.end === "reset" && !req.brokenHttp && res.status < 400) return { ...out, failure: `answer cut off: ${res.error ?? "reset"}` };
   if ((out.code === "no-status" || out.code === "no-end-message") && res.truncated) return { code: "truncated", message: "" };
   if (out.code === "no-status" || out.code === "no-end-message") return { ...out, failure: "answer ended without a status (gRPC trailers or Connect end-of-stream message)" };
   if (req.streaming && req.deadlineMs !== undefined && out.code === "ok" && res.elapsedMs > req.deadlineMs + 250) {
