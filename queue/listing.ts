@@ -90,6 +90,8 @@ async function scanIndex(
   let cursor = after;
   let scanned = 0;
   for (;;) {
+    // Nothing comes before the smallest id (and Redis refuses "(0-0" as an end).
+    if (cursor === "0-0") return "";
     const rows = await queue.redis
       .xrevrange(queue.keys.jobIndex, cursor ? `(${cursor}` : "+", "-", "COUNT", Math.min(CHUNK, budget - scanned))
       .catch((e: unknown) => {

@@ -29,14 +29,20 @@ export interface RequestRoutes {
   log(err: Error): void;
 }
 
+/** What a Host header may hold: a name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
+const HOST = /^(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
 /**
- * An HTTP/1.0 request without a Host header gets the local address it was
- * received on as its authority (what HTTP/1.0 servers assume); HTTP/1.1
- * without Host never gets here (Node answers it 400) and HTTP/2 has
- * `:authority`.
+ * An HTTP/1.0 request without a Host header, or any HTTP/1.x request whose
+ * Host is empty or not a host (connect-node builds a URL from it and throws
+ * on an invalid one), gets the local address it was received on as its
+ * authority, as servers do for HTTP/1.0. HTTP/1.1 without Host never gets
+ * here (Node answers it 400) and HTTP/2 has `:authority`.
  */
 function ensureAuthority(req: Request): void {
-  if ("authority" in req || req.headers.host !== undefined) return;
+  if ("authority" in req) return;
+  const host = req.headers.host;
+  if (host !== undefined && HOST.test(host)) return;
   const { localAddress, localPort } = req.socket;
   if (localAddress === undefined) return;
   req.headers.host = localAddress.includes(":") ? `[${localAddress}]:${localPort}` : `${localAddress}:${localPort}`;

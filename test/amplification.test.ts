@@ -5,6 +5,7 @@
  * Resolved operations, outputs, results and job records are each capped
  * where they are stored, and listings are paged by bytes.
  */
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
@@ -151,6 +152,14 @@ describe("listings", () => {
       token = page.nextPageToken;
     }
     for (const id of ids) expect(seen.has(id)).toBe(true);
+  });
+
+  it("a page token at the very start of the index (0-0) is refused as no token, not answered internal", async () => {
+    for (const call of [jobs.listJobs({ pageToken: "0-0" }), stepService.listSteps({ pageToken: "j:0-0" })]) {
+      const err = await call.then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(err?.code).toBe(Code.InvalidArgument);
+      expect(err?.rawMessage).toMatch(/^page_token: is not a token returned by a previous List(Jobs|Steps) response/);
+    }
   });
 
   it("ListSteps of FAILED with a route that matches nothing examines at most the scan budget per call", async () => {

@@ -48,6 +48,22 @@ describe("requests that once ended the process", () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it("an HTTP/1.1 request with an empty or malformed Host header is answered, and the server lives on", async () => {
+    for (const host of ["", "a b", "[zz"]) {
+      const reply = await raw(`GET /stepq.v1.JobService/ListJobs?encoding=json&message=%7B%7D HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect(reply).toMatch(/^HTTP\/1\.1 (200|400) /);
+    }
+    expect(server.child.exitCode).toBeNull();
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it("an HTTP/0.9-style request line is refused, and the server lives on", async () => {
+    const reply = await raw("GET /stepq.v1.StepService/GetStep\r\n\r\n");
+    expect(reply).not.toMatch(/^HTTP\/1\.[01] 5/);
+    expect(server.child.exitCode).toBeNull();
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
   it("an HTTP/1.1 request without a Host header is refused with 400, and the server lives on", async () => {
     const reply = await raw("GET /stepq.v1.JobService/ListJobs?encoding=json&message=%7B%7D HTTP/1.1\r\n\r\n");
     expect(reply).toMatch(/^HTTP\/1\.1 400 /);
