@@ -84,6 +84,15 @@ export class DataLossError extends StepqError {
   readonly kind = "data_loss";
 }
 
+/**
+ * A client's value quoted in an error message, cut to 80 characters: the
+ * message must say what was wrong without echoing a 170 KB field back (it
+ * travels in a header for gRPC).
+ */
+export function quoted(value: string): string {
+  return value.length <= 80 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 80))}… (${value.length} characters)`;
+}
+
 /** Turns anything thrown into an Error, keeping Errors as they are. */
 export function coerceError(e: unknown): Error {
   if (e instanceof Error) return e;

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { clone, toJsonString } from "@bufbuild/protobuf";
 import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
-import { InvalidArgumentError, ResourceExhaustedError } from "./errors.js";
+import { InvalidArgumentError, ResourceExhaustedError, quoted } from "./errors.js";
 import { randomIdSuffix } from "./ids.js";
 import type { SubmitLimits } from "./limits.js";
 import { pack, type Packable } from "./msgpack.js";
@@ -151,8 +151,8 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   const labels = input.labels ? Object.entries(input.labels) : [];
   if (labels.length > 32) bad(`${paths.job}labels`, `has ${labels.length} entries; at most 32`);
   for (const [k, v] of labels) {
-    if (!LABEL_KEY.test(k)) bad(`${paths.job}labels`, `key ${JSON.stringify(k)} must be 1-64 characters of [A-Za-z0-9_./-]`);
-    if (v.length > 256) bad(`${paths.job}labels[${JSON.stringify(k)}]`, `is ${v.length} characters; at most 256`);
+    if (!LABEL_KEY.test(k)) bad(`${paths.job}labels`, `key ${quoted(k)} must be 1-64 characters of [A-Za-z0-9_./-]`);
+    if (v.length > 256) bad(`${paths.job}labels[${quoted(k)}]`, `is ${v.length} characters; at most 256`);
   }
   if (input.idempotencyKey !== undefined && input.idempotencyKey !== "" && !IDEMPOTENCY_KEY.test(input.idempotencyKey)) {
     bad(`${paths.job}idempotency_key`, "must be 1-128 printable ASCII characters without spaces");
@@ -166,7 +166,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   const index = new Map<string, number>();
   for (let i = 0; i < steps.length; i++) {
     const s = steps[i] as StepInput;
-    if (!STEP_NAME.test(s.name)) bad(`${paths.step(i)}name`, `${JSON.stringify(s.name)} must be 1-64 characters of [A-Za-z0-9_-]`);
+    if (!STEP_NAME.test(s.name)) bad(`${paths.step(i)}name`, `${quoted(s.name)} must be 1-64 characters of [A-Za-z0-9_-]`);
     const other = index.get(s.name);
     if (other !== undefined) bad(`${paths.step(i)}name`, `'${s.name}' is also the name of steps[${other}]; step names must be unique`);
     index.set(s.name, i);
@@ -188,7 +188,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     const mine: number[] = [];
     for (const name of s.dependsOn ?? []) {
       const d = index.get(name);
-      if (d === undefined) bad(`${p}depends_on`, `names unknown step '${name}'`);
+      if (d === undefined) bad(`${p}depends_on`, `names unknown step ${quoted(name)}`);
       if (d === i) bad(`${p}depends_on`, `step '${name}' cannot depend on itself`);
       if (mine.includes(d)) bad(`${p}depends_on`, `names '${name}' twice`);
       mine.push(d);

@@ -4,7 +4,7 @@
  * what a user reads when a submit is refused.
  */
 import { ChatRole, type Operation } from "../gen/stepq/v1/operation_pb.js";
-import { InvalidArgumentError } from "./errors.js";
+import { InvalidArgumentError, quoted } from "./errors.js";
 import type { SubmitLimits } from "./limits.js";
 
 /** Model names: what Hugging Face, Ollama and file names use. */
@@ -34,7 +34,7 @@ function bad(path: string, message: string): never {
 function checkModel(path: string, model: string): void {
   if (model === "") bad(path, "is required: name the model to run (a worker serves it as a route)");
   if (!MODEL_NAME.test(model)) {
-    bad(path, `${JSON.stringify(model)} is not a valid model name (1-128 characters of letters, digits and ._:/@+-)`);
+    bad(path, `${quoted(model)} is not a valid model name (1-128 characters of letters, digits and ._:/@+-)`);
   }
 }
 

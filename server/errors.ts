@@ -31,15 +31,29 @@ function logOnce(err: Error, log: (err: Error) => void): void {
   log(err);
 }
 
+/**
+ * Longest error message sent. gRPC and gRPC-Web carry it in a header, and a
+ * message quoting a 170 KB field a client sent made a header block larger
+ * than HTTP/2 takes: the stream was reset instead of answered.
+ */
+export const MAX_ERROR_MESSAGE = 1000;
+
+/** `err` with its message cut to MAX_ERROR_MESSAGE characters (itself when it fits). */
+export function boundedError(err: ConnectError): ConnectError {
+  if (err.rawMessage.length <= MAX_ERROR_MESSAGE) return err;
+  const cut = `${err.rawMessage.slice(0, MAX_ERROR_MESSAGE)}… (message cut at ${MAX_ERROR_MESSAGE} characters)`;
+  return new ConnectError(cut, err.code, err.metadata, err.details as ConstructorParameters<typeof ConnectError>[3], err.cause);
+}
+
 /** The ConnectError to send for `e`. */
 export function toConnectError(e: unknown, log: (err: Error) => void = () => {}): ConnectError {
   if (e instanceof ConnectError) {
     // Raised by Connect itself inside the chain: still a server fault to log.
     if (e.code === Code.Internal) logOnce(e.cause instanceof Error ? e.cause : e, log);
-    return e;
+    return boundedError(e);
   }
   const err = asQueueError(e);
-  if (err instanceof StepqError) return new ConnectError(err.message, CODES[err.kind], undefined, undefined, err);
+  if (err instanceof StepqError) return boundedError(new ConnectError(err.message, CODES[err.kind], undefined, undefined, err));
   logOnce(err, log);
   const internal = new ConnectError("internal error; the server log has the details", Code.Internal, undefined, undefined, err);
   logged.add(internal);

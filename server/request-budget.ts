@@ -102,6 +102,7 @@ export function withRequestBudget(handler: UniversalHandler, budget: RequestBudg
   const wrapped = async (req: UniversalServerRequest): Promise<UniversalServerResponse> => {
     const declared = Number(req.header.get("content-length") ?? NaN);
     let holding = 0;
+    let refused = false;
     let pending = 2; // the body read to its end (or abandoned), and the handler's answer
     const settle = () => {
       if (--pending === 0 && holding > 0) budget.release(holding);
@@ -114,7 +115,10 @@ export function withRequestBudget(handler: UniversalHandler, budget: RequestBudg
           if (seen > holding) {
             const first = holding === 0 && Number.isSafeInteger(declared) && declared >= seen ? declared : 0;
             const more = first || Math.ceil((seen - holding) / STEP) * STEP;
-            await budget.acquire(more);
+            await budget.acquire(more).catch((e: unknown) => {
+              refused = true;
+              throw e;
+            });
             holding += more;
           }
           yield chunk;
@@ -127,7 +131,12 @@ export function withRequestBudget(handler: UniversalHandler, budget: RequestBudg
     const counting = body !== null && typeof body === "object" && Symbol.asyncIterator in body;
     if (!counting) pending--;
     try {
-      return await handler(counting ? { ...req, body: counted(body as AsyncIterable<Uint8Array>) } : req);
+      const res = await handler(counting ? { ...req, body: counted(body as AsyncIterable<Uint8Array>) } : req);
+      if (!refused) return res;
+      // The rest of the body will never be read: the client must not reuse the connection.
+      const header = new Headers(res.header);
+      header.set("connection", "close");
+      return { ...res, header };
     } finally {
       settle();
     }

@@ -164,7 +164,7 @@ describe("each limit: the limit is accepted, one past it is refused naming the f
     ["infer.top_k", "SubmitStep", inferStep({ topK: 100_000 }), inferStep({ topK: 100_001 }), "invalid_argument", /^operation\.infer\.top_k: must be between 0 and 100000/],
     ["infer.stop", "SubmitStep", inferStep({ stop: Array(8).fill("x") }), inferStep({ stop: Array(9).fill("x") }), "invalid_argument", /^operation\.infer\.stop: at most 8 stop strings \(got 9\)$/],
     ["an infer.stop string", "SubmitStep", inferStep({ stop: ["s".repeat(64)] }), inferStep({ stop: ["s".repeat(65)] }), "invalid_argument", /^operation\.infer\.stop\[0\]: is 65 characters; at most 64$/],
-    ["infer.model", "SubmitStep", inferStep({ model: "m".repeat(128) }), inferStep({ model: "m".repeat(129) }), "invalid_argument", /^operation\.infer\.model: "m+" is not a valid model name \(1-128 characters/],
+    ["infer.model", "SubmitStep", inferStep({ model: "m".repeat(128) }), inferStep({ model: "m".repeat(129) }), "invalid_argument", /^operation\.infer\.model: "m{80}"… \(129 characters\) is not a valid model name \(1-128 characters/],
     [
       "embed.inputs",
       "SubmitStep",

@@ -7,7 +7,11 @@ import { execFile } from "node:child_process";
 import { connect as h2connect } from "node:http2";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { useStack } from "./helpers/stack.js";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createStepqClient } from "../clients/node/client.js";
+import { OperationSchema } from "../gen/stepq/v1/operation_pb.js";
+import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();
 const base = stack.server.url;
@@ -80,5 +84,22 @@ describe("answers that had no body", () => {
       code: "unimplemented",
       message: "stepq.v1.StepService/SubmitStep takes POST only (it is not read-only); GET works for the read-only RPCs: GetStep, ListSteps, GetJob, ListJobs",
     });
+  });
+
+  it("an error about a huge field answers gRPC clients with a bounded message (it once overflowed the header block and reset the stream)", async () => {
+    const grpc = createStepqClient({ baseUrl: base, protocol: "grpc" });
+    const big = "q".repeat(170_000);
+    const calls = [
+      grpc.steps.submitStep({ operation: create(OperationSchema, { kind: { case: "infer", value: { model: big, prompt: "x" } } }) }),
+      grpc.jobs.submitJob({ steps: [{ name: big, operation: echo({ text: "a" }) }] }),
+      grpc.jobs.submitJob({ steps: [{ name: "a", operation: echo({ text: "a" }), dependsOn: [big] }] }),
+      grpc.steps.submitStep({ operation: echo({ text: "a" }), labels: { [big]: "v" } }),
+    ];
+    for (const call of calls) {
+      const err = await call.then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(err?.code).toBe(Code.InvalidArgument);
+      expect(err?.rawMessage.length).toBeLessThan(400);
+      expect(err?.rawMessage).toContain("… (170000 characters)");
+    }
   });
 });
