@@ -93,6 +93,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     lane: (req, res) => outputLane.handle(req, res),
     connect: (req, res) => connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]),
     log: logUnexpected,
+    maxRequestBytes: config.maxRequestBytes,
   });
   const listener = await listen(handler, config.port, config.host, config.connections);
   const fdWarning = openFileLimitWarning(config.connections.maxConnections);

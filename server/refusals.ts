@@ -11,7 +11,8 @@ import type { Http2ServerResponse } from "node:http2";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createAsyncIterable, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import { createEndStreamSerialization, endStreamFlag, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { HEALTH_PATH } from "./health.js";
@@ -70,10 +71,19 @@ function writeError(res: NodeResponse, contentType: string, httpStatus: number, 
     res.end();
     return;
   }
+  if (contentType.startsWith("application/connect+")) {
+    // Connect streaming: a 200 whose body is one end-of-stream message carrying the error.
+    const end = encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: new Headers(), error: err }));
+    (res as ServerResponse).writeHead(200, { ...extra, "content-type": contentType.split(";")[0] as string, "content-length": String(end.byteLength) });
+    res.end(end);
+    return;
+  }
   const body = errorToJsonBytes(err, {});
   (res as ServerResponse).writeHead(httpStatus, { ...extra, "content-type": "application/json", "content-length": String(body.byteLength) });
   res.end(body);
 }
+
+const endStream = createEndStreamSerialization(undefined);
 
 /** Connect's `fallback`: every path that is no RPC gets 404 (gRPC: UNIMPLEMENTED) and a message naming what exists. */
 export function createNotFoundFallback(services: readonly DescService[]): NonNullable<ConnectNodeAdapterOptions["fallback"]> {
@@ -114,4 +124,25 @@ export function withRefusalBodies(handler: UniversalHandler, services: readonly 
     return { ...res, header, body: createAsyncIterable([body]) };
   };
   return wrapHandler(handler, wrapped);
+}
+
+/**
+ * Refuses a request whose declared body is larger than any message the
+ * server takes (`maxRequestBytes`, plus one envelope) before Connect reads
+ * it, in the request's protocol; returns whether it did. Connect would read
+ * until the limit and then drop the request, and with it the connection,
+ * while the client is still sending: an HTTP/1.1 client then fails writing
+ * and never reads the answer. Here the body is drained instead
+ * (server/request-handler.ts), so the client reads why.
+ */
+export function refuseOversizeBody(req: { headers: Record<string, string | string[] | undefined> }, res: NodeResponse, maxRequestBytes: number): boolean {
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (!Number.isSafeInteger(declared) || declared <= maxRequestBytes + 5) return false;
+  const err = new ConnectError(
+    `the request message is ${declared} bytes, over this server's limit of ${maxRequestBytes} bytes (--max-request-bytes); ` +
+      "send a smaller request (fewer steps per SubmitSteps or SubmitJob call, shorter inputs)",
+    Code.ResourceExhausted,
+  );
+  writeError(res, String(req.headers["content-type"] ?? ""), 429, err);
+  return true;
 }

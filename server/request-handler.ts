@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { coerceError } from "../queue/errors.js";
 import type { RequestHandler } from "./listen.js";
+import { refuseOversizeBody } from "./refusals.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
@@ -27,6 +28,8 @@ export interface RequestRoutes {
   connect(req: Request, res: Response): void;
   /** Logs an unexpected error (the client learns only "internal error"). */
   log(err: Error): void;
+  /** Largest request message (--max-request-bytes): a body declared larger is refused before it is read. */
+  maxRequestBytes: number;
 }
 
 /** What a Host header may hold: a name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
@@ -100,6 +103,7 @@ export function createRequestHandler(routes: RequestRoutes): RequestHandler {
     try {
       drainUnreadBody(req, res);
       if (routes.health(req, res)) return;
+      if (refuseOversizeBody(req, res, routes.maxRequestBytes)) return;
       ensureAuthority(req);
       if (!routes.lane(req, res)) routes.connect(req, res);
     } catch (e) {

@@ -193,7 +193,9 @@ describe("bad requests to the direct writer", () => {
     const bytes = Buffer.from(await res.arrayBuffer());
     expect(JSON.parse(bytes.subarray(5).toString()).error).toEqual({
       code: "resource_exhausted",
-      message: "the request is larger than this server's limit of 64 bytes (max_request_bytes)",
+      message:
+        "the request message is 107 bytes, over this server's limit of 64 bytes (--max-request-bytes); " +
+        "send a smaller request (fewer steps per SubmitSteps or SubmitJob call, shorter inputs)",
     });
   });
   it("a bad step id is INVALID_ARGUMENT from the handler's own checks, the same as through Connect", async () => {
