@@ -14,6 +14,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { flag: "count", short: "n", kind: "int", default: "10000", help: "Requests to send." },
   { flag: "concurrency", short: "c", kind: "int", default: "8", help: "Requests in flight at once." },
   { flag: "only", kind: "int", help: "Send only request number I of the seed (to reproduce a failure)." },
+  { flag: "from", kind: "int", default: "0", help: "Start at request number I (with --count as the end and -c 1: replays a pair that shared a connection)." },
   { flag: "settle", kind: "duration", default: "15s", help: "Longest wait for the server's memory to settle after the run." },
 ];
 
@@ -31,6 +32,7 @@ export async function runFuzzCommand(argv: readonly string[]): Promise<number> {
   let count: number;
   let concurrency: number;
   let only: number | undefined;
+  let from: number;
   let settleMs: number;
   try {
     const { values: v, help, positionals } = parseOptions(OPTIONS, argv, {});
@@ -43,8 +45,10 @@ export async function runFuzzCommand(argv: readonly string[]): Promise<number> {
     count = v.count as number;
     concurrency = v.concurrency as number;
     only = v.only as number | undefined;
+    from = v.from as number;
     settleMs = v.settle as number;
     if (count < 1) throw new OptionError("--count must be at least 1");
+    if (from < 0 || from >= count) throw new OptionError(`--from must be 0 or more and below --count (${count})`);
     if (concurrency < 1) throw new OptionError("--concurrency must be at least 1");
   } catch (e) {
     if (!(e instanceof OptionError)) throw e;
@@ -52,7 +56,7 @@ export async function runFuzzCommand(argv: readonly string[]): Promise<number> {
     return 2;
   }
   process.stderr.write(`fuzz: seed ${seed} (reproduce with: npm run fuzz -- --seed ${seed} --count ${count})\n`);
-  const report = await runFuzz({ seed, count, concurrency, settleMs, ...(only !== undefined ? { only } : {}), log: (line) => process.stderr.write(`fuzz: ${line}\n`) });
+  const report = await runFuzz({ seed, count, from, concurrency, settleMs, ...(only !== undefined ? { only } : {}), log: (line) => process.stderr.write(`fuzz: ${line}\n`) });
   process.stdout.write(formatFuzzReport(report));
   return fuzzViolations(report).length === 0 ? 0 : 1;
 }

@@ -26,6 +26,8 @@ export interface FuzzOptions {
   concurrency: number;
   /** Send only this request index (reproduce one failure). */
   only?: number;
+  /** First request index (default 0); `count` is the end. */
+  from?: number;
   /** Server flags, e.g. a smaller --max-request-bytes. */
   serverArgs?: readonly string[];
   /** The server's request cap, for oversize bodies (must match serverArgs). */
@@ -166,7 +168,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       if (first) failures.add(first, crashOutcome(`${signature} (not reproduced by any single suspect request)`), crash?.outputTail);
     };
 
-    let next = o.only ?? 0;
+    let next = o.only ?? o.from ?? 0;
     const end = o.only !== undefined ? o.only + 1 : o.count;
     let crashWork: Promise<void> | undefined;
     const lane = async () => {

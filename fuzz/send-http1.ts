@@ -6,6 +6,8 @@ import * as http from "node:http";
 import { keep, type ReadLimits, readBudgetMs } from "./read-limits.js";
 import type { WireRequest, WireResponse } from "./wire-request.js";
 
+type SocketWithHistory = import("node:net").Socket & { lastFuzzRequest?: string };
+
 /** A sender bound to a base URL; `close` drops its idle connections. */
 export interface Http1Sender {
   send(req: WireRequest): Promise<WireResponse>;
@@ -59,7 +61,13 @@ export function createHttp1Sender(baseUrl: () => string, limits: ReadLimits): Ht
           incoming.on("error", (e) => finish("reset", e.message));
           incoming.on("aborted", () => finish("reset", "aborted"));
         });
-        req.on("error", (e) => finish(res.status === 0 ? "reset" : "reset", e.message));
+        // On a kept-alive connection, a failure names the request that used it before (to replay the pair).
+        let before: string | undefined;
+        req.on("socket", (socket: SocketWithHistory) => {
+          if (socket.lastFuzzRequest !== undefined) before = socket.lastFuzzRequest;
+          socket.lastFuzzRequest = `#${wire.index} ${wire.rpc} (${wire.protocol}; ${wire.mutations.join(" ") || "no mutations"})`;
+        });
+        req.on("error", (e) => finish("reset", before === undefined ? e.message : `${e.message} on a reused connection; the request before on it: ${before}`));
         req.end(wire.body.length > 0 ? wire.body : undefined);
       });
     },

@@ -7,7 +7,8 @@
  * is unreachable).
  */
 import type { Redis } from "ioredis";
-import { asQueueError, UnavailableError } from "./errors.js";
+import { failOnClose } from "./connection.js";
+import { asQueueError } from "./errors.js";
 
 /** One stream entry: its id and its flat field list. */
 export interface StreamEntry {
@@ -44,33 +45,16 @@ export async function lastEntryId(redis: Redis, key: string): Promise<string> {
  * The blocking read over every followed stream: `args` is
  * `COUNT n BLOCK ms STREAMS key... id...`. Null when the block timed out or
  * was interrupted (CLIENT UNBLOCK).
- *
- * It fails as soon as `reader`'s connection closes: ioredis, told not to
- * resend commands cut by a disconnect, drops them without settling them
- * when its first reconnect succeeds, and a read left waiting forever would
- * stop every stream of the server.
  */
-export function readLive(reader: Redis, args: readonly (string | number)[]): Promise<[string, StreamEntry[]][] | null> {
+export async function readLive(reader: Redis, args: readonly (string | number)[]): Promise<[string, StreamEntry[]][] | null> {
   const xread = reader.xread as (...a: (string | number)[]) => Promise<[string, [string, string[]][]][] | null>;
-  return new Promise((resolve, reject) => {
-    const onClose = () => reject(new UnavailableError("the connection to Redis closed during a blocking read; reading again"));
-    reader.once("close", onClose);
-    xread.apply(reader, [...args]).then(
-      (reply) => {
-        reader.off("close", onClose);
-        resolve(reply ? reply.map(([key, rows]) => [key, entries(rows)]) : null);
-      },
-      (e: unknown) => {
-        reader.off("close", onClose);
-        reject(asQueueError(e));
-      },
-    );
-  });
+  const reply = await failOnClose(reader, () => xread.apply(reader, [...args]));
+  return reply ? reply.map(([key, rows]) => [key, entries(rows)]) : null;
 }
 
-/** The connection id of `reader`, for interrupting its blocking read. */
+/** The connection id of `reader`, for interrupting its blocking read (guarded like the read: it runs on the same connection). */
 export async function connectionId(reader: Redis): Promise<number> {
-  return (await call(() => reader.client("ID"))) as number;
+  return (await failOnClose(reader, () => reader.client("ID"))) as number;
 }
 
 /** Ends the blocking read of connection `id` at once (it returns null). */

@@ -142,6 +142,8 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
       idleTimeoutMs: v["idle-timeout"] as number,
       maxConnectionsPerClient: v["max-connections-per-client"] as number,
       maxConnections: v["max-connections"] as number,
+      // Four of the largest replies (job records) queued on one HTTP/2 connection before new calls on it wait for a new one.
+      sessionMemoryBytes: Math.max(64 * 1024 * 1024, 4 * (v["max-job-bytes"] as number)),
     },
     maxStreamBufferBytes: v["max-stream-buffer-bytes"] as number,
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,

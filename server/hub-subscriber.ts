@@ -58,6 +58,8 @@ export interface Subscriber {
   reading: boolean;
   /** The first catch-up read is done (it checks the cursor against the stream's end). */
   started: boolean;
+  /** Since when its catch-up reads fail because Redis is away (Date.now()); it retries until `unavailableMs`. */
+  unavailableSince: number | undefined;
   /** COUNT of its next catch-up read, adapted to the entries' size. */
   pageCount: number;
   closed: boolean;
@@ -98,6 +100,7 @@ export function newSubscriber(key: string, after: string, options: SubscribeOpti
     paused: false,
     reading: false,
     started: false,
+    unavailableSince: undefined,
     pageCount,
     closed: false,
     failure: undefined,

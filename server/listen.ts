@@ -61,6 +61,16 @@ export interface ConnectionLimits {
   maxConnectionsPerClient: number;
   /** Connections the server holds at once; more are closed on arrival. */
   maxConnections: number;
+  /**
+   * HTTP/2: bytes a session may have queued to send (and in header tables)
+   * before Node refuses NEW streams on it with ENHANCE_YOUR_CALM. Node's
+   * default, 10 MB, is under one reply this server may send (a 16 MiB job
+   * record): a client that had not yet read one large GetJob had every
+   * other call on its connection refused (measured). It bounds no memory
+   * by itself (existing streams may pass it); replies and streams have
+   * their own caps.
+   */
+  sessionMemoryBytes: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -70,6 +80,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleTimeoutMs: 65_000,
   maxConnectionsPerClient: 1024,
   maxConnections: 8192,
+  sessionMemoryBytes: 64 * 1024 * 1024,
 };
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0");
@@ -111,7 +122,7 @@ export async function listen(
   // listens here (the TCP server hands it sockets), so start them as
   // listening would.
   h1.emit("listening");
-  const h2server = createHttp2Server({}, handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  const h2server = createHttp2Server({ maxSessionMemory: Math.max(10, Math.ceil(limits.sessionMemoryBytes / 2 ** 20)) }, handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
   const sockets = new Set<Socket>();
   const perClient = new Map<string, number>();
   const sessions = new Set<ServerHttp2Session>();

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { coerceError } from "../queue/errors.js";
 import type { RequestHandler } from "./listen.js";
+import { drainUnreadBody } from "./drain-unread-body.js";
 import { refuseOversizeBody } from "./refusals.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -62,48 +63,16 @@ function answerInternal(res: Response): void {
   res.end(body);
 }
 
-/** How long a connection may go on sending a body nobody reads before it is closed. */
-const LINGER_MS = 5000;
-
-/**
- * An HTTP/1.1 response that starts before its request's body was read (a
- * request refused for its size or a bad header) leaves the connection's
- * parser paused in the middle of that body: a keep-alive client that sent
- * its next request on it would wait forever. Once the response is sent, the
- * rest of the body is read and dropped, so the connection can be used
- * again, and the client, still sending, is not cut off before it reads the
- * answer; a body that has not ended after LINGER_MS closes the connection.
- * (Refusals that know the body will never be read say `Connection: close`
- * themselves: see server/request-budget.ts.)
- */
-function drainUnreadBody(req: Request, res: Response): void {
-  if ("stream" in req) return; // HTTP/2: each request is its own stream
-  const r = res as ServerResponse;
-  const socket = req.socket; // taken now: Node detaches it from the request once the response is done
-  const writeHead = r.writeHead;
-  r.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse["writeHead"]>) {
-    if (!req.complete && socket && !socket.destroyed) {
-      const linger = setTimeout(() => {
-        if (!req.complete) socket.destroy();
-      }, LINGER_MS);
-      linger.unref();
-      req.once("end", () => clearTimeout(linger));
-      socket.once("close", () => clearTimeout(linger));
-      this.once("finish", () => {
-        if (!req.complete && !req.destroyed) req.resume();
-      });
-    }
-    return writeHead.apply(this, args);
-  } as ServerResponse["writeHead"];
-}
-
 /** The handler that dispatches every request to `routes`, and survives whatever they throw. */
 export function createRequestHandler(routes: RequestRoutes): RequestHandler {
   return (req, res) => {
     try {
-      drainUnreadBody(req, res);
+      if (!("stream" in req)) drainUnreadBody(req, res as ServerResponse); // HTTP/2: each request is its own stream
       if (routes.health(req, res)) return;
-      if (refuseOversizeBody(req, res, routes.maxRequestBytes)) return;
+      if (refuseOversizeBody(req, res, routes.maxRequestBytes)) {
+        req.resume(); // refused unread: drop the body as it comes (on HTTP/1.1 drainUnreadBody also closes if it never ends)
+        return;
+      }
       ensureAuthority(req);
       if (!routes.lane(req, res)) routes.connect(req, res);
     } catch (e) {

@@ -32,7 +32,7 @@
 import type { Redis } from "ioredis";
 import { asQueueError, DataLossError, OutOfRangeError, UnavailableError } from "../queue/errors.js";
 import { compareCursors } from "../queue/log-entry.js";
-import { lastEntryId, readAfter } from "../queue/stream-reads.js";
+import { lastEntryId, readAfter, streamsMissing } from "../queue/stream-reads.js";
 import { startStallSweep, verifyOnReconnect } from "./hub-guards.js";
 import { type LiveKey, startLiveReader } from "./hub-live-reader.js";
 import {
@@ -79,6 +79,8 @@ export interface StreamHubOptions {
   batch?: number;
   /** Longest single block, ms; bounds recovery after a lost wake-up. Default 5,000. */
   blockMs?: number;
+  /** How long a subscriber still catching up retries while Redis is away before it ends UNAVAILABLE, ms. Default 30,000. */
+  unavailableMs?: number;
   /** Called when reading fails (Redis away); the hub retries by itself. */
   onError?: (err: Error) => void;
 }
@@ -99,10 +101,11 @@ export function createStreamHub(options: StreamHubOptions) {
   const stallMs = options.stallMs ?? 5 * 60_000;
   const batch = options.batch ?? 500;
   const blockMs = options.blockMs ?? 5000;
+  const unavailableMs = options.unavailableMs ?? 30_000;
   const keys = new Map<string, LiveKey>();
   const all = new Set<Subscriber>();
   const buffers: Buffers = { bytes: 0 };
-  const counts = { pauses: 0, stalled: 0, lost: 0 };
+  const counts = { pauses: 0, stalled: 0, lost: 0, retried: 0 };
   let closed = false;
 
   /** COUNT for entries of `avg` bytes: about pageBytes per read, within 1..batch, growing at most 4x a time. */
@@ -183,24 +186,35 @@ export function createStreamHub(options: StreamHubOptions) {
     if (sub.live || sub.reading || sub.closed || sub.failure || sub.queue.length > 0) return;
     if (!asked && (unsentOf(sub) >= pageBytes / 4 || buffers.bytes >= maxTotalBytes)) return;
     sub.reading = true;
+    let retry = false;
     try {
+      // Back after Redis was away: what it read must still be there.
+      if (sub.unavailableSince !== undefined && sub.anchor !== undefined) {
+        if ((await streamsMissing(redis, [[sub.key, sub.anchor]])).size > 0) return lose(sub);
+      }
       const count = sub.pageCount;
       const rows = await readAfter(redis, sub.key, sub.cursor, count);
+      sub.unavailableSince = undefined;
       if (sub.closed || sub.failure) return;
       adaptPage(sub, rows);
       if (!sub.started) {
-        sub.started = true;
         if (rows.length === 0 && (await beyondEnd(sub))) return;
+        sub.started = true;
       }
       queuePage(sub, rows);
       if (rows.length < count) await attach(sub);
     } catch (e) {
-      fail(sub, asQueueError(e));
+      const err = asQueueError(e);
+      // Redis away while it catches up: read again shortly, as the live reader does, for up to unavailableMs.
+      retry = err instanceof UnavailableError && !sub.live && !closed && Date.now() - (sub.unavailableSince ??= Date.now()) < unavailableMs;
+      if (retry) counts.retried++;
+      else fail(sub, err);
     } finally {
       sub.reading = false;
     }
+    if (retry) setTimeout(() => void pull(sub, true), 250).unref();
     // Detached again while closing the gap, with its consumer waiting: read on.
-    if (!sub.live && sub.wake && sub.queue.length === 0) void pull(sub, true);
+    else if (!sub.live && sub.wake && sub.queue.length === 0) void pull(sub, true);
   }
 
   /**
@@ -264,10 +278,13 @@ export function createStreamHub(options: StreamHubOptions) {
     sub.options.onStall?.(err);
   });
 
-  verifyOnReconnect(redis, reader, all, (sub) => {
+  /** Ends `sub` because its stream lost what it read (Redis restarted without its data). */
+  function lose(sub: Subscriber) {
     counts.lost++;
     fail(sub, sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted without it)`));
-  });
+  }
+
+  verifyOnReconnect(redis, reader, all, lose);
 
   function closeSub(sub: Subscriber) {
     if (sub.closed) return;
@@ -289,7 +306,7 @@ export function createStreamHub(options: StreamHubOptions) {
       return buffers.bytes;
     },
 
-    /** Subscriptions open now, how many are paused, and how many were paused, ended as stalled, or lost their data so far. */
+    /** Subscriptions open now, how many are paused, and how many were paused, ended as stalled, lost their data, or had a catch-up read retried (Redis away) so far. */
     stats() {
       let paused = 0;
       for (const sub of all) if (sub.paused) paused++;

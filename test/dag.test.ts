@@ -175,7 +175,7 @@ describe("validation of a job's DAG", () => {
   it("duplicate names", () =>
     expectInvalid({ steps: [{ name: "a", operation: op }, { name: "a", operation: op }] }, /^steps\[1\]\.name: 'a' is also the name of steps\[0\]/));
   it("a dependency on an unknown step", () =>
-    expectInvalid({ steps: [{ name: "a", operation: op, dependsOn: ["ghost"] }] }, /^steps\[0\]\.depends_on: names unknown step 'ghost'/));
+    expectInvalid({ steps: [{ name: "a", operation: op, dependsOn: ["ghost"] }] }, /^steps\[0\]\.depends_on: names unknown step "ghost"/));
   it("a cycle", () =>
     expectInvalid(
       {

@@ -21,6 +21,7 @@ const connections = {
   idleTimeoutMs: 400,
   maxConnectionsPerClient: 4,
   maxConnections: 1000,
+  sessionMemoryBytes: 64 * 1024 * 1024,
 };
 const stack = await useStack({ connections });
 void (await stack.worker()).runForever();

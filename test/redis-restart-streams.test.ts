@@ -10,8 +10,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { DataLossError } from "../queue/errors.js";
 import { createQueue } from "../queue/queue.js";
+import { createRedis, waitReady } from "../queue/connection.js";
 import { buildServer } from "../server/main.js";
+import { createStreamHub, type HubEntry } from "../server/stream-hub.js";
 import { createEchoEngine } from "../worker/engines/echo.js";
 import { createWorker } from "../worker/worker.js";
 import { connect, useRedis } from "./helpers/redis.js";
@@ -126,6 +129,72 @@ describe("streams open while Redis restarts with its data (AOF, fsync always)", 
       expect(keptServer.hub.stats().lost).toBe(0);
     } finally {
       await keptServer.close();
+    }
+  });
+});
+
+describe("a subscriber still catching up (reading pages) when Redis goes away", () => {
+  /** A hub over `url` with small pages (many catch-up reads), a stream of 300 entries, and a subscriber that took its first page. */
+  async function catchingUp(url: string) {
+    const cmd = await connect(url);
+    const reader = createRedis(url, "blocking", { name: "stepq-test-reader" });
+    await waitReady(reader);
+    const hub = createStreamHub({ redis: cmd, reader, pageBytes: 2048 });
+    const key = "test:{hub}:catch-up";
+    const p = cmd.pipeline();
+    for (let i = 0; i < 300; i++) p.xadd(key, "*", "n", String(i), "pad", "x".repeat(100));
+    await p.exec();
+    const it = hub.subscribe(key, "0-0")[Symbol.asyncIterator]();
+    const got: number[] = [];
+    const first = await it.next();
+    for (const e of first.value as HubEntry[]) got.push(Number(e.fields[1]));
+    return { hub, it, got, close: () => (hub.close(), reader.disconnect()) };
+  }
+
+  /** Reads `it` to 300 entries, or to its end; returns how it ended. */
+  async function readOn(it: AsyncIterator<HubEntry[]>, got: number[]): Promise<unknown> {
+    try {
+      while (got.length < 300) {
+        const r = await it.next();
+        if (r.done) return "done";
+        for (const e of r.value) got.push(Number(e.fields[1]));
+      }
+      return "all";
+    } catch (e) {
+      return e;
+    }
+  }
+
+  it("retries its reads and goes on when Redis is back with its data: every entry once, in order", async () => {
+    const kept = await useRedis({ appendFsync: "always" });
+    const { hub, it, got, close } = await catchingUp(kept.url);
+    try {
+      expect(got.length).toBeLessThan(300);
+      await kept.kill("SIGKILL");
+      const ended = readOn(it, got);
+      await eventually(async () => hub.stats().retried, (n) => n > 0);
+      await kept.restart();
+      expect(await ended).toBe("all");
+      expect(got).toEqual([...Array(300).keys()]);
+      expect(hub.stats().lost).toBe(0);
+    } finally {
+      close();
+    }
+  });
+
+  it("ends DATA_LOSS when Redis is back without its data", async () => {
+    const empty = await useRedis();
+    const { hub, it, got, close } = await catchingUp(empty.url);
+    try {
+      await empty.kill("SIGKILL");
+      const ended = readOn(it, got);
+      await eventually(async () => hub.stats().retried, (n) => n > 0);
+      await empty.restart();
+      const end = await ended;
+      expect(end, String(end)).toBeInstanceOf(DataLossError);
+      expect(hub.stats().lost).toBe(1);
+    } finally {
+      close();
     }
   });
 });

@@ -95,8 +95,10 @@ describe("answers that had no body", () => {
       grpc.jobs.submitJob({ steps: [{ name: "a", operation: echo({ text: "a" }), dependsOn: [big] }] }),
       grpc.steps.submitStep({ operation: echo({ text: "a" }), labels: { [big]: "v" } }),
     ];
-    for (const call of calls) {
-      const err = await call.then(() => undefined, (e: unknown) => ConnectError.from(e));
+    // Settled up front: a call that fails while an earlier one is awaited must not be an unhandled rejection.
+    const errors = calls.map((call) => call.then(() => undefined, (e: unknown) => ConnectError.from(e)));
+    for (const pending of errors) {
+      const err = await pending;
       expect(err?.code).toBe(Code.InvalidArgument);
       expect(err?.rawMessage.length).toBeLessThan(400);
       expect(err?.rawMessage).toContain("… (170000 characters)");

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { StepErrorCode, StopReason } from "../gen/stepq/v1/step_pb.js";
-import { createRedis, waitReady } from "../queue/connection.js";
+import { createRedis, failOnClose, waitReady } from "../queue/connection.js";
 import { coerceError, isRedisTransient, LeaseLostError } from "../queue/errors.js";
 import type { AttemptError, ClaimedStep, Lease } from "../queue/leases.js";
 import { createLogger, type Logger } from "../queue/logger.js";
@@ -473,7 +473,7 @@ export function createWorker(options: WorkerOptions) {
           if (count > 0 || stopping) continue;
           // Nothing ready: sleep on the routes' markers until a submit (or
           // the next scheduled step) wakes us.
-          await (blocking as Redis).blpop(...wakeKeys, waitMs / 1000);
+          await failOnClose(blocking as Redis, () => (blocking as Redis).blpop(...wakeKeys, waitMs / 1000));
         } catch (e) {
           if (stopping) break;
           reportError(coerceError(e));
