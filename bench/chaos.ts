@@ -3,8 +3,8 @@
  * Prints the report table; exits 1 when any "must be 0" row is not (a lost
  * job, a double completion...), 2 on bad flags.
  */
-import { isMainModule } from "../queue/main-module.js";
-import { helpText, type OptionSpec, OptionError, parseOptions } from "../queue/options.js";
+import { isMainModule } from "../runtime/main-module.js";
+import { helpText, type OptionSpec, OptionError, parseOptions } from "../runtime/options.js";
 import { chaosViolations, formatChaosReport, runChaos } from "./chaos/run-chaos.js";
 
 const OPTIONS: readonly OptionSpec[] = [

@@ -23,7 +23,7 @@ import { createStepqClient } from "../clients/node/client.js";
 import { EchoOperationSchema, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { StreamTokensRequestSchema } from "../gen/stepq/v1/step_service_pb.js";
 import { createRedis, waitReady } from "../queue/connection.js";
-import { freePort, startRedisProcess } from "../queue/redis-process.js";
+import { freePort, startRedisProcess } from "../runtime/redis-process.js";
 import { startChild } from "./lib/child.js";
 
 const tokens = Number(process.argv[2] ?? 1_000_000);

@@ -5,7 +5,7 @@
  * started again on a new port, so one crash does not hide the next finding.
  */
 import { readFileSync } from "node:fs";
-import { startRedisProcess, type RedisProcess } from "../queue/redis-process.js";
+import { startRedisProcess, type RedisProcess } from "../runtime/redis-process.js";
 import { type FuzzChild, startFuzzChild } from "./child-process.js";
 
 /** How the server ended when it was not asked to. */

@@ -4,8 +4,8 @@
  * on bad flags. `--seed N --count M` reproduces a run; `--only I` sends
  * request I of the seed alone.
  */
-import { isMainModule } from "../queue/main-module.js";
-import { helpText, type OptionSpec, OptionError, parseOptions } from "../queue/options.js";
+import { isMainModule } from "../runtime/main-module.js";
+import { helpText, type OptionSpec, OptionError, parseOptions } from "../runtime/options.js";
 import { formatFuzzReport, fuzzViolations } from "./format-report.js";
 import { runFuzz } from "./run-fuzz.js";
 

@@ -44,7 +44,7 @@ const FIXED = {
 
 /** Keys derived from an id or a route. `%` is replaced by the argument. */
 const DERIVED = {
-  /** String: a job and its steps, msgpack-encoded (see queue/record.ts). */
+  /** String: a job and its steps, msgpack-encoded (see queue/job-record.ts). */
   job: "j:%",
   /** Stream: a job's log (lifecycle events, tokens, narration), created on first use. */
   log: "j:%:log",

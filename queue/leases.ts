@@ -14,7 +14,7 @@ import type { QueueKeys } from "./keys.js";
 import { pack, unpack, type Unpacked } from "./msgpack.js";
 import { resolvedBytes, resolveReferences } from "./references.js";
 import { ScriptCode } from "./script-codes.js";
-import { runScript } from "./scripts.js";
+import { runScript } from "./function-library.js";
 
 /** What identifies one attempt of one step: the worker's right to write. */
 export interface Lease {

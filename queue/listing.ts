@@ -15,7 +15,7 @@ import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { asQueueError, InvalidArgumentError } from "./errors.js";
 import { isIndexToken, parseStepId } from "./ids.js";
 import type { JobView, Queue } from "./queue.js";
-import type { StepRecord } from "./record.js";
+import type { StepRecord } from "./job-record.js";
 
 export interface ListJobsOptions {
   /** `stepq.v1.JobState` number; 0 for any. */

@@ -28,9 +28,9 @@ import {
 import { type LimitOverrides, resolveLimits } from "./limits.js";
 import { compareCursors, eventsAfter, type LogEntry, parseEventCursor, parseLogEntry, type StreamEvent } from "./log-entry.js";
 import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
-import { decodeJobRecord } from "./record.js";
+import { decodeJobRecord } from "./job-record.js";
 import { ScriptCode } from "./script-codes.js";
-import { registerScripts, runScript, type ScriptName } from "./scripts.js";
+import { registerScripts, runScript, type ScriptName } from "./function-library.js";
 import { createSubmitter, type JobView, type SubmitResult, view } from "./submit.js";
 
 export type { JobView, SubmitResult };

@@ -11,9 +11,9 @@
  */
 import { asQueueError } from "./errors.js";
 import type { Queue } from "./queue.js";
-import type { ErrorRecord } from "./record.js";
+import type { ErrorRecord } from "./job-record.js";
 import { ScriptCode } from "./script-codes.js";
-import { runScript } from "./scripts.js";
+import { runScript } from "./function-library.js";
 
 /** One step, as its streams see it. */
 export interface StreamStep {

@@ -11,7 +11,7 @@ import { createCoalescer } from "./coalescer.js";
 import type { SubmitLimits } from "./limits.js";
 import type { PreparedJob } from "./prepare-job.js";
 import { jobSeqOf } from "./ids.js";
-import { decodeJobRecord, type JobRecord, labelsOf } from "./record.js";
+import { decodeJobRecord, type JobRecord, labelsOf } from "./job-record.js";
 import { ScriptCode } from "./script-codes.js";
 
 /** A job as read from its record, with the lease deadlines of its running steps. */

@@ -4,7 +4,7 @@
  */
 import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
 import type { ConnectionLimits } from "./listen.js";
-import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS } from "../queue/options.js";
+import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS } from "../runtime/options.js";
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,

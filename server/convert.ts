@@ -21,7 +21,7 @@ import { type Step, type StepError, StepErrorSchema, StepResultSchema, StepSchem
 import { stepIdOf } from "../queue/ids.js";
 import type { EventFields, LogEntry } from "../queue/log-entry.js";
 import type { JobView } from "../queue/queue.js";
-import type { ErrorRecord, StepRecord } from "../queue/record.js";
+import type { ErrorRecord, StepRecord } from "../queue/job-record.js";
 import { DEFAULT_LIMITS, type SubmitLimits } from "../queue/limits.js";
 import { resolvedBytes, resolveReferences } from "../queue/references.js";
 

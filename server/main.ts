@@ -7,9 +7,9 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Redis } from "ioredis";
 import { createRedis } from "../queue/connection.js";
-import { createLogger, type Logger } from "../queue/logger.js";
-import { isMainModule } from "../queue/main-module.js";
-import { OptionError } from "../queue/options.js";
+import { createLogger, type Logger } from "../runtime/logger.js";
+import { isMainModule } from "../runtime/main-module.js";
+import { OptionError } from "../runtime/options.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper } from "../queue/sweeper.js";
 import { type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";

@@ -24,7 +24,7 @@ import {
   StreamTokensRequestSchema,
   WatchStepsRequestSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
-import { createLogger } from "../queue/logger.js";
+import { createLogger } from "../runtime/logger.js";
 import { createErrorInterceptor } from "../server/errors.js";
 import { envelope, type Protocol, rawGet, rawPost } from "./helpers/raw-rpc.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";

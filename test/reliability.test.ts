@@ -5,7 +5,7 @@ import { createStepqClient } from "../clients/node/client.js";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
-import { createLogger } from "../queue/logger.js";
+import { createLogger } from "../runtime/logger.js";
 import { buildServer } from "../server/main.js";
 import { postJson } from "./helpers/json-rpc.js";
 import { startProcess } from "./helpers/process.js";

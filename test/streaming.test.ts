@@ -6,7 +6,7 @@ import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { createStreamHub } from "../server/stream-hub.js";
 import { createRedis, waitReady } from "../queue/connection.js";
-import { createLogger } from "../queue/logger.js";
+import { createLogger } from "../runtime/logger.js";
 import { useFlakyProxy } from "./helpers/flaky-proxy.js";
 import { connect } from "./helpers/redis.js";
 import { echo, useStack } from "./helpers/stack.js";

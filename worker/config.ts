@@ -2,7 +2,7 @@
  * The worker's settings: flags, environment variables and defaults that
  * work on a laptop (`stepq worker --help` prints this table).
  */
-import { helpText, type OptionSpec, parseOptions, REDIS_OPTIONS } from "../queue/options.js";
+import { helpText, type OptionSpec, parseOptions, REDIS_OPTIONS } from "../runtime/options.js";
 
 /** The llama engine's options: models, threads, and where generated models go. */
 export function modelOptions(defaultModels: string): OptionSpec[] {

@@ -2,8 +2,8 @@
  * `stepq worker` / `node dist/worker/main.js`: a worker from flags and
  * environment (see `--help`), running until SIGINT/SIGTERM.
  */
-import { isMainModule } from "../queue/main-module.js";
-import { OptionError } from "../queue/options.js";
+import { isMainModule } from "../runtime/main-module.js";
+import { OptionError } from "../runtime/options.js";
 import { WORKER_HELP, workerConfig } from "./config.js";
 import { buildEngines } from "./engines/index.js";
 import { createWorker } from "./worker.js";

@@ -10,7 +10,7 @@
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
 import { isRedisTransient, LeaseLostError, OutputTooLargeError, StepCancelledError } from "../queue/errors.js";
 import type { ClaimedStep, OutputBatch } from "../queue/leases.js";
-import type { Logger } from "../queue/logger.js";
+import type { Logger } from "../runtime/logger.js";
 import type { Queue } from "../queue/queue.js";
 import type { EngineContext, StopSignal } from "./engines/engine.js";
 import { createOutputBuffer, type OutputBuffer } from "./output-buffer.js";

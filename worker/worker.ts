@@ -13,7 +13,7 @@ import { StepErrorCode, StopReason } from "../gen/stepq/v1/step_pb.js";
 import { createRedis, failOnClose, waitReady } from "../queue/connection.js";
 import { coerceError, isRedisTransient, LeaseLostError } from "../queue/errors.js";
 import type { AttemptError, ClaimedStep, Lease } from "../queue/leases.js";
-import { createLogger, type Logger } from "../queue/logger.js";
+import { createLogger, type Logger } from "../runtime/logger.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
 import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";

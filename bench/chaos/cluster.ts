@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type RedisProcess, startRedisProcess } from "../../queue/redis-process.js";
+import { type RedisProcess, startRedisProcess } from "../../runtime/redis-process.js";
 import { type NodeProcess, startNodeProcess } from "./node-process.js";
 
 /** What the cluster is started with. */

@@ -4,7 +4,7 @@
  * each once, in order, equal to the echo operation's deterministic output.
  */
 import { StepErrorCode, StepState } from "../../gen/stepq/v1/step_pb.js";
-import type { StepRecord } from "../../queue/record.js";
+import type { StepRecord } from "../../queue/job-record.js";
 import type { FollowRecord } from "./follower.js";
 import { expectedTokens } from "./job-plan.js";
 

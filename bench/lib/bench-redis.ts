@@ -5,7 +5,7 @@
  */
 import type { Redis } from "ioredis";
 import { createRedis, waitReady } from "../../queue/connection.js";
-import { type RedisProcess, startRedisProcess } from "../../queue/redis-process.js";
+import { type RedisProcess, startRedisProcess } from "../../runtime/redis-process.js";
 
 /** The private Redis and an admin connection to it. */
 export interface BenchRedis {

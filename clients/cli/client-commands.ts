@@ -4,7 +4,7 @@
  */
 import { type Step, StepState } from "../../gen/stepq/v1/step_pb.js";
 import { JobState } from "../../gen/stepq/v1/job_pb.js";
-import { type OptionSpec, OptionError } from "../../queue/options.js";
+import { type OptionSpec, OptionError } from "../../runtime/options.js";
 import { createStepqClient } from "../node/client.js";
 import { type CommandSpec, type Io, runCommand } from "./command.js";
 import { describeClientError, EXIT } from "./exit-codes.js";

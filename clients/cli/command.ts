@@ -3,7 +3,7 @@
  * environment fallbacks), print --help, turn usage mistakes into exit code 2
  * and other failures into the exit code and one line `describe` chooses.
  */
-import { helpText, type OptionSpec, OptionError, parseOptions } from "../../queue/options.js";
+import { helpText, type OptionSpec, OptionError, parseOptions } from "../../runtime/options.js";
 import { EXIT } from "./exit-codes.js";
 
 /** Where a command writes, and the environment it reads. */

@@ -3,8 +3,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { createLogger } from "../../queue/logger.js";
-import type { OptionSpec } from "../../queue/options.js";
+import { createLogger } from "../../runtime/logger.js";
+import type { OptionSpec } from "../../runtime/options.js";
 import { modelOptions } from "../../worker/config.js";
 import { buildEngines, parseModelSpec } from "../../worker/engines/index.js";
 import { createStepqClient } from "../node/client.js";

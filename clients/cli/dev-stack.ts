@@ -5,8 +5,8 @@
  * `stepq demo`.
  */
 import { join } from "node:path";
-import type { Logger } from "../../queue/logger.js";
-import { RedisNotInstalledError, type RedisProcess, redisServerAvailable, startRedisProcess } from "../../queue/redis-process.js";
+import type { Logger } from "../../runtime/logger.js";
+import { RedisNotInstalledError, type RedisProcess, redisServerAvailable, startRedisProcess } from "../../runtime/redis-process.js";
 import { buildServer, type StepqServer } from "../../server/main.js";
 import type { Engine } from "../../worker/engines/engine.js";
 import { createWorker, type Worker } from "../../worker/worker.js";

@@ -4,7 +4,7 @@
  * serve, worker) and talks to a running server (submit, get, follow,
  * cancel, list). `stepq <command> --help` describes each command.
  */
-import { isMainModule } from "../../queue/main-module.js";
+import { isMainModule } from "../../runtime/main-module.js";
 import { runServerCommand, VERSION } from "../../server/main.js";
 import { runWorkerCommand } from "../../worker/main.js";
 import { CLIENT_COMMANDS, type Io, runClientCommand } from "./client-commands.js";

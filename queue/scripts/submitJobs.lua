@@ -186,7 +186,7 @@ for i, spec in ipairs(specs) do
       -- Generic: the job as a table, through the shared helpers. What was
       -- gathered goes first, so the ready lists stay in submission order.
       flushWrites()
-      -- Fields holding their default are left out (see queue/record.ts): a
+      -- Fields holding their default are left out (see queue/job-record.ts): a
       -- smaller record is cheaper to store and to decode in every transition.
       local job = {sq = seq, st = JS.QUEUED, c = now, rt = spec.rt, ik = spec.ik, nb = spec.nb, s = {}}
       if spec.p ~= 0 then job.p = spec.p end

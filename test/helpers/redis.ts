@@ -5,7 +5,7 @@
 import { afterAll } from "vitest";
 import type { Redis } from "ioredis";
 import { createRedis, waitReady } from "../../queue/connection.js";
-import { type RedisProcess, type RedisProcessOptions, startRedisProcess } from "../../queue/redis-process.js";
+import { type RedisProcess, type RedisProcessOptions, startRedisProcess } from "../../runtime/redis-process.js";
 
 /** Starts a redis-server for this file; stopped in afterAll. */
 export async function useRedis(options: RedisProcessOptions = {}): Promise<RedisProcess> {

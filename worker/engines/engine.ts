@@ -6,7 +6,7 @@
 import type { NarrationLevel } from "../../gen/stepq/v1/output_pb.js";
 import type { StopReason } from "../../gen/stepq/v1/step_pb.js";
 import type { ClaimedStep } from "../../queue/leases.js";
-import type { Logger } from "../../queue/logger.js";
+import type { Logger } from "../../runtime/logger.js";
 
 /** What an engine can do while it runs a step. */
 export interface EngineContext {

@@ -2,7 +2,7 @@
  * Engines by name, for `--engines`, built from the worker's model options.
  */
 import { join } from "node:path";
-import { OptionError } from "../../queue/options.js";
+import { OptionError } from "../../runtime/options.js";
 import { createEchoEngine } from "./echo.js";
 import type { Engine } from "./engine.js";
 import { createLlamaEngine } from "./llama.js";

@@ -1,7 +1,7 @@
 --[[
 prelude.lua: helpers shared by every stepq transition.
 
-queue/scripts.ts builds one Redis Functions library: the generated key
+queue/function-library.ts builds one Redis Functions library: the generated key
 helpers (`P`, `K.*`, `usePrefix`), the generated constants (S step states,
 JS job states, EV event types, EC step error codes, CODE result codes,
 POLICY failure policies, LEVEL narration levels), this file, then each
@@ -12,7 +12,7 @@ Conventions:
 - Times are Unix milliseconds from Redis's clock (TIME, read once per call
   into NOW), so workers whose clocks disagree still agree on lease deadlines.
 - A job is one record at K.job(id), read and written by record.lua
-  (loadJob / saveJob; fields in queue/record.ts).
+  (loadJob / saveJob; fields in queue/job-record.ts).
   Step indexes are 1-based in Lua and 0-based in step ids.
 - s.q says where a step's id currently sits: 'l' ready list, 'z' ready zset,
   'd' delayed zset, nil nowhere. Every transition keeps it true.

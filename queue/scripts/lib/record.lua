@@ -1,6 +1,6 @@
 --[[
 record.lua: the stored form of a job, read and written only here (and, for
-reading, by queue/record.ts). Included first in the library.
+reading, by queue/job-record.ts). Included first in the library.
 
 A job is one string at K.job(jobId). Format 2 puts what the hot transitions
 (claim, complete, lease renewal) read and write at fixed places, so they
@@ -108,7 +108,7 @@ local function applyTail(job, item)
   end
 end
 
--- A stored job (either format) as a table; see queue/record.ts for fields.
+-- A stored job (either format) as a table; see queue/job-record.ts for fields.
 local function decodeJob(jobId, raw)
   if string.byte(raw, 1) ~= 2 then return cmsgpack.unpack(raw) end
   local _, flags, st, n, c, sa, f, rt, ixs, pos = struct.unpack(JOB_HDR, raw)
