@@ -100,7 +100,8 @@ export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void>
  */
 export function failOnClose<T>(redis: Redis, command: () => Promise<T>): Promise<T> {
   return new Promise((resolve, reject) => {
-    const onClose = () => reject(new UnavailableError("the connection to Redis closed during a blocking command; it is retried"));
+    const onClose = () =>
+      reject(new UnavailableError("the connection to Redis closed during a blocking command; it is retried"));
     redis.once("close", onClose);
     command().then(
       (reply) => {

@@ -20,7 +20,10 @@ import type { Socket } from "node:net";
 /** How long a connection may go on sending a body nobody reads after its answer before it is closed. */
 const LINGER_MS = 5000;
 
-/** Node's own fields used here: `_dumped` makes the parser drop the body (what IncomingMessage._dump sets); `_paused` is the server's back-pressure on the socket. */
+/**
+ * Node's own fields used here: `_dumped` makes the parser drop the body (what
+ * IncomingMessage._dump sets); `_paused` is the server's back-pressure on the socket.
+ */
 type ParsedMessage = IncomingMessage & { _dumped?: boolean };
 type ServerSocket = Socket & { _paused?: boolean };
 
@@ -29,7 +32,7 @@ export function drainUnreadBody(req: IncomingMessage, res: ServerResponse): void
   const message = req as ParsedMessage;
   let dropping = false;
 
-  /** From now on the parser drops the body. Unlike req.resume(), this works after Node detached the socket from the request. */
+  /** From now on the parser drops the body (unlike req.resume(), also after Node detached the socket). */
   function dropRest() {
     if (dropping || message.complete || socket.destroyed) return;
     dropping = true;

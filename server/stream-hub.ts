@@ -30,9 +30,8 @@
  * restarted without its data ends those subscriptions (`lost`).
  */
 import type { Redis } from "ioredis";
-import { asQueueError, DataLossError, OutOfRangeError, UnavailableError } from "../queue/errors.js";
-import { compareCursors } from "../queue/log-entry.js";
-import { lastEntryId, readAfter, streamsMissing } from "../queue/stream-reads.js";
+import { DataLossError, UnavailableError } from "../queue/errors.js";
+import { createCatchUp } from "./hub-catch-up.js";
 import { startStallSweep, verifyOnReconnect } from "./hub-guards.js";
 import { type LiveKey, startLiveReader } from "./hub-live-reader.js";
 import {
@@ -47,7 +46,6 @@ import {
   newSubscriber,
   type SubscribeOptions,
   type Subscriber,
-  takePending,
   unsentOf,
   wakeSubscriber,
 } from "./hub-subscriber.js";
@@ -73,13 +71,16 @@ export interface StreamHubOptions {
   maxTotalBytes?: number;
   /** Bytes one read should bring per key (its COUNT follows the entries' size). Default 64 KiB. */
   pageBytes?: number;
-  /** How long a subscriber's consumer may take nothing while output waits for it before the subscription is ended, ms (0: never). Default 5 min. */
+  /**
+   * How long a subscriber's consumer may take nothing while output waits for it before the
+   * subscription is ended, ms (0: never). Default 5 min.
+   */
   stallMs?: number;
   /** Most entries per key per read. Default 500. */
   batch?: number;
   /** Longest single block, ms; bounds recovery after a lost wake-up. Default 5,000. */
   blockMs?: number;
-  /** How long a subscriber still catching up retries while Redis is away before it ends UNAVAILABLE, ms. Default 30,000. */
+  /** How long a subscriber still catching up retries while Redis is away before it ends UNAVAILABLE, ms (30 s). */
   unavailableMs?: number;
   /** Called when reading fails (Redis away); the hub retries by itself. */
   onError?: (err: Error) => void;
@@ -142,7 +143,9 @@ export function createStreamHub(options: StreamHubOptions) {
 
   function overBound(sub: Subscriber, entries: number, bytes: number): boolean {
     return (
-      sub.entries + entries > maxBuffered || sub.bytes + bytes + unsentOf(sub) > maxStreamBytes || buffers.bytes + bytes > maxTotalBytes
+      sub.entries + entries > maxBuffered ||
+      sub.bytes + bytes + unsentOf(sub) > maxStreamBytes ||
+      buffers.bytes + bytes > maxTotalBytes
     );
   }
 
@@ -155,102 +158,22 @@ export function createStreamHub(options: StreamHubOptions) {
     else enqueue(sub, fresh, bytes, buffers);
   }
 
-  function queuePage(sub: Subscriber, rows: HubEntry[]) {
-    const fresh = freshFor(sub, rows);
-    if (fresh.length > 0) enqueue(sub, fresh, batchBytes(fresh), buffers);
-  }
-
-  /** Adapts the subscriber's page COUNT to the page just read. */
-  function adaptPage(sub: Subscriber, rows: HubEntry[]) {
-    if (rows.length > 0) sub.pageCount = countFor(batchBytes(rows) / rows.length, sub.pageCount);
-  }
-
-  /** Whether `sub`'s cursor is past the stream's newest entry (it has then failed). */
-  async function beyondEnd(sub: Subscriber): Promise<boolean> {
-    const last = await lastEntryId(redis, sub.key);
-    if (last) sub.anchor = last;
-    if (compareCursors(sub.cursor, last || "0-0") <= 0) return false;
-    const err = sub.options.beyondEnd?.(last) ?? new OutOfRangeError(`cursor ${sub.cursor} is beyond the end of ${sub.key} (last entry ${last || "none"})`);
-    fail(sub, err);
-    return true;
-  }
-
-  /**
-   * Reads on for a subscriber that is not live: one page, queued for its
-   * consumer; at the stream's end it attaches. Without `asked` it is a read
-   * ahead, made only while its response has sent nearly everything (a
-   * reader that stops reading gets no second page) and the server is under
-   * its total.
-   */
-  async function pull(sub: Subscriber, asked: boolean): Promise<void> {
-    if (sub.live || sub.reading || sub.closed || sub.failure || sub.queue.length > 0) return;
-    if (!asked && (unsentOf(sub) >= pageBytes / 4 || buffers.bytes >= maxTotalBytes)) return;
-    sub.reading = true;
-    let retry = false;
-    try {
-      // Back after Redis was away: what it read must still be there.
-      if (sub.unavailableSince !== undefined && sub.anchor !== undefined) {
-        if ((await streamsMissing(redis, [[sub.key, sub.anchor]])).size > 0) return lose(sub);
-      }
-      const count = sub.pageCount;
-      const rows = await readAfter(redis, sub.key, sub.cursor, count);
-      sub.unavailableSince = undefined;
-      if (sub.closed || sub.failure) return;
-      adaptPage(sub, rows);
-      if (!sub.started) {
-        if (rows.length === 0 && (await beyondEnd(sub))) return;
-        sub.started = true;
-      }
-      queuePage(sub, rows);
-      if (rows.length < count) await attach(sub);
-    } catch (e) {
-      const err = asQueueError(e);
-      // Redis away while it catches up: read again shortly, as the live reader does, for up to unavailableMs.
-      retry = err instanceof UnavailableError && !sub.live && !closed && Date.now() - (sub.unavailableSince ??= Date.now()) < unavailableMs;
-      if (retry) counts.retried++;
-      else fail(sub, err);
-    } finally {
-      sub.reading = false;
-    }
-    if (retry) setTimeout(() => void pull(sub, true), 250).unref();
-    // Detached again while closing the gap, with its consumer waiting: read on.
-    else if (!sub.live && sub.wake && sub.queue.length === 0) void pull(sub, true);
-  }
-
-  /**
-   * Attaches a subscriber that read to the stream's end. If the reader is
-   * already past that point, the entries in between are read with XRANGE
-   * while live ones wait in `pending`, then delivered in order.
-   */
-  async function attach(sub: Subscriber): Promise<void> {
-    let state = keys.get(sub.key);
-    if (!state) {
-      state = { pos: undefined, subs: new Set() };
-      keys.set(sub.key, state);
-    }
-    sub.live = true;
-    sub.paused = false;
-    state.subs.add(sub);
-    if (state.pos === undefined) {
-      // The subscriber read to the end just now: a position the stream has.
-      state.pos = sub.cursor;
-      live.keysChanged(true);
-      return;
-    }
-    const through = state.pos;
-    if (compareCursors(through, sub.cursor) <= 0) return;
-    sub.pending = [];
-    while (compareCursors(sub.cursor, through) < 0) {
-      const count = sub.pageCount;
-      const rows = await readAfter(redis, sub.key, sub.cursor, count, through);
-      if (sub.closed || sub.failure || !sub.live) return;
-      adaptPage(sub, rows);
-      queuePage(sub, rows);
-      if (rows.length < count) break;
-    }
-    const pending = takePending(sub, buffers);
-    if (pending.length > 0) deliverLive(sub, pending);
-  }
+  const catchUp = createCatchUp({
+    redis,
+    keys,
+    buffers,
+    counts,
+    pageBytes,
+    maxTotalBytes,
+    unavailableMs,
+    isClosed: () => closed,
+    countFor,
+    fail,
+    lose,
+    deliverLive,
+    keysChanged: (now: boolean) => live.keysChanged(now),
+  });
+  const pull = (sub: Subscriber, asked: boolean) => catchUp.pull(sub, asked);
 
   const live = startLiveReader({
     redis,
@@ -281,7 +204,8 @@ export function createStreamHub(options: StreamHubOptions) {
   /** Ends `sub` because its stream lost what it read (Redis restarted without its data). */
   function lose(sub: Subscriber) {
     counts.lost++;
-    fail(sub, sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted without it)`));
+    const err = sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted it empty)`);
+    fail(sub, err);
   }
 
   verifyOnReconnect(redis, reader, all, lose);
@@ -306,7 +230,10 @@ export function createStreamHub(options: StreamHubOptions) {
       return buffers.bytes;
     },
 
-    /** Subscriptions open now, how many are paused, and how many were paused, ended as stalled, lost their data, or had a catch-up read retried (Redis away) so far. */
+    /**
+     * Subscriptions open now, how many are paused, and how many were paused, ended as stalled,
+     * lost their data, or had a catch-up read retried (Redis away) so far.
+     */
     stats() {
       let paused = 0;
       for (const sub of all) if (sub.paused) paused++;
