@@ -26,10 +26,17 @@ import { createRedis, waitReady } from "../queue/connection.js";
 import { freePort, startRedisProcess } from "../runtime/redis-process.js";
 import { startChild } from "./lib/child.js";
 
+const USAGE =
+  "usage: node --import tsx bench/slow-readers.ts [tokens=1000000] [followers=50] [protocol=lane|grpc|reading] [tokenBytes=8]";
 const tokens = Number(process.argv[2] ?? 1_000_000);
 const followers = Number(process.argv[3] ?? 50);
 const protocol = (process.argv[4] ?? "lane") as "lane" | "grpc" | "reading";
 const tokenBytes = Number(process.argv[5] ?? 8);
+const counts = [tokens, followers, tokenBytes];
+if (counts.some((n) => !Number.isSafeInteger(n) || n < 1) || !["lane", "grpc", "reading"].includes(protocol)) {
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(process.argv.includes("--help") || process.argv.includes("-h") ? 0 : 2);
+}
 
 function rssMiB(pid: number | undefined): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
