@@ -40,6 +40,12 @@ const FIXED = {
   limits: "limits",
   /** Pub/sub channel: `<stepId>|<attempt>` of running steps that were cancelled. */
   cancelChannel: "cancel",
+  /** Hash: API key id -> the key's record (JSON: name, tenant, roles, times, and the SHA-256 of its secret). */
+  apiKeys: "apikeys",
+  /** Hash: SHA-256 (hex) of an API key's secret -> the key's id. Secrets themselves are never stored. */
+  apiKeySecrets: "apikey-secrets",
+  /** Pub/sub channel: the id of an API key that was revoked (servers drop it from their caches at once). */
+  apiKeyRevocations: "apikey-revoked",
 } as const;
 
 /** Keys derived from an id or a route. `%` is replaced by the argument. */

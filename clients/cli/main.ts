@@ -9,6 +9,7 @@ import { runServerCommand, VERSION } from "../../server/main.js";
 import { runWorkerCommand } from "../../worker/main.js";
 import { CLIENT_COMMANDS, type Io, runClientCommand } from "./client-commands.js";
 import { runDevCommand } from "./dev-command.js";
+import { runKeysCommand } from "./keys-command.js";
 import { EXIT } from "./exit-codes.js";
 
 export const MAIN_HELP = `Usage: stepq <command> [options]
@@ -20,6 +21,7 @@ Run it:
   demo       Start the dev stack, stream one infer step to the terminal, stop
   serve      The API server (Connect, gRPC, gRPC-Web on one port)
   worker     A worker (echo and llama engines)
+  keys       API keys: create, list, revoke (in Redis; not checked by servers yet)
 
 Talk to a server (--server URL or STEPQ_SERVER, default http://127.0.0.1:8080):
   submit infer --prompt TEXT [--model M] [--follow]    Submit a text-generation step
@@ -53,6 +55,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return runDevCommand(command, rest, io);
     case "serve":
       return runServerCommand(rest);
+    case "keys":
+      return runKeysCommand(rest, io);
     case "worker":
       return runWorkerCommand(rest);
     case "submit": {

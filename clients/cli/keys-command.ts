@@ -1,0 +1,133 @@
+/**
+ * `stepq keys create|list|revoke`: API keys, managed straight in Redis.
+ *
+ * It talks to Redis, not to a server, on purpose: the first admin key has
+ * to come from somewhere, and whoever can reach the queue's Redis already
+ * holds everything a key could grant. The secret is printed once, on
+ * stdout alone (so `$(stepq keys create …)` captures just it); what it is
+ * goes to stderr.
+ */
+import { createApiKey, listApiKeys, revokeApiKey } from "../../queue/api-keys.js";
+import { createRedis, waitReady } from "../../queue/connection.js";
+import { InvalidArgumentError, NotFoundError, UnavailableError, asQueueError } from "../../queue/errors.js";
+import { createKeys, type QueueKeys } from "../../queue/keys.js";
+import type { Redis } from "ioredis";
+import { type OptionSpec, OptionError, REDIS_OPTIONS } from "../../runtime/options.js";
+import { type Io, runCommand } from "./command.js";
+import { EXIT } from "./exit-codes.js";
+
+const CREATE: readonly OptionSpec[] = [
+  ...REDIS_OPTIONS,
+  { flag: "name", kind: "string", help: "What the key is for, e.g. \"ci pipeline\" (required)." },
+  { flag: "tenant", kind: "string", help: "The tenant its jobs belong to: 1-64 of [a-z0-9_-] (required)." },
+  { flag: "role", kind: "list", help: "Its roles, comma-separated: submit, read, worker, admin (required)." },
+  { flag: "expires", kind: "duration", help: "Expire after this long, e.g. 30d or 12h (default: never)." },
+];
+
+export const KEYS_HELP = `Usage: stepq keys create --name N --tenant T --role R[,R2] [--expires 30d]
+       stepq keys list
+       stepq keys revoke KEY_ID
+
+API keys, each with a tenant and roles (submit, read, worker, admin). The secret is printed once,
+by create; Redis keeps only its hash. Revoking is announced to every server at once. Servers do
+not check keys yet: this release stores them for the coming --auth. Each subcommand takes
+--redis-url and --queue.
+`;
+
+type Sub = (c: Connected, v: Record<string, unknown>, positionals: string[], io: Io) => Promise<number>;
+
+const create: Sub = async ({ redis, keys }, v, _positionals, io) => {
+  if (!v.name || !v.tenant || !(v.role as string[] | undefined)?.length) {
+    throw new OptionError("--name, --tenant and --role are required");
+  }
+  const expiresAt = v.expires ? Date.now() + (v.expires as number) : undefined;
+  const roles = v.role as string[];
+  const { key, secret } = await createApiKey(redis, keys, {
+    name: v.name as string,
+    tenant: v.tenant as string,
+    roles,
+    ...(expiresAt ? { expiresAt } : {}),
+  });
+  const until = expiresAt ? `, expires ${new Date(expiresAt).toISOString()}` : "";
+  io.err.write(`created key ${key.id} "${key.name}" for tenant ${key.tenant} (${key.roles.join(", ")})${until}\n`);
+  io.err.write("its secret, shown only now (servers take it as Authorization: Bearer <secret>):\n");
+  io.out.write(`${secret}\n`);
+  return EXIT.OK;
+};
+
+const list: Sub = async ({ redis, keys }, _v, _positionals, io) => {
+  const all = await listApiKeys(redis, keys);
+  if (all.length === 0) io.err.write("no API keys in this queue (stepq keys create makes one)\n");
+  for (const k of all) {
+    const expires = k.expiresAt ? new Date(k.expiresAt).toISOString() : "never";
+    io.out.write(`${k.id}  ${k.tenant}  ${k.roles.join(",")}  expires ${expires}  ${k.name}\n`);
+  }
+  return EXIT.OK;
+};
+
+const revoke: Sub = async ({ redis, keys }, _v, positionals, io) => {
+  const [id, extra] = positionals;
+  if (id === undefined || extra !== undefined) throw new OptionError("give exactly one key id (see stepq keys list)");
+  const k = await revokeApiKey(redis, keys, id);
+  io.err.write(`revoked key ${k.id} "${k.name}" of tenant ${k.tenant}\n`);
+  return EXIT.OK;
+};
+
+const SUBCOMMANDS: Record<string, { usage: string; options: readonly OptionSpec[]; run: Sub }> = {
+  create: { usage: "stepq keys create --name N --tenant T --role R[,R2] [--expires D]", options: CREATE, run: create },
+  list: { usage: "stepq keys list", options: REDIS_OPTIONS, run: list },
+  revoke: { usage: "stepq keys revoke KEY_ID", options: REDIS_OPTIONS, run: revoke },
+};
+
+/** Runs `stepq keys <sub> ...`. */
+export async function runKeysCommand(argv: readonly string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h") {
+    io.out.write(KEYS_HELP);
+    return sub === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const command = SUBCOMMANDS[sub];
+  if (!command) {
+    io.err.write(`stepq keys: unknown subcommand "${sub}"; use create, list or revoke\n`);
+    return EXIT.USAGE;
+  }
+  return withRedis(`keys ${sub}`, command.options, command.usage, rest, io, command.run);
+}
+
+type Connected = { redis: Redis; keys: QueueKeys };
+
+function withRedis(
+  name: string,
+  options: readonly OptionSpec[],
+  usage: string,
+  argv: readonly string[],
+  io: Io,
+  run: Sub,
+): Promise<number> {
+  const spec = { usage, description: KEYS_HELP.split("\n\n")[1]?.replace(/\n/g, " ") ?? "", options };
+  return runCommand(
+    name,
+    spec,
+    argv,
+    io,
+    async (v, positionals) => {
+      const keys = createKeys(v.queue as string);
+      const redis = createRedis(v["redis-url"] as string, "command", { name: "stepq-keys" });
+      try {
+        await waitReady(redis, 5000).catch((e: unknown) => {
+          throw new UnavailableError(`cannot reach Redis at ${v["redis-url"] as string} (${(e as Error).message})`);
+        });
+        return await run({ redis, keys }, v, positionals, io);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    (e) => {
+      const err = asQueueError(e);
+      if (err instanceof UnavailableError) return { code: EXIT.UNAVAILABLE, message: err.message };
+      if (err instanceof NotFoundError) return { code: EXIT.NOT_FOUND, message: err.message };
+      if (err instanceof InvalidArgumentError) return { code: EXIT.USAGE, message: err.message };
+      return { code: EXIT.FAILED, message: err.message };
+    },
+  );
+}

@@ -1,0 +1,170 @@
+/**
+ * API keys: who may call a server, for which tenant, with which roles.
+ *
+ * A key's secret is `sq_<id>_<random>`: the id is public (lists, logs,
+ * revocation), the random part is 32 bytes from the system's CSPRNG. The
+ * secret is shown once, when the key is created; Redis holds only its
+ * SHA-256 (a fast hash is enough for 256 random bits: there is nothing to
+ * guess from a dictionary) and the key's record. A lookup hashes the
+ * presented secret and reads one field, then compares the stored hash in
+ * constant time. Revoking removes the hash and publishes the id, so servers
+ * that cache lookups drop it at once (and their cache lives at most a
+ * second anyway).
+ *
+ * Names, tenants and roles are checked here: a tenant becomes part of Redis
+ * keys, so it is never a raw client string.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { QueueKeys } from "./keys.js";
+import { asQueueError, InvalidArgumentError, NotFoundError, quoted } from "./errors.js";
+
+export const ROLES = ["submit", "read", "worker", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A key as listed: everything but its secret. */
+export interface ApiKey {
+  id: string;
+  name: string;
+  tenant: string;
+  roles: Role[];
+  /** Unix ms. */
+  createdAt: number;
+  /** Unix ms; absent: never expires. */
+  expiresAt?: number;
+}
+
+export interface NewApiKey {
+  name: string;
+  tenant: string;
+  roles: readonly string[];
+  expiresAt?: number;
+}
+
+interface StoredKey extends ApiKey {
+  /** SHA-256 of the secret, hex. */
+  hash: string;
+}
+
+const NAME = /^[A-Za-z0-9 _.:@-]{1,64}$/;
+const TENANT = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const KEY_ID = /^[a-z0-9]{12}$/;
+const SECRET = /^sq_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+function newKeyId(): string {
+  let id = "";
+  for (const b of randomBytes(12)) id += ID_ALPHABET[b % 36];
+  return id;
+}
+
+const sha256 = (secret: string) => createHash("sha256").update(secret).digest("hex");
+
+/** Checks a new key's fields; throws INVALID_ARGUMENT naming the field. */
+export function checkNewKey(k: NewApiKey, now = Date.now()): { roles: Role[] } {
+  if (!NAME.test(k.name)) {
+    const what = "must be 1-64 characters of letters, digits, space and _.:@-";
+    throw new InvalidArgumentError("name", `${quoted(k.name)} ${what}`);
+  }
+  if (!TENANT.test(k.tenant)) {
+    const what = "must be 1-64 characters of [a-z0-9_-], starting with one of [a-z0-9]";
+    throw new InvalidArgumentError("tenant", `${quoted(k.tenant)} ${what}`);
+  }
+  if (k.roles.length === 0) {
+    throw new InvalidArgumentError("roles", `a key needs at least one role (${ROLES.join(", ")})`);
+  }
+  for (const r of k.roles) {
+    if (!(ROLES as readonly string[]).includes(r)) {
+      throw new InvalidArgumentError("roles", `${quoted(r)} is not a role; roles are ${ROLES.join(", ")}`);
+    }
+  }
+  if (k.expiresAt !== undefined && !(k.expiresAt > now)) {
+    throw new InvalidArgumentError("expires_at", "must be in the future");
+  }
+  return { roles: [...new Set(k.roles)] as Role[] };
+}
+
+/** Creates a key; returns it and its secret (the only time the secret exists outside the caller). */
+export async function createApiKey(
+  redis: Redis,
+  keys: QueueKeys,
+  k: NewApiKey,
+): Promise<{ key: ApiKey; secret: string }> {
+  const { roles } = checkNewKey(k);
+  const id = newKeyId();
+  const secret = `sq_${id}_${randomBytes(32).toString("base64url")}`;
+  const key: ApiKey = { id, name: k.name, tenant: k.tenant, roles, createdAt: Date.now() };
+  if (k.expiresAt !== undefined) key.expiresAt = k.expiresAt;
+  const stored: StoredKey = { ...key, hash: sha256(secret) };
+  try {
+    await redis.multi().hset(keys.apiKeys, id, JSON.stringify(stored)).hset(keys.apiKeySecrets, stored.hash, id).exec();
+  } catch (e) {
+    throw asQueueError(e);
+  }
+  return { key, secret };
+}
+
+const listed = ({ hash: _hash, ...key }: StoredKey): ApiKey => key;
+
+/** Every key of the queue (without secrets), oldest first. */
+export async function listApiKeys(redis: Redis, keys: QueueKeys): Promise<ApiKey[]> {
+  let all: Record<string, string>;
+  try {
+    all = await redis.hgetall(keys.apiKeys);
+  } catch (e) {
+    throw asQueueError(e);
+  }
+  return Object.values(all)
+    .map((v) => listed(JSON.parse(v) as StoredKey))
+    .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+}
+
+/** Revokes key `id`: its secret stops working at once here, and within a second on every server. */
+export async function revokeApiKey(redis: Redis, keys: QueueKeys, id: string): Promise<ApiKey> {
+  if (!KEY_ID.test(id)) {
+    throw new InvalidArgumentError("id", `${quoted(id)} is not a key id (12 of [a-z0-9]; stepq keys list shows them)`);
+  }
+  try {
+    const raw = await redis.hget(keys.apiKeys, id);
+    if (raw === null) throw new NotFoundError(`API key ${id} not found (revoked already, or not of this queue)`);
+    const stored = JSON.parse(raw) as StoredKey;
+    await redis
+      .multi()
+      .hdel(keys.apiKeys, id)
+      .hdel(keys.apiKeySecrets, stored.hash)
+      .publish(keys.apiKeyRevocations, id)
+      .exec();
+    return listed(stored);
+  } catch (e) {
+    throw asQueueError(e);
+  }
+}
+
+/**
+ * The key a secret belongs to, or undefined when it is malformed, unknown,
+ * revoked or expired (the caller answers UNAUTHENTICATED without saying
+ * which: that would help someone guessing).
+ */
+export async function lookupApiKey(
+  redis: Redis,
+  keys: QueueKeys,
+  secret: string,
+  now = Date.now(),
+): Promise<ApiKey | undefined> {
+  const m = SECRET.exec(secret);
+  if (!m) return undefined;
+  const hash = sha256(secret);
+  let raw: string | null;
+  try {
+    const id = await redis.hget(keys.apiKeySecrets, hash);
+    if (id !== m[1]) return undefined;
+    raw = await redis.hget(keys.apiKeys, id);
+  } catch (e) {
+    throw asQueueError(e);
+  }
+  if (raw === null) return undefined;
+  const stored = JSON.parse(raw) as StoredKey;
+  if (!timingSafeEqual(Buffer.from(stored.hash, "hex"), Buffer.from(hash, "hex"))) return undefined;
+  if (stored.expiresAt !== undefined && stored.expiresAt <= now) return undefined;
+  return listed(stored);
+}
