@@ -168,3 +168,15 @@ export async function lookupApiKey(
   if (stored.expiresAt !== undefined && stored.expiresAt <= now) return undefined;
   return listed(stored);
 }
+
+/** Calls `onRevoked(id)` for every key revoked from now on; `subscriber` is a subscriber connection of its own. */
+export async function followRevocations(subscriber: Redis, keys: QueueKeys, onRevoked: (id: string) => void): Promise<void> {
+  subscriber.on("message", (channel: string, id: string) => {
+    if (channel === keys.apiKeyRevocations) onRevoked(id);
+  });
+  try {
+    await subscriber.subscribe(keys.apiKeyRevocations);
+  } catch (e) {
+    throw asQueueError(e);
+  }
+}
