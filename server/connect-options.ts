@@ -19,7 +19,7 @@
  *   interceptor tells a client's reset from a server fault.
  */
 import type { DescMethod, DescService, JsonReadOptions } from "@bufbuild/protobuf";
-import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
+import { type ConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
@@ -46,6 +46,8 @@ export interface ConnectOptionsInit {
   budget: RequestBudget;
   /** Logs an unexpected error; the client only learns "internal error". */
   log(err: Error): void;
+  /** The server's interceptors (authentication, metrics...), outermost, before the server's own. */
+  interceptors?: readonly Interceptor[];
 }
 
 /** Reject unknown JSON fields: a typo in a curl request gets an error naming it. */
@@ -63,7 +65,8 @@ function registerService(router: ConnectRouter, service: DescService, impl: obje
 }
 
 /** The options for `connectNodeAdapter`. */
-export function createConnectOptions({ deps, slots, maxRequestBytes, budget, log }: ConnectOptionsInit): ConnectNodeAdapterOptions {
+export function createConnectOptions(init: ConnectOptionsInit): ConnectNodeAdapterOptions {
+  const { deps, slots, maxRequestBytes, budget, log } = init;
   return {
     routes(router) {
       registerService(router, StepService, createStepService(deps));
@@ -74,10 +77,12 @@ export function createConnectOptions({ deps, slots, maxRequestBytes, budget, log
     },
     // Paths that are no RPC: 404 (gRPC: UNIMPLEMENTED) with a body naming what exists.
     fallback: createNotFoundFallback(SERVICES),
-    // The stream limit runs first (outermost), so a refused stream never
-    // reaches the handler; the error mapper runs last, next to the handlers,
-    // so every interceptor above it sees Connect errors only.
-    interceptors: [createStreamLimitInterceptor(slots), createErrorInterceptor(log)],
+    // The server's interceptors run first (a call refused there takes no
+    // stream slot), then the stream limit, so a refused stream never reaches
+    // the handler; the error mapper runs last, next to the handlers, so every
+    // interceptor above it sees Connect errors only. The output lane runs the
+    // same server interceptors (server/lane-interceptors.ts).
+    interceptors: [...(init.interceptors ?? []), createStreamLimitInterceptor(slots), createErrorInterceptor(log)],
     readMaxBytes: maxRequestBytes,
     jsonOptions: JSON_READ,
     acceptCompression: requestCompressions,

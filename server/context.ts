@@ -24,3 +24,6 @@ export const transportGone = createContextKey<() => boolean>(() => false, { desc
 
 /** The HTTP response a streaming handler writes to (server/stream-outlet.ts), for bounding what it holds unsent. */
 export const kStreamOutlet = createContextKey<StreamOutlet | undefined>(undefined, { description: "stepq stream outlet" });
+
+/** Set for the streams the output lane serves itself (server/output-lane.ts), for interceptors and tests that need to tell. */
+export const servedByLane = createContextKey(false, { description: "served by the output lane" });

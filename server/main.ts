@@ -4,6 +4,7 @@
  * `buildServer` is what tests and `stepq dev` call; running this file starts
  * a server from flags and environment (see `--help`).
  */
+import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Redis } from "ioredis";
 import { createRedis } from "../queue/connection.js";
@@ -40,6 +41,12 @@ export interface StepqServer {
 
 export interface BuildServerOptions extends Partial<ServerConfig> {
   logger?: Logger;
+  /**
+   * Interceptors for every RPC, outermost first: they run before the
+   * server's own (stream slots, error mapping), for calls Connect dispatches
+   * and for the streams the output lane writes itself alike.
+   */
+  interceptors?: Interceptor[];
 }
 
 /** Builds and starts a server. */
@@ -67,7 +74,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const deps = { queue, hub };
   const slots = createStreamSlots(config.maxStreams);
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
-  const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected });
+  const interceptors = options.interceptors ?? [];
+  const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
   void redisSafetyWarnings(redis).then((warnings) => {
     for (const w of warnings) log.warn(w);
   });
@@ -82,7 +90,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   redis.on("ready", () => void publishLimits());
   await publishLimits();
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
-  const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected }));
+  const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors }));
 
   const handler = createRequestHandler({
     health(req, res) {

@@ -13,25 +13,39 @@
  * token chunks are encoded by hand.
  *
  * It is the same stream: the same items (server/output-streams.ts), the same
- * stream slots, the same error mapping, and the Connect protocol's own
- * envelope and end-of-stream encoding. Anything else (JSON, gRPC, gRPC-Web,
- * compression, a timeout header, another protocol version) goes to Connect.
+ * stream slots, the same error mapping, the same server interceptors
+ * (server/lane-interceptors.ts: they see the call before anything is
+ * written, and can refuse it or wrap its messages), and the Connect
+ * protocol's own envelope and end-of-stream encoding. Anything else (JSON,
+ * gRPC, gRPC-Web, compression, a timeout header, another protocol version)
+ * goes to Connect.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type DescMessage, type DescMethodServerStreaming, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { encodeEnvelope, encodeEnvelopes } from "@connectrpc/connect/protocol";
 import { contentTypeStreamProto, createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
-import { StreamJobOutputRequestSchema, StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
+import { JobService, StreamJobOutputRequestSchema, StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
 import {
+  StepService,
   StreamNarrationRequestSchema,
   StreamNarrationResponseSchema,
   StreamTokensRequestSchema,
   StreamTokensResponseSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
+import { kStreamOutlet, servedByLane, transportGone } from "./context.js";
 import { toConnectError } from "./errors.js";
-import { jobOutput, type OutputBatches, type OutputDeps, stepNarration, stepTokens, type TokensResponseSchema } from "./output-streams.js";
+import { headersOf, runLaneInterceptors } from "./lane-interceptors.js";
+import {
+  connectMessages,
+  jobOutput,
+  type OutputBatches,
+  type OutputDeps,
+  stepNarration,
+  stepTokens,
+  type TokensResponseSchema,
+} from "./output-streams.js";
 import type { StreamSlots } from "./stream-limit.js";
 import { outletOf, type StreamOutlet } from "./stream-outlet.js";
 import { encodeTokensResponse } from "./token-chunk-encoding.js";
@@ -40,6 +54,7 @@ type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
 interface Route<Req extends DescMessage, Res extends DescMessage> {
+  method: DescMethodServerStreaming<Req, Res>;
   request: Req;
   response: Res;
   items(deps: OutputDeps, req: MessageShape<Req>, signal: AbortSignal, outlet: StreamOutlet): OutputBatches<MessageShape<Res>>;
@@ -47,11 +62,18 @@ interface Route<Req extends DescMessage, Res extends DescMessage> {
 
 const route = <Req extends DescMessage, Res extends DescMessage>(r: Route<Req, Res>) => r as unknown as Route<DescMessage, DescMessage>;
 
-const ROUTES = new Map<string, Route<DescMessage, DescMessage>>([
-  ["/stepq.v1.JobService/StreamJobOutput", route({ request: StreamJobOutputRequestSchema, response: StreamJobOutputResponseSchema, items: jobOutput })],
-  ["/stepq.v1.StepService/StreamTokens", route({ request: StreamTokensRequestSchema, response: StreamTokensResponseSchema, items: stepTokens })],
-  ["/stepq.v1.StepService/StreamNarration", route({ request: StreamNarrationRequestSchema, response: StreamNarrationResponseSchema, items: stepNarration })],
-]);
+const ROUTES = new Map<string, Route<DescMessage, DescMessage>>(
+  [
+    route({ method: JobService.method.streamJobOutput, request: StreamJobOutputRequestSchema, response: StreamJobOutputResponseSchema, items: jobOutput }),
+    route({ method: StepService.method.streamTokens, request: StreamTokensRequestSchema, response: StreamTokensResponseSchema, items: stepTokens }),
+    route({
+      method: StepService.method.streamNarration,
+      request: StreamNarrationRequestSchema,
+      response: StreamNarrationResponseSchema,
+      items: stepNarration,
+    }),
+  ].map((r) => [`/${r.method.parent.typeName}/${r.method.name}`, r]),
+);
 
 const endStream = createEndStreamSerialization(undefined);
 const ENVELOPE = 5;
@@ -64,6 +86,8 @@ export interface OutputLaneOptions {
   readMaxBytes: number;
   /** Logs an unexpected error (the client only learns "internal error"). */
   log(err: Error): void;
+  /** The server's interceptors (the same as Connect's): they run for every stream served here. */
+  interceptors?: readonly Interceptor[];
 }
 
 export interface OutputLane {
@@ -119,11 +143,38 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
   };
   let release: (() => void) | undefined;
   let error: ConnectError | undefined;
-  res.writeHead(200, { "content-type": contentTypeStreamProto });
+  let trailer: Headers | undefined;
+  let started = false;
+  const start = (header?: Headers) => {
+    if (started) return;
+    started = true;
+    const h: Record<string, string> = {};
+    header?.forEach((v, k) => (h[k] = v));
+    res.writeHead(200, { ...h, "content-type": contentTypeStreamProto });
+  };
   try {
     const message = parseRequest(r.request, await readRequestMessage(req, o.readMaxBytes));
+    let wrapped: AsyncIterable<MessageShape<DescMessage>> | undefined;
+    if (o.interceptors && o.interceptors.length > 0) {
+      // The stream's messages one by one, only if an interceptor asks for them.
+      const own = { [Symbol.asyncIterator]: () => connectMessages(r.response, r.items(deps, message, abort.signal, outlet)) };
+      const out = await runLaneInterceptors(o.interceptors, {
+        method: r.method,
+        url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? ""}`,
+        header: headersOf(req.headers),
+        signal: abort.signal,
+        contextValues: createContextValues().set(transportGone, () => gone).set(kStreamOutlet, outlet).set(servedByLane, true),
+        message,
+        own,
+      });
+      start(out.header);
+      trailer = out.trailer;
+      wrapped = out.wrapped;
+    }
+    start();
     release = o.slots.acquire();
-    for await (const batch of r.items(deps, message, abort.signal, outlet)) {
+    const batches = wrapped ? oneByOne(wrapped) : r.items(deps, message, abort.signal, outlet);
+    for await (const batch of batches) {
       if (gone || stalled.signal.aborted) break;
       const out = encodeEnvelopes(
         ...batch.map((item) => ({
@@ -140,7 +191,13 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     release?.();
   }
   if (gone || stalled.signal.aborted) return;
-  (res as ServerResponse).end(encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: new Headers(), error })));
+  start();
+  (res as ServerResponse).end(encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: trailer ?? new Headers(), error })));
+}
+
+/** Messages an interceptor wrapped, as the lane's batches (one message each). */
+async function* oneByOne<M>(messages: AsyncIterable<M>): AsyncGenerator<{ message: M }[]> {
+  for await (const message of messages) yield [{ message }];
 }
 
 /** Resolves once `res` can take more, has closed, or `stop` aborts. */
