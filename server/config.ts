@@ -10,6 +10,20 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,
   { flag: "port", short: "p", env: "STEPQ_PORT", kind: "int", default: "8080", help: "TCP port for Connect, gRPC and gRPC-Web (0: any free port)." },
   { flag: "host", env: "STEPQ_HOST", kind: "string", default: "127.0.0.1", help: "Address to listen on; 0.0.0.0 for every interface." },
+  {
+    flag: "auth",
+    env: "STEPQ_AUTH",
+    kind: "string",
+    default: "",
+    help: "required: every RPC needs an API key (stepq keys create); off: none. Default: off on a loopback --host, else required.",
+  },
+  {
+    flag: "insecure",
+    env: "STEPQ_INSECURE",
+    kind: "bool",
+    default: "false",
+    help: "Allow --auth off on an address other than loopback (then anyone who reaches the port can do anything).",
+  },
   { flag: "retention", env: "STEPQ_RETENTION", kind: "duration", default: "24h", help: "How long finished jobs, their output and logs are kept." },
   { flag: "max-queued-per-route", env: "STEPQ_MAX_QUEUED_PER_ROUTE", kind: "int", default: "0", help: "Most queued steps per route; submits beyond get RESOURCE_EXHAUSTED (0: no limit)." },
   { flag: "max-steps-per-job", env: "STEPQ_MAX_STEPS_PER_JOB", kind: "int", default: "100", help: "Most steps in one job." },
@@ -94,6 +108,8 @@ export interface ServerConfig {
   redisUrl: string;
   port: number;
   host: string;
+  /** Whether every RPC needs an API key. */
+  auth: "required" | "off";
   queue: string;
   limits: LimitOverrides;
   maxRequestBytes: number;
@@ -117,6 +133,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     redisUrl: v["redis-url"] as string,
     port: v.port as number,
     host: v.host as string,
+    auth: authMode(v.auth as string, v.host as string, v.insecure as boolean),
     queue: v.queue as string,
     limits: {
       retentionMs: v.retention as number,
@@ -149,6 +166,24 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,
   };
+}
+
+/** Whether `host` only takes connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** --auth, defaulted by the address, with no auth off the loopback unless --insecure says so. */
+function authMode(flag: string, host: string, insecure: boolean): "required" | "off" {
+  if (flag !== "" && flag !== "required" && flag !== "off") throw new OptionError(`--auth: "${flag}" is not required or off`);
+  const mode = flag === "" ? (isLoopback(host) ? "off" : "required") : flag;
+  if (mode === "off" && !isLoopback(host) && !insecure) {
+    throw new OptionError(
+      `--auth off on ${host} would let anyone who reaches the port read, submit and cancel everything; ` +
+        "create keys with stepq keys create and keep --auth required, or pass --insecure",
+    );
+  }
+  return mode;
 }
 
 /** Parses `infer.timeout=10m,echo.attempts=1` into per-kind overrides. */

@@ -13,7 +13,8 @@ import { isMainModule } from "../runtime/main-module.js";
 import { OptionError } from "../runtime/options.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper } from "../queue/sweeper.js";
-import { type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
+import { startApiKeyAuth } from "./api-key-auth.js";
+import { isLoopback, type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { listen } from "./listen.js";
@@ -74,7 +75,10 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const deps = { queue, hub };
   const slots = createStreamSlots(config.maxStreams);
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
-  const interceptors = options.interceptors ?? [];
+  // A caller that moved the host without saying how to authenticate gets the default for that host.
+  const authMode = options.auth ?? (isLoopback(config.host) ? "off" : "required");
+  const auth = authMode === "required" ? startApiKeyAuth(redis, config.redisUrl, queue.keys, onRedisError) : undefined;
+  const interceptors = [...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
   void redisSafetyWarnings(redis).then((warnings) => {
     for (const w of warnings) log.warn(w);
@@ -108,7 +112,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   if (fdWarning) log.warn(fdWarning);
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   const url = `http://${host}:${listener.port}`;
-  log.info("listening", { url, queue: config.queue, redis: redactUrl(config.redisUrl) });
+  log.info("listening", { url, queue: config.queue, redis: redactUrl(config.redisUrl), auth: authMode });
+  if (!auth) log.warn(`auth is off: anyone who can reach ${url} can read, submit and cancel everything (fine on loopback)`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -121,6 +126,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
       closing ??= (async () => {
         sweeper.stop();
         hub.close();
+        auth?.close();
         await listener.close(config.shutdownGraceMs);
         reader.disconnect();
         await redis.quit().catch(() => redis.disconnect());

@@ -28,10 +28,10 @@ export const KEYS_HELP = `Usage: stepq keys create --name N --tenant T --role R[
        stepq keys list
        stepq keys revoke KEY_ID
 
-API keys, each with a tenant and roles (submit, read, worker, admin). The secret is printed once,
-by create; Redis keeps only its hash. Revoking is announced to every server at once. Servers do
-not check keys yet: this release stores them for the coming --auth. Each subcommand takes
---redis-url and --queue.
+API keys for servers run with --auth required (the default off loopback), each with a tenant and
+roles (submit, read, worker, admin). The secret is printed once, by create; Redis keeps only its
+hash. A revoked key stops working at once, and within a second on every server. Each subcommand
+takes --redis-url and --queue.
 `;
 
 type Sub = (c: Connected, v: Record<string, unknown>, positionals: string[], io: Io) => Promise<number>;

@@ -21,7 +21,7 @@ Run it:
   demo       Start the dev stack, stream one infer step to the terminal, stop
   serve      The API server (Connect, gRPC, gRPC-Web on one port)
   worker     A worker (echo and llama engines)
-  keys       API keys: create, list, revoke (in Redis; not checked by servers yet)
+  keys       API keys for --auth required: create, list, revoke (straight in Redis)
 
 Talk to a server (--server URL or STEPQ_SERVER, default http://127.0.0.1:8080):
   submit infer --prompt TEXT [--model M] [--follow]    Submit a text-generation step

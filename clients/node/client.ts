@@ -7,7 +7,7 @@
  *   for await (const e of stepq.follow(step.id)) if (e.type === "tokens") process.stdout.write(e.tokens.map((t) => t.text).join(""));
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
 import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
@@ -33,6 +33,8 @@ export interface StepqClientOptions {
   httpVersion?: "1.1" | "2";
   /** Use this transport instead (tests, custom interceptors). */
   transport?: Transport;
+  /** An API key's secret, sent as `Authorization: Bearer <secret>` on every call and stream (`stepq keys create`). */
+  apiKey?: string;
 }
 
 export type StepqClient = ReturnType<typeof createStepqClient>;
@@ -53,16 +55,26 @@ function httpVersionOf(options: StepqClientOptions): "1.1" | "2" {
 export function createTransport(options: StepqClientOptions, sessions?: Http2SessionManager): Transport {
   if (options.transport) return options.transport;
   const protocol = options.protocol ?? "connect";
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: sessions });
+  const interceptors: Interceptor[] = options.apiKey ? [withApiKey(options.apiKey)] : [];
+  const { baseUrl } = options;
+  if (protocol === "grpc") return createGrpcTransport({ baseUrl, sessionManager: sessions, interceptors });
   const httpVersion = httpVersionOf(options);
   if (httpVersion === "1.1") {
     return protocol === "grpc-web"
-      ? createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion })
-      : createConnectTransport({ baseUrl: options.baseUrl, httpVersion });
+      ? createGrpcWebTransport({ baseUrl, httpVersion, interceptors })
+      : createConnectTransport({ baseUrl, httpVersion, interceptors });
   }
   return protocol === "grpc-web"
-    ? createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion, sessionManager: sessions })
-    : createConnectTransport({ baseUrl: options.baseUrl, httpVersion, sessionManager: sessions });
+    ? createGrpcWebTransport({ baseUrl, httpVersion, sessionManager: sessions, interceptors })
+    : createConnectTransport({ baseUrl, httpVersion, sessionManager: sessions, interceptors });
+}
+
+/** Sends `secret` as the call's bearer token. */
+function withApiKey(secret: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${secret}`);
+    return next(req);
+  };
 }
 
 export function createStepqClient(options: StepqClientOptions) {
@@ -81,6 +93,7 @@ export function createStepqClient(options: StepqClientOptions) {
       : createOutputReader(
           options.baseUrl,
           sessions ? createNodeHttpClient({ httpVersion: "2", sessionProvider: () => sessions }) : createNodeHttpClient({ httpVersion: "1.1" }),
+          options.apiKey,
         );
   return {
     /** The generated StepService client (every RPC). */

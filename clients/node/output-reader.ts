@@ -27,14 +27,20 @@ const PATH = "/stepq.v1.JobService/StreamJobOutput";
 export type OpenJobOutput = (req: Pick<StreamJobOutputRequest, "jobId" | "afterCursor">, signal: AbortSignal) => AsyncIterable<StreamJobOutputResponse>;
 
 /** A reader for the server at `baseUrl`, over `http` (connect-node's createNodeHttpClient). */
-export function createOutputReader(baseUrl: string, http: UniversalClientFn): OpenJobOutput {
+export function createOutputReader(baseUrl: string, http: UniversalClientFn, apiKey?: string): OpenJobOutput {
   const url = baseUrl.replace(/\/+$/, "") + PATH;
-  return (req, signal) => read(http, url, req, signal);
+  const header = () => {
+    const h = new Headers({ "content-type": contentTypeStreamProto, "connect-protocol-version": "1" });
+    if (apiKey) h.set("authorization", `Bearer ${apiKey}`);
+    return h;
+  };
+  return (req, signal) => read(http, url, header(), req, signal);
 }
 
 async function* read(
   http: UniversalClientFn,
   url: string,
+  header: Headers,
   req: Pick<StreamJobOutputRequest, "jobId" | "afterCursor">,
   signal: AbortSignal,
 ): AsyncGenerator<StreamJobOutputResponse> {
@@ -42,7 +48,7 @@ async function* read(
   const res = await http({
     url,
     method: "POST",
-    header: new Headers({ "content-type": contentTypeStreamProto, "connect-protocol-version": "1" }),
+    header,
     body: (async function* () {
       yield body;
     })(),
