@@ -22,7 +22,7 @@ import { openFileLimitWarning } from "./open-file-limit.js";
 import { createRequestBudget, type RequestBudget } from "./request-budget.js";
 import { createRequestHandler } from "./request-handler.js";
 import { createOutputLane } from "./output-lane.js";
-import { redisSafetyWarnings } from "./redis-safety.js";
+import { redisSafetyWarnings } from "../queue/redis-safety.js";
 import { createStreamSlots } from "./stream-limit.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
 

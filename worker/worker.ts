@@ -10,7 +10,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { StepErrorCode, StopReason } from "../gen/stepq/v1/step_pb.js";
-import { createRedis, failOnClose, waitReady } from "../queue/connection.js";
+import { createRedis, waitReady } from "../queue/connection.js";
+import { followCancellations, waitForWork } from "../queue/worker-signals.js";
 import { coerceError, isRedisTransient, LeaseLostError } from "../queue/errors.js";
 import type { AttemptError, ClaimedStep, Lease } from "../queue/leases.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
@@ -428,8 +429,7 @@ export function createWorker(options: WorkerOptions) {
         }
       }
       for (const engine of options.engines) await engine.start?.();
-      await subscriber.subscribe(queue.keys.cancelChannel);
-      subscriber.on("message", (_channel: string, member: string) => {
+      await followCancellations(subscriber, queue.keys, (member) => {
         const r = running.get(member);
         if (!r) return;
         r.stop({ kind: "cancelled" });
@@ -458,7 +458,6 @@ export function createWorker(options: WorkerOptions) {
     /** Claims and runs steps until stop() is called. */
     async runForever(): Promise<void> {
       if (!started) await this.start();
-      const wakeKeys = routes.map((r) => q().keys.wake(r));
       looping = true;
       let backoff = 100;
       while (!stopping) {
@@ -473,7 +472,7 @@ export function createWorker(options: WorkerOptions) {
           if (count > 0 || stopping) continue;
           // Nothing ready: sleep on the routes' markers until a submit (or
           // the next scheduled step) wakes us.
-          await failOnClose(blocking as Redis, () => (blocking as Redis).blpop(...wakeKeys, waitMs / 1000));
+          await waitForWork(blocking as Redis, q().keys, routes, waitMs);
         } catch (e) {
           if (stopping) break;
           reportError(coerceError(e));
