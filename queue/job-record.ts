@@ -10,7 +10,7 @@
  * still read. This module decodes a record into typed objects.
  */
 import { jobSeqOf } from "./ids.js";
-import { unpack, unpackAll, type Unpacked } from "./msgpack.js";
+import { unpack, unpackAll, type Unpacked } from "../wire/msgpack.js";
 import { STEP_DEFAULTS as DEFAULTS } from "./record-body.js";
 
 /** One attempt's error, as stored. */

@@ -11,7 +11,7 @@ import { type StepResult, StepResultSchema } from "../gen/stepq/v1/step_pb.js";
 import { asQueueError, type LeaseLostError, scriptError } from "./errors.js";
 import { stepIdOf } from "./ids.js";
 import type { QueueKeys } from "./keys.js";
-import { pack, unpack, type Unpacked } from "./msgpack.js";
+import { pack, unpack, type Unpacked } from "../wire/msgpack.js";
 import { resolvedBytes, resolveReferences } from "./references.js";
 import { ScriptCode } from "./script-codes.js";
 import { runScript } from "./function-library.js";

@@ -11,9 +11,9 @@ import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js
 import { InvalidArgumentError, ResourceExhaustedError, quoted } from "./errors.js";
 import { randomIdSuffix } from "./ids.js";
 import type { SubmitLimits } from "./limits.js";
-import { pack, type Packable } from "./msgpack.js";
+import { pack, type Packable } from "../wire/msgpack.js";
 import { encodeSimpleBody, type SimpleBody } from "./record-body.js";
-import { encodeOperation } from "./operation-encoding.js";
+import { encodeOperation } from "../wire/operation-encoding.js";
 import { findReferences } from "./references.js";
 import { routeOf, validateOperation } from "./validate-operation.js";
 

@@ -6,7 +6,7 @@
  * decoding or encoding at all.
  */
 import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
-import { pack, type Packable } from "./msgpack.js";
+import { pack, type Packable } from "../wire/msgpack.js";
 
 /** Step fields left out of the cold map when they hold these values (record.lua's DEFAULTS). */
 export const STEP_DEFAULTS = { maxAttempts: 3, backoffInitialMs: 1000, backoffMaxMs: 60000 } as const;

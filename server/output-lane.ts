@@ -48,7 +48,7 @@ import {
 } from "./output-streams.js";
 import type { StreamSlots } from "./stream-limit.js";
 import { outletOf, type StreamOutlet } from "./stream-outlet.js";
-import { encodeTokensResponse } from "./token-chunk-encoding.js";
+import { encodeTokensResponse } from "../wire/token-chunk-encoding.js";
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;

@@ -4,7 +4,7 @@
  * ways they are served: the Connect handlers (`connectMessages`) and the
  * direct writer of server/output-lane.ts, which writes each batch in one
  * write. A token chunk stays a log entry until it is sent, so the direct
- * writer can encode it by hand (server/token-chunk-encoding.ts).
+ * writer can encode it by hand (wire/token-chunk-encoding.ts).
  */
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";

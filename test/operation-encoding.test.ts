@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ChatRole, type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
-import { encodeOperation, SCHEMA_KNOWN } from "../queue/operation-encoding.js";
+import { encodeOperation, SCHEMA_KNOWN } from "../wire/operation-encoding.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const same = (op: Operation) => expect(hex(encodeOperation(op))).toBe(hex(toBinary(OperationSchema, op)));

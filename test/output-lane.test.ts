@@ -18,7 +18,7 @@ import { toTokenChunk } from "../server/convert.js";
 import { createOutputLane } from "../server/output-lane.js";
 import { type TokensEntry, tokensMessage } from "../server/output-streams.js";
 import { createStreamSlots } from "../server/stream-limit.js";
-import { encodeTokensResponse } from "../server/token-chunk-encoding.js";
+import { encodeTokensResponse } from "../wire/token-chunk-encoding.js";
 import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
-import { pack } from "../queue/msgpack.js";
+import { pack } from "../wire/msgpack.js";
 import type { Queue } from "../queue/queue.js";
 import { resultBytes, useQueues } from "./helpers/queue.js";
 import { echo } from "./helpers/stack.js";

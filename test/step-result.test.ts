@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StopReason } from "../gen/stepq/v1/step_pb.js";
-import { encodeStepResult, encodeStepResultWithToBinary, type ResultFields } from "../worker/step-result.js";
+import { encodeStepResult, encodeStepResultWithToBinary, type ResultFields } from "../wire/step-result.js";
 
 /** The reference: protobuf-es's reflective encoder. */
 const reference = encodeStepResultWithToBinary;

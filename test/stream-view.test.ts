@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { StepResultSchema, StepState, StopReason } from "../gen/stepq/v1/step_pb.js";
-import { pack } from "../queue/msgpack.js";
+import { pack } from "../wire/msgpack.js";
 import type { JobView } from "../queue/queue.js";
 import { readStreamView, type StreamView } from "../queue/stream-view.js";
 import { connect } from "./helpers/redis.js";

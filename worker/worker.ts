@@ -22,7 +22,7 @@ import { createPrefetch } from "./prefetch.js";
 import { lostLeaseKind, RunningStep, type StepHost } from "./running-step.js";
 import { createSettler, SETTLE_CALLS } from "./settler.js";
 import { StepFailure } from "./step-failure.js";
-import { encodeStepResult } from "./step-result.js";
+import { encodeStepResult } from "../wire/step-result.js";
 
 export interface WorkerOptions {
   redisUrl: string;

@@ -14,14 +14,14 @@ import { StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js
 import { TokenChunkSchema, TokenSchema } from "../gen/stepq/v1/output_pb.js";
 import { StreamTokensResponseSchema } from "../gen/stepq/v1/step_service_pb.js";
 import { stepIdOf } from "../queue/ids.js";
-import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter } from "../queue/protobuf-wire.js";
-import { type NamedJob, toTokenChunk } from "./convert.js";
-import { type TokensEntry, type TokensResponseSchema, tokensMessage } from "./output-streams.js";
+import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter } from "./protobuf-wire.js";
+import { type NamedJob, toTokenChunk } from "../server/convert.js";
+import { type TokensEntry, type TokensResponseSchema, tokensMessage } from "../server/output-streams.js";
 
-const SCHEMA_KNOWN =
+export const SCHEMA_KNOWN =
   schemaIs([
-    [TokenChunkSchema, "1:cursor 2:stepId 3:stepName 4:attempt 5:tokens"],
-    [TokenSchema, "1:index 2:text"],
+    [TokenChunkSchema, "1:cursor:string 2:stepId:string 3:stepName:string 4:attempt:uint32 5:tokens:list"],
+    [TokenSchema, "1:index:uint32 2:text:string"],
   ]) &&
   [StreamJobOutputResponseSchema, StreamTokensResponseSchema].every((s) => {
     const f = s.fields.find((x) => x.number === 1);

@@ -1,9 +1,10 @@
 /**
  * Protobuf wire-format pieces for the hand-written encoders of the hot
- * paths (queue/operation-encoding.ts, worker/step-result.ts,
- * server/token-chunk-encoding.ts).
+ * paths (wire/operation-encoding.ts, wire/step-result.ts,
+ * wire/token-chunk-encoding.ts), and the schema check that makes each fall
+ * back to toBinary when the generated schema is not the one it was written for.
  */
-import type { DescMessage } from "@bufbuild/protobuf";
+import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 
 /** Whether `n` fits a uint32 field (the hand-written encoders leave anything else to toBinary). */
 export const isUint32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
@@ -45,15 +46,27 @@ export function strFieldSize(len: number): number {
   return len === 0 ? 0 : 1 + varintSize(len) + len;
 }
 
-/** Whether each message's fields are exactly `number:localName …` (a hand-written encoder's guard against schema drift). */
+/**
+ * Whether each message's fields are exactly `number:localName …` (a
+ * hand-written encoder's guard against schema drift). A field written
+ * `number:localName:type` must also have that type: a scalar's name
+ * (`uint32`, `string`, `float`…), or `message`, `enum`, `list`, `map`.
+ */
 export function schemaIs(expected: readonly [DescMessage, string][]): boolean {
-  return expected.every(
-    ([desc, fields]) =>
-      desc.fields
-        .map((f) => `${f.number}:${f.localName}`)
-        .sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
-        .join(" ") === fields,
-  );
+  return expected.every(([desc, fields]) => {
+    const wanted = fields.split(" ");
+    if (wanted.length !== desc.fields.length) return false;
+    return wanted.every((w) => {
+      const [number, name, type] = w.split(":");
+      const f = desc.fields.find((x) => x.number === Number(number));
+      return f !== undefined && f.localName === name && (type === undefined || fieldType(f) === type);
+    });
+  });
+}
+
+/** A field's type as schemaIs names it. */
+export function fieldType(f: DescField): string {
+  return f.fieldKind === "scalar" ? ScalarType[f.scalar].toLowerCase() : f.fieldKind;
 }
 
 /** A buffer of known size filled front to back: encoders size a message first, then write it. */

@@ -22,17 +22,23 @@ import {
 } from "../gen/stepq/v1/operation_pb.js";
 import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter as Out } from "./protobuf-wire.js";
 
-/** The fields this encoder writes, per message: `number:name`. */
-const EXPECTED: [DescMessage, string][] = [
-  [OperationSchema, "1:infer 2:embed 3:echo"],
-  [InferOperationSchema, "1:model 2:prompt 3:messages 4:maxTokens 5:temperature 6:topP 7:topK 8:seed 9:stop"],
-  [ChatMessageSchema, "1:role 2:content"],
-  [EmbedOperationSchema, "1:model 2:inputs"],
-  [EchoOperationSchema, "1:text 2:tokenCount 3:tokenDelayMs 4:delayMs 5:failMessage 6:failAttempts 7:failPermanently"],
+/** The fields this encoder writes, per message: `number:name:type`. */
+export const OPERATION_FIELDS: [DescMessage, string][] = [
+  [OperationSchema, "1:infer:message 2:embed:message 3:echo:message"],
+  [
+    InferOperationSchema,
+    "1:model:string 2:prompt:string 3:messages:list 4:maxTokens:int32 5:temperature:float 6:topP:float 7:topK:int32 8:seed:uint32 9:stop:list",
+  ],
+  [ChatMessageSchema, "1:role:enum 2:content:string"],
+  [EmbedOperationSchema, "1:model:string 2:inputs:list"],
+  [
+    EchoOperationSchema,
+    "1:text:string 2:tokenCount:uint32 3:tokenDelayMs:uint32 4:delayMs:uint32 5:failMessage:string 6:failAttempts:uint32 7:failPermanently:bool",
+  ],
 ];
 
 /** Whether the generated schema is the one the hand-written encoder knows (else every operation goes through toBinary). */
-export const SCHEMA_KNOWN = schemaIs(EXPECTED);
+export const SCHEMA_KNOWN = schemaIs(OPERATION_FIELDS);
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 

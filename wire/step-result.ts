@@ -7,11 +7,19 @@
  * the bytes `toBinary` writes (field order, implicit presence: zero values
  * left out, the `usage` message always present). test/step-result.test.ts
  * holds the two to the same output. Results with embeddings go through
- * `toBinary`.
+ * `toBinary`, and so does every result while the generated schema is not
+ * the one this was written for (a field added, renumbered or retyped).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
-import { StepResultSchema } from "../gen/stepq/v1/step_pb.js";
-import { strFieldSize, uintFieldSize, varintSize, writeUintField, writeVarint } from "../queue/protobuf-wire.js";
+import { StepResultSchema, UsageSchema } from "../gen/stepq/v1/step_pb.js";
+import { schemaIs, strFieldSize, uintFieldSize, varintSize, writeUintField, writeVarint } from "./protobuf-wire.js";
+
+/** The fields, numbers and types the hand-written path writes. */
+export const STEP_RESULT_FIELDS: [typeof StepResultSchema | typeof UsageSchema, string][] = [
+  [StepResultSchema, "1:text:string 2:embeddings:list 3:usage:message 4:stopReason:enum"],
+  [UsageSchema, "1:promptTokens:uint32 2:completionTokens:uint32 3:timeToFirstTokenMs:uint32 4:durationMs:uint32 5:tokensPerSecond:float"],
+];
+const SCHEMA_KNOWN = schemaIs(STEP_RESULT_FIELDS);
 
 /** The fields of a result, as the worker computes them. */
 export interface ResultFields {
@@ -29,7 +37,9 @@ export interface ResultFields {
 /** `r` as a StepResult in protobuf binary. */
 export function encodeStepResult(r: ResultFields): Uint8Array {
   const ints = [r.promptTokens, r.completionTokens, r.timeToFirstTokenMs, r.durationMs];
-  if (r.embeddings.length > 0 || ints.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffffffff)) return encodeStepResultWithToBinary(r);
+  if (!SCHEMA_KNOWN || r.embeddings.length > 0 || ints.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffffffff)) {
+    return encodeStepResultWithToBinary(r);
+  }
   const textBytes = Buffer.byteLength(r.text);
   const tps = Math.fround(r.tokensPerSecond);
   let usage = uintFieldSize(ints[0] as number) + uintFieldSize(ints[1] as number) + uintFieldSize(ints[2] as number) + uintFieldSize(ints[3] as number);
