@@ -3,7 +3,8 @@
  * work on a laptop (`stepq serve --help` prints this table).
  */
 import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
-import type { ConnectionLimits } from "./listen.js";
+import { readFileSync } from "node:fs";
+import type { ConnectionLimits, TlsFiles } from "./listen.js";
 import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS } from "../runtime/options.js";
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
@@ -17,6 +18,8 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     default: "",
     help: "required: every RPC needs an API key (stepq keys create); off: none. Default: off on a loopback --host, else required.",
   },
+  { flag: "tls-cert", env: "STEPQ_TLS_CERT", kind: "string", default: "", help: "PEM certificate chain: serve TLS only (HTTP/2 by ALPN, or HTTP/1.1)." },
+  { flag: "tls-key", env: "STEPQ_TLS_KEY", kind: "string", default: "", help: "PEM private key of --tls-cert." },
   {
     flag: "insecure",
     env: "STEPQ_INSECURE",
@@ -110,6 +113,8 @@ export interface ServerConfig {
   host: string;
   /** Whether every RPC needs an API key. */
   auth: "required" | "off";
+  /** Certificate and key: every connection is TLS. */
+  tls?: TlsFiles;
   queue: string;
   limits: LimitOverrides;
   maxRequestBytes: number;
@@ -134,6 +139,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     port: v.port as number,
     host: v.host as string,
     auth: authMode(v.auth as string, v.host as string, v.insecure as boolean),
+    ...tlsFiles(v["tls-cert"] as string, v["tls-key"] as string),
     queue: v.queue as string,
     limits: {
       retentionMs: v.retention as number,
@@ -166,6 +172,20 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,
   };
+}
+
+/** The certificate and key files, read now (a bad path fails at start, naming its flag). */
+function tlsFiles(certPath: string, keyPath: string): { tls?: TlsFiles } {
+  if (certPath === "" && keyPath === "") return {};
+  if (certPath === "" || keyPath === "") throw new OptionError("--tls-cert and --tls-key go together: give both, or neither");
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new OptionError(`${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  };
+  return { tls: { cert: read("--tls-cert", certPath), key: read("--tls-key", keyPath) } };
 }
 
 /** Whether `host` only takes connections from this machine. */

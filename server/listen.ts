@@ -5,7 +5,8 @@
  * under TLS, so this server peeks at each connection's first bytes: the
  * HTTP/2 preface starts with "PRI * HTTP/2.0", which no HTTP/1.1 method does.
  * Both protocols reach the same request handler, so Connect, gRPC and
- * gRPC-Web all work on one port.
+ * gRPC-Web all work on one port. With a certificate (`tls`), every
+ * connection is TLS instead, and ALPN picks HTTP/2 ("h2") or HTTP/1.1.
  *
  * Every phase in which a peer can hold a connection by saying nothing has a
  * timeout (see ConnectionLimits), and one client address can hold only so
@@ -24,6 +25,7 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import { createServer as createTcpServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 
 export type RequestHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -100,13 +102,23 @@ function timeRequest(stream: ServerHttp2Stream, ms: number): void {
   stream.once("close", clear);
 }
 
-/** Listens on `host:port` (port 0: any free port). */
+/** A certificate chain and its private key, PEM. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** Listens on `host:port` (port 0: any free port); with `tls`, every connection is TLS. */
 export async function listen(
   handler: RequestHandler,
   port: number,
   host: string,
   limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  tls?: TlsFiles,
 ): Promise<Listener> {
+  // TLS is done by a tls.Server that never listens: it gets each socket once
+  // the caps let it in, and hands the decrypted connection on by ALPN.
+  const secure = tls ? createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ["h2", "http/1.1"] }) : undefined;
   const h1 = createHttpServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -141,6 +153,14 @@ export async function listen(
     });
   });
 
+  secure?.on("secureConnection", (socket: TLSSocket) => {
+    // Node's TLS socket times nothing by itself; the raw one's sniff timeout ends with the handshake.
+    (socket as TLSSocket & { _parent?: Socket })._parent?.setTimeout(0);
+    if (socket.alpnProtocol === "h2") h2server.emit("connection", socket);
+    else h1.emit("connection", socket);
+  });
+  secure?.on("tlsClientError", (_err, socket) => socket.destroy());
+
   const tcp = createTcpServer((socket) => {
     const client = socket.remoteAddress ?? "";
     const held = perClient.get(client) ?? 0;
@@ -163,6 +183,11 @@ export async function listen(
     });
     // Until the first bytes say which protocol this is, nobody else times the socket.
     socket.setTimeout(limits.sniffTimeoutMs, () => socket.destroy());
+    if (secure) {
+      // The handshake has the sniffing phase's time (the raw socket's timeout, cleared once it is done).
+      secure.emit("connection", socket);
+      return;
+    }
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);

@@ -107,11 +107,11 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     log: logUnexpected,
     maxRequestBytes: config.maxRequestBytes,
   });
-  const listener = await listen(handler, config.port, config.host, config.connections);
+  const listener = await listen(handler, config.port, config.host, config.connections, config.tls);
   const fdWarning = openFileLimitWarning(config.connections.maxConnections);
   if (fdWarning) log.warn(fdWarning);
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
-  const url = `http://${host}:${listener.port}`;
+  const url = `${config.tls ? "https" : "http"}://${host}:${listener.port}`;
   log.info("listening", { url, queue: config.queue, redis: redactUrl(config.redisUrl), auth: authMode });
   if (!auth) log.warn(`auth is off: anyone who can reach ${url} can read, submit and cancel everything (fine on loopback)`);
 
