@@ -10,21 +10,15 @@ import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { asQueueError, FailedPreconditionError, NotFoundError, scriptError } from "./errors.js";
 import { createCoalescer } from "./coalescer.js";
 import { createKeys, type QueueKeys } from "./keys.js";
-import {
-  type AttemptError,
-  appendOutputs,
-  claimSteps,
-  completeStep,
-  extendLeases,
-  failStep,
-  type Lease,
-  type LeaseContext,
-  type OutputAppend,
-  type OutputBatch,
-  releaseSteps,
-  reportProgress,
-  settleSteps,
-} from "./leases.js";
+import { appendOutputs, type OutputAppend } from "./append-outputs.js";
+import { claimSteps } from "./claim-steps.js";
+import { completeStep } from "./complete-step.js";
+import { extendLeases } from "./extend-leases.js";
+import { failStep } from "./fail-step.js";
+import type { AttemptError, Lease, LeaseContext, OutputBatch } from "./leases.js";
+import { releaseSteps } from "./release-steps.js";
+import { reportProgress } from "./report-progress.js";
+import { settleSteps } from "./settle-steps.js";
 import { type LimitOverrides, resolveLimits } from "./limits.js";
 import { compareCursors, eventsAfter, type LogEntry, parseEventCursor, parseLogEntry, type StreamEvent } from "./log-entry.js";
 import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";

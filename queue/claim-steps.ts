@@ -1,0 +1,19 @@
+import { decodeClaimed, dueAt } from "./claimed-steps.js";
+import { type ClaimedStep, type LeaseContext, leaseScript } from "./leases.js";
+
+/**
+ * Claims up to `max` steps of `routes` for `workerId`; also returns when the
+ * next scheduled step of those routes is due, by Redis's clock (`redisNow`).
+ */
+export async function claimSteps(
+  ctx: LeaseContext,
+  opts: { workerId: string; routes: readonly string[]; leaseMs: number; max: number },
+): Promise<{ steps: ClaimedStep[]; nextDueAt?: number; redisNow: number }> {
+  const args = [opts.workerId, opts.leaseMs, opts.max, ...opts.routes];
+  const reply = await leaseScript(ctx, "claimSteps", [ctx.keys.leases, ctx.keys.events], args, opts.workerId);
+  return {
+    steps: decodeClaimed(reply[4] as Buffer, Number(reply[3]), Number(reply[5])),
+    nextDueAt: dueAt(reply[2]),
+    redisNow: Number(reply[1]),
+  };
+}
