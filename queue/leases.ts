@@ -6,12 +6,11 @@
  * after the claim carries the lease (step + attempt = fencing token) and is
  * refused with LeaseLostError once the lease is gone.
  */
-import type { Redis } from "ioredis";
 import type { Operation } from "../gen/stepq/v1/operation_pb.js";
 import type { StepResult } from "../gen/stepq/v1/step_pb.js";
 import { asQueueError, scriptError } from "./errors.js";
 import { stepIdOf } from "./ids.js";
-import type { QueueKeys } from "./keys.js";
+import type { QueueContext } from "./queue-script.js";
 import { pack } from "../wire/msgpack.js";
 import { ScriptCode } from "./script-codes.js";
 import { runScript, type ScriptName } from "./function-library.js";
@@ -72,10 +71,8 @@ export interface AttemptError {
   retryable: boolean;
 }
 
-export interface LeaseContext {
-  readonly redis: Redis;
-  readonly keys: QueueKeys;
-}
+/** What the worker's operations need: the command connection and the queue's keys (the same as every queue operation). */
+export type LeaseContext = QueueContext;
 
 /** Builds the lease of (jobId, index, attempt). */
 export function leaseOf(jobId: string, index: number, attempt: number): Lease {

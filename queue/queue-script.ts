@@ -1,0 +1,42 @@
+/**
+ * How the client-side queue operations (submit, cancel, retry, purge, the
+ * log, maintenance) call their scripts and Redis: every failure comes back
+ * as a queue error (UNAVAILABLE when Redis is unreachable). The worker's
+ * operations have their own, which also turns refusals into errors
+ * (leaseScript in queue/leases.ts).
+ */
+import type { Redis } from "ioredis";
+import { asQueueError } from "./errors.js";
+import { runScript, type ScriptName } from "./function-library.js";
+import type { QueueKeys } from "./keys.js";
+
+/** What every queue operation needs: the command connection and the queue's keys. */
+export interface QueueContext {
+  redis: Redis;
+  keys: QueueKeys;
+}
+
+export type ScriptReply = [number, ...unknown[]];
+
+/** Runs script `name` (the queue's prefix goes first in its arguments) and returns its reply as is. */
+export async function queueScript(
+  ctx: QueueContext,
+  name: ScriptName,
+  keys: string[],
+  args: (string | Buffer | number)[],
+): Promise<ScriptReply> {
+  try {
+    return (await runScript(ctx.redis, name, keys, [ctx.keys.prefix, ...args])) as ScriptReply;
+  } catch (e) {
+    throw asQueueError(e);
+  }
+}
+
+/** Runs a Redis call, with its failure as a queue error. */
+export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asQueueError(e);
+  }
+}
