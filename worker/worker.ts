@@ -7,66 +7,26 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Redis } from "ioredis";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
-import { StepErrorCode, StopReason } from "../gen/stepq/v1/step_pb.js";
-import { createRedis, waitReady } from "../queue/connection.js";
-import { followCancellations, waitForWork } from "../queue/worker-signals.js";
-import { coerceError, isRedisTransient, LeaseLostError } from "../queue/errors.js";
-import type { AttemptError, ClaimedStep, Lease } from "../queue/leases.js";
-import { createLogger, type Logger } from "../runtime/logger.js";
+import { StepErrorCode } from "../gen/stepq/v1/step_pb.js";
+import { coerceError, LeaseLostError } from "../queue/errors.js";
+import type { ClaimedStep, Lease } from "../queue/leases.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
+import { followCancellations, waitForWork } from "../queue/worker-signals.js";
+import { createLogger } from "../runtime/logger.js";
 import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";
+import { type LeaseKeeper, startLeaseKeeper } from "./lease-keeper.js";
 import { createPrefetch } from "./prefetch.js";
 import { lostLeaseKind, RunningStep, type StepHost } from "./running-step.js";
 import { createSettler, SETTLE_CALLS } from "./settler.js";
 import { StepFailure } from "./step-failure.js";
-import { encodeStepResult } from "../wire/step-result.js";
+import { attemptErrorOf, resultOf } from "./step-outcome.js";
+import { whileUnavailable } from "./while-unavailable.js";
+import { connectWorker, type WorkerConnections } from "./worker-connections.js";
+import type { Listener, WorkerEvents, WorkerOptions } from "./worker-options.js";
 
-export interface WorkerOptions {
-  redisUrl: string;
-  queue?: string;
-  engines: readonly Engine[];
-  /** Steps run at once. Default 1. */
-  concurrency?: number;
-  /** Lease length; renewed every third of it. Default 30 s. */
-  leaseMs?: number;
-  /** On stop, how long running steps may finish before they are handed back. Default 30 s. */
-  shutdownGraceMs?: number;
-  /** Default `<host>-<pid>-<random>`. */
-  workerId?: string;
-  /** Minimum time between two output appends of one step. Default 2 ms. */
-  flushMs?: number;
-  /**
-   * Claim ahead: the expected work per slot a worker may hold beyond what it
-   * runs, ms (see prefetch.ts). Only short steps are claimed ahead; 0 turns
-   * it off. Default 2 ms.
-   */
-  prefetchMs?: number;
-  /** Longest idle block before re-checking. Default 5 s. */
-  idleBlockMs?: number;
-  sweepIntervalMs?: number;
-  logger?: Logger;
-}
-
-/** Worker events, `noun:verb`. */
-export interface WorkerEvents {
-  /** A step was leased and is about to run. */
-  "step:claimed": { stepId: string; attempt: number; route: string };
-  /** A step succeeded. */
-  "step:completed": { stepId: string; attempt: number; durationMs: number };
-  /** An attempt failed; `retryAt` is set when the queue will try again. */
-  "step:failed": { stepId: string; attempt: number; message: string; retryAt?: number };
-  /** The worker stopped a step it no longer owns (cancelled, or the lease was lost). */
-  "step:abandoned": { stepId: string; attempt: number; reason: StopSignal["kind"] };
-  /** A stopping worker handed a step back to the queue. */
-  "step:released": { stepId: string; attempt: number };
-  /** Something went wrong outside a step (Redis away...); the worker carries on. */
-  "worker:error": { error: Error };
-}
-
-type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
+export type { WorkerEvents, WorkerOptions };
 
 export type Worker = ReturnType<typeof createWorker>;
 
@@ -97,12 +57,10 @@ export function createWorker(options: WorkerOptions) {
   }
   const routes = [...routeEngine.keys()];
 
-  let commands: Redis | undefined;
-  let blocking: Redis | undefined;
-  let subscriber: Redis | undefined;
+  let connections: WorkerConnections | undefined;
   let queue: Queue | undefined;
   let sweeper: Sweeper | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  let leaseKeeper: LeaseKeeper | undefined;
   let started = false;
   let stopping = false;
   /** runForever is running (settle calls then claim replacements; runOnce's do not). */
@@ -129,18 +87,6 @@ export function createWorker(options: WorkerOptions) {
   }
 
   const host: StepHost = { queue: q, flushMs: options.flushMs ?? 2, log };
-
-  /** Retries `fn` while Redis is unreachable or full, until `deadline` (Date.now() scale). */
-  async function whileUnavailable<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (!isRedisTransient(e) || Date.now() + delay > deadline) throw e;
-        await sleep(delay);
-      }
-    }
-  }
 
   function wakeSlotWaiters() {
     if (slotWaiters.length === 0) return;
@@ -260,22 +206,6 @@ export function createWorker(options: WorkerOptions) {
     emit("step:abandoned", { stepId: r.step.stepId, attempt: r.step.attempt, reason });
   }
 
-  function resultOf(r: RunningStep, res: EngineResult): Uint8Array {
-    const durationMs = Date.now() - r.startedAt;
-    const completion = res.completionTokens ?? r.tokenCount;
-    const genMs = durationMs - (res.timeToFirstTokenMs ?? 0);
-    return encodeStepResult({
-      text: res.text ?? "",
-      embeddings: res.embeddings ?? [],
-      promptTokens: res.promptTokens ?? 0,
-      completionTokens: completion,
-      timeToFirstTokenMs: res.timeToFirstTokenMs ?? 0,
-      durationMs,
-      tokensPerSecond: completion > 0 && genMs > 0 ? (completion * 1000) / genMs : 0,
-      stopReason: res.stopReason ?? StopReason.END_OF_TEXT,
-    });
-  }
-
   async function runStep(r: RunningStep): Promise<void> {
     const { step } = r;
     const engine = routeEngine.get(step.route);
@@ -316,12 +246,7 @@ export function createWorker(options: WorkerOptions) {
       settler.add(r);
       return;
     }
-    const error: AttemptError =
-      stop?.kind === "timeout"
-        ? { code: StepErrorCode.TIMEOUT, message: `attempt ran past timeout_ms=${stop.timeoutMs}`, retryable: true }
-        : failure instanceof StepFailure
-          ? { code: failure.code, message: failure.message, retryable: failure.retryable }
-          : { code: StepErrorCode.ENGINE_FAILED, message: failure?.message ?? "engine returned no result", retryable: true };
+    const error = attemptErrorOf(stop, failure);
     try {
       const res = await whileUnavailable(() => q().fail(step, error, r.trailing), r.deadline);
       emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
@@ -343,29 +268,6 @@ export function createWorker(options: WorkerOptions) {
   function launchAll(steps: readonly ClaimedStep[]) {
     for (const step of steps) launch(step);
     pump();
-  }
-
-  async function renewLeases() {
-    const all = [...running.values()];
-    if (all.length === 0) return;
-    try {
-      const renewed = await q().extendLeases(
-        all.map((r) => r.step as Lease),
-        leaseMs,
-      );
-      const now = Date.now();
-      all.forEach((r, i) => {
-        const outcome = renewed[i] as number | Error;
-        if (typeof outcome === "number") r.deadline = now + leaseMs;
-        else r.stop({ kind: lostLeaseKind(outcome) });
-      });
-      dropStopped();
-    } catch (e) {
-      reportError(coerceError(e));
-      const now = Date.now();
-      for (const r of all) if (now >= r.deadline) r.stop({ kind: "lease-lost" });
-      dropStopped();
-    }
   }
 
   /** Lets go of steps claimed ahead that were cancelled or lost their lease before they started. */
@@ -415,29 +317,17 @@ export function createWorker(options: WorkerOptions) {
     async start(): Promise<void> {
       if (started) return;
       if (routes.length === 0) throw new Error("worker has no routes: give it at least one engine");
-      const onError = (err: Error) => log.debug("redis connection error", { error: err.message });
-      commands = createRedis(options.redisUrl, "command", { name: "stepq-worker", onError });
-      blocking = createRedis(options.redisUrl, "blocking", { name: "stepq-worker", onError });
-      subscriber = createRedis(options.redisUrl, "subscriber", { name: "stepq-worker", onError });
-      queue = createQueue({ redis: commands, queue: options.queue });
-      for (let waited = 0; ; waited += 5) {
-        try {
-          await waitReady(commands, 5000);
-          break;
-        } catch {
-          log.warn("waiting for Redis", { redis: options.redisUrl.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@"), waitedS: waited + 5 });
-        }
-      }
+      connections = await connectWorker(options.redisUrl, log);
+      queue = createQueue({ redis: connections.commands, queue: options.queue });
       for (const engine of options.engines) await engine.start?.();
-      await followCancellations(subscriber, queue.keys, (member) => {
+      await followCancellations(connections.subscriber, queue.keys, (member) => {
         const r = running.get(member);
         if (!r) return;
         r.stop({ kind: "cancelled" });
         // Claimed ahead and not started: nothing runs, so let go of it now.
         dropStopped();
       });
-      heartbeat = setInterval(() => void renewLeases(), Math.max(100, Math.floor(leaseMs / 3)));
-      heartbeat.unref();
+      leaseKeeper = startLeaseKeeper({ queue, leaseMs, steps: () => [...running.values()], onError: reportError, after: dropStopped });
       sweeper = startSweeper(queue, { intervalMs: options.sweepIntervalMs ?? 1000, onError: reportError });
       started = true;
       await queue.workerEvent(EventType.WORKER_JOINED, id, routes).catch((e: unknown) => reportError(coerceError(e)));
@@ -472,7 +362,7 @@ export function createWorker(options: WorkerOptions) {
           if (count > 0 || stopping) continue;
           // Nothing ready: sleep on the routes' markers until a submit (or
           // the next scheduled step) wakes us.
-          await waitForWork(blocking as Redis, q().keys, routes, waitMs);
+          await waitForWork((connections as WorkerConnections).blocking, q().keys, routes, waitMs);
         } catch (e) {
           if (stopping) break;
           reportError(coerceError(e));
@@ -496,7 +386,7 @@ export function createWorker(options: WorkerOptions) {
   /** Stops claiming, waits up to `grace` for running steps, hands back the rest, closes. */
   async function shutdown(grace: number): Promise<void> {
     stopping = true;
-    blocking?.disconnect();
+    connections?.blocking.disconnect();
     wakeSlotWaiters();
     // Steps claimed ahead never started: another worker can take them now.
     if (handBackTimer) clearTimeout(handBackTimer);
@@ -513,12 +403,11 @@ export function createWorker(options: WorkerOptions) {
       // Their engines stop (they saw the shutdown signal) before engines close.
       await Promise.race([drained(), sleep(5000)]);
     }
-    if (heartbeat) clearInterval(heartbeat);
+    leaseKeeper?.stop();
     sweeper?.stop();
     for (const engine of options.engines) await engine.close?.().catch(() => {});
     await queue?.workerEvent(EventType.WORKER_LEFT, id, routes).catch(() => {});
-    subscriber?.disconnect();
-    await commands?.quit().catch(() => commands?.disconnect());
+    await connections?.close();
     log.info("stopped");
   }
 }

@@ -1,0 +1,51 @@
+/**
+ * What a worker is configured with, and the events it reports (for tests,
+ * tools and embedding applications: `worker.on("step:completed", …)`).
+ */
+import type { Logger } from "../runtime/logger.js";
+import type { Engine, StopSignal } from "./engines/engine.js";
+
+export interface WorkerOptions {
+  redisUrl: string;
+  queue?: string;
+  engines: readonly Engine[];
+  /** Steps run at once. Default 1. */
+  concurrency?: number;
+  /** Lease length; renewed every third of it. Default 30 s. */
+  leaseMs?: number;
+  /** On stop, how long running steps may finish before they are handed back. Default 30 s. */
+  shutdownGraceMs?: number;
+  /** Default `<host>-<pid>-<random>`. */
+  workerId?: string;
+  /** Minimum time between two output appends of one step. Default 2 ms. */
+  flushMs?: number;
+  /**
+   * Claim ahead: the expected work per slot a worker may hold beyond what it
+   * runs, ms (see prefetch.ts). Only short steps are claimed ahead; 0 turns
+   * it off. Default 2 ms.
+   */
+  prefetchMs?: number;
+  /** Longest idle block before re-checking. Default 5 s. */
+  idleBlockMs?: number;
+  sweepIntervalMs?: number;
+  logger?: Logger;
+}
+
+/** Worker events, `noun:verb`. */
+export interface WorkerEvents {
+  /** A step was leased and is about to run. */
+  "step:claimed": { stepId: string; attempt: number; route: string };
+  /** A step succeeded. */
+  "step:completed": { stepId: string; attempt: number; durationMs: number };
+  /** An attempt failed; `retryAt` is set when the queue will try again. */
+  "step:failed": { stepId: string; attempt: number; message: string; retryAt?: number };
+  /** The worker stopped a step it no longer owns (cancelled, or the lease was lost). */
+  "step:abandoned": { stepId: string; attempt: number; reason: StopSignal["kind"] };
+  /** A stopping worker handed a step back to the queue. */
+  "step:released": { stepId: string; attempt: number };
+  /** Something went wrong outside a step (Redis away...); the worker carries on. */
+  "worker:error": { error: Error };
+}
+
+export type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
+
