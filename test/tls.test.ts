@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
+import { createStepqClient } from "../clients/node/client.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { connect } from "node:net";
@@ -58,6 +59,23 @@ describe("a server with a certificate", () => {
       if (res.event.case === "end") break;
     }
     expect(tokens).toBeGreaterThan(0);
+  });
+
+  it("the Node client with ca: submit and follow() over Connect (HTTP/1.1 and HTTP/2), gRPC and gRPC-Web", async () => {
+    const clients = [
+      createStepqClient({ baseUrl: base, ca }),
+      createStepqClient({ baseUrl: base, ca, httpVersion: "2" }),
+      createStepqClient({ baseUrl: base, ca, protocol: "grpc" }),
+      createStepqClient({ baseUrl: base, ca, protocol: "grpc-web" }),
+    ];
+    for (const client of clients) {
+      const step = await client.submit(echo({ text: "followed over tls", tokenCount: 3 }));
+      let tokens = 0;
+      for await (const e of client.follow(step.id)) if (e.type === "tokens") tokens += e.tokens.length;
+      expect(tokens).toBe(3);
+    }
+    const untrusting = createStepqClient({ baseUrl: base });
+    await expect(untrusting.submit(echo({ text: "x" }))).rejects.toThrow(/certificate/i);
   });
 
   it("curl gets JSON over HTTP/1.1 and HTTP/2 (ALPN), and plain HTTP on the port gets nothing", async () => {

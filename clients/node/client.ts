@@ -35,6 +35,8 @@ export interface StepqClientOptions {
   transport?: Transport;
   /** An API key's secret, sent as `Authorization: Bearer <secret>` on every call and stream (`stepq keys create`). */
   apiKey?: string;
+  /** Certificates (PEM) to trust for an https:// server, besides the system's: a private CA or a self-signed server. */
+  ca?: string | Buffer;
 }
 
 export type StepqClient = ReturnType<typeof createStepqClient>;
@@ -57,16 +59,22 @@ export function createTransport(options: StepqClientOptions, sessions?: Http2Ses
   const protocol = options.protocol ?? "connect";
   const interceptors: Interceptor[] = options.apiKey ? [withApiKey(options.apiKey)] : [];
   const { baseUrl } = options;
-  if (protocol === "grpc") return createGrpcTransport({ baseUrl, sessionManager: sessions, interceptors });
+  if (protocol === "grpc") return createGrpcTransport({ baseUrl, sessionManager: sessions, interceptors, nodeOptions: caOptions(options) });
   const httpVersion = httpVersionOf(options);
   if (httpVersion === "1.1") {
+    const nodeOptions = caOptions(options);
     return protocol === "grpc-web"
-      ? createGrpcWebTransport({ baseUrl, httpVersion, interceptors })
-      : createConnectTransport({ baseUrl, httpVersion, interceptors });
+      ? createGrpcWebTransport({ baseUrl, httpVersion, interceptors, nodeOptions })
+      : createConnectTransport({ baseUrl, httpVersion, interceptors, nodeOptions });
   }
   return protocol === "grpc-web"
     ? createGrpcWebTransport({ baseUrl, httpVersion, sessionManager: sessions, interceptors })
     : createConnectTransport({ baseUrl, httpVersion, sessionManager: sessions, interceptors });
+}
+
+/** Node's TLS options for `options.ca` (none without it). */
+function caOptions(options: StepqClientOptions): { ca?: string | Buffer } {
+  return options.ca ? { ca: options.ca } : {};
 }
 
 /** Sends `secret` as the call's bearer token. */
@@ -80,7 +88,7 @@ function withApiKey(secret: string): Interceptor {
 export function createStepqClient(options: StepqClientOptions) {
   const httpVersion = httpVersionOf(options);
   // One HTTP/2 connection for the calls and the streams follow() opens.
-  const sessions = httpVersion === "2" && !options.transport ? new Http2SessionManager(options.baseUrl) : undefined;
+  const sessions = httpVersion === "2" && !options.transport ? new Http2SessionManager(options.baseUrl, undefined, caOptions(options)) : undefined;
   const transport = createTransport(options, sessions);
   const steps: Client<typeof StepService> = createClient(StepService, transport);
   const jobs: Client<typeof JobService> = createClient(JobService, transport);
@@ -92,7 +100,9 @@ export function createStepqClient(options: StepqClientOptions) {
       ? (req, signal) => jobs.streamJobOutput(req, { signal })
       : createOutputReader(
           options.baseUrl,
-          sessions ? createNodeHttpClient({ httpVersion: "2", sessionProvider: () => sessions }) : createNodeHttpClient({ httpVersion: "1.1" }),
+          sessions
+            ? createNodeHttpClient({ httpVersion: "2", sessionProvider: () => sessions })
+            : createNodeHttpClient({ httpVersion: "1.1", nodeOptions: caOptions(options) }),
           options.apiKey,
         );
   return {
