@@ -24,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type DescMessage, type DescMethodServerStreaming, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
-import { encodeEnvelope, encodeEnvelopes } from "@connectrpc/connect/protocol";
+import { encodeEnvelope, encodeEnvelopes, transformSplitEnvelope } from "@connectrpc/connect/protocol";
 import { contentTypeStreamProto, createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { JobService, StreamJobOutputRequestSchema, StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
 import {
@@ -37,6 +37,7 @@ import {
 import { kStreamOutlet, servedByLane, transportGone } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { headersOf, runLaneInterceptors } from "./lane-interceptors.js";
+import { explainRequestError } from "./request-errors.js";
 import {
   connectMessages,
   jobOutput,
@@ -76,7 +77,6 @@ const ROUTES = new Map<string, Route<DescMessage, DescMessage>>(
 );
 
 const endStream = createEndStreamSerialization(undefined);
-const ENVELOPE = 5;
 /** How long a stalled HTTP/1.1 reader has to take the end of its stream before its connection is closed, ms. */
 const STALL_GRACE_MS = 30_000;
 
@@ -153,7 +153,7 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     res.writeHead(200, { ...h, "content-type": contentTypeStreamProto });
   };
   try {
-    const message = parseRequest(r.request, await readRequestMessage(req, o.readMaxBytes));
+    const message = parseRequest(r.request, await readRequestMessage(req, r, o.readMaxBytes));
     let wrapped: AsyncIterable<MessageShape<DescMessage>> | undefined;
     if (o.interceptors && o.interceptors.length > 0) {
       // The stream's messages one by one, only if an interceptor asks for them.
@@ -215,33 +215,37 @@ function drained(res: Response, stop: AbortSignal): Promise<void> {
   });
 }
 
-/** The one enveloped message of a server-streaming request, with Connect's errors for a body that is not exactly that. */
-async function readRequestMessage(req: Request, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > maxBytes + ENVELOPE) {
-      throw new ConnectError(`the request is larger than this server's limit of ${maxBytes} bytes (max_request_bytes)`, Code.ResourceExhausted);
+/**
+ * The one enveloped message of a server-streaming request, split by
+ * Connect's own envelope reader, with Connect's errors for a body that is
+ * not exactly one message (a message over the limit is explained as the
+ * Connect path explains it).
+ */
+async function readRequestMessage(req: Request, route: Route<DescMessage, DescMessage>, maxBytes: number): Promise<Uint8Array> {
+  let message: Uint8Array | undefined;
+  try {
+    for await (const envelope of transformSplitEnvelope(maxBytes)(req as AsyncIterable<Uint8Array>)) {
+      if (message !== undefined) {
+        throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
+      }
+      if (envelope.flags !== 0) {
+        const flags = envelope.flags.toString(16).padStart(2, "0");
+        throw new ConnectError(
+          `protocol error: the request envelope has flags 0x${flags}; send one uncompressed message (flags 0x00), ` +
+            "or name its compression in connect-content-encoding",
+          Code.InvalidArgument,
+        );
+      }
+      message = envelope.data;
     }
+  } catch (e) {
+    const err = ConnectError.from(e);
+    if (err.code !== Code.ResourceExhausted) throw err;
+    const facts = { method: route.method, httpMethod: "POST", url: req.url ?? "", contentType: contentTypeStreamProto };
+    throw explainRequestError(err, facts);
   }
-  const body = Buffer.concat(chunks, size);
-  if (body.length === 0) throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
-  if (body.length < ENVELOPE) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  const flags = body[0] as number;
-  const length = body.readUInt32BE(1);
-  if (body.length < ENVELOPE + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  if (body.length > ENVELOPE + length) {
-    throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
-  }
-  if (flags !== 0) {
-    throw new ConnectError(
-      `protocol error: the request envelope has flags 0x${flags.toString(16).padStart(2, "0")}; send one uncompressed message (flags 0x00), or name its compression in connect-content-encoding`,
-      Code.InvalidArgument,
-    );
-  }
-  return body.subarray(ENVELOPE);
+  if (message === undefined) throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
+  return message;
 }
 
 function parseRequest(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessage> {
