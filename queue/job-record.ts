@@ -6,11 +6,12 @@
  * hash per step) keeps a queued one-step job under 200 bytes of value and
  * lets the scripts resolve a DAG inside a single key. The layout (format 2:
  * fixed headers, specs, a msgpack map of the rest, appended items) is
- * described in queue/scripts/lib/record.lua; format 1 (one msgpack map) is
- * still read. This module decodes a record into typed objects.
+ * described in queue/scripts/lib/record.lua. This module decodes a record
+ * into typed objects.
  */
+import { FailedPreconditionError } from "./errors.js";
 import { jobSeqOf } from "./ids.js";
-import { unpack, unpackAll, type Unpacked } from "../wire/msgpack.js";
+import { unpackAll, type Unpacked } from "../wire/msgpack.js";
 import { STEP_DEFAULTS as DEFAULTS } from "./record-body.js";
 
 /** One attempt's error, as stored. */
@@ -167,7 +168,10 @@ const STEP_DEFAULTS = { ma: DEFAULTS.maxAttempts, bi: DEFAULTS.backoffInitialMs,
 const TAIL_CLAIMED = 1;
 const TAIL_SUCCEEDED = 2;
 
-/** A format-2 record as the same table a format-1 record decodes to. */
+/** The format of the records this version writes and reads: their first byte (a later migration starts here). */
+export const RECORD_FORMAT = 2;
+
+/** A format-2 record as a table of its fields (the short names of queue/scripts/lib/record.lua). */
 function tableOfFormat2(data: Uint8Array): Table {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const time = (at: number) => b.readIntLE(at, 6) || undefined;
@@ -233,7 +237,10 @@ export function labelsOf(flat: readonly string[]): Record<string, string> {
 
 /** Decodes the record stored at `j:<jobId>`. */
 export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
-  const t = data[0] === 2 ? tableOfFormat2(data) : table(unpack(data, BINARY_KEYS));
+  if (data[0] !== RECORD_FORMAT) {
+    throw new FailedPreconditionError(`job ${jobId} has record format ${data[0]}; this stepq reads format ${RECORD_FORMAT} only`);
+  }
+  const t = tableOfFormat2(data);
   return {
     id: jobId,
     seq: num(t.sq) || jobSeqOf(jobId),

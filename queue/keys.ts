@@ -18,8 +18,6 @@ const FIXED = {
   eventsExtra: "events:extra",
   /** Stream: one entry `j=<jobId>` per job, the index behind ListJobs. */
   jobIndex: "jobs",
-  /** Sorted set: finished jobs, score the time they expire (ms). Written by earlier versions; still purged. */
-  done: "done",
   /** Set: the retention times (ms) that have an expiry list. */
   retentions: "retentions",
   /** Sorted set: dead-lettered steps (FAILED), score the time they failed. */

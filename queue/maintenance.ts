@@ -21,7 +21,7 @@ export async function sweepOnce(ctx: QueueContext, eventsMaxLen: number, limit =
     queueScript(ctx, "recoverLeases", [keys.leases, keys.events], [limit]),
     queueScript(ctx, "expireQueued", [keys.queueDeadlines, keys.events], [limit]),
     queueScript(ctx, "promoteScheduled", [keys.routes, keys.events], [limit]),
-    queueScript(ctx, "purgeExpired", [keys.retentions, keys.jobIndex, keys.dead, keys.done], [limit]),
+    queueScript(ctx, "purgeExpired", [keys.retentions, keys.jobIndex, keys.dead], [limit]),
     // The events stream is capped here rather than on every append.
     redisCall(() => trimEvents(ctx, eventsMaxLen)),
   ]);

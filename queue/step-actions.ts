@@ -34,7 +34,7 @@ export async function cancelSteps(ctx: QueueContext, jobId: string, stepIndex: n
 /** Queues a dead-lettered step again with fresh attempts (and what its failure cancelled). */
 export async function retryStep(ctx: QueueContext, jobId: string, stepIndex: number): Promise<void> {
   const { keys } = ctx;
-  const reply = await queueScript(ctx, "retryStep", [keys.job(jobId), keys.dead, keys.done, keys.events], [jobId, stepIndex]);
+  const reply = await queueScript(ctx, "retryStep", [keys.job(jobId), keys.dead, keys.events], [jobId, stepIndex]);
   if (reply[0] === ScriptCode.WRONG_STATE) {
     const state = StepState[Number(reply[1])]?.toLowerCase() ?? String(reply[1]);
     throw new FailedPreconditionError(`step ${jobId}.${stepIndex} is ${state}; only FAILED (dead-lettered) steps can be retried`);

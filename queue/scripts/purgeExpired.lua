@@ -7,14 +7,13 @@ so every index stays consistent with what is stored.
 KEYS[1] retentions set (the retention times with an expiry list)
 KEYS[2] job index stream
 KEYS[3] dead-letter zset
-KEYS[4] done zset (finished jobs by expiry time, as earlier versions kept them)
 ARGV[1] key prefix
 ARGV[2] most jobs to delete in this call
 
 Returns {CODE.OK, number deleted}.
 Events: none (the job's final event was its last).
 ]]
-local retentionsKey, indexKey, deadKey, doneKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local retentionsKey, indexKey, deadKey = KEYS[1], KEYS[2], KEYS[3]
 local limit = tonumber(ARGV[2])
 local now = NOW
 local purged = 0
@@ -61,10 +60,4 @@ for _, rt in ipairs(redis.call('SMEMBERS', retentionsKey)) do
   end
 end
 
--- Earlier versions' done zset.
-local due = redis.call('ZRANGEBYSCORE', doneKey, '-inf', now, 'LIMIT', 0, math.max(0, limit - examined))
-for _, jobId in ipairs(due) do
-  redis.call('ZREM', doneKey, jobId)
-  purge(jobId)
-end
 return {CODE.OK, purged}

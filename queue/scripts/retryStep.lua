@@ -8,8 +8,7 @@ longer final.
 
 KEYS[1] the job's record
 KEYS[2] dead-letter zset
-KEYS[3] done zset
-KEYS[4] events stream
+KEYS[3] events stream
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -19,7 +18,7 @@ Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND} or
 Events: STEP_QUEUED for the step and every step that comes back ready (the
 others when their dependencies succeed).
 ]]
-local deadKey, doneKey = KEYS[2], KEYS[3]
+local deadKey = KEYS[2]
 local jobId = ARGV[2]
 local idx = tonumber(ARGV[3]) + 1
 local now = NOW
@@ -46,7 +45,6 @@ while changed do
 end
 
 redis.call('ZREM', deadKey, stepIdOf(jobId, idx))
-redis.call('ZREM', doneKey, jobId)
 job.f, job.x, job.fc, job.cx = nil, nil, nil, nil
 for j in pairs(back) do
   local o = job.s[j]

@@ -24,8 +24,10 @@ never decode or re-encode the rest:
   tail         msgpack arrays appended by the hot transitions, applied in
                order by decodeJob (see TAIL_CLAIMED, TAIL_SUCCEEDED)
 
-Format 1, a single msgpack map of the whole job, is what stepq wrote before;
-decodeJob still reads it, and the next generic write turns it into format 2.
+The first byte is the format. Only format 2 exists (0.1.0 wrote format 1, a
+single msgpack map, but has no deployed data); a record of any other format
+is refused with an error naming it, which is where a later migration will
+hook in.
 
 Integers are little-endian; times are 6-byte integers (Unix ms < 2^47).
 ]]
@@ -108,9 +110,12 @@ local function applyTail(job, item)
   end
 end
 
--- A stored job (either format) as a table; see queue/job-record.ts for fields.
+-- A stored job as a table; see queue/job-record.ts for fields.
 local function decodeJob(jobId, raw)
-  if string.byte(raw, 1) ~= 2 then return cmsgpack.unpack(raw) end
+  local format = string.byte(raw, 1)
+  if format ~= 2 then
+    error('job ' .. jobId .. ' has record format ' .. tostring(format) .. '; this stepq reads format 2 only')
+  end
   local _, flags, st, n, c, sa, f, rt, ixs, pos = struct.unpack(JOB_HDR, raw)
   local steps = {}
   for i = 1, n do
