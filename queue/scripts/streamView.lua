@@ -210,18 +210,7 @@ local function finish()
 end
 
 if string.byte(buf, 1) ~= 2 then
-  -- Format 1 (one msgpack map): records of earlier versions, read whole.
-  local job = decodeJob(jobId, redis.call('GET', key))
-  view.st, view.lg, view.fc = job.st, job.lg and 1 or 0, job.fc
-  for i, s in ipairs(job.s) do
-    view.s[i] = {n = s.n, st = s.st, fc = s.fc, e = s.e and s.e[#s.e]}
-    if s.rs then
-      -- The walk reads from `buf`, which now holds just this result.
-      buf, at = s.rs, 1
-      view.s[i].usage = usageOf(1, #s.rs)
-    end
-  end
-  return finish()
+  error('job ' .. jobId .. ' has record format ' .. tostring(string.byte(buf, 1)) .. '; this stepq reads format 2 only')
 end
 
 -- Format 2: headers, specs, cold map, tail (record.lua has the layout).
