@@ -120,6 +120,12 @@ export function classifyResponse(req: WireRequest, res: WireResponse, limits: Re
     const message = res.error ?? "connection closed";
     return req.brokenHttp ? { code: "closed", message } : { code: "no-answer", message, failure: `no answer: ${message}` };
   }
+  // An answer to HEAD has a status line and no body (HTTP says so): the status is the answer.
+  if (req.method === "HEAD") {
+    return res.status >= 500 && res.status !== 501 && res.status !== 503
+      ? { code: `http-${res.status}`, message: "", failure: `answered HEAD with HTTP ${res.status}` }
+      : { code: `http-${res.status}`, message: "" };
+  }
   const out = readCode(res);
   if (FAILING_CODES.has(out.code)) return { ...out, failure: `answered ${out.code}` };
   if (out.code.startsWith("http-5") && !["http-501", "http-503", "http-504"].includes(out.code)) {

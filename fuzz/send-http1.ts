@@ -45,7 +45,14 @@ export function createHttp1Sender(baseUrl: () => string, limits: ReadLimits): Ht
         try {
           // The path goes out as is (a path like "//x" must not become a host).
           const { hostname, port } = new URL(baseUrl());
-          req = http.request({ hostname, port, path: wire.path, method: wire.method, headers: wire.headers, agent: wire.isolated ? false : agent, setHost: !("host" in wire.headers) });
+          // node:http frames a HEAD or GET body with no length at all (the server then sees stray
+          // bytes after the request and rightly closes): say its length, as a real client would.
+          const headers: Record<string, string> = { ...wire.headers };
+          if (wire.body.length > 0 && !("content-length" in headers) && !("transfer-encoding" in headers)) {
+            headers["content-length"] = String(wire.body.length);
+          }
+          const agentFor = wire.isolated ? false : agent;
+          req = http.request({ hostname, port, path: wire.path, method: wire.method, headers, agent: agentFor, setHost: !("host" in wire.headers) });
         } catch (e) {
           finish("client-refused", (e as Error).message);
           return;
