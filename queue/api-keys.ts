@@ -17,6 +17,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { QueueKeys } from "./keys.js";
+import { followChannel } from "./connection.js";
 import { asQueueError, InvalidArgumentError, NotFoundError, quoted } from "./errors.js";
 
 export const ROLES = ["submit", "read", "worker", "admin"] as const;
@@ -170,13 +171,6 @@ export async function lookupApiKey(
 }
 
 /** Calls `onRevoked(id)` for every key revoked from now on; `subscriber` is a subscriber connection of its own. */
-export async function followRevocations(subscriber: Redis, keys: QueueKeys, onRevoked: (id: string) => void): Promise<void> {
-  subscriber.on("message", (channel: string, id: string) => {
-    if (channel === keys.apiKeyRevocations) onRevoked(id);
-  });
-  try {
-    await subscriber.subscribe(keys.apiKeyRevocations);
-  } catch (e) {
-    throw asQueueError(e);
-  }
+export function followRevocations(subscriber: Redis, keys: QueueKeys, onRevoked: (id: string) => void): Promise<void> {
+  return followChannel(subscriber, keys.apiKeyRevocations, onRevoked);
 }

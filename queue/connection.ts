@@ -115,3 +115,15 @@ export function failOnClose<T>(redis: Redis, command: () => Promise<T>): Promise
     );
   });
 }
+
+/** Calls `onMessage` with every message published on `channel` from now on; `subscriber` is a subscriber connection. */
+export async function followChannel(subscriber: Redis, channel: string, onMessage: (message: string) => void): Promise<void> {
+  subscriber.on("message", (from: string, message: string) => {
+    if (from === channel) onMessage(message);
+  });
+  try {
+    await subscriber.subscribe(channel);
+  } catch (e) {
+    throw asQueueError(e);
+  }
+}

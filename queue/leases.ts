@@ -8,12 +8,12 @@
  */
 import type { Operation } from "../gen/stepq/v1/operation_pb.js";
 import type { StepResult } from "../gen/stepq/v1/step_pb.js";
-import { asQueueError, scriptError } from "./errors.js";
+import { scriptError } from "./errors.js";
 import { stepIdOf } from "./ids.js";
-import type { QueueContext } from "./queue-script.js";
+import { type QueueContext, queueScript, type ScriptReply } from "./queue-script.js";
 import { pack } from "../wire/msgpack.js";
 import { ScriptCode } from "./script-codes.js";
-import { runScript, type ScriptName } from "./function-library.js";
+import type { ScriptName } from "./function-library.js";
 
 /** What identifies one attempt of one step: the worker's right to write. */
 export interface Lease {
@@ -92,7 +92,7 @@ export function packOutput(entries: readonly OutputEntry[]): Buffer {
   );
 }
 
-export type Reply = [number, ...unknown[]];
+export type Reply = ScriptReply;
 
 /** Runs lease script `name` and returns its reply; a refusal (not OK) throws the script's error naming `subject`. */
 export async function leaseScript(
@@ -102,12 +102,7 @@ export async function leaseScript(
   args: (string | Buffer | number)[],
   subject: string,
 ): Promise<Reply> {
-  let reply: Reply;
-  try {
-    reply = (await runScript(ctx.redis, name, keys, [ctx.keys.prefix, ...args])) as Reply;
-  } catch (e) {
-    throw asQueueError(e);
-  }
+  const reply = await queueScript(ctx, name, keys, args);
   if (reply[0] !== ScriptCode.OK) throw scriptError(name, reply[0], subject);
   return reply;
 }

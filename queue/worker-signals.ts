@@ -5,8 +5,7 @@
  * steps that were cancelled. Both run on connections of their own.
  */
 import type { Redis } from "ioredis";
-import { failOnClose } from "./connection.js";
-import { asQueueError } from "./errors.js";
+import { failOnClose, followChannel } from "./connection.js";
 import type { QueueKeys } from "./keys.js";
 
 /**
@@ -21,13 +20,6 @@ export async function waitForWork(blocking: Redis, keys: QueueKeys, routes: read
 }
 
 /** Calls `onCancelled(member)` (`<stepId>|<attempt>`) for every running step cancelled from now on. */
-export async function followCancellations(subscriber: Redis, keys: QueueKeys, onCancelled: (member: string) => void): Promise<void> {
-  subscriber.on("message", (channel: string, member: string) => {
-    if (channel === keys.cancelChannel) onCancelled(member);
-  });
-  try {
-    await subscriber.subscribe(keys.cancelChannel);
-  } catch (e) {
-    throw asQueueError(e);
-  }
+export function followCancellations(subscriber: Redis, keys: QueueKeys, onCancelled: (member: string) => void): Promise<void> {
+  return followChannel(subscriber, keys.cancelChannel, onCancelled);
 }
