@@ -70,14 +70,3 @@ export async function runLaneInterceptors<Res extends DescMessage>(
   const message = res.message as AsyncIterable<MessageShape<Res>>;
   return { header: res.header, trailer: res.trailer, wrapped: message === call.own ? undefined : message };
 }
-
-/** Node request headers as a fetch Headers object (what interceptors read). */
-export function headersOf(raw: Record<string, string | string[] | undefined>): Headers {
-  const h = new Headers();
-  for (const [name, value] of Object.entries(raw)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) h.append(name, v);
-    else h.set(name, value);
-  }
-  return h;
-}

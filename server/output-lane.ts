@@ -24,6 +24,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type DescMessage, type DescMethodServerStreaming, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import { encodeEnvelope, encodeEnvelopes, transformSplitEnvelope } from "@connectrpc/connect/protocol";
 import { contentTypeStreamProto, createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import { JobService, StreamJobOutputRequestSchema, StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
@@ -36,7 +37,7 @@ import {
 } from "../gen/stepq/v1/step_service_pb.js";
 import { kStreamOutlet, servedByLane, transportGone } from "./context.js";
 import { toConnectError } from "./errors.js";
-import { headersOf, runLaneInterceptors } from "./lane-interceptors.js";
+import { runLaneInterceptors } from "./lane-interceptors.js";
 import { explainRequestError } from "./request-errors.js";
 import {
   connectMessages,
@@ -158,10 +159,12 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     if (o.interceptors && o.interceptors.length > 0) {
       // The stream's messages one by one, only if an interceptor asks for them.
       const own = { [Symbol.asyncIterator]: () => connectMessages(r.response, r.items(deps, message, abort.signal, outlet)) };
+      // The URL (https under TLS) and headers exactly as connect-node gives them to its own interceptors.
+      const { url, header } = universalRequestFromNodeRequest(req as IncomingMessage, res as ServerResponse, undefined, undefined);
       const out = await runLaneInterceptors(o.interceptors, {
         method: r.method,
-        url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? ""}`,
-        header: headersOf(req.headers),
+        url,
+        header,
         signal: abort.signal,
         contextValues: createContextValues().set(transportGone, () => gone).set(kStreamOutlet, outlet).set(servedByLane, true),
         message,

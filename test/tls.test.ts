@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
@@ -16,6 +16,7 @@ import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { connect } from "node:net";
 import { serverConfig } from "../server/config.js";
+import { servedByLane } from "../server/context.js";
 import { DEFAULT_CONNECTION_LIMITS } from "../server/listen.js";
 import { buildServer } from "../server/main.js";
 import { echo, quiet, useStack } from "./helpers/stack.js";
@@ -29,7 +30,13 @@ await run("openssl", [
   "-keyout", keyPath, "-out", certPath, "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
 ]);
 const ca = readFileSync(certPath);
-const stack = await useStack({ tls: { cert: ca, key: readFileSync(keyPath) } });
+/** The URL each call's interceptors saw, and whether the output lane served it. */
+const seen: { method: string; url: string; lane: boolean }[] = [];
+const recorder: Interceptor = (next) => (req) => {
+  seen.push({ method: req.method.name, url: req.url, lane: req.contextValues.get(servedByLane) });
+  return next(req);
+};
+const stack = await useStack({ tls: { cert: ca, key: readFileSync(keyPath) }, interceptors: [recorder] });
 void (await stack.worker()).runForever();
 const base = stack.server.url;
 
@@ -59,6 +66,10 @@ describe("a server with a certificate", () => {
       if (res.event.case === "end") break;
     }
     expect(tokens).toBeGreaterThan(0);
+    // The lane hands its interceptors the same URL Connect does: https under TLS.
+    const lane = seen.filter((s) => s.lane);
+    expect(lane.map((s) => s.method)).toContain("StreamTokens");
+    for (const s of seen) expect(s.url, `${s.method} (lane: ${s.lane})`).toMatch(new RegExp(`^${base}/stepq\\.v1\\.`));
   });
 
   it("the Node client with ca: submit and follow() over Connect (HTTP/1.1 and HTTP/2), gRPC and gRPC-Web", async () => {
