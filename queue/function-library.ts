@@ -2,7 +2,8 @@
  * Builds the Lua transitions into one Redis Functions library and calls them.
  *
  * The library is: the generated key helpers and constants (state and event
- * numbers come from the generated protobuf enums), the shared code in
+ * numbers come from the generated protobuf enums; binary layouts from
+ * wire/layouts.ts), the shared code in
  * queue/scripts/lib/, then every script of queue/scripts/ wrapped as a
  * function and registered. Redis
  * keeps the library loaded, so a call runs only its transition, not the
@@ -19,6 +20,7 @@ import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { FailurePolicy, JobState } from "../gen/stepq/v1/job_pb.js";
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
 import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
+import { luaLayouts } from "../wire/layouts.js";
 import { luaKeyHelpers } from "./keys.js";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { ScriptCode } from "./script-codes.js";
@@ -68,6 +70,7 @@ function constants(): string {
     luaEnum("CODE", ScriptCode as unknown as Record<string, number>),
     luaEnum("POLICY", FailurePolicy),
     luaEnum("LEVEL", NarrationLevel),
+    luaLayouts(),
     `local DEFAULT_LIMIT = {output = ${DEFAULT_LIMITS.maxOutputBytes}, job = ${DEFAULT_LIMITS.maxJobBytes}, operation = ${DEFAULT_LIMITS.maxOperationBytes}}`,
   ].join("\n");
 }

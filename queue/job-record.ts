@@ -11,6 +11,7 @@
  */
 import { FailedPreconditionError } from "./errors.js";
 import { jobSeqOf } from "./ids.js";
+import { fixedSize, LAYOUTS, offsetsOf } from "../wire/layouts.js";
 import { unpackAll, type Unpacked } from "../wire/msgpack.js";
 import { STEP_DEFAULTS as DEFAULTS } from "./record-body.js";
 
@@ -160,9 +161,11 @@ function decodeStep(v: Unpacked, index: number): StepRecord {
   };
 }
 
-/** Sizes and codes of format 2 (queue/scripts/lib/record.lua). */
-const JOB_HDR_SIZE = 33;
-const STEP_HDR_SIZE = 25;
+/** Sizes, offsets and codes of format 2 (wire/layouts.ts, queue/scripts/lib/record.lua). */
+const JOB_HDR_SIZE = fixedSize(LAYOUTS.JOB_HDR);
+const STEP_HDR_SIZE = fixedSize(LAYOUTS.STEP_HDR);
+const JOB = offsetsOf(LAYOUTS.JOB_HDR);
+const STEP = offsetsOf(LAYOUTS.STEP_HDR);
 const Q_NAME = ["", "l", "z", "d"];
 const STEP_DEFAULTS = { ma: DEFAULTS.maxAttempts, bi: DEFAULTS.backoffInitialMs, bm: DEFAULTS.backoffMaxMs };
 const TAIL_CLAIMED = 1;
@@ -175,18 +178,18 @@ export const RECORD_FORMAT = 2;
 function tableOfFormat2(data: Uint8Array): Table {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const time = (at: number) => b.readIntLE(at, 6) || undefined;
-  const n = b.readUInt16LE(3);
+  const n = b.readUInt16LE(JOB.steps);
   const steps: Table[] = [];
   let pos = JOB_HDR_SIZE;
   for (let i = 0; i < n; i++, pos += STEP_HDR_SIZE) {
     steps.push({
       ...STEP_DEFAULTS,
-      st: b[pos] as number,
-      q: Q_NAME[b[pos + 1] as number] || null,
-      a: b.readUInt32LE(pos + 3),
-      ld: time(pos + 7) ?? null,
-      sa: time(pos + 13) ?? null,
-      f: time(pos + 19) ?? null,
+      st: b[pos + STEP.state] as number,
+      q: Q_NAME[b[pos + STEP.queuedIn] as number] || null,
+      a: b.readUInt32LE(pos + STEP.attempt),
+      ld: time(pos + STEP.leaseDeadline) ?? null,
+      sa: time(pos + STEP.startedAt) ?? null,
+      f: time(pos + STEP.finishedAt) ?? null,
     });
   }
   for (const s of steps) {
@@ -208,13 +211,13 @@ function tableOfFormat2(data: Uint8Array): Table {
   const coldSteps = list(job.s);
   steps.forEach((s, i) => Object.assign(s, table(coldSteps[i])));
   job.s = steps;
-  job.st = b[2] as number;
-  job.c = time(5) ?? 0;
-  job.sa = time(11) ?? null;
-  job.f = time(17) ?? null;
-  job.rt = time(23) ?? 0;
+  job.st = b[JOB.state] as number;
+  job.c = time(JOB.createdAt) ?? 0;
+  job.sa = time(JOB.startedAt) ?? null;
+  job.f = time(JOB.finishedAt) ?? null;
+  job.rt = time(JOB.retentionMs) ?? 0;
   job.x = typeof job.f === "number" ? job.f + job.rt : null;
-  if ((b[1] as number) & 1) job.lg = 1;
+  if ((b[JOB.flags] as number) & 1) job.lg = 1;
   for (const item of tail) {
     const [kind, idx, , , value] = list(item);
     const s = steps[num(idx) - 1];
@@ -237,7 +240,7 @@ export function labelsOf(flat: readonly string[]): Record<string, string> {
 
 /** Decodes the record stored at `j:<jobId>`. */
 export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
-  if (data[0] !== RECORD_FORMAT) {
+  if (data[JOB.format] !== RECORD_FORMAT) {
     throw new FailedPreconditionError(`job ${jobId} has record format ${data[0]}; this stepq reads format ${RECORD_FORMAT} only`);
   }
   const t = tableOfFormat2(data);

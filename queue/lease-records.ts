@@ -1,10 +1,18 @@
 /**
- * The records a worker's writes send to their scripts, little-endian, back
- * to back: APPEND (appendOutput.lua) and COMPLETION (settleSteps.lua). Both
- * start with the lease's head: job id (B length + bytes), 0-based step
- * index (H), attempt (I4), sequence number of the first output entry (I4).
+ * The records a worker's writes send to their scripts, back to back: APPEND
+ * (appendOutput.lua) and COMPLETION (settleSteps.lua), declared in
+ * wire/layouts.ts and held to it by test/layouts.test.ts. Both start with
+ * the lease's head: job id, 0-based step index, attempt, sequence number of
+ * the first output entry.
  */
+import { LAYOUTS, overheadOf } from "../wire/layouts.js";
 import { type Lease, type OutputBatch, packOutput } from "./leases.js";
+
+/** A running step's buffered output, on its way to its job's log. */
+export interface OutputAppend {
+  lease: Lease;
+  batch: OutputBatch;
+}
 
 /** A finished step to complete in a settle call. */
 export interface Completion {
@@ -21,12 +29,13 @@ export interface Completion {
  * (B length + bytes), 0-based step index (H), attempt (I4), sequence number
  * of the first output entry (I4).
  */
-export function leaseHeadSize(lease: Lease): number {
-  return 1 + lease.jobId.length + 2 + 4 + 4;
+function leaseHeadSize(lease: Lease): number {
+  return LEASE_HEAD_OVERHEAD + lease.jobId.length;
 }
+const LEASE_HEAD_OVERHEAD = overheadOf(LAYOUTS.APPEND) - 4;
 
 /** Writes that head at `p`; returns the position after it. */
-export function writeLeaseHead(b: Buffer, p: number, lease: Lease, firstSeq: number): number {
+function writeLeaseHead(b: Buffer, p: number, lease: Lease, firstSeq: number): number {
   b[p] = lease.jobId.length;
   p = 1 + p + b.write(lease.jobId, p + 1, "latin1");
   p = b.writeUInt16LE(lease.index, p);
@@ -35,10 +44,24 @@ export function writeLeaseHead(b: Buffer, p: number, lease: Lease, firstSeq: num
 }
 
 /** Writes `bytes` with their length (I4) at `p`; returns the position after them. */
-export function writeSized(b: Buffer, p: number, bytes: Uint8Array): number {
+function writeSized(b: Buffer, p: number, bytes: Uint8Array): number {
   p = b.writeUInt32LE(bytes.length, p);
   b.set(bytes, p);
   return p + bytes.length;
+}
+
+/** The APPEND records of appendOutput.lua, back to back. */
+export function encodeAppends(appends: readonly OutputAppend[]): Buffer {
+  const packed = appends.map((a) => packOutput(a.batch.entries));
+  let size = 0;
+  appends.forEach((a, i) => (size += leaseHeadSize(a.lease) + 4 + (packed[i] as Buffer).length));
+  const b = Buffer.allocUnsafe(size);
+  let p = 0;
+  appends.forEach(({ lease, batch }, i) => {
+    p = writeLeaseHead(b, p, lease, batch.firstSeq);
+    p = writeSized(b, p, packed[i] as Buffer);
+  });
+  return b;
 }
 
 /** The COMPLETION records of settleSteps.lua, back to back. */

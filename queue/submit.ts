@@ -6,6 +6,7 @@
  */
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { LAYOUTS, overheadOf } from "../wire/layouts.js";
 import { AlreadyExistsError, ResourceExhaustedError, scriptError } from "./errors.js";
 import { createCoalescer } from "./coalescer.js";
 import type { SubmitLimits } from "./limits.js";
@@ -49,13 +50,13 @@ export interface SubmitterOptions {
 /** One job's outcome in a reply: a result, or why it was refused. */
 type Outcome = { ok: SubmitResult } | { error: Error };
 
-const JOB_SPEC_FIXED = 1 + 1 + 1 + 1 + 6 + 4;
+const JOB_SPEC_OVERHEAD = overheadOf(LAYOUTS.JOB_SPEC);
 
-/** The JOB_SPEC records of submitJobs.lua, back to back. */
-function encodeJobs(jobs: readonly PreparedJob[]): Buffer {
+/** The JOB_SPEC records of submitJobs.lua, back to back (held to wire/layouts.ts by test/layouts.test.ts). */
+export function encodeJobs(jobs: readonly PreparedJob[]): Buffer {
   let size = 0;
   for (const j of jobs) {
-    size += JOB_SPEC_FIXED + j.x.length + (j.idempotencyKey?.length ?? 0) + (j.digest?.length ?? 0) + j.body.length;
+    size += JOB_SPEC_OVERHEAD + j.x.length + (j.idempotencyKey?.length ?? 0) + (j.digest?.length ?? 0) + j.body.length;
   }
   const b = Buffer.allocUnsafe(size);
   let p = 0;

@@ -9,7 +9,7 @@ hundred steps costs Redis one script run per round, not a hundred.
 
 KEYS[1] leases zset
 ARGV[1] key prefix
-ARGV[2] the appends, back to back (APPEND, little-endian): job id (B length
+ARGV[2] the appends, back to back (APPEND in wire/layouts.ts): job id (B length
         + bytes), 0-based step index (H), attempt, the fencing token of the
         claim (I4), sequence number of the first entry within the attempt's
         output (I4), output (I4 + bytes, msgpack, see writeOutput)
@@ -22,7 +22,6 @@ CODE.JOB_NOT_FOUND}.
 Events: none (the entries are the output itself), but STEP_FAILED and what
 the job's failure policy brings when output goes past the cap.
 ]]
-local APPEND = '<Bc0HI4I4I4c0'
 local leasesKey = KEYS[1]
 local blob = ARGV[2]
 local codes = {}

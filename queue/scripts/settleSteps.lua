@@ -10,7 +10,7 @@ ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
 ARGV[4] most steps to claim (0: only complete)
-ARGV[5] the completions, back to back (COMPLETION, little-endian): job id
+ARGV[5] the completions, back to back (COMPLETION in wire/layouts.ts): job id
         (B length + bytes), 0-based step index (H), attempt (I4), sequence
         number of the first buffered output entry (I4), result bytes, a
         stepq.v1.StepResult (I4 + bytes), buffered output to write first
@@ -23,7 +23,6 @@ instead, see completeOne), number of claimed steps, their CLAIMED records
 (see claim.lua), the queue's max-operation-bytes (as claimSteps)}.
 Events: as completeStep for each completion, then as claimSteps.
 ]]
-local COMPLETION = '<Bc0HI4I4I4c0I4c0'
 local workerId = ARGV[2]
 local leaseMs = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])

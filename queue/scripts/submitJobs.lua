@@ -12,7 +12,7 @@ ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
 ARGV[4] idempotency key lifetime, ms
-ARGV[5] the jobs, back to back (JOB_SPEC, little-endian): kind (B: SIMPLE
+ARGV[5] the jobs, back to back (JOB_SPEC in wire/layouts.ts): kind (B: SIMPLE
         or GENERIC), 8 random id characters (B length + bytes),
         idempotency key (B + bytes, empty when none), request digest (B +
         bytes), retention ms (i6), body (I4 + bytes).
@@ -37,7 +37,6 @@ Returns {CODE.OK, Redis time, the outcomes, back to back (OUTCOME,
 Events: JOB_SUBMITTED, STEP_SUBMITTED per step (one batch entry for the
 SIMPLE jobs of the call).
 ]]
-local JOB_SPEC = '<BBc0Bc0Bc0i6I4c0'
 local SIMPLE = 1
 local seqKey = KEYS[1]
 local indexKey = KEYS[2]
@@ -54,7 +53,7 @@ while pos <= #blob do
   spec.kind, spec.x, spec.ik, spec.ih, spec.rt, spec.body, pos = struct.unpack(JOB_SPEC, blob, pos)
   if spec.ik == '' then spec.ik = nil end
   if spec.kind == SIMPLE then
-    spec.n, spec.r = struct.unpack('<Bc0Hc0', spec.body)
+    spec.n, spec.r = struct.unpack(SPEC_NAMES, spec.body)
     spec.roots = {[spec.r] = 1}
   else
     local body = cmsgpack.unpack(spec.body)
@@ -228,9 +227,9 @@ for i = 1, #specs do
     if r[1] == CODE.OK then r = {r[1], r[2], 1, r[4]} end
   end
   if r[1] == CODE.OK then
-    out[i] = struct.pack('<BBc0BI4c0', r[1], #r[2], r[2], r[3], #r[4], r[4])
+    out[i] = struct.pack(OUTCOME_OK, r[1], #r[2], r[2], r[3], #r[4], r[4])
   elseif r[1] == CODE.QUEUE_FULL then
-    out[i] = struct.pack('<BHc0I4I4', r[1], #r[2], r[2], r[3], r[4])
+    out[i] = struct.pack(OUTCOME_QUEUE_FULL, r[1], #r[2], r[2], r[3], r[4])
   else
     out[i] = string.char(r[1])
   end

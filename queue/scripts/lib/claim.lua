@@ -3,15 +3,13 @@ claim.lua: leasing ready steps to a worker, shared by claimSteps and
 settleSteps. Included in the library after prelude.lua.
 
 Claimed steps go back to the worker as one string of CLAIMED records
-(little-endian): job id (B length + bytes), 0-based step index (H),
-attempt, the fencing token (I4), lease deadline (i6, Unix ms); the step's
-spec as its record stores it (SPEC in record.lua: name, route, operation
-bytes, timeout ms); and its dependencies' results as msgpack {{n = name,
-rs = result bytes}, ...} (I4 length + bytes, empty when it has none).
-queue/leases.ts reads them.
+(wire/layouts.ts): job id, 0-based step index, attempt (the fencing token),
+lease deadline (CLAIMED_HEAD); the step's SPEC as its record stores it; and
+its dependencies' results as msgpack {{n = name, rs = result bytes}, ...}
+(I4 length + bytes, empty when it has none). queue/claimed-steps.ts reads
+them.
 ]]
 
-local CLAIMED_HEAD = '<Bc0HI4i6'
 local NO_DEPS = '\0\0\0\0' -- struct.pack('<I4', 0); load-time code sees no globals
 
 -- QUEUED -> RUNNING for step idx of a format-2 record `raw` without

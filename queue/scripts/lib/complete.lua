@@ -14,13 +14,13 @@ local function completeInPlace(raw, idx, attempt, result, now)
   local tailHead, tailResult, tailEnd = tailSucceeded(idx, attempt, now, result, 1)
   local record = struct.pack(HEADERS_1, 2, flags, JS.SUCCEEDED, 1, c, jsa, now, rt, ixs, S.SUCCEEDED, 0, fl, a, 0, sa, now)
     .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailHead .. tailResult .. tailEnd
-  local name, route = struct.unpack('<Bc0Hc0', raw, HEADERS_1_SIZE + 1)
+  local name, route = struct.unpack(SPEC_NAMES, raw, HEADERS_1_SIZE + 1)
   return record, expires, name, route
 end
 
 -- The lease check of checkLease, on a format-2 record's step header.
 local function leaseCodeInPlace(raw, idx, attempt, now)
-  local n = struct.unpack('<H', raw, 4)
+  local n = struct.unpack('<H', raw, JOB_HDR_AT.steps)
   if idx < 1 or idx > n then return CODE.STEP_NOT_FOUND end
   local st, _, _, a, ld = struct.unpack(STEP_HDR, raw, stepHeaderAt(idx))
   if st == S.CANCELLED and a == attempt then return CODE.CANCELLED end

@@ -32,15 +32,10 @@ hook in.
 Integers are little-endian; times are 6-byte integers (Unix ms < 2^47).
 ]]
 
-local JOB_HDR = '<BBBHi6i6i6i6I4'
-local JOB_HDR_SIZE = 33
+-- JOB_HDR, STEP_HDR, HEADERS_1 (both headers of a one-step job, packed or
+-- unpacked in one call), SPEC and their _SIZE and _AT (field positions) are
+-- generated from wire/layouts.ts, which declares every layout once.
 local LOG_FLAG, INDEX_FLAG = 1, 2
-local STEP_HDR = '<BBBI4i6i6i6'
-local STEP_HDR_SIZE = 25
--- Both headers of a one-step job, packed or unpacked in one call.
-local HEADERS_1 = '<BBBHi6i6i6i6I4BBBI4i6i6i6' -- JOB_HDR then STEP_HDR
-local HEADERS_1_SIZE = JOB_HDR_SIZE + STEP_HDR_SIZE
-local SPEC = '<Bc0Hc0I4c0I4'
 local Q_CODE = {l = 1, z = 2, d = 3}
 local Q_NAME = {'l', 'z', 'd'}
 -- Step fields that live in the headers and specs rather than the cold map.
@@ -336,7 +331,7 @@ local function specBytesOf(raw, n, idx)
     local _, _, _, _, nextPos = struct.unpack(SPEC, raw, pos)
     pos = nextPos
   end
-  local name, route, routeEnd = struct.unpack('<Bc0Hc0', raw, pos)
+  local name, route, routeEnd = struct.unpack(SPEC_NAMES, raw, pos)
   local last = routeEnd + 4 + struct.unpack('<I4', raw, routeEnd) + 4 - 1
   return name, route, string.sub(raw, pos, last), last
 end
