@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -33,9 +33,10 @@ process.once("exit", () => {
   for (const c of live) c.kill("SIGKILL");
 });
 
-/** Starts `node --import tsx <entry> ...args` in the repository root. */
-export function startFuzzChild(entry: string, args: readonly string[], env: NodeJS.ProcessEnv): FuzzChild {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, entry), ...args], {
+/** Starts `node --import tsx <entry> ...args` in the repository root, with the `preload` modules (repository paths) imported first. */
+export function startFuzzChild(entry: string, args: readonly string[], env: NodeJS.ProcessEnv, preload: readonly string[] = []): FuzzChild {
+  const imports = preload.flatMap((p) => ["--import", pathToFileURL(join(REPO_ROOT, p)).href]);
+  const child = spawn(process.execPath, ["--import", "tsx", ...imports, join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -13,6 +13,7 @@ export function fuzzViolations(r: FuzzReport): string[] {
   if (r.crashes > 0) out.push(`${r.crashes} server crashes`);
   if (r.health.failures.length > 0) out.push(`${r.health.failures.length} /healthz probes failed`);
   if (r.memory.finalKb > r.memory.allowedKb) out.push(`server RSS ${mb(r.memory.finalKb)} after settling, above ${mb(r.memory.allowedKb)}`);
+  if (r.live.finalKb > r.live.allowedKb) out.push(`server live memory ${mb(r.live.finalKb)} after settling, above ${mb(r.live.allowedKb)}`);
   if (r.canariesChanged.length > 0) out.push(`${r.canariesChanged.length} canary records changed`);
   return out;
 }
@@ -31,7 +32,8 @@ export function formatFuzzReport(r: FuzzReport): string {
   lines.push("");
   lines.push(`must be 0: failing answers ${r.failureCount} (${r.failures.length} classes), crashes ${r.crashes}, failed /healthz probes ${r.health.failures.length}, changed canaries ${r.canariesChanged.length} of ${r.canaryCount}`);
   lines.push(`/healthz: ${r.health.probes} probes, p50 ${r.health.p50Ms.toFixed(1)} ms, worst ${r.health.worstMs.toFixed(1)} ms`);
-  lines.push(`server RSS: start ${mb(r.memory.baselineKb)}, peak ${mb(r.memory.peakKb)}, after settling ${mb(r.memory.finalKb)} (allowed ${mb(r.memory.allowedKb)}: start + max(64 MiB, 50%))`);
+  lines.push(`server live memory after a full GC: start ${mb(r.live.baselineKb)}, after settling ${mb(r.live.finalKb)} (allowed ${mb(r.live.allowedKb)}: start + max(16 MiB, 50%))`);
+  lines.push(`server RSS: start ${mb(r.memory.baselineKb)}, peak ${mb(r.memory.peakKb)}, after settling ${mb(r.memory.finalKb)} (allowed ${mb(r.memory.allowedKb)}: start + max(128 MiB, 100%))`);
   for (const f of r.health.failures.slice(0, 5)) lines.push(`  /healthz failed at ${f.atMs} ms: ${f.detail}`);
   for (const c of r.canariesChanged) lines.push(`  canary ${c.id} changed:\n    before ${c.before}\n    after  ${c.after}`);
   if (r.failures.length > 0) {

@@ -35,6 +35,8 @@ export interface FuzzStack {
   serverLogSince(offset: number): string;
   /** The server's resident memory now (kB, from /proc/<pid>/status). */
   serverRssKb(): number;
+  /** The server's RSS and live memory in kB right after a full garbage collection (see collect-garbage-on-signal.ts). */
+  serverMemoryAfterGc(): Promise<{ rssKb: number; liveKb: number }>;
   stop(): Promise<void>;
 }
 
@@ -63,9 +65,10 @@ export async function startFuzzStack(o: FuzzStackOptions = {}): Promise<FuzzStac
   let server: FuzzChild;
   let url = "";
   let restarting: Promise<void> | undefined;
+  let gcs = 0;
 
   const startServer = async () => {
-    const child = startFuzzChild("server/main.ts", ["--port", "0", ...(o.serverArgs ?? [])], env);
+    const child = startFuzzChild("server/main.ts", ["--port", "0", ...(o.serverArgs ?? [])], env, ["fuzz/collect-garbage-on-signal.ts"]);
     child.onUnexpectedExit((how) => {
       const crash = { ...how, atMs: performance.now() - started, outputTail: child.tail(3000) };
       crashes.push(crash);
@@ -74,6 +77,7 @@ export async function startFuzzStack(o: FuzzStackOptions = {}): Promise<FuzzStac
     });
     const [, u] = await child.waitFor(/listening url=(http:\/\/\S+)/);
     server = child;
+    gcs = 0;
     url = u as string;
   };
   await startServer();
@@ -92,6 +96,13 @@ export async function startFuzzStack(o: FuzzStackOptions = {}): Promise<FuzzStac
       return restarting;
     },
     serverRssKb: () => rssKb(server.pid),
+    async serverMemoryAfterGc() {
+      if (server.exit() !== undefined) return { rssKb: 0, liveKb: 0 };
+      const n = ++gcs;
+      process.kill(server.pid, "SIGUSR2");
+      const [, rss, live] = await server.waitFor(new RegExp(`fuzz-gc ${n} rss=(\\d+) live=(\\d+)`), 30_000);
+      return { rssKb: Number(rss), liveKb: Number(live) };
+    },
     serverLogOffset: () => server.outputLength(),
     serverLogSince: (offset) => server.outputSince(offset),
     async stop() {

@@ -20,6 +20,7 @@ describe("the seeded fuzz run", () => {
     expect(report.crashes, text).toBe(0);
     expect(report.health.failures, text).toEqual([]);
     expect(report.memory.finalKb, text).toBeLessThanOrEqual(report.memory.allowedKb);
+    expect(report.live.finalKb, text).toBeLessThanOrEqual(report.live.allowedKb);
     expect(report.canariesChanged, text).toEqual([]);
     expect(report.canaryCount).toBe(5);
   }, 180_000);
