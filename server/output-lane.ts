@@ -41,6 +41,7 @@ import { runLaneInterceptors } from "./lane-interceptors.js";
 import { explainRequestError } from "./request-errors.js";
 import {
   connectMessages,
+  encodeTokensResponse,
   jobOutput,
   type OutputBatches,
   type OutputDeps,
@@ -50,7 +51,7 @@ import {
 } from "./output-streams.js";
 import type { StreamSlots } from "./stream-limit.js";
 import { outletOf, type StreamOutlet } from "./stream-outlet.js";
-import { encodeTokensResponse } from "../wire/token-chunk-encoding.js";
+
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;

@@ -6,7 +6,7 @@
  * write. A token chunk stays a log entry until it is sent, so the direct
  * writer can encode it by hand (wire/token-chunk-encoding.ts).
  */
-import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
@@ -25,14 +25,16 @@ import {
   type StreamTokensResponse,
   StreamTokensResponseSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
+import { stepIdOf } from "../queue/ids.js";
 import type { LogEntry } from "../queue/log-entry.js";
 import type { Queue } from "../queue/queue.js";
 import type { StreamView } from "../queue/stream-view.js";
-import { toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
+import { type NamedJob, toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
 import { followLog, isLastFinalEvent, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { cursorArg, jobIdArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
 import type { StreamOutlet } from "./stream-outlet.js";
+import { encodeTokenChunkResponse } from "../wire/token-chunk-encoding.js";
 
 export interface OutputDeps {
   queue: Queue;
@@ -174,6 +176,13 @@ export type TokensResponseSchema = typeof StreamJobOutputResponseSchema | typeof
 /** The response message carrying a token chunk. */
 export function tokensMessage<S extends DescMessage>(schema: S, chunk: TokenChunk): MessageShape<S> {
   return create(schema, { event: { case: "tokens", value: chunk } } as never) as MessageShape<S>;
+}
+
+/** The response carrying `entry`'s tokens, in protobuf binary: written by hand (wire/token-chunk-encoding.ts), or by `toBinary` when that cannot. */
+export function encodeTokensResponse(schema: TokensResponseSchema, job: NamedJob, entry: TokensEntry): Uint8Array {
+  const stepName = job.steps[entry.stepIndex]?.name ?? "";
+  const fields = { cursor: entry.cursor, stepId: stepIdOf(job.id, entry.stepIndex), stepName, attempt: entry.attempt, firstIndex: entry.firstIndex, texts: entry.texts };
+  return encodeTokenChunkResponse(fields) ?? toBinary(schema, tokensMessage(schema, toTokenChunk(job, entry)) as never);
 }
 
 /** The items as Connect handler messages, one by one. */

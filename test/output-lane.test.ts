@@ -16,9 +16,9 @@ import { StepService, StreamNarrationResponseSchema, StreamTokensRequestSchema, 
 import type { JobView } from "../queue/queue.js";
 import { toTokenChunk } from "../server/convert.js";
 import { createOutputLane } from "../server/output-lane.js";
-import { type TokensEntry, tokensMessage } from "../server/output-streams.js";
+import { encodeTokensResponse, type TokensEntry, tokensMessage } from "../server/output-streams.js";
 import { createStreamSlots } from "../server/stream-limit.js";
-import { encodeTokensResponse } from "../wire/token-chunk-encoding.js";
+
 import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();

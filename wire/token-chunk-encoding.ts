@@ -6,17 +6,25 @@
  * (server/output-lane.ts) encodes them by hand, several times faster than
  * creating the message and running protobuf-es's reflective `toBinary`, in
  * exactly the bytes `toBinary` writes; test/output-lane.test.ts holds the
- * two to the same output. While the generated schema is not the one this
- * was written for, every chunk goes through `toBinary`.
+ * two to the same output. It returns undefined when it cannot write the
+ * chunk (the generated schema is not the one this was written for, or a
+ * number is out of range) and the caller (server/output-streams.ts,
+ * encodeTokensResponse) then goes through `toBinary`.
  */
-import { toBinary } from "@bufbuild/protobuf";
 import { StreamJobOutputResponseSchema } from "../gen/stepq/v1/job_service_pb.js";
 import { TokenChunkSchema, TokenSchema } from "../gen/stepq/v1/output_pb.js";
 import { StreamTokensResponseSchema } from "../gen/stepq/v1/step_service_pb.js";
-import { stepIdOf } from "../queue/ids.js";
 import { isUint32, schemaIs, strFieldSize, uintFieldSize, varintSize, WireWriter } from "./protobuf-wire.js";
-import { type NamedJob, toTokenChunk } from "../server/convert.js";
-import { type TokensEntry, type TokensResponseSchema, tokensMessage } from "../server/output-streams.js";
+
+/** The fields of a TokenChunk, its tokens numbered from `firstIndex`. */
+export interface TokenChunkFields {
+  readonly cursor: string;
+  readonly stepId: string;
+  readonly stepName: string;
+  readonly attempt: number;
+  readonly firstIndex: number;
+  readonly texts: readonly string[];
+}
 
 export const SCHEMA_KNOWN =
   schemaIs([
@@ -29,14 +37,15 @@ export const SCHEMA_KNOWN =
   });
 
 
-/** The response carrying `entry`'s tokens, in protobuf binary. */
-export function encodeTokensResponse(schema: TokensResponseSchema, job: NamedJob, entry: TokensEntry): Uint8Array {
+/**
+ * A StreamJobOutputResponse or StreamTokensResponse (the same bytes: both
+ * carry the chunk as field 1) with `entry`'s tokens, in protobuf binary; or
+ * undefined when only `toBinary` can write it.
+ */
+export function encodeTokenChunkResponse(entry: TokenChunkFields): Uint8Array | undefined {
   const last = entry.firstIndex + entry.texts.length - 1;
-  if (!SCHEMA_KNOWN || !isUint32(entry.attempt) || !isUint32(entry.firstIndex) || !isUint32(last)) {
-    return toBinary(schema, tokensMessage(schema, toTokenChunk(job, entry)) as never);
-  }
-  const stepId = stepIdOf(job.id, entry.stepIndex);
-  const stepName = job.steps[entry.stepIndex]?.name ?? "";
+  if (!SCHEMA_KNOWN || !isUint32(entry.attempt) || !isUint32(entry.firstIndex) || !isUint32(last)) return undefined;
+  const { stepId, stepName } = entry;
   const cursorLen = Buffer.byteLength(entry.cursor, "utf8");
   const idLen = Buffer.byteLength(stepId, "utf8");
   const nameLen = Buffer.byteLength(stepName, "utf8");
