@@ -11,14 +11,16 @@
  * that cache lookups drop it at once (and their cache lives at most a
  * second anyway).
  *
- * Names, tenants and roles are checked here: a tenant becomes part of Redis
- * keys, so it is never a raw client string.
+ * Names, tenants and roles are checked here. A key holds its tenant's name
+ * and number (queue/tenants.ts), the number being what jobs and events carry.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { QueueKeys } from "./keys.js";
 import { followChannel } from "./connection.js";
-import { asQueueError, InvalidArgumentError, NotFoundError, quoted } from "./errors.js";
+import { InvalidArgumentError, NotFoundError, quoted } from "./errors.js";
+import { execAll, redisCall } from "./queue-script.js";
+import { checkTenantName, tenantNumber } from "./tenants.js";
 
 export const ROLES = ["submit", "read", "worker", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -28,6 +30,8 @@ export interface ApiKey {
   id: string;
   name: string;
   tenant: string;
+  /** The tenant's number (queue/tenants.ts). */
+  tenantNumber: number;
   roles: Role[];
   /** Unix ms. */
   createdAt: number;
@@ -48,7 +52,6 @@ interface StoredKey extends ApiKey {
 }
 
 const NAME = /^[A-Za-z0-9 _.:@-]{1,64}$/;
-const TENANT = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const KEY_ID = /^[a-z0-9]{12}$/;
 const SECRET = /^sq_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -67,10 +70,7 @@ export function checkNewKey(k: NewApiKey, now = Date.now()): { roles: Role[] } {
     const what = "must be 1-64 characters of letters, digits, space and _.:@-";
     throw new InvalidArgumentError("name", `${quoted(k.name)} ${what}`);
   }
-  if (!TENANT.test(k.tenant)) {
-    const what = "must be 1-64 characters of [a-z0-9_-], starting with one of [a-z0-9]";
-    throw new InvalidArgumentError("tenant", `${quoted(k.tenant)} ${what}`);
-  }
+  checkTenantName(k.tenant);
   if (k.roles.length === 0) {
     throw new InvalidArgumentError("roles", `a key needs at least one role (${ROLES.join(", ")})`);
   }
@@ -94,14 +94,11 @@ export async function createApiKey(
   const { roles } = checkNewKey(k);
   const id = newKeyId();
   const secret = `sq_${id}_${randomBytes(32).toString("base64url")}`;
-  const key: ApiKey = { id, name: k.name, tenant: k.tenant, roles, createdAt: Date.now() };
+  const number = await tenantNumber(redis, keys, k.tenant);
+  const key: ApiKey = { id, name: k.name, tenant: k.tenant, tenantNumber: number, roles, createdAt: Date.now() };
   if (k.expiresAt !== undefined) key.expiresAt = k.expiresAt;
   const stored: StoredKey = { ...key, hash: sha256(secret) };
-  try {
-    await redis.multi().hset(keys.apiKeys, id, JSON.stringify(stored)).hset(keys.apiKeySecrets, stored.hash, id).exec();
-  } catch (e) {
-    throw asQueueError(e);
-  }
+  await execAll(redis.multi().hset(keys.apiKeys, id, JSON.stringify(stored)).hset(keys.apiKeySecrets, stored.hash, id));
   return { key, secret };
 }
 
@@ -109,12 +106,7 @@ const listed = ({ hash: _hash, ...key }: StoredKey): ApiKey => key;
 
 /** Every key of the queue (without secrets), oldest first. */
 export async function listApiKeys(redis: Redis, keys: QueueKeys): Promise<ApiKey[]> {
-  let all: Record<string, string>;
-  try {
-    all = await redis.hgetall(keys.apiKeys);
-  } catch (e) {
-    throw asQueueError(e);
-  }
+  const all = await redisCall(() => redis.hgetall(keys.apiKeys));
   return Object.values(all)
     .map((v) => listed(JSON.parse(v) as StoredKey))
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
@@ -125,20 +117,11 @@ export async function revokeApiKey(redis: Redis, keys: QueueKeys, id: string): P
   if (!KEY_ID.test(id)) {
     throw new InvalidArgumentError("id", `${quoted(id)} is not a key id (12 of [a-z0-9]; stepq keys list shows them)`);
   }
-  try {
-    const raw = await redis.hget(keys.apiKeys, id);
-    if (raw === null) throw new NotFoundError(`API key ${id} not found (revoked already, or not of this queue)`);
-    const stored = JSON.parse(raw) as StoredKey;
-    await redis
-      .multi()
-      .hdel(keys.apiKeys, id)
-      .hdel(keys.apiKeySecrets, stored.hash)
-      .publish(keys.apiKeyRevocations, id)
-      .exec();
-    return listed(stored);
-  } catch (e) {
-    throw asQueueError(e);
-  }
+  const raw = await redisCall(() => redis.hget(keys.apiKeys, id));
+  if (raw === null) throw new NotFoundError(`API key ${id} not found (revoked already, or not of this queue)`);
+  const stored = JSON.parse(raw) as StoredKey;
+  await execAll(redis.multi().hdel(keys.apiKeys, id).hdel(keys.apiKeySecrets, stored.hash).publish(keys.apiKeyRevocations, id));
+  return listed(stored);
 }
 
 /**
@@ -155,18 +138,15 @@ export async function lookupApiKey(
   const m = SECRET.exec(secret);
   if (!m) return undefined;
   const hash = sha256(secret);
-  let raw: string | null;
-  try {
-    const id = await redis.hget(keys.apiKeySecrets, hash);
-    if (id !== m[1]) return undefined;
-    raw = await redis.hget(keys.apiKeys, id);
-  } catch (e) {
-    throw asQueueError(e);
-  }
+  const id = await redisCall(() => redis.hget(keys.apiKeySecrets, hash));
+  if (id !== m[1]) return undefined;
+  const raw = await redisCall(() => redis.hget(keys.apiKeys, id));
   if (raw === null) return undefined;
   const stored = JSON.parse(raw) as StoredKey;
   if (!timingSafeEqual(Buffer.from(stored.hash, "hex"), Buffer.from(hash, "hex"))) return undefined;
   if (stored.expiresAt !== undefined && stored.expiresAt <= now) return undefined;
+  // Keys made before tenants had numbers: the number is given now.
+  stored.tenantNumber ??= await tenantNumber(redis, keys, stored.tenant);
   return listed(stored);
 }
 

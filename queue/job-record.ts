@@ -70,6 +70,8 @@ export interface StepRecord {
 export interface JobRecord {
   id: string;
   seq: number;
+  /** The number of its tenant (queue/tenants.ts; 0: the default tenant). */
+  tenant: number;
   priority: number;
   /** `stepq.v1.FailurePolicy` number (1 fail fast, 2 continue). */
   failurePolicy: number;
@@ -216,6 +218,7 @@ function tableOfFormat2(data: Uint8Array): Table {
   job.sa = time(JOB.startedAt) ?? null;
   job.f = time(JOB.finishedAt) ?? null;
   job.rt = time(JOB.retentionMs) ?? 0;
+  job.tn = b.readUInt16LE(JOB.tenant);
   job.x = typeof job.f === "number" ? job.f + job.rt : null;
   if ((b[JOB.flags] as number) & 1) job.lg = 1;
   for (const item of tail) {
@@ -247,6 +250,7 @@ export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
   return {
     id: jobId,
     seq: num(t.sq) || jobSeqOf(jobId),
+    tenant: num(t.tn),
     priority: num(t.p),
     failurePolicy: num(t.fp) || FAIL_FAST,
     state: num(t.st),

@@ -44,6 +44,8 @@ const FIXED = {
   apiKeySecrets: "apikey-secrets",
   /** Pub/sub channel: the id of an API key that was revoked (servers drop it from their caches at once). */
   apiKeyRevocations: "apikey-revoked",
+  /** Hash: tenant name -> its number (records and events carry the number; see tenants.ts), and `#last` -> the last number given. */
+  tenants: "tenants",
 } as const;
 
 /** Keys derived from an id or a route. `%` is replaced by the argument. */

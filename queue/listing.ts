@@ -25,6 +25,8 @@ export interface ListJobsOptions {
   scanBudget?: number;
   /** Bytes of records one page may load and show (at least one record). Default 16 MiB. */
   pageBytes?: number;
+  /** Only this tenant's jobs (its number); undefined: every tenant's. */
+  tenant?: number;
 }
 
 export interface ListStepsOptions {
@@ -37,6 +39,7 @@ export interface ListStepsOptions {
   scanBudget?: number;
   /** As for ListJobs. */
   pageBytes?: number;
+  tenant?: number;
 }
 
 const CHUNK = 100;
@@ -117,7 +120,7 @@ export async function listJobs(queue: Queue, o: ListJobsOptions): Promise<{ jobs
   let bytes = 0;
   const maxBytes = o.pageBytes ?? PAGE_BYTES;
   const next = await scanIndex(queue, o.pageToken, o, (job, size) => {
-    if (o.state === 0 || job.state === o.state) {
+    if ((o.state === 0 || job.state === o.state) && (o.tenant === undefined || job.tenant === o.tenant)) {
       jobs.push(job);
       bytes += size;
     }
@@ -160,7 +163,8 @@ async function listFromSet(
       const ref = refs[k++];
       position++;
       const step = ref && job?.steps[ref.index];
-      if (job && step && step.state === o.state && (o.route === "" || step.route === o.route)) {
+      const visible = job && (o.tenant === undefined || job.tenant === o.tenant);
+      if (visible && step && step.state === o.state && (o.route === "" || step.route === o.route)) {
         steps.push({ job, step });
         bytes += size;
         full = steps.length >= o.pageSize || bytes >= maxBytes;
@@ -189,7 +193,8 @@ export async function listSteps(queue: Queue, o: ListStepsOptions): Promise<{ st
   const next = await scanIndex(queue, rest, o, (job, size) => {
     const before = steps.length;
     for (const step of job.steps) {
-      if ((o.state === 0 || step.state === o.state) && (o.route === "" || step.route === o.route)) steps.push({ job, step });
+      const visible = o.tenant === undefined || job.tenant === o.tenant;
+      if (visible && (o.state === 0 || step.state === o.state) && (o.route === "" || step.route === o.route)) steps.push({ job, step });
     }
     if (steps.length > before) bytes += size;
     return steps.length < o.pageSize && bytes < maxBytes;

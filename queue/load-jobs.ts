@@ -3,9 +3,9 @@
  * their stored sizes alone (STRLEN), so listings can load records in groups
  * bounded in bytes.
  */
-import { asQueueError } from "./errors.js";
-import { decodeJobRecord } from "./job-record.js";
-import { type QueueContext, redisCall } from "./queue-script.js";
+import { fixedSize, LAYOUTS, offsetsOf } from "../wire/layouts.js";
+import { decodeJobRecord, RECORD_FORMAT } from "./job-record.js";
+import { execAll, type QueueContext, redisCall } from "./queue-script.js";
 import { type JobView, view } from "./submit.js";
 
 /** The jobs (undefined for one that does not exist, any more), in one round trip. */
@@ -20,9 +20,15 @@ export async function recordSizes(ctx: QueueContext, jobIds: readonly string[]):
   if (jobIds.length === 0) return [];
   const pipeline = ctx.redis.pipeline();
   for (const id of jobIds) pipeline.strlen(ctx.keys.job(id));
-  const replies = await redisCall(() => pipeline.exec());
-  return (replies ?? []).map(([err, n]) => {
-    if (err) throw asQueueError(err);
-    return Number(n);
-  });
+  return (await execAll(pipeline)).map(Number);
+}
+
+const HDR = offsetsOf(LAYOUTS.JOB_HDR);
+
+/** The tenant number of a job, read from its header alone; undefined when there is no such job. */
+export async function tenantOf(ctx: QueueContext, jobId: string): Promise<number | undefined> {
+  const head = await redisCall(() => ctx.redis.getrangeBuffer(ctx.keys.job(jobId), 0, fixedSize(LAYOUTS.JOB_HDR) - 1));
+  if (head.length === 0) return undefined;
+  if (head[HDR.format] !== RECORD_FORMAT) decodeJobRecord(jobId, head); // throws, naming the format
+  return head.readUInt16LE(HDR.tenant);
 }

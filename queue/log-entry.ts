@@ -17,6 +17,8 @@ export interface EventFields {
   /** `stepq.v1.EventType` number. */
   type: number;
   jobId: string;
+  /** The number of the job's tenant (queue/tenants.ts; 0: default). Worker events have none. */
+  tenant?: number;
   stepIndex?: number;
   stepName?: string;
   route?: string;
@@ -90,6 +92,7 @@ function eventFrom(f: Map<string, string>): EventFields {
   return {
     type: Number(f.get("t") ?? 0),
     jobId: f.get("j") ?? "",
+    tenant: Number(f.get("tn") ?? 0),
     stepIndex: optNumber(f.get("s")),
     stepName: f.get("n"),
     route: f.get("r"),
@@ -160,7 +163,7 @@ const JOB_STATE_AFTER: Record<number, JobState> = {
  * one event. A batch entry, written by the transitions that move many steps
  * at once (claims, completions and submits of one-step jobs), holds many of
  * one type: field `b` has one line per step, `<jobId> <index> <name> <route>
- * <attempt>`; `t`, `st` and `js` are the step event's type and the step and
+ * <attempt>`, then ` <tenant number>` unless it is 0; `t`, `st` and `js` are the step event's type and the step and
  * job states after it; `w` the worker; and `jt`, when present, a job event
  * that goes with each step event (JOB_SUBMITTED before it, any other after).
  */
@@ -177,10 +180,12 @@ function parseEventEntries(id: string, fields: readonly string[]): StreamEvent[]
   const out: StreamEvent[] = [];
   const add = (event: EventFields) => out.push({ cursor: `${id}.${out.length}`, time, event });
   for (const line of batch.split("\n")) {
-    const [jobId = "", index, stepName, route, attempt] = line.split(" ");
+    const [jobId = "", index, stepName, route, attempt, tenantNumber] = line.split(" ");
+    const tenant = tenantNumber === undefined ? 0 : Number(tenantNumber);
     const step: EventFields = {
       type,
       jobId,
+      tenant,
       stepIndex: Number(index),
       stepName,
       route,
@@ -193,7 +198,7 @@ function parseEventEntries(id: string, fields: readonly string[]): StreamEvent[]
       error: undefined,
     };
     const job: EventFields | undefined =
-      jobType === undefined ? undefined : { type: jobType, jobId, attempt: 0, jobState: JOB_STATE_AFTER[jobType] ?? JobState.UNSPECIFIED };
+      jobType === undefined ? undefined : { type: jobType, jobId, tenant, attempt: 0, jobState: JOB_STATE_AFTER[jobType] ?? JobState.UNSPECIFIED };
     if (job && jobType === EventType.JOB_SUBMITTED) add(job);
     add(step);
     if (job && jobType !== EventType.JOB_SUBMITTED) add(job);

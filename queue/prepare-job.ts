@@ -10,6 +10,7 @@ import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { InvalidArgumentError, ResourceExhaustedError, quoted } from "./errors.js";
 import { randomIdSuffix } from "./ids.js";
+import { MAX_TENANT } from "./tenants.js";
 import type { SubmitLimits } from "./limits.js";
 import { pack, type Packable } from "../wire/msgpack.js";
 import { encodeSimpleBody, type SimpleBody } from "./record-body.js";
@@ -38,6 +39,8 @@ export interface JobInput {
   /** Unix ms before which no step starts. */
   notBefore?: number;
   idempotencyKey?: string;
+  /** The number of the tenant it belongs to (queue/tenants.ts; set by the server from the caller's key); 0 or absent: the default tenant. */
+  tenant?: number;
 }
 
 /** Where the fields of a job sit in the request, for error messages. */
@@ -58,6 +61,8 @@ export interface PreparedJob {
   readonly kind: typeof SIMPLE | typeof GENERIC;
   /** The random part of the job id. */
   readonly x: string;
+  /** Its tenant's number (0: the default tenant). */
+  readonly tenant: number;
   readonly idempotencyKey?: string;
   /** Digest of the request, to tell a resend from a different request under the same key. */
   readonly digest?: string;
@@ -241,6 +246,8 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   if (cycle) bad(`${paths.job}steps`, `dependency cycle ${cycle}; a job's steps must form a DAG`);
 
   const key = input.idempotencyKey || undefined;
+  const tenant = input.tenant ?? 0;
+  checkInt(paths.job, "tenant", tenant, 0, MAX_TENANT);
   const failurePolicy = policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST;
   const flatLabels = labels.length === 0 ? NO_LABELS : labels.flat();
   const digest = key ? requestDigest(input, ops) : undefined;
@@ -262,6 +269,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
       kind: SIMPLE,
       stepCount: 1,
       x: randomIdSuffix(),
+      tenant,
       idempotencyKey: key,
       digest,
       retentionMs: limits.retentionMs,
@@ -270,7 +278,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     };
   }
   const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: flatLabels, s: stepSpecs };
-  return { kind: GENERIC, stepCount: steps.length, x: randomIdSuffix(), idempotencyKey: key, digest, retentionMs: limits.retentionMs, body: pack(spec) };
+  return { kind: GENERIC, stepCount: steps.length, x: randomIdSuffix(), tenant, idempotencyKey: key, digest, retentionMs: limits.retentionMs, body: pack(spec) };
 }
 
 const NO_LABELS: readonly string[] = [];

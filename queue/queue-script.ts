@@ -5,7 +5,7 @@
  * operations have their own, which also turns refusals into errors
  * (leaseScript in queue/leases.ts).
  */
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import { asQueueError } from "./errors.js";
 import { runScript, type ScriptName } from "./function-library.js";
 import type { QueueKeys } from "./keys.js";
@@ -39,4 +39,18 @@ export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
   } catch (e) {
     throw asQueueError(e);
   }
+}
+
+/**
+ * Runs a pipeline or MULTI and returns each command's reply. A command's
+ * own error throws (as a queue error): `exec()` alone resolves with it
+ * in its reply list, where it is easy to miss.
+ */
+export async function execAll(batch: ChainableCommander): Promise<unknown[]> {
+  const replies = await redisCall(() => batch.exec());
+  if (replies === null) throw asQueueError(new Error("a Redis transaction was aborted"));
+  return replies.map(([err, reply]) => {
+    if (err) throw asQueueError(err);
+    return reply;
+  });
 }

@@ -15,7 +15,7 @@ import { registerScripts } from "./function-library.js";
 import { createKeys, type QueueKeys } from "./keys.js";
 import type { AttemptError, Lease, OutputBatch } from "./leases.js";
 import { type LimitOverrides, resolveLimits } from "./limits.js";
-import { loadJobs, recordSizes } from "./load-jobs.js";
+import { loadJobs, recordSizes, tenantOf } from "./load-jobs.js";
 import { eventsTrimmedAfter, lastEventCursor, openLog, readEvents, readLog, workerEvent } from "./logs.js";
 import { sweepOnce } from "./maintenance.js";
 import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
@@ -112,6 +112,8 @@ export function createQueue(options: QueueOptions) {
       const [job] = await loadJobs(ctx, [jobId]);
       return job;
     },
+    /** The tenant number of a job (its header alone is read), or undefined when it does not exist. */
+    tenantOf: (jobId: string) => tenantOf(ctx, jobId),
     /** Several jobs in one round trip. */
     getJobs: (jobIds: readonly string[]) => loadJobs(ctx, jobIds),
     /** The stored size of each job's record, bytes (0: no such job), in one round trip; for loading records in bounded groups. */

@@ -8,7 +8,7 @@
  */
 import type { Redis } from "ioredis";
 import { failOnClose } from "./connection.js";
-import { asQueueError } from "./errors.js";
+import { execAll, redisCall } from "./queue-script.js";
 
 /** One stream entry: its id and its flat field list. */
 export interface StreamEntry {
@@ -19,25 +19,17 @@ export interface StreamEntry {
 /** The largest stream id: nothing can come after it (and Redis refuses a range starting after it). */
 export const MAX_STREAM_ID = "18446744073709551615-18446744073709551615";
 
-async function call<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw asQueueError(e);
-  }
-}
-
 const entries = (rows: [string, string[]][]): StreamEntry[] => rows.map(([id, fields]) => ({ id, fields }));
 
 /** Up to `count` entries of `key` after `after` (exclusive), up to `through` (inclusive) when given. */
 export async function readAfter(redis: Redis, key: string, after: string, count: number, through = "+"): Promise<StreamEntry[]> {
   if (after === MAX_STREAM_ID) return [];
-  return entries(await call(() => redis.xrange(key, `(${after}`, through, "COUNT", count)));
+  return entries(await redisCall(() => redis.xrange(key, `(${after}`, through, "COUNT", count)));
 }
 
 /** The id of the newest entry of `key`, or "" when it has none (or does not exist). */
 export async function lastEntryId(redis: Redis, key: string): Promise<string> {
-  const rows = await call(() => redis.xrevrange(key, "+", "-", "COUNT", 1));
+  const rows = await redisCall(() => redis.xrevrange(key, "+", "-", "COUNT", 1));
   return rows[0]?.[0] ?? "";
 }
 
@@ -59,7 +51,7 @@ export async function connectionId(reader: Redis): Promise<number> {
 
 /** Ends the blocking read of connection `id` at once (it returns null). */
 export async function interruptRead(redis: Redis, id: number): Promise<void> {
-  await call(() => redis.client("UNBLOCK", id));
+  await redisCall(() => redis.client("UNBLOCK", id));
 }
 
 /**
@@ -72,10 +64,9 @@ export async function streamsMissing(redis: Redis, anchors: readonly (readonly [
   if (anchors.length === 0) return new Set();
   const pipeline = redis.pipeline();
   for (const [key, id] of anchors) pipeline.xrange(key, id, id, "COUNT", 1);
-  const replies = (await call(() => pipeline.exec())) ?? [];
+  const replies = await execAll(pipeline);
   const missing = new Set<string>();
-  replies.forEach(([err, rows], i) => {
-    if (err) throw asQueueError(err);
+  replies.forEach((rows, i) => {
     if ((rows as unknown[]).length === 0) missing.add((anchors[i] as readonly [string, string])[0]);
   });
   return missing;

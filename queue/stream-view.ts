@@ -31,6 +31,8 @@ export interface StreamStep {
 /** A job, as its streams see it. */
 export interface StreamView {
   id: string;
+  /** The number of its tenant (queue/tenants.ts). */
+  tenant: number;
   /** `stepq.v1.JobState` number. */
   state: number;
   hasLog: boolean;
@@ -82,6 +84,7 @@ export async function readStreamView(queue: Queue, jobId: string): Promise<Strea
   }
   return {
     id: jobId,
+    tenant: Number(reply[5 + count * PER_STEP]),
     state: Number(reply[1]),
     hasLog: Number(reply[2]) === 1,
     finalCursor: finalCursor === "" ? undefined : finalCursor,

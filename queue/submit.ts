@@ -67,6 +67,7 @@ export function encodeJobs(jobs: readonly PreparedJob[]): Buffer {
   };
   for (const j of jobs) {
     b[p++] = j.kind;
+    p = b.writeUInt16LE(j.tenant, p);
     short(j.x);
     short(j.idempotencyKey);
     short(j.digest);
@@ -85,6 +86,7 @@ function simpleView(job: PreparedJob, jobId: string, createdAt: number): JobView
   return {
     id: jobId,
     seq: jobSeqOf(jobId),
+    tenant: job.tenant,
     priority: 0,
     failurePolicy: s.failurePolicy,
     state: JobState.QUEUED,

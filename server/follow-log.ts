@@ -12,21 +12,25 @@ import { DataLossError, jobNotFound, OutOfRangeError, stepNotFound } from "../qu
 import { type LogEntry, parseLogEntry } from "../queue/log-entry.js";
 import type { JobView, Queue } from "../queue/queue.js";
 import { readStreamView, type StreamView } from "../queue/stream-view.js";
+import { type Scope, sees } from "./caller-scope.js";
 import type { StreamHub } from "./stream-hub.js";
 import type { StreamOutlet } from "./stream-outlet.js";
 
-/** The job, or NOT_FOUND; with `stepIndex`, the step must exist too (and the error names the step). */
-export async function jobOrNotFound(queue: Queue, jobId: string, stepIndex?: number): Promise<JobView> {
-  return found(await queue.getJob(jobId), jobId, stepIndex);
+/**
+ * The job, or NOT_FOUND (also when it belongs to a tenant `scope` does not
+ * see); with `stepIndex`, the step must exist too (and the error names the step).
+ */
+export async function jobOrNotFound(queue: Queue, scope: Scope, jobId: string, stepIndex?: number): Promise<JobView> {
+  return found(await queue.getJob(jobId), scope, jobId, stepIndex);
 }
 
-/** The job as its streams see it, or NOT_FOUND; with `stepIndex`, the step must exist too. */
-export async function streamViewOrNotFound(queue: Queue, jobId: string, stepIndex?: number): Promise<StreamView> {
-  return found(await readStreamView(queue, jobId), jobId, stepIndex);
+/** The job as its streams see it, or NOT_FOUND as jobOrNotFound says. */
+export async function streamViewOrNotFound(queue: Queue, scope: Scope, jobId: string, stepIndex?: number): Promise<StreamView> {
+  return found(await readStreamView(queue, jobId), scope, jobId, stepIndex);
 }
 
-function found<J extends { steps: readonly unknown[] }>(job: J | undefined, jobId: string, stepIndex: number | undefined): J {
-  if (!job) throw stepIndex === undefined ? jobNotFound(jobId) : stepNotFound(jobId, stepIndex, undefined);
+function found<J extends { tenant: number; steps: readonly unknown[] }>(job: J | undefined, scope: Scope, jobId: string, stepIndex: number | undefined): J {
+  if (!job || !sees(scope, job.tenant)) throw stepIndex === undefined ? jobNotFound(jobId) : stepNotFound(jobId, stepIndex, undefined);
   if (stepIndex !== undefined && !job.steps[stepIndex]) throw stepNotFound(jobId, stepIndex, job.steps.length);
   return job;
 }

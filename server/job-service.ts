@@ -20,6 +20,7 @@ import { replyBudget, toEvent, toJob } from "./convert.js";
 import { followLog, isLastFinalEvent, jobOrNotFound, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { connectMessages, jobOutput } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg } from "./request-args.js";
+import { checkJobInScope, scopeOf, tenantFilter } from "./caller-scope.js";
 import { outletFromContext } from "./stream-outlet.js";
 import type { ServiceDeps } from "./step-service.js";
 
@@ -46,18 +47,20 @@ export function jobRequestToJob(req: SubmitJobRequest): JobInput {
 
 export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeof JobService> {
   return {
-    async submitJob(req) {
-      const result = await queue.submitPrepared(queue.prepare(jobRequestToJob(req), jobFieldPaths()));
+    async submitJob(req, ctx) {
+      const input = { ...jobRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
+      const result = await queue.submitPrepared(queue.prepare(input, jobFieldPaths()));
       if (!result?.job) throw new Error("submit returned no record");
       return { job: toJob(result.job, replyBudget(queue.limits)), deduplicated: result.deduplicated };
     },
 
-    async getJob(req) {
-      return { job: toJob(await jobOrNotFound(queue, jobIdArg("job_id", req.jobId)), replyBudget(queue.limits)) };
+    async getJob(req, ctx) {
+      return { job: toJob(await jobOrNotFound(queue, scopeOf(ctx.values), jobIdArg("job_id", req.jobId)), replyBudget(queue.limits)) };
     },
 
-    async listJobs(req) {
+    async listJobs(req, ctx) {
       const page = await listJobs(queue, {
+        tenant: tenantFilter(scopeOf(ctx.values)),
         state: enumArg("state", req.state, JobState, "JOB_STATE_"),
         pageSize: pageSizeArg("page_size", req.pageSize, 20, 200),
         pageToken: req.pageToken,
@@ -67,16 +70,18 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
       return { jobs: page.jobs.map((job) => toJob(job, budget)), nextPageToken: page.nextPageToken };
     },
 
-    async cancelJob(req) {
+    async cancelJob(req, ctx) {
       const jobId = jobIdArg("job_id", req.jobId);
+      const scope = scopeOf(ctx.values);
+      await checkJobInScope(queue, scope, jobId);
       await queue.cancel(jobId, undefined, reasonArg("reason", req.reason));
-      return { job: toJob(await jobOrNotFound(queue, jobId), replyBudget(queue.limits)) };
+      return { job: toJob(await jobOrNotFound(queue, scope, jobId), replyBudget(queue.limits)) };
     },
 
     async *watchJob(req, ctx) {
       const jobId = jobIdArg("job_id", req.jobId);
       const after = cursorArg("after_cursor", req.afterCursor);
-      let job = await streamViewOrNotFound(queue, jobId);
+      let job = await streamViewOrNotFound(queue, scopeOf(ctx.values), jobId);
       for await (const batch of followLog(queue, hub, job, after, ctx.signal, outletFromContext(ctx))) {
         for (const e of batch) {
           if (e.kind !== "event") continue;
@@ -90,7 +95,7 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
     },
 
     streamJobOutput(req, ctx) {
-      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub }, req, ctx.signal, outletFromContext(ctx)));
+      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
     },
   };
 }

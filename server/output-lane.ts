@@ -38,6 +38,7 @@ import {
 import { kStreamOutlet, servedByLane, transportGone } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { runLaneInterceptors } from "./lane-interceptors.js";
+import { type Scope, scopeOf } from "./caller-scope.js";
 import { explainRequestError } from "./request-errors.js";
 import {
   connectMessages,
@@ -60,7 +61,7 @@ interface Route<Req extends DescMessage, Res extends DescMessage> {
   method: DescMethodServerStreaming<Req, Res>;
   request: Req;
   response: Res;
-  items(deps: OutputDeps, req: MessageShape<Req>, signal: AbortSignal, outlet: StreamOutlet): OutputBatches<MessageShape<Res>>;
+  items(deps: OutputDeps, req: MessageShape<Req>, signal: AbortSignal, scope: Scope, outlet: StreamOutlet): OutputBatches<MessageShape<Res>>;
 }
 
 const route = <Req extends DescMessage, Res extends DescMessage>(r: Route<Req, Res>) => r as unknown as Route<DescMessage, DescMessage>;
@@ -157,9 +158,11 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
   try {
     const message = parseRequest(r.request, await readRequestMessage(req, r, o.readMaxBytes));
     let wrapped: AsyncIterable<MessageShape<DescMessage>> | undefined;
+    const contextValues = createContextValues().set(transportGone, () => gone).set(kStreamOutlet, outlet).set(servedByLane, true);
     if (o.interceptors && o.interceptors.length > 0) {
       // The stream's messages one by one, only if an interceptor asks for them.
-      const own = { [Symbol.asyncIterator]: () => connectMessages(r.response, r.items(deps, message, abort.signal, outlet)) };
+      // Asked for only after the interceptors ran: the scope is the key the auth interceptor left.
+      const own = { [Symbol.asyncIterator]: () => connectMessages(r.response, r.items(deps, message, abort.signal, scopeOf(contextValues), outlet)) };
       // The URL (https under TLS) and headers exactly as connect-node gives them to its own interceptors.
       const { url, header } = universalRequestFromNodeRequest(req as IncomingMessage, res as ServerResponse, undefined, undefined);
       const out = await runLaneInterceptors(o.interceptors, {
@@ -167,7 +170,7 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
         url,
         header,
         signal: abort.signal,
-        contextValues: createContextValues().set(transportGone, () => gone).set(kStreamOutlet, outlet).set(servedByLane, true),
+        contextValues,
         message,
         own,
       });
@@ -177,7 +180,8 @@ async function serve(r: Route<DescMessage, DescMessage>, deps: OutputDeps, o: Ou
     }
     start();
     release = o.slots.acquire();
-    const batches = wrapped ? oneByOne(wrapped) : r.items(deps, message, abort.signal, outlet);
+    // The scope is the key the auth interceptor left (none without auth: every tenant).
+    const batches = wrapped ? oneByOne(wrapped) : r.items(deps, message, abort.signal, scopeOf(contextValues), outlet);
     for await (const batch of batches) {
       if (gone || stalled.signal.aborted) break;
       const out = encodeEnvelopes(

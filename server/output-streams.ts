@@ -30,6 +30,7 @@ import type { LogEntry } from "../queue/log-entry.js";
 import type { Queue } from "../queue/queue.js";
 import type { StreamView } from "../queue/stream-view.js";
 import { type NamedJob, toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
+import type { Scope } from "./caller-scope.js";
 import { followLog, isLastFinalEvent, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { cursorArg, jobIdArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
@@ -59,11 +60,12 @@ export async function* jobOutput(
   { queue, hub }: OutputDeps,
   req: StreamJobOutputRequest,
   signal: AbortSignal,
+  scope: Scope,
   outlet?: StreamOutlet,
 ): OutputBatches<StreamJobOutputResponse> {
   const jobId = jobIdArg("job_id", req.jobId);
   const after = cursorArg("after_cursor", req.afterCursor);
-  let job = await streamViewOrNotFound(queue, jobId);
+  let job = await streamViewOrNotFound(queue, scope, jobId);
   const out = (event: StreamJobOutputResponse["event"]) => ({ message: create(StreamJobOutputResponseSchema, { event }) });
   for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
     const items: OutputItem<StreamJobOutputResponse>[] = [];
@@ -117,12 +119,13 @@ async function* stepChannel<M>(
   stepId: string,
   afterCursor: string,
   signal: AbortSignal,
+  scope: Scope,
   outlet: StreamOutlet | undefined,
   map: ChannelMapper<M>,
 ): OutputBatches<M> {
   const { jobId, index } = stepIdArg("step_id", stepId);
   const after = cursorArg("after_cursor", afterCursor);
-  let job = await streamViewOrNotFound(queue, jobId, index);
+  let job = await streamViewOrNotFound(queue, scope, jobId, index);
   for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
     const items: OutputItem<M>[] = [];
     for (const e of batch) {
@@ -147,9 +150,15 @@ async function* stepChannel<M>(
 }
 
 /** One step's tokens and restarts, then its end. */
-export function stepTokens(deps: OutputDeps, req: StreamTokensRequest, signal: AbortSignal, outlet?: StreamOutlet): OutputBatches<StreamTokensResponse> {
+export function stepTokens(
+  deps: OutputDeps,
+  req: StreamTokensRequest,
+  signal: AbortSignal,
+  scope: Scope,
+  outlet?: StreamOutlet,
+): OutputBatches<StreamTokensResponse> {
   const msg = (event: StreamTokensResponse["event"]) => create(StreamTokensResponseSchema, { event });
-  return stepChannel(deps, req.stepId, req.afterCursor, signal, outlet, {
+  return stepChannel(deps, req.stepId, req.afterCursor, signal, scope, outlet, {
     output: (e, job) => (e.kind === "tokens" ? { tokens: e, job } : undefined),
     restart: (e, job) => msg({ case: "restart", value: toRestart(job, e) }),
     end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
@@ -161,10 +170,11 @@ export function stepNarration(
   deps: OutputDeps,
   req: StreamNarrationRequest,
   signal: AbortSignal,
+  scope: Scope,
   outlet?: StreamOutlet,
 ): OutputBatches<StreamNarrationResponse> {
   const msg = (event: StreamNarrationResponse["event"]) => create(StreamNarrationResponseSchema, { event });
-  return stepChannel(deps, req.stepId, req.afterCursor, signal, outlet, {
+  return stepChannel(deps, req.stepId, req.afterCursor, signal, scope, outlet, {
     output: (e, job) => (e.kind === "narration" ? { message: msg({ case: "narration", value: toNarration(job, e) }) } : undefined),
     end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
   });

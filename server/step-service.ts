@@ -4,7 +4,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import {
   type StepService,
@@ -22,6 +22,7 @@ import { eventsAfter, parseEventCursor, previousStreamId } from "../queue/log-en
 import type { JobInput } from "../queue/prepare-job.js";
 import { type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
 import { replyBudget, toEvent, toStep } from "./convert.js";
+import { checkJobInScope, type Scope, scopeOf, tenantFilter } from "./caller-scope.js";
 import { jobOrNotFound } from "./follow-log.js";
 import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
@@ -63,39 +64,51 @@ function submitted(r: SubmitResult) {
 
 export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<typeof StepService> {
   /** Awaits `change`; a NOT_FOUND it raises is replaced by one saying whether the job exists and how many steps it has. */
-  async function explainNotFound(change: Promise<void>, jobId: string, index: number): Promise<void> {
+  async function explainNotFound(change: Promise<void>, scope: Scope, jobId: string, index: number): Promise<void> {
     try {
       await change;
     } catch (e) {
-      if (e instanceof NotFoundError) await jobOrNotFound(queue, jobId, index);
+      if (e instanceof NotFoundError) await jobOrNotFound(queue, scope, jobId, index);
       throw e;
     }
   }
 
+  /** Checks the caller may act on the step's job, runs `change`, and answers the step as it is then. */
+  async function actOnStep(stepId: string, ctx: HandlerContext, change: (jobId: string, index: number) => Promise<void>) {
+    const { jobId, index } = stepIdArg("step_id", stepId);
+    const scope = scopeOf(ctx.values);
+    await checkJobInScope(queue, scope, jobId);
+    await explainNotFound(change(jobId, index), scope, jobId, index);
+    return { step: toStep(await jobOrNotFound(queue, scope, jobId, index), index, replyBudget(queue.limits)) };
+  }
+
   return {
-    async submitStep(req) {
-      const result = await queue.submitPrepared(queue.prepare(stepRequestToJob(req), stepFieldPaths()));
+    async submitStep(req, ctx) {
+      const input = { ...stepRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
+      const result = await queue.submitPrepared(queue.prepare(input, stepFieldPaths()));
       return submitted(result as SubmitResult);
     },
 
-    async submitSteps(req) {
+    async submitSteps(req, ctx) {
+      const tenant = scopeOf(ctx.values).tenant;
       const n = req.requests.length;
       if (n === 0) throw new InvalidArgumentError("requests", "is empty: send 1 to 1000 steps");
       if (n > MAX_BATCH) throw new InvalidArgumentError("requests", `has ${n} steps; at most ${MAX_BATCH} per call`);
-      const prepared = req.requests.map((r, i) => queue.prepare(stepRequestToJob(r), stepFieldPaths(`requests[${i}].`)));
+      const prepared = req.requests.map((r, i) => queue.prepare({ ...stepRequestToJob(r), tenant }, stepFieldPaths(`requests[${i}].`)));
       const results = await queue.submit(prepared);
       return { responses: results.map(submitted) };
     },
 
-    async getStep(req) {
+    async getStep(req, ctx) {
       const { jobId, index } = stepIdArg("step_id", req.stepId);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
+      return { step: toStep(await jobOrNotFound(queue, scopeOf(ctx.values), jobId, index), index, replyBudget(queue.limits)) };
     },
 
-    async listSteps(req) {
+    async listSteps(req, ctx) {
       const state = enumArg("state", req.state, StepState, "STEP_STATE_");
       if (req.route.length > 200) throw new InvalidArgumentError("route", "is longer than 200 characters");
       const page = await listSteps(queue, {
+        tenant: tenantFilter(scopeOf(ctx.values)),
         state,
         route: req.route,
         pageSize: pageSizeArg("page_size", req.pageSize, 50, 500),
@@ -109,30 +122,25 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       };
     },
 
-    async cancelStep(req) {
-      const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await explainNotFound(queue.cancel(jobId, index, reasonArg("reason", req.reason)), jobId, index);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
+    cancelStep(req, ctx) {
+      const reason = reasonArg("reason", req.reason);
+      return actOnStep(req.stepId, ctx, (jobId, index) => queue.cancel(jobId, index, reason));
     },
 
-    async retryStep(req) {
-      const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await explainNotFound(queue.retryStep(jobId, index), jobId, index);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
+    retryStep(req, ctx) {
+      return actOnStep(req.stepId, ctx, (jobId, index) => queue.retryStep(jobId, index));
     },
 
-    async purgeStep(req) {
-      const { jobId, index } = stepIdArg("step_id", req.stepId);
-      await explainNotFound(queue.purgeStep(jobId, index), jobId, index);
-      return { step: toStep(await jobOrNotFound(queue, jobId, index), index, replyBudget(queue.limits)) };
+    purgeStep(req, ctx) {
+      return actOnStep(req.stepId, ctx, (jobId, index) => queue.purgeStep(jobId, index));
     },
 
     streamTokens(req, ctx) {
-      return connectMessages(StreamTokensResponseSchema, stepTokens({ queue, hub }, req, ctx.signal, outletFromContext(ctx)));
+      return connectMessages(StreamTokensResponseSchema, stepTokens({ queue, hub }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
     },
 
     streamNarration(req, ctx) {
-      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub }, req, ctx.signal, outletFromContext(ctx)));
+      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
     },
 
     async *watchSteps(req, ctx) {
@@ -144,6 +152,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       const routes = new Set(req.routes);
       const types = new Set(req.types.map((t, i) => enumArg(`types[${i}]`, t, EventType, "EVENT_TYPE_")));
       const cursor = cursorArg("after_cursor", req.afterCursor, true);
+      const scope = scopeOf(ctx.values);
       const start = cursor === "" ? undefined : parseEventCursor(cursor);
       let after: string;
       if (!start) after = await queue.lastEventCursor();
@@ -181,6 +190,8 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
         for await (const batch of sub) {
           for (const raw of batch) {
             for (const { cursor, time, event } of eventsAfter(raw.id, raw.fields, start)) {
+              // Another tenant's events are never sent; nor, to a tenant, the fleet's (worker events have no job).
+              if (!scope.allTenants && (event.jobId === "" || event.tenant !== scope.tenant)) continue;
               if (jobId && event.jobId !== jobId) continue;
               if (stepIds.size > 0 && (event.stepIndex === undefined || !stepIds.has(stepIdOf(event.jobId, event.stepIndex)))) continue;
               if (routes.size > 0 && !routes.has(event.route ?? "")) continue;

@@ -2,7 +2,7 @@
  * Issue 15, items 1, 2, 5 and 6 (first part): with --auth required, every
  * RPC of every service, on every protocol, the output lane's streams
  * included, needs an API key with the role its method declares.
- * Tenancy (scoping what a key sees to its tenant) is not built yet.
+ * What a key sees of other tenants is test/tenants.test.ts.
  */
 import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";

@@ -109,7 +109,7 @@ describe("retention", () => {
     const listed = await short.client.jobs.listJobs({});
     expect(listed.jobs.map((j) => j.id)).not.toContain(first.jobId);
     const k = sq.keys;
-    expect(await sq.redis.exists(k.job(first.jobId), k.log(first.jobId), k.outputSeq(first.jobId), k.idempotency("keep-once"))).toBe(0);
+    expect(await sq.redis.exists(k.job(first.jobId), k.log(first.jobId), k.outputSeq(first.jobId), k.idempotency("0:keep-once"))).toBe(0);
     expect(await sq.redis.xlen(k.jobIndex)).toBe(0);
     for (const rt of await sq.redis.smembers(k.retentions)) expect(await sq.redis.llen(k.expiries(rt))).toBe(0);
     // The idempotency key was released with the job: the same request makes a new job.

@@ -114,12 +114,13 @@ const result = toBinary(StepResultSchema, create(StepResultSchema, { text: "done
 describe("the hand-written writers", () => {
   it("encodeJobs writes JOB_SPEC records", () => {
     const jobs = [
-      { kind: 1, x: "abcdefgh", retentionMs: 86_400_000, body: Buffer.from([1, 2, 3]) },
-      { kind: 2, x: "ijklmnop", idempotencyKey: "order-7", digest: "d1g3st", retentionMs: 2 ** 47 - 1, body: Buffer.alloc(0) },
+      { kind: 1, tenant: 0, x: "abcdefgh", retentionMs: 86_400_000, body: Buffer.from([1, 2, 3]) },
+      { kind: 2, tenant: 65_535, x: "ijklmnop", idempotencyKey: "order-7", digest: "d1g3st", retentionMs: 2 ** 47 - 1, body: Buffer.alloc(0) },
     ] as PreparedJob[];
     const expected = jobs.map((j) =>
       packLayout(LAYOUTS.JOB_SPEC, {
         kind: j.kind,
+        tenant: j.tenant,
         jobId: Buffer.from(j.x, "latin1"),
         idempotencyKey: Buffer.from(j.idempotencyKey ?? "", "latin1"),
         requestDigest: Buffer.from(j.digest ?? "", "latin1"),
@@ -194,7 +195,7 @@ describe("the hand-written readers", () => {
   });
 
   it("decodeJobRecord reads JOB_HDR, STEP_HDR and SPEC", () => {
-    const hdr = { format: 2, flags: 1, state: 3, steps: 1, createdAt: 1_700_000_000_001, startedAt: 1_700_000_000_002, finishedAt: 1_700_000_000_003, retentionMs: 5000, indexSeq: 7 };
+    const hdr = { format: 2, flags: 1, state: 3, steps: 1, createdAt: 1_700_000_000_001, startedAt: 1_700_000_000_002, finishedAt: 1_700_000_000_003, retentionMs: 5000, indexSeq: 7, tenant: 513 };
     const step = { state: 4, queuedIn: 1, flags: 0, attempt: 3, leaseDeadline: 1_700_000_000_004, startedAt: 1_700_000_000_005, finishedAt: 1_700_000_000_006 };
     const operation = toBinary(OperationSchema, create(OperationSchema, { kind: { case: "echo", value: { text: "x" } } }));
     const raw = Buffer.concat([
@@ -204,7 +205,9 @@ describe("the hand-written readers", () => {
       Buffer.from([0x80]),
     ]);
     const job = decodeJobRecord("00000001abcdefgh", raw);
-    expect([job.state, job.createdAt, job.startedAt, job.finishedAt, job.expiresAt, job.hasLog]).toEqual([3, hdr.createdAt, hdr.startedAt, hdr.finishedAt, hdr.finishedAt + 5000, true]);
+    expect([job.state, job.createdAt, job.startedAt, job.finishedAt, job.expiresAt, job.hasLog, job.tenant]).toEqual([
+      3, hdr.createdAt, hdr.startedAt, hdr.finishedAt, hdr.finishedAt + 5000, true, 513,
+    ]);
     const s = job.steps[0]!;
     expect([s.state, s.attempt, s.leaseDeadline, s.startedAt, s.finishedAt, s.name, s.route, s.timeoutMs]).toEqual([
       4, 3, step.leaseDeadline, step.startedAt, step.finishedAt, "main", "echo", 250,

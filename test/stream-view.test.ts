@@ -31,6 +31,7 @@ function usage(result: Uint8Array | undefined) {
 function fromRecord(job: JobView) {
   return {
     id: job.id,
+    tenant: job.tenant,
     state: job.state,
     hasLog: job.hasLog,
     finalCursor: job.finalCursor,

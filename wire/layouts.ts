@@ -61,6 +61,7 @@ const JOB_HDR = layout("JOB_HDR", "a job record's header (queue/scripts/lib/reco
   ["finishedAt", "i48"],
   ["retentionMs", "i48"],
   ["indexSeq", "u32"],
+  ["tenant", "u16"],
 ]);
 const STEP_HDR = layout("STEP_HDR", "one per step, after JOB_HDR (record.lua; read by job-record.ts)", [
   ["state", "u8"],
@@ -90,6 +91,7 @@ export const LAYOUTS = {
   SPEC_NAMES: layout("SPEC_NAMES", "the start of SPEC: a step's name and route (submitJobs.lua, complete.lua)", SPEC.fields.slice(0, 2)),
   JOB_SPEC: layout("JOB_SPEC", "one submitted job (queue/submit.ts writes, submitJobs.lua reads)", [
     ["kind", "u8"],
+    ["tenant", "u16"],
     ["jobId", "bytes8"],
     ["idempotencyKey", "bytes8"],
     ["requestDigest", "bytes8"],

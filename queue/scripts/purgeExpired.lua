@@ -29,7 +29,7 @@ local function purge(jobId)
   if job.ix then redis.call('XDEL', indexKey, job.ix) end
   for j = 1, #job.s do redis.call('ZREM', deadKey, stepIdOf(jobId, j)) end
   if job.ik then
-    local idemKey = K.idempotency(job.ik)
+    local idemKey = K.idempotency((job.tn or 0) .. ':' .. job.ik)
     local stored = redis.call('GET', idemKey)
     if stored and string.sub(stored, 1, #jobId + 1) == jobId .. '|' then redis.call('DEL', idemKey) end
   end

@@ -17,8 +17,8 @@ ARGV[2] job id
 Returns {CODE.OK, job state, has log (1/0), job final cursor or '', step
 count, then for each step: name, state, final cursor or '', last error
 (code or -1, message, attempt, worker, time, retryable 1/0, cause index + 1
-or 0), result fields 3 and 4 (usage, stop reason) as protobuf bytes or ''}
-or {CODE.JOB_NOT_FOUND}.
+or 0), result fields 3 and 4 (usage, stop reason) as protobuf bytes or '';
+then the job's tenant number} or {CODE.JOB_NOT_FOUND}.
 Events: none.
 ]]
 local key = KEYS[1]
@@ -153,7 +153,7 @@ local function usageOf(pos, len)
   return table.concat(parts)
 end
 
-local view = {st = 0, lg = 0, fc = '', s = {}}
+local view = {st = 0, lg = 0, fc = '', s = {}, tn = 0}
 
 -- One step's map in the cold map (or a tail item's fields): its final
 -- cursor, last error and result position.
@@ -206,6 +206,7 @@ local function finish()
     r[#r + 1] = e and (e.by or 0) or 0
     r[#r + 1] = usage
   end
+  reply[#reply + 1] = view.tn
   return reply
 end
 
@@ -214,8 +215,8 @@ if string.byte(buf, 1) ~= 2 then
 end
 
 -- Format 2: headers, specs, cold map, tail (record.lua has the layout).
-local _, flags, st, n = struct.unpack(JOB_HDR, bytes(1, JOB_HDR_SIZE))
-view.st = st
+local _, flags, st, n, _, _, _, _, _, tn = struct.unpack(JOB_HDR, bytes(1, JOB_HDR_SIZE))
+view.st, view.tn = st, tn
 if bit.band(flags, LOG_FLAG) ~= 0 then view.lg = 1 end
 local pos = JOB_HDR_SIZE + 1
 for i = 1, n do

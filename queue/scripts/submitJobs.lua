@@ -50,8 +50,10 @@ local specs = {}
 local pos = 1
 while pos <= #blob do
   local spec = {}
-  spec.kind, spec.x, spec.ik, spec.ih, spec.rt, spec.body, pos = struct.unpack(JOB_SPEC, blob, pos)
+  spec.kind, spec.tn, spec.x, spec.ik, spec.ih, spec.rt, spec.body, pos = struct.unpack(JOB_SPEC, blob, pos)
   if spec.ik == '' then spec.ik = nil end
+  -- Idempotency keys are per tenant: the tenant's number (digits) before the key.
+  if spec.ik then spec.slot = spec.tn .. ':' .. spec.ik end
   if spec.kind == SIMPLE then
     spec.n, spec.r = struct.unpack(SPEC_NAMES, spec.body)
     spec.roots = {[spec.r] = 1}
@@ -72,16 +74,16 @@ local results = {}
 local firstOfKey = {}
 for i, spec in ipairs(specs) do
   if spec.ik then
-    local stored = redis.call('GET', K.idempotency(spec.ik))
+    local stored = redis.call('GET', K.idempotency(spec.slot))
     local conflict = false
     if stored then
       local jobId, digest = string.match(stored, '^([^|]*)|(.*)$')
       if digest ~= spec.ih then conflict = true
       else results[i] = {CODE.OK, jobId, 1, redis.call('GET', K.job(jobId)) or ''} end
-    elseif firstOfKey[spec.ik] then
-      if specs[firstOfKey[spec.ik]].ih ~= spec.ih then conflict = true else results[i] = {same = firstOfKey[spec.ik]} end
+    elseif firstOfKey[spec.slot] then
+      if specs[firstOfKey[spec.slot]].ih ~= spec.ih then conflict = true else results[i] = {same = firstOfKey[spec.slot]} end
     else
-      firstOfKey[spec.ik] = i
+      firstOfKey[spec.slot] = i
     end
     if conflict then
       if atomic then return {CODE.IDEMPOTENCY_CONFLICT, i - 1} end
@@ -174,12 +176,12 @@ for i, spec in ipairs(specs) do
       else
         extra = tailIndex(ix)
       end
-      putRecord(key, struct.pack(HEADERS_1, 2, flags, JS.QUEUED, 1, now, 0, 0, spec.rt, ixs, S.QUEUED, Q_CODE.l, 0, 0, 0, 0, 0)
+      putRecord(key, struct.pack(HEADERS_1, 2, flags, JS.QUEUED, 1, now, 0, 0, spec.rt, ixs, spec.tn, S.QUEUED, Q_CODE.l, 0, 0, 0, 0, 0)
         .. spec.body .. extra)
       route(spec.r)
       -- A bare job id in a ready list stands for its first step.
       pushReady(spec.r, jobId)
-      pushEvent('submitted', jobId, 1, spec.n, spec.r, 0)
+      pushEvent('submitted', jobId, 1, spec.n, spec.r, 0, spec.tn)
       results[i] = {CODE.OK, jobId, 0, ''}
     else
       -- Generic: the job as a table, through the shared helpers. What was
@@ -188,6 +190,7 @@ for i, spec in ipairs(specs) do
       -- Fields holding their default are left out (see queue/job-record.ts): a
       -- smaller record is cheaper to store and to decode in every transition.
       local job = {sq = seq, st = JS.QUEUED, c = now, rt = spec.rt, ik = spec.ik, nb = spec.nb, s = {}}
+      if spec.tn ~= 0 then job.tn = spec.tn end
       if spec.p ~= 0 then job.p = spec.p end
       if spec.fp ~= POLICY.FAIL_FAST then job.fp = spec.fp end
       if #spec.lb > 0 then job.lb = spec.lb end
@@ -213,7 +216,7 @@ for i, spec in ipairs(specs) do
       results[i] = {CODE.OK, jobId, 0, stored}
     end
     if spec.ik then
-      redis.call('SET', K.idempotency(spec.ik), jobId .. '|' .. spec.ih, 'PX', idemTtl)
+      redis.call('SET', K.idempotency(spec.slot), jobId .. '|' .. spec.ih, 'PX', idemTtl)
     end
   end
 end

@@ -20,7 +20,7 @@ local NO_DEPS = '\0\0\0\0' -- struct.pack('<I4', 0); load-time code sees no glob
 -- QUEUED in `where`.
 local function claimInPlace(raw, idx, where, workerId, now, deadline)
   if string.byte(raw, 1) ~= 2 then return nil end
-  local _, flags, jst, n, c, jsa, jf, rt, ixs, st, q, fl, a, _, _, f = struct.unpack(HEADERS_1, raw)
+  local _, flags, jst, n, c, jsa, jf, rt, ixs, tn, st, q, fl, a, _, _, f = struct.unpack(HEADERS_1, raw)
   if bit.band(flags, LOG_FLAG) ~= 0 or idx > n then return nil end
   if n == 1 then
     if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
@@ -28,9 +28,9 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
     -- A one-step job: both headers in one piece, and the spec (which the
     -- reply needs anyway) reused for the record.
     local name, route, spec, specEnd = specBytesOf(raw, 1, 1)
-    local record = struct.pack(HEADERS_1, 2, flags, JS.RUNNING, 1, c, jsa == 0 and now or jsa, jf, rt, ixs,
+    local record = struct.pack(HEADERS_1, 2, flags, JS.RUNNING, 1, c, jsa == 0 and now or jsa, jf, rt, ixs, tn,
       S.RUNNING, 0, 0, a, deadline, now, f) .. spec .. string.sub(raw, specEnd + 1) .. tailClaimed(idx, a, now, workerId)
-    return record, a, name, route, spec
+    return record, a, name, route, spec, tn
   end
   local at = stepHeaderAt(idx)
   st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
@@ -38,14 +38,14 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
   a = a + 1
   local head = string.sub(raw, 1, JOB_HDR_SIZE)
   if jst ~= JS.RUNNING or jsa == 0 then
-    head = struct.pack(JOB_HDR, 2, flags, JS.RUNNING, n, c, jsa == 0 and now or jsa, jf, rt, ixs)
+    head = struct.pack(JOB_HDR, 2, flags, JS.RUNNING, n, c, jsa == 0 and now or jsa, jf, rt, ixs, tn)
   end
   local record = head .. string.sub(raw, JOB_HDR_SIZE + 1, at - 1)
     .. struct.pack(STEP_HDR, S.RUNNING, 0, 0, a, deadline, now, f)
     .. string.sub(raw, at + STEP_HDR_SIZE)
     .. tailClaimed(idx, a, now, workerId)
   local name, route, spec = specBytesOf(raw, n, idx)
-  return record, a, name, route, spec
+  return record, a, name, route, spec, tn
 end
 
 -- Leases up to `want` steps of `routes` to `workerId`, best first (higher
@@ -102,13 +102,13 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     key = key or K.job(jobId)
     raw = raw or getRecord(key)
     if not raw then return end
-    local record, a, name, route, spec = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
+    local record, a, name, route, spec, tn = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
     if record then
       putRecord(key, record)
       local leases = W.leases
       leases[#leases + 1] = deadline
       leases[#leases + 1] = leaseMember(jobId, idx, a)
-      pushEvent('claimed', jobId, idx, name, route, a)
+      pushEvent('claimed', jobId, idx, name, route, a, tn)
       push(jobId, idx, a, spec, NO_DEPS)
       return
     end

@@ -8,14 +8,14 @@ Included in the library after prelude.lua.
 -- expiry, and the step's name and route; nil when the record needs the
 -- generic path (a log, several steps). The caller has checked the lease.
 local function completeInPlace(raw, idx, attempt, result, now)
-  local _, flags, _, n, c, jsa, _, rt, ixs, _, _, fl, a, _, sa = struct.unpack(HEADERS_1, raw)
+  local _, flags, _, n, c, jsa, _, rt, ixs, tn, _, _, fl, a, _, sa = struct.unpack(HEADERS_1, raw)
   if bit.band(flags, LOG_FLAG) ~= 0 or n ~= 1 then return nil end
   local expires = now + rt
   local tailHead, tailResult, tailEnd = tailSucceeded(idx, attempt, now, result, 1)
-  local record = struct.pack(HEADERS_1, 2, flags, JS.SUCCEEDED, 1, c, jsa, now, rt, ixs, S.SUCCEEDED, 0, fl, a, 0, sa, now)
+  local record = struct.pack(HEADERS_1, 2, flags, JS.SUCCEEDED, 1, c, jsa, now, rt, ixs, tn, S.SUCCEEDED, 0, fl, a, 0, sa, now)
     .. string.sub(raw, HEADERS_1_SIZE + 1) .. tailHead .. tailResult .. tailEnd
   local name, route = struct.unpack(SPEC_NAMES, raw, HEADERS_1_SIZE + 1)
-  return record, expires, name, route
+  return record, expires, name, route, tn
 end
 
 -- The lease check of checkLease, on a format-2 record's step header.
@@ -71,12 +71,12 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
   if not tooLarge and workerId and packedOutput == '' and string.byte(raw, 1) == 2 then
     local code = leaseCodeInPlace(raw, idx, attempt, now)
     if code ~= CODE.OK then return code end
-    local record, expires, name, route = completeInPlace(raw, idx, attempt, result, now)
+    local record, expires, name, route, tn = completeInPlace(raw, idx, attempt, result, now)
     if record then
       putRecord(key, record)
       W.ended[#W.ended + 1] = leaseMember(jobId, idx, attempt)
       pushExpiry(expires - now, expires, jobId)
-      pushEvent('succeeded', jobId, idx, name, route, attempt)
+      pushEvent('succeeded', jobId, idx, name, route, attempt, tn)
       return CODE.OK, JS.SUCCEEDED
     end
   end

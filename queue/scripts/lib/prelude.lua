@@ -126,6 +126,9 @@ local function eventFields(jobId, job, idx, etype, attempt, stepState, jobState,
   else
     f = {'t', NUM(etype), 'j', jobId, 'js', NUM(jobState)}
   end
+  if job.tn and job.tn ~= 0 then
+    f[#f + 1], f[#f + 2] = 'tn', NUM(job.tn)
+  end
   if extra then
     local n = #f
     for i = 1, #extra do f[n + i] = extra[i] end

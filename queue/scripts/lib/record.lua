@@ -40,7 +40,7 @@ local Q_CODE = {l = 1, z = 2, d = 3}
 local Q_NAME = {'l', 'z', 'd'}
 -- Step fields that live in the headers and specs rather than the cold map.
 local STEP_HOT = {st = true, q = true, a = true, ld = true, sa = true, f = true, n = true, r = true, o = true, to = true}
-local JOB_HOT = {st = true, c = true, sa = true, f = true, x = true, rt = true, lg = true, s = true, sq = true, ix = true}
+local JOB_HOT = {st = true, c = true, sa = true, f = true, x = true, rt = true, lg = true, s = true, sq = true, ix = true, tn = true}
 -- Step fields left out of the cold map when they hold these values.
 local DEFAULTS = {ma = 3, bi = 1000, bm = 60000}
 -- Tail items: {TAIL_CLAIMED, index, attempt, time, worker id}: the step was
@@ -111,7 +111,7 @@ local function decodeJob(jobId, raw)
   if format ~= 2 then
     error('job ' .. jobId .. ' has record format ' .. tostring(format) .. '; this stepq reads format 2 only')
   end
-  local _, flags, st, n, c, sa, f, rt, ixs, pos = struct.unpack(JOB_HDR, raw)
+  local _, flags, st, n, c, sa, f, rt, ixs, tn, pos = struct.unpack(JOB_HDR, raw)
   local steps = {}
   for i = 1, n do
     local sst, q, _, a, ld, ssa, sf
@@ -135,7 +135,7 @@ local function decodeJob(jobId, raw)
     end
   end
   job.s = steps
-  job.st, job.c, job.sa, job.f, job.rt = st, c, orNil(sa), orNil(f), rt
+  job.st, job.c, job.sa, job.f, job.rt, job.tn = st, c, orNil(sa), orNil(f), rt, orNil(tn)
   if f ~= 0 then job.x = f + rt end
   job.sq = tonumber(string.sub(jobId, 1, 8), 36)
   if bit.band(flags, LOG_FLAG) ~= 0 then job.lg = 1 end
@@ -165,7 +165,7 @@ local function encodeJob(job)
     flags = flags + INDEX_FLAG
     ixs = tonumber(ixSeq)
   end
-  local heads = {struct.pack(JOB_HDR, 2, flags, job.st, n, job.c, orZero(job.sa), orZero(job.f), job.rt, ixs)}
+  local heads = {struct.pack(JOB_HDR, 2, flags, job.st, n, job.c, orZero(job.sa), orZero(job.f), job.rt, ixs, orZero(job.tn))}
   local specs, colds, anyCold = {}, {}, false
   for i, s in ipairs(job.s) do
     heads[i + 1] = stepHeader(s)
@@ -244,13 +244,16 @@ local function getRecord(key)
 end
 
 -- Gathers one step event of a batch entry: the entry holds events of one
--- type, `kind` names it; its line is `jobId index name route attempt`.
-local function pushEvent(kind, jobId, idx, name, route, attempt)
+-- type, `kind` names it; its line is `jobId index name route attempt`, then
+-- ` tenant` when the job's tenant is not 0.
+local function pushEvent(kind, jobId, idx, name, route, attempt, tenant)
   local parts = gathered(W.eventOrder, W.events, kind)
   local n = #parts
   parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4], parts[n + 5] = '\n', jobId, ' ', NUMS[idx - 1] or idx - 1, ' '
   parts[n + 6], parts[n + 7], parts[n + 8], parts[n + 9] = name, ' ', route, ' '
   parts[n + 10] = NUMS[attempt] or attempt
+  -- Always 12 parts a line (flushWrites counts lines by them).
+  if tenant ~= 0 then parts[n + 11], parts[n + 12] = ' ', tenant else parts[n + 11], parts[n + 12] = '', '' end
 end
 
 -- The fields of each batch entry kind: the step event type, the step and
@@ -301,7 +304,7 @@ function flushWrites()
     if f[4] then fields[#fields + 1] = 'jt' fields[#fields + 1] = f[4] end
     if workerId and kind ~= 'submitted' then fields[#fields + 1] = 'w' fields[#fields + 1] = workerId end
     redis.call('XADD', K.events, '*', unpack(fields))
-    extra = extra + (#parts / 10) * (f[4] and 2 or 1) - 1
+    extra = extra + (#parts / 12) * (f[4] and 2 or 1) - 1
   end
   -- Events beyond one per entry: the sweeper caps the stream in events, not
   -- entries (queue.ts sweep).
