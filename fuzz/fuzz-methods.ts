@@ -5,6 +5,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 
 /** One RPC and what the generators need to know about it. */
@@ -20,7 +21,7 @@ export interface FuzzMethod {
 }
 
 /** The services the fuzzer covers. */
-export const FUZZ_SERVICES: readonly DescService[] = [StepService, JobService];
+export const FUZZ_SERVICES: readonly DescService[] = [StepService, JobService, KeyService];
 
 /** Every method of `services`. */
 export function listFuzzMethods(services: readonly DescService[] = FUZZ_SERVICES): FuzzMethod[] {

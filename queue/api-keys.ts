@@ -54,6 +54,8 @@ interface StoredKey extends ApiKey {
 const NAME = /^[A-Za-z0-9 _.:@-]{1,64}$/;
 const KEY_ID = /^[a-z0-9]{12}$/;
 const SECRET = /^sq_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+/** 9999-12-31T23:59:59.999Z, the last time a protobuf Timestamp can say in JSON. */
+const LAST_EXPIRY_MS = 253_402_300_799_999;
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 function newKeyId(): string {
@@ -81,6 +83,10 @@ export function checkNewKey(k: NewApiKey, now = Date.now()): { roles: Role[] } {
   }
   if (k.expiresAt !== undefined && !(k.expiresAt > now)) {
     throw new InvalidArgumentError("expires_at", "must be in the future");
+  }
+  // Timestamps past year 9999 have no JSON form: ListKeys could not show the key.
+  if (k.expiresAt !== undefined && k.expiresAt > LAST_EXPIRY_MS) {
+    throw new InvalidArgumentError("expires_at", "must be before the year 10000");
   }
   return { roles: [...new Set(k.roles)] as Role[] };
 }

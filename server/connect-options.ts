@@ -22,10 +22,12 @@ import type { DescMethod, DescService, JsonReadOptions } from "@bufbuild/protobu
 import { type ConnectRouter, createContextValues, type Interceptor } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { kStreamOutlet, transportGone } from "./context.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
+import { createKeyService } from "./key-service.js";
 import { jsonRequestOptions } from "./json-request-options.js";
 import { requestCompressions } from "./request-compression.js";
 import { createStepService, type ServiceDeps } from "./step-service.js";
@@ -35,7 +37,7 @@ import { createNotFoundFallback, withRefusalBodies } from "./refusals.js";
 import { type RequestBudget, withRequestBudget } from "./request-budget.js";
 import { withUnaryRequestErrors } from "./unary-request-errors.js";
 
-const SERVICES = [StepService, JobService];
+const SERVICES = [StepService, JobService, KeyService];
 
 export interface ConnectOptionsInit {
   deps: ServiceDeps;
@@ -71,6 +73,7 @@ export function createConnectOptions(init: ConnectOptionsInit): ConnectNodeAdapt
     routes(router) {
       registerService(router, StepService, createStepService(deps));
       registerService(router, JobService, createJobService(deps));
+      registerService(router, KeyService, createKeyService(deps));
       for (const [i, h] of router.handlers.entries()) {
         router.handlers[i] = withRequestBudget(withRefusalBodies(withUnaryRequestErrors(h), SERVICES), budget);
       }

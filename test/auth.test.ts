@@ -4,19 +4,21 @@
  * included, needs an API key with the role its method declares.
  * What a key sees of other tenants is test/tenants.test.ts.
  */
-import { create, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { create, type DescMethod, type DescService, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
+import { Role } from "../gen/stepq/v1/auth_pb.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { KeyService, ListKeysResponseSchema } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { createApiKey, revokeApiKey } from "../queue/api-keys.js";
 import { serverConfig } from "../server/config.js";
 import { connect } from "./helpers/redis.js";
 import { echo, useStack } from "./helpers/stack.js";
 
-const SERVICES: DescService[] = [StepService, JobService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService];
 const stack = await useStack({ auth: "required" });
 void (await stack.worker()).runForever();
 const base = stack.server.url;
@@ -103,6 +105,55 @@ describe("--auth required", () => {
     while (!err) err = await client.get(step.id).then(() => undefined, (e: unknown) => ConnectError.from(e));
     expect(err.code).toBe(Code.Unauthenticated);
     expect(Date.now() - revokedAt).toBeLessThan(1000);
+  });
+});
+
+const admin = await createApiKey(redis, keys, { name: "operator", tenant: "ops", roles: ["admin"] });
+
+describe("KeyService", () => {
+  const keyClient = (secret: string) =>
+    createClient(KeyService, createConnectTransport({ baseUrl: base, httpVersion: "1.1", interceptors: [(next) => (req) => {
+      req.header.set("authorization", `Bearer ${secret}`);
+      return next(req);
+    }] }));
+  const asAdmin = keyClient(admin.secret);
+
+  it("an admin creates a key whose secret works at once, lists it without the secret, and revokes it", async () => {
+    const made = await asAdmin.createKey({ name: "ci runner", tenant: "acme", roles: [Role.SUBMIT] });
+    expect(made.secret).toMatch(/^sq_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
+    expect([made.key?.name, made.key?.tenant, made.key?.roles]).toEqual(["ci runner", "acme", [Role.SUBMIT]]);
+    const client = createStepqClient({ baseUrl: base, apiKey: made.secret });
+    const step = await client.submit(echo({ text: "made over the API" }));
+    const all = await asAdmin.listKeys({});
+    expect(all.keys.find((k) => k.id === made.key?.id)?.tenant).toBe("acme");
+    expect(toJsonString(ListKeysResponseSchema, all)).not.toContain(made.secret.slice(-43));
+    expect((await asAdmin.revokeKey({ id: made.key!.id })).key?.id).toBe(made.key?.id);
+    const revokedAt = Date.now();
+    let err: ConnectError | undefined;
+    while (!err) err = await client.get(step.id).then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(err.code).toBe(Code.Unauthenticated);
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+  });
+
+  it("needs an admin key, and names the field of a bad request", async () => {
+    const submitter = await createApiKey(redis, keys, { name: "not an admin", tenant: "acme", roles: ["submit"] });
+    const denied = await keyClient(submitter.secret).listKeys({}).catch((e: unknown) => ConnectError.from(e));
+    expect((denied as ConnectError).code).toBe(Code.PermissionDenied);
+    expect((denied as ConnectError).rawMessage).toMatch(/KeyService\.ListKeys needs the role admin$/);
+    const cases: [object, string][] = [
+      [{ name: "", tenant: "acme", roles: [Role.READ] }, "name: \"\" must be 1-64 characters of letters, digits, space and _.:@-"],
+      [{ name: "x", tenant: "ACME", roles: [Role.READ] }, "tenant: \"ACME\" must be 1-64 characters of [a-z0-9_-], starting with one of [a-z0-9]"],
+      [{ name: "x", tenant: "acme", roles: [] }, "roles: a key needs at least one role (submit, read, worker, admin)"],
+      [{ name: "x", tenant: "acme", roles: [Role.UNSPECIFIED] }, "roles[0]: 0 is not a role; use ROLE_READ, ROLE_SUBMIT, ROLE_WORKER or ROLE_ADMIN"],
+      [{ name: "x", tenant: "acme", roles: [Role.READ], expiresAt: { seconds: 1n } }, "expires_at: must be in the future"],
+      [{ name: "x", tenant: "acme", roles: [Role.READ], expiresAt: { seconds: 253_402_300_800n } }, "expires_at: must be before the year 10000"],
+    ];
+    for (const [req, message] of cases) {
+      const e = ConnectError.from(await asAdmin.createKey(req).catch((x: unknown) => x));
+      expect([e.code, e.rawMessage]).toEqual([Code.InvalidArgument, message]);
+    }
+    const missing = ConnectError.from(await asAdmin.revokeKey({ id: "aaaaaaaaaaaa" }).catch((x: unknown) => x));
+    expect([missing.code, missing.rawMessage]).toEqual([Code.NotFound, "API key aaaaaaaaaaaa not found (revoked already, or not of this queue)"]);
   });
 });
 

@@ -6,11 +6,12 @@ import type { DescService } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Role } from "../gen/stepq/v1/auth_pb.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { ROLES } from "../queue/api-keys.js";
 import { requiredRole, roleFromName, roleGrants, roleName } from "../server/required-role.js";
 
-const SERVICES: DescService[] = [StepService, JobService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService];
 
 describe("the role table in the contract", () => {
   it("every method of every stepq service declares a role", () => {
@@ -21,7 +22,7 @@ describe("the role table in the contract", () => {
     }
   });
 
-  it("reading needs read; submitting, cancelling, retrying and purging need submit", () => {
+  it("reading needs read; submitting, cancelling, retrying and purging need submit; managing keys needs admin", () => {
     const table = Object.fromEntries(SERVICES.flatMap((s) => s.methods.map((m) => [`${s.name}.${m.name}`, roleName(requiredRole(m))])));
     expect(table).toEqual({
       "StepService.SubmitStep": "submit",
@@ -40,6 +41,9 @@ describe("the role table in the contract", () => {
       "JobService.CancelJob": "submit",
       "JobService.WatchJob": "read",
       "JobService.StreamJobOutput": "read",
+      "KeyService.CreateKey": "admin",
+      "KeyService.ListKeys": "admin",
+      "KeyService.RevokeKey": "admin",
     });
   });
 
