@@ -25,6 +25,8 @@ export interface ConnectionOptions {
    * events while it reconnects; commands that fail meanwhile reject anyway.
    */
   onError?: (err: Error) => void;
+  /** PEM of the CA a `rediss://` Redis's certificate chains to (default: the system's CAs). */
+  ca?: string;
 }
 
 /** The default Redis URL: `REDIS_URL`, else a local Redis on 6379. */
@@ -43,6 +45,8 @@ export function createRedis(url: string, role: ConnectionRole, options: Connecti
     // then fails; callers map that to UNAVAILABLE.
     maxRetriesPerRequest: 1,
     enableReadyCheck: true,
+    // rediss:// turns TLS on by itself; a private CA goes with it.
+    ...(options.ca ? { tls: { ca: options.ca } } : {}),
   };
   const redis =
     role === "command"

@@ -4,6 +4,7 @@
  * option once; parsing and the `--help` text both come from it, so the help
  * cannot drift from what is parsed.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 export type OptionKind = "string" | "int" | "duration" | "bytes" | "bool" | "list";
@@ -119,6 +120,24 @@ export function helpText(usage: string, description: string, specs: readonly Opt
 
 /** The options every process that talks to Redis shares (server, worker). */
 export const REDIS_OPTIONS: readonly OptionSpec[] = [
-  { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use." },
+  { flag: "redis-url", env: "REDIS_URL", kind: "string", default: "redis://127.0.0.1:6379", help: "Redis to use (rediss:// for TLS)." },
+  {
+    flag: "redis-ca",
+    env: "STEPQ_REDIS_CA",
+    kind: "string",
+    default: "",
+    help: "PEM file of the CA that a rediss:// Redis's certificate chains to (default: the system's CAs).",
+  },
   { flag: "queue", env: "STEPQ_QUEUE", kind: "string", default: "default", help: "Queue name (all its keys share the hash tag {name})." },
 ];
+
+/** The PEM of --redis-ca (undefined when not given); it needs a rediss:// --redis-url. */
+export function redisCaOption(caPath: string, redisUrl: string): string | undefined {
+  if (caPath === "") return undefined;
+  if (!redisUrl.startsWith("rediss://")) throw new OptionError(`--redis-ca is for TLS to Redis: --redis-url must then be rediss://… (it is ${redisUrl.split("@").pop()})`);
+  try {
+    return readFileSync(caPath, "utf8");
+  } catch (e) {
+    throw new OptionError(`--redis-ca: cannot read ${caPath} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}

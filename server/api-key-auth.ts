@@ -17,9 +17,9 @@ export interface ApiKeyAuth {
   close(): void;
 }
 
-export function startApiKeyAuth(redis: Redis, redisUrl: string, keys: QueueKeys, onError: (err: Error) => void): ApiKeyAuth {
+export function startApiKeyAuth(redis: Redis, redisUrl: string, keys: QueueKeys, onError: (err: Error) => void, ca?: string): ApiKeyAuth {
   const cache = createKeyCache({ lookup: (secret) => lookupApiKey(redis, keys, secret) });
-  const subscriber = createRedis(redisUrl, "subscriber", { name: "stepq-server-keys", onError });
+  const subscriber = createRedis(redisUrl, "subscriber", { name: "stepq-server-keys", onError, ca });
   // Missing a message costs at most the cache's second; a failed subscribe is retried by ioredis on reconnect.
   followRevocations(subscriber, keys, (id) => cache.revoked(id)).catch(onError);
   return {

@@ -5,7 +5,7 @@
 import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
 import { readFileSync } from "node:fs";
 import type { ConnectionLimits, TlsFiles } from "./listen.js";
-import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS } from "../runtime/options.js";
+import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS, redisCaOption } from "../runtime/options.js";
 
 export const SERVER_OPTIONS: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,
@@ -109,6 +109,8 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
 
 export interface ServerConfig {
   redisUrl: string;
+  /** PEM of --redis-ca. */
+  redisCa?: string;
   port: number;
   host: string;
   /** Whether every RPC needs an API key. */
@@ -136,6 +138,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
   return {
     help,
     redisUrl: v["redis-url"] as string,
+    redisCa: redisCaOption(v["redis-ca"] as string, v["redis-url"] as string),
     port: v.port as number,
     host: v.host as string,
     auth: authMode(v.auth as string, v.host as string, v.insecure as boolean),

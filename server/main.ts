@@ -55,8 +55,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const config = { ...serverConfig([], {}), ...options };
   const log = options.logger ?? createLogger("server");
   const onRedisError = throttled((err: Error) => log.warn("redis connection error", { error: err.message }), 5000);
-  const redis: Redis = createRedis(config.redisUrl, "command", { name: "stepq-server", onError: onRedisError });
-  const reader: Redis = createRedis(config.redisUrl, "blocking", { name: "stepq-hub", onError: onRedisError });
+  const redis: Redis = createRedis(config.redisUrl, "command", { name: "stepq-server", onError: onRedisError, ca: config.redisCa });
+  const reader: Redis = createRedis(config.redisUrl, "blocking", { name: "stepq-hub", onError: onRedisError, ca: config.redisCa });
 
   const queue = createQueue({ redis, queue: config.queue, limits: config.limits, eventsMaxLen: config.eventsMaxLen });
   const hub = createStreamHub({
@@ -77,7 +77,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
   // A caller that moved the host without saying how to authenticate gets the default for that host.
   const authMode = options.auth ?? (isLoopback(config.host) ? "off" : "required");
-  const auth = authMode === "required" ? startApiKeyAuth(redis, config.redisUrl, queue.keys, onRedisError) : undefined;
+  const auth = authMode === "required" ? startApiKeyAuth(redis, config.redisUrl, queue.keys, onRedisError, config.redisCa) : undefined;
   const interceptors = [...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
   void redisSafetyWarnings(redis).then((warnings) => {

@@ -2,7 +2,7 @@
  * The worker's settings: flags, environment variables and defaults that
  * work on a laptop (`stepq worker --help` prints this table).
  */
-import { helpText, type OptionSpec, parseOptions, REDIS_OPTIONS } from "../runtime/options.js";
+import { helpText, type OptionSpec, parseOptions, REDIS_OPTIONS, redisCaOption } from "../runtime/options.js";
 
 /** The llama engine's options: models, threads, and where generated models go. */
 export function modelOptions(defaultModels: string): OptionSpec[] {
@@ -41,6 +41,7 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
 export interface WorkerConfig {
   help: boolean;
   redisUrl: string;
+  redisCa?: string;
   queue: string;
   engines: string[];
   concurrency: number;
@@ -60,6 +61,7 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
   return {
     help,
     redisUrl: v["redis-url"] as string,
+    redisCa: redisCaOption(v["redis-ca"] as string, v["redis-url"] as string),
     queue: v.queue as string,
     // A model implies the llama engine.
     engines: [...new Set([...(v.engines as string[]), ...((v.model as string[]).length > 0 ? ["llama"] : [])])],

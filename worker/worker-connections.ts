@@ -15,11 +15,11 @@ export interface WorkerConnections {
   close(): Promise<void>;
 }
 
-export async function connectWorker(redisUrl: string, log: Logger): Promise<WorkerConnections> {
+export async function connectWorker(redisUrl: string, log: Logger, ca?: string): Promise<WorkerConnections> {
   const onError = (err: Error) => log.debug("redis connection error", { error: err.message });
-  const commands = createRedis(redisUrl, "command", { name: "stepq-worker", onError });
-  const blocking = createRedis(redisUrl, "blocking", { name: "stepq-worker", onError });
-  const subscriber = createRedis(redisUrl, "subscriber", { name: "stepq-worker", onError });
+  const commands = createRedis(redisUrl, "command", { name: "stepq-worker", onError, ca });
+  const blocking = createRedis(redisUrl, "blocking", { name: "stepq-worker", onError, ca });
+  const subscriber = createRedis(redisUrl, "subscriber", { name: "stepq-worker", onError, ca });
   for (let waited = 0; ; waited += 5) {
     try {
       await waitReady(commands, 5000);

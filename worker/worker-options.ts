@@ -7,6 +7,8 @@ import type { Engine, StopSignal } from "./engines/engine.js";
 
 export interface WorkerOptions {
   redisUrl: string;
+  /** PEM of the CA a `rediss://` Redis's certificate chains to. */
+  redisCa?: string;
   queue?: string;
   engines: readonly Engine[];
   /** Steps run at once. Default 1. */

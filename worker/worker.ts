@@ -317,7 +317,7 @@ export function createWorker(options: WorkerOptions) {
     async start(): Promise<void> {
       if (started) return;
       if (routes.length === 0) throw new Error("worker has no routes: give it at least one engine");
-      connections = await connectWorker(options.redisUrl, log);
+      connections = await connectWorker(options.redisUrl, log, options.redisCa);
       queue = createQueue({ redis: connections.commands, queue: options.queue });
       for (const engine of options.engines) await engine.start?.();
       await followCancellations(connections.subscriber, queue.keys, (member) => {

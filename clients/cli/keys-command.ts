@@ -12,7 +12,7 @@ import { createRedis, waitReady } from "../../queue/connection.js";
 import { InvalidArgumentError, NotFoundError, UnavailableError, asQueueError } from "../../queue/errors.js";
 import { createKeys, type QueueKeys } from "../../queue/keys.js";
 import type { Redis } from "ioredis";
-import { type OptionSpec, OptionError, REDIS_OPTIONS } from "../../runtime/options.js";
+import { type OptionSpec, OptionError, REDIS_OPTIONS, redisCaOption } from "../../runtime/options.js";
 import { type Io, runCommand } from "./command.js";
 import { EXIT } from "./exit-codes.js";
 
@@ -112,7 +112,8 @@ function withRedis(
     io,
     async (v, positionals) => {
       const keys = createKeys(v.queue as string);
-      const redis = createRedis(v["redis-url"] as string, "command", { name: "stepq-keys" });
+      const ca = redisCaOption(v["redis-ca"] as string, v["redis-url"] as string);
+      const redis = createRedis(v["redis-url"] as string, "command", { name: "stepq-keys", ca });
       try {
         await waitReady(redis, 5000).catch((e: unknown) => {
           throw new UnavailableError(`cannot reach Redis at ${v["redis-url"] as string} (${(e as Error).message})`);
