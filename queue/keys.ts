@@ -64,8 +64,10 @@ const DERIVED = {
   delayed: "d:%",
   /** List: wake-up marker of a route; idle workers block on it. */
   wake: "w:%",
-  /** String: idempotency key -> `<jobId>|<request digest>`. */
+  /** String: `<tenant number>:<idempotency key>` -> `<jobId>|<request digest>`. */
   idempotency: "idem:%",
+  /** String: jobs tenant `<number>` submitted in Unix second `<second>` (`%` = `<number>:<second>`), for its quota; gone after 2 s. */
+  submitRate: "rate:%",
   /**
    * List: jobs that finished with retention `%` ms, two elements each (the
    * time it expires, then the job id), in the order they finished (so in

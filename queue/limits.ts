@@ -41,6 +41,8 @@ export interface SubmitLimits {
   defaultMaxTokens: number;
   /** Most queued (ready or scheduled) steps per route; 0: no limit. */
   maxQueuedPerRoute: number;
+  /** Most jobs one tenant may submit per second (Redis's clock), across every server; 0: no limit. */
+  maxSubmitsPerSecond: number;
   /** How long finished jobs, their outputs and their logs are kept, ms. */
   retentionMs: number;
   /** How long an idempotency key is remembered, ms. */
@@ -59,6 +61,7 @@ export const DEFAULT_LIMITS: SubmitLimits = {
   maxTokensLimit: 32768,
   defaultMaxTokens: 256,
   maxQueuedPerRoute: 0,
+  maxSubmitsPerSecond: 0,
   retentionMs: 24 * 3600 * 1000,
   idempotencyTtlMs: 24 * 3600 * 1000,
   backoffInitialMs: 1000,

@@ -26,4 +26,6 @@ export enum ScriptCode {
    * step (STEP_ERROR_CODE_OUTPUT_TOO_LARGE); the caller's lease has ended.
    */
   OUTPUT_TOO_LARGE = 8,
+  /** A tenant has submitted as many jobs this second as its quota allows. */
+  RATE_LIMITED = 9,
 }

@@ -137,6 +137,13 @@ function conflictError(path: string): AlreadyExistsError {
   );
 }
 
+function rateLimitedError(max: number, nth: number): ResourceExhaustedError {
+  return new ResourceExhaustedError(
+    `your tenant's quota is ${max} submitted jobs per second (max_submits_per_second) and this would be job ${nth} ` +
+      "of this second; retry in a second, or ask the operator for a higher quota",
+  );
+}
+
 function queueFullError(route: string, queued: number, max: number): ResourceExhaustedError {
   return new ResourceExhaustedError(
     `route '${route}' already holds ${queued} queued steps and its limit is ${max} ` +
@@ -148,7 +155,7 @@ export type Submitter = ReturnType<typeof createSubmitter>;
 
 export function createSubmitter(o: SubmitterOptions) {
   async function call(jobs: readonly PreparedJob[], mode: "atomic" | "each"): Promise<unknown[]> {
-    return o.run([mode, o.limits.maxQueuedPerRoute, o.limits.idempotencyTtlMs, encodeJobs(jobs)]);
+    return o.run([mode, o.limits.maxQueuedPerRoute, o.limits.idempotencyTtlMs, encodeJobs(jobs), o.limits.maxSubmitsPerSecond]);
   }
 
   /** The outcome of each job of an 'each' or successful 'atomic' reply (OUTCOME records, see submitJobs.lua). */
@@ -170,6 +177,11 @@ export function createSubmitter(o: SubmitterOptions) {
         const route = b.toString("utf8", p + 2, p + 2 + len);
         p += 2 + len;
         out.push({ error: queueFullError(route, b.readUInt32LE(p), b.readUInt32LE(p + 4)) });
+        p += 8;
+        continue;
+      }
+      if (code === ScriptCode.RATE_LIMITED) {
+        out.push({ error: rateLimitedError(b.readUInt32LE(p), b.readUInt32LE(p + 4)) });
         p += 8;
         continue;
       }
@@ -212,6 +224,7 @@ export function createSubmitter(o: SubmitterOptions) {
       const code = Number(reply[0]);
       if (code === ScriptCode.IDEMPOTENCY_CONFLICT) throw conflictError(jobs.length > 1 ? `requests[${Number(reply[1])}].` : "");
       if (code === ScriptCode.QUEUE_FULL) throw queueFullError(String(reply[1]), Number(reply[2]), Number(reply[3]));
+      if (code === ScriptCode.RATE_LIMITED) throw rateLimitedError(Number(reply[1]), Number(reply[2]));
       if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
       return (await outcomes(jobs, reply)).map((r) => {
         if ("error" in r) throw r.error;

@@ -29,6 +29,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: "retention", env: "STEPQ_RETENTION", kind: "duration", default: "24h", help: "How long finished jobs, their output and logs are kept." },
   { flag: "max-queued-per-route", env: "STEPQ_MAX_QUEUED_PER_ROUTE", kind: "int", default: "0", help: "Most queued steps per route; submits beyond get RESOURCE_EXHAUSTED (0: no limit)." },
+  {
+    flag: "max-submits-per-second",
+    env: "STEPQ_MAX_SUBMITS_PER_SECOND",
+    kind: "int",
+    default: "0",
+    help: "Most jobs each tenant may submit per second, across every server of the queue; beyond get RESOURCE_EXHAUSTED (0: no limit).",
+  },
   { flag: "max-steps-per-job", env: "STEPQ_MAX_STEPS_PER_JOB", kind: "int", default: "100", help: "Most steps in one job." },
   {
     flag: "max-operation-bytes",
@@ -147,6 +154,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     limits: {
       retentionMs: v.retention as number,
       maxQueuedPerRoute: v["max-queued-per-route"] as number,
+      maxSubmitsPerSecond: v["max-submits-per-second"] as number,
       maxStepsPerJob: v["max-steps-per-job"] as number,
       maxOperationBytes: v["max-operation-bytes"] as number,
       maxOutputBytes: v["max-output-bytes"] as number,

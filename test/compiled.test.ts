@@ -40,7 +40,7 @@ describe("the compiled JavaScript", () => {
     const tsx = join(root, "node_modules/.bin/tsx");
     const serverHelp = execFileSync(tsx, [join(root, "server/main.ts"), "--help"]).toString();
     expect(serverHelp).toMatch(/Usage: stepq serve/);
-    expect(serverHelp).toMatch(/--redis-url <string>\s+Redis to use\. \(env REDIS_URL; default redis:\/\/127\.0\.0\.1:6379\)/);
+    expect(serverHelp).toMatch(/--redis-url <string>\s+Redis to use \(rediss:\/\/ for TLS\)\. \(env REDIS_URL; default redis:\/\/127\.0\.0\.1:6379\)/);
     const workerHelp = execFileSync(tsx, [join(root, "worker/main.ts"), "--help"]).toString();
     expect(workerHelp).toMatch(/--concurrency <int>/);
   });

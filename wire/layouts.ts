@@ -110,6 +110,11 @@ export const LAYOUTS = {
     ["queued", "u32"],
     ["max", "u32"],
   ]),
+  OUTCOME_RATE_LIMITED: layout("OUTCOME_RATE_LIMITED", "a job refused because its tenant used up its submits per second, in the submit reply", [
+    ["code", "u8"],
+    ["max", "u32"],
+    ["nth", "u32"],
+  ]),
   APPEND: layout("APPEND", "a running step's output (queue/append-outputs.ts writes, appendOutput.lua reads)", [
     ["jobId", "bytes8"],
     ["stepIndex", "u16"],

@@ -12,6 +12,9 @@ ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
 ARGV[4] idempotency key lifetime, ms
+ARGV[6] most jobs one tenant may submit per second, Redis time (0: no limit;
+        a refusal carries the quota and the number the job would have had
+        in its second)
 ARGV[5] the jobs, back to back (JOB_SPEC in wire/layouts.ts): kind (B: SIMPLE
         or GENERIC), 8 random id characters (B length + bytes),
         idempotency key (B + bytes, empty when none), request digest (B +
@@ -42,6 +45,7 @@ local seqKey = KEYS[1]
 local indexKey = KEYS[2]
 local atomic = ARGV[2] == 'atomic'
 local maxQueued = tonumber(ARGV[3])
+local maxRate = tonumber(ARGV[6])
 local idemTtl = tonumber(ARGV[4])
 local blob = ARGV[5]
 local now = NOW
@@ -111,6 +115,35 @@ if maxQueued > 0 then
       else
         for route, n in pairs(spec.roots) do adding[route] = adding[route] + n end
       end
+    end
+  end
+end
+
+-- Pass 1c: each tenant's submits this second (its quota), after the other
+-- refusals so that a refused job does not count.
+if maxRate > 0 then
+  local counts = {}
+  local second = math.floor(now / 1000)
+  for i, spec in ipairs(specs) do
+    if not results[i] then
+      local c = counts[spec.tn]
+      if not c then
+        local key = K.submitRate(spec.tn .. ':' .. second)
+        c = {key = key, used = tonumber(redis.call('GET', key) or '0'), adding = 0}
+        counts[spec.tn] = c
+      end
+      if c.used + c.adding >= maxRate then
+        if atomic then return {CODE.RATE_LIMITED, maxRate, c.used + c.adding + 1} end
+        results[i] = {CODE.RATE_LIMITED, maxRate, c.used + c.adding + 1}
+      else
+        c.adding = c.adding + 1
+      end
+    end
+  end
+  for _, c in pairs(counts) do
+    if c.adding > 0 then
+      redis.call('INCRBY', c.key, c.adding)
+      redis.call('PEXPIRE', c.key, 2000)
     end
   end
 end
@@ -233,6 +266,8 @@ for i = 1, #specs do
     out[i] = struct.pack(OUTCOME_OK, r[1], #r[2], r[2], r[3], #r[4], r[4])
   elseif r[1] == CODE.QUEUE_FULL then
     out[i] = struct.pack(OUTCOME_QUEUE_FULL, r[1], #r[2], r[2], r[3], r[4])
+  elseif r[1] == CODE.RATE_LIMITED then
+    out[i] = struct.pack(OUTCOME_RATE_LIMITED, r[1], r[2], r[3])
   else
     out[i] = string.char(r[1])
   end
