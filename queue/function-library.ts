@@ -47,7 +47,17 @@ export const SCRIPT_NAMES = [
 ] as const;
 
 /** Shared Lua, in library order (later files use earlier ones). */
-const LIB_FILES = ["lib/record.lua", "lib/prelude.lua", "lib/limits.lua", "lib/complete.lua", "lib/claim.lua"];
+const LIB_FILES = [
+  "lib/record.lua",
+  "lib/record-writes.lua",
+  "lib/prelude.lua",
+  "lib/events.lua",
+  "lib/queueing.lua",
+  "lib/finishing.lua",
+  "lib/limits.lua",
+  "lib/complete.lua",
+  "lib/claim.lua",
+];
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -92,7 +102,7 @@ let built: Library | undefined;
 export function buildLibrary(): Library {
   if (built) return built;
   // Each transition runs as begin(), its body, then flushWrites(): writes a
-  // body gathered (record.lua) always reach Redis before the call returns.
+  // body gathered (record-writes.lua) always reach Redis before the call returns.
   const bodies = SCRIPT_NAMES.map((name) => [
     `-- ${name}.lua`,
     `local function ${name}_body(KEYS, ARGV)`,

@@ -1,6 +1,6 @@
 --[[
 claim.lua: leasing ready steps to a worker, shared by claimSteps and
-settleSteps. Included in the library after prelude.lua.
+settleSteps. Included in the library after complete.lua.
 
 Claimed steps go back to the worker as one string of CLAIMED records
 (wire/layouts.ts): job id, 0-based step index, attempt (the fencing token),

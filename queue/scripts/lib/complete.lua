@@ -1,6 +1,6 @@
 --[[
 complete.lua: completing a step, shared by completeStep and settleSteps.
-Included in the library after prelude.lua.
+Included in the library after finishing.lua.
 ]]
 
 -- RUNNING -> SUCCEEDED for the only step of a format-2 record `raw` without

@@ -1,6 +1,6 @@
 --[[
 limits.lua: the queue's size caps, and failing a step that goes past one.
-Included in the library after prelude.lua.
+Included in the library after finishing.lua.
 
 The caps live in the K.limits hash (fields `output`, `job`, `operation`,
 bytes), which servers set from their flags (queue.publishLimits); a field

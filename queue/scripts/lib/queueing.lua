@@ -1,0 +1,82 @@
+--[[
+queueing.lua: where ready steps wait. Included after events.lua.
+
+A ready step sits in its route's list (fresh, default priority) or zset
+(priority, then job age), or in the route's delayed zset until its
+not-before time; s.q says which. Idle workers block on the route's wake-up
+marker.
+]]
+
+-- Wakes one idle worker of the route (a marker that BLPOP returns).
+local function wake(route)
+  local key = K.wake(route)
+  if redis.call('LLEN', key) == 0 then
+    redis.call('RPUSH', key, '1')
+  end
+end
+
+-- Makes step idx ready: delayed while its not-before time is in the future,
+-- otherwise queued. Fresh default-priority steps go to the route's list
+-- (cheap, and in submission order); every other ready step goes to the
+-- route's zset, ordered by priority then job age.
+local function enqueue(jobId, job, idx, now, fresh)
+  local s = job.s[idx]
+  local id = stepIdOf(jobId, idx)
+  if s.nb and s.nb > now then
+    s.st = S.SCHEDULED
+    s.q = 'd'
+    redis.call('ZADD', K.delayed(s.r), s.nb, id)
+  else
+    s.nb = nil
+    s.st = S.QUEUED
+    if s.q == 'l' then
+      -- Still has an entry in the list (it was never popped): reuse it.
+    elseif fresh and not job.p then
+      s.q = 'l'
+      redis.call('RPUSH', K.readyList(s.r), id)
+    else
+      s.q = 'z'
+      redis.call('ZADD', K.readyZset(s.r), int(readyScore(job.p or 0, job.sq)), id)
+    end
+    if s.qt then
+      s.rdy = now
+      redis.call('ZADD', K.queueDeadlines, now + s.qt, id)
+    end
+  end
+  wake(s.r)
+end
+
+-- Takes a waiting step out of the ready and delayed structures. List
+-- entries stay behind: the claimer drops them when it pops them, because
+-- LREM would cost O(queue length).
+local function unqueue(jobId, s, idx)
+  local id = stepIdOf(jobId, idx)
+  if s.q == 'z' then
+    redis.call('ZREM', K.readyZset(s.r), id)
+    s.q = nil
+  elseif s.q == 'd' then
+    redis.call('ZREM', K.delayed(s.r), id)
+    s.q = nil
+  end
+  redis.call('ZREM', K.queueDeadlines, id)
+end
+
+-- Moves due scheduled steps of `route` to its ready zset.
+local function promoteDue(route, now, limit)
+  local key = K.delayed(route)
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', key, id)
+    local jobId, idx = parseStepId(id)
+    local job = jobId and loadJob(jobId)
+    local s = job and job.s[idx]
+    if s and s.st == S.SCHEDULED and s.q == 'd' then
+      s.q = nil
+      s.nb = nil
+      enqueue(jobId, job, idx, now, false)
+      emit(jobId, job, idx, EV.STEP_QUEUED, {'m', 'scheduled time reached'})
+      saveJob(jobId, job)
+    end
+  end
+  return #due
+end

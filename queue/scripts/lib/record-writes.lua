@@ -1,0 +1,184 @@
+--[[
+record-writes.lua: how transitions read and write job records. Included
+after record.lua (the format) and before prelude.lua.
+
+The hot transitions gather their writes (W) and flush them once per call;
+loadJob and saveJob read and write a record as a table (through the
+gathered writes, so a call sees its own changes); the tail helpers build
+the items the in-place transitions append to a record.
+]]
+
+-- Writes of the in-place transitions, gathered so that a batch of steps
+-- costs one command per kind rather than one per step: records (MSET),
+-- ready lists (RPUSH), new leases (ZADD), ended leases (ZREM), finished
+-- jobs (RPUSH to their expiry list), and events (one XADD per kind, see
+-- pushEvent). flushWrites() issues them; it runs before
+-- any generic read of a record (loadJob) or event (emit), so Redis sees
+-- every change in the order the transitions made them, and at the end of
+-- every call that gathers.
+local W = {records = {}, byKey = {}, pushes = {}, pushOrder = {}, leases = {}, ended = {}, done = {}, doneBy = {},
+  events = {}, eventOrder = {}}
+
+-- The list gathered in `byKey` under `key`, made (and `key` added to
+-- `order`, so flushes keep the order of first use) when there is none yet.
+local function gathered(order, byKey, key)
+  local list = byKey[key]
+  if not list then
+    list = {}
+    byKey[key] = list
+    order[#order + 1] = key
+  end
+  return list
+end
+
+-- Stores a record with the next flush.
+local flushWrites
+local function putRecord(key, raw)
+  W.records[#W.records + 1] = key
+  W.records[#W.records + 1] = raw
+  W.byKey[key] = raw
+  -- Bounds the arguments of one command (and Lua's stack for unpack).
+  if #W.records >= 2000 then flushWrites() end
+end
+
+-- Records that a job finished and expires at `expires` (its retention
+-- `rt` after now), with the next flush: two elements, the expiry time then
+-- the job id, at the end of the expiry list of its retention, which
+-- purgeExpired reads oldest first.
+local function pushExpiry(rt, expires, jobId)
+  local entries = gathered(W.done, W.doneBy, rt)
+  -- Two list elements per job (a number is no Lua string to make).
+  entries[#entries + 1] = expires
+  entries[#entries + 1] = jobId
+end
+
+-- Appends a step id to a route's ready list with the next flush.
+local function pushReady(route, id)
+  local ids = gathered(W.pushOrder, W.pushes, route)
+  ids[#ids + 1] = id
+end
+
+-- The current record at `key`: a gathered write, or what Redis has.
+local function getRecord(key)
+  return W.byKey[key] or redis.call('GET', key)
+end
+
+-- Gathers one step event of a batch entry: the entry holds events of one
+-- type, `kind` names it; its line is `jobId index name route attempt`, then
+-- ` tenant` when the job's tenant is not 0.
+local function pushEvent(kind, jobId, idx, name, route, attempt, tenant)
+  local parts = gathered(W.eventOrder, W.events, kind)
+  local n = #parts
+  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4], parts[n + 5] = '\n', jobId, ' ', NUMS[idx - 1] or idx - 1, ' '
+  parts[n + 6], parts[n + 7], parts[n + 8], parts[n + 9] = name, ' ', route, ' '
+  parts[n + 10] = NUMS[attempt] or attempt
+  -- Always 12 parts a line (flushWrites counts lines by them).
+  if tenant ~= 0 then parts[n + 11], parts[n + 12] = ' ', tenant else parts[n + 11], parts[n + 12] = '', '' end
+end
+
+-- The fields of each batch entry kind: the step event type, the step and
+-- job state after it, and the job event each step event brings along.
+local BATCH_KINDS = {
+  claimed = {EV.STEP_CLAIMED, S.RUNNING, JS.RUNNING},
+  succeeded = {EV.STEP_SUCCEEDED, S.SUCCEEDED, JS.RUNNING, EV.JOB_SUCCEEDED},
+  submitted = {EV.STEP_SUBMITTED, S.QUEUED, JS.QUEUED, EV.JOB_SUBMITTED},
+}
+
+-- Forgets gathered writes: every call starts empty (a call that failed
+-- half-way must not leave writes for the next one).
+local function resetWrites(workerId)
+  W.records, W.byKey, W.pushes, W.pushOrder, W.leases, W.ended = {}, {}, {}, {}, {}, {}
+  W.done, W.doneBy, W.events, W.eventOrder = {}, {}, {}, {}
+  W.worker = workerId
+end
+
+function flushWrites()
+  local workerId = W.worker
+  if #W.records > 0 then
+    redis.call('MSET', unpack(W.records))
+    W.records, W.byKey = {}, {}
+  end
+  -- Ready lists, each with its wake-up marker.
+  if #W.pushOrder > 0 then
+    for _, r in ipairs(W.pushOrder) do
+      redis.call('RPUSH', K.readyList(r), unpack(W.pushes[r]))
+      if redis.call('LLEN', K.wake(r)) == 0 then redis.call('RPUSH', K.wake(r), '1') end
+    end
+    W.pushes, W.pushOrder = {}, {}
+  end
+  if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
+  if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
+  if #W.done > 0 then
+    for _, rt in ipairs(W.done) do
+      local name = string.format('%.0f', rt)
+      redis.call('RPUSH', K.expiries(name), unpack(W.doneBy[rt]))
+      redis.call('SADD', K.retentions, name)
+    end
+    W.done, W.doneBy = {}, {}
+  end
+  local extra = 0
+  for _, kind in ipairs(W.eventOrder) do
+    local f = BATCH_KINDS[kind]
+    local parts = W.events[kind]
+    local fields = {'t', f[1], 'st', f[2], 'js', f[3], 'b', table.concat(parts, '', 2)}
+    if f[4] then fields[#fields + 1] = 'jt' fields[#fields + 1] = f[4] end
+    if workerId and kind ~= 'submitted' then fields[#fields + 1] = 'w' fields[#fields + 1] = workerId end
+    redis.call('XADD', K.events, '*', unpack(fields))
+    extra = extra + (#parts / 12) * (f[4] and 2 or 1) - 1
+  end
+  -- Events beyond one per entry: the sweeper caps the stream in events, not
+  -- entries (queue.ts sweep).
+  if extra > 0 then redis.call('INCRBY', K.eventsExtra, extra) end
+  if #W.eventOrder > 0 then W.events, W.eventOrder = {}, {} end
+end
+
+local function loadJob(jobId)
+  flushWrites()
+  local raw = redis.call('GET', K.job(jobId))
+  if not raw then return nil end
+  return decodeJob(jobId, raw)
+end
+
+-- Stores the job; returns the stored bytes.
+local function saveJob(jobId, job)
+  local packed = encodeJob(job)
+  redis.call('SET', K.job(jobId), packed)
+  return packed
+end
+
+-- Step idx's name and route, its spec as stored (SPEC bytes, without
+-- copying the operation out on its own), and where the spec ends.
+local function specBytesOf(raw, n, idx)
+  local pos = JOB_HDR_SIZE + n * STEP_HDR_SIZE + 1
+  for _ = 2, idx do
+    local _, _, _, _, nextPos = struct.unpack(SPEC, raw, pos)
+    pos = nextPos
+  end
+  local name, route, routeEnd = struct.unpack(SPEC_NAMES, raw, pos)
+  local last = routeEnd + 4 + struct.unpack('<I4', raw, routeEnd) + 4 - 1
+  return name, route, string.sub(raw, pos, last), last
+end
+
+-- Tail items in msgpack, written by hand for the common sizes (cmsgpack
+-- would build a table first); TS and cmsgpack read either form.
+local function tailClaimed(idx, attempt, now, workerId)
+  if idx < 128 and attempt < 128 and #workerId < 256 then
+    return struct.pack('>BBBBBI8BBc0', 0x95, TAIL_CLAIMED, idx, attempt, 0xcf, now, 0xd9, #workerId, workerId)
+  end
+  return cmsgpack.pack({TAIL_CLAIMED, idx, attempt, now, workerId})
+end
+
+local function tailIndex(ix)
+  return cmsgpack.pack({TAIL_INDEX, ix})
+end
+
+-- A TAIL_SUCCEEDED item as up to three pieces to join: the result bytes go
+-- into the record as they are, not copied into an item string first.
+local JOB_DONE, JOB_NOT_DONE = '\1', '\0'
+local function tailSucceeded(idx, attempt, now, result, jobFinished)
+  if idx < 128 and attempt < 128 and #result < 65536 then
+    return struct.pack('>BBBBBI8BH', 0x96, TAIL_SUCCEEDED, idx, attempt, 0xcf, now, 0xda, #result), result,
+      jobFinished == 1 and JOB_DONE or JOB_NOT_DONE
+  end
+  return cmsgpack.pack({TAIL_SUCCEEDED, idx, attempt, now, result, jobFinished}), '', ''
+end
