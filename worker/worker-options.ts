@@ -1,6 +1,7 @@
 /**
- * What a worker is configured with, and the events it reports (for tests,
- * tools and embedding applications: `worker.on("step:completed", …)`).
+ * A worker's public face: what it is configured with, what it does
+ * (`Worker`), and the events it reports (for tests, tools and embedding
+ * applications: `worker.on("step:completed", …)`).
  */
 import type { Logger } from "../runtime/logger.js";
 import type { Engine, StopSignal } from "./engines/engine.js";
@@ -51,3 +52,25 @@ export interface WorkerEvents {
 
 export type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
 
+
+/** A worker: start() then runForever() (or runOnce() in tests), and stop(). */
+export interface Worker {
+  readonly id: string;
+  /** The routes its engines serve. */
+  readonly routes: readonly string[];
+  /** Steps it holds a lease on now (running, claimed ahead, or finishing). */
+  readonly running: number;
+  on<K extends keyof WorkerEvents>(event: K, fn: Listener<K>): void;
+  /** Connects, loads engines, subscribes to cancellations, starts lease renewal and the sweeper. */
+  start(): Promise<void>;
+  /** Claims what is ready now (up to `concurrency` steps), runs it to the end, and returns how many steps ran. For tests and one-shot use. */
+  runOnce(): Promise<number>;
+  /** Claims and runs steps until stop() is called. */
+  runForever(): Promise<void>;
+  /**
+   * Stops claiming, lets running steps finish for up to `grace` ms, then
+   * hands the rest back to the queue (another worker takes them at once)
+   * and closes connections.
+   */
+  stop(grace?: number): Promise<void>;
+}

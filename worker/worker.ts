@@ -3,411 +3,286 @@
  * to `concurrency` at once, renews their leases in one batched call, streams
  * their output, and completes, fails or releases each one. It blocks on the
  * routes' wake-up markers when idle (no polling), and stops gracefully.
+ *
+ * Its parts: StepSlots (the steps it holds and its free slots), the claim
+ * loop (runForever, below), run-step.ts (one step from engine to outcome),
+ * the settler (completions and the replacements claimed with them),
+ * HandBack (leases returned unused), the lease keeper, and shutdown (below).
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
-import { StepErrorCode } from "../gen/stepq/v1/step_pb.js";
-import { coerceError, LeaseLostError } from "../queue/errors.js";
-import type { ClaimedStep, Lease } from "../queue/leases.js";
+import { coerceError } from "../queue/errors.js";
+import type { ClaimedStep } from "../queue/leases.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
 import { followCancellations, waitForWork } from "../queue/worker-signals.js";
-import { createLogger } from "../runtime/logger.js";
-import type { Engine, EngineResult, StopSignal } from "./engines/engine.js";
+import { createLogger, type Logger } from "../runtime/logger.js";
+import type { Engine, StopSignal } from "./engines/engine.js";
+import { HandBack } from "./hand-back.js";
 import { type LeaseKeeper, startLeaseKeeper } from "./lease-keeper.js";
-import { createPrefetch } from "./prefetch.js";
-import { lostLeaseKind, RunningStep, type StepHost } from "./running-step.js";
-import { createSettler, SETTLE_CALLS } from "./settler.js";
-import { StepFailure } from "./step-failure.js";
-import { attemptErrorOf, resultOf } from "./step-outcome.js";
+import { createPrefetch, type Prefetch } from "./prefetch.js";
+import { runStep, type StepRunHost } from "./run-step.js";
+import { RunningStep, type StepHost } from "./running-step.js";
+import { createSettler, SETTLE_CALLS, type Settler } from "./settler.js";
+import { settled } from "./settled.js";
+import { StepSlots } from "./step-slots.js";
 import { whileUnavailable } from "./while-unavailable.js";
 import { connectWorker, type WorkerConnections } from "./worker-connections.js";
-import type { Listener, WorkerEvents, WorkerOptions } from "./worker-options.js";
+import { WorkerReports } from "./worker-reports.js";
+import type { Listener, Worker, WorkerEvents, WorkerOptions } from "./worker-options.js";
 
-export type { WorkerEvents, WorkerOptions };
-
-export type Worker = ReturnType<typeof createWorker>;
+export type { Worker, WorkerEvents, WorkerOptions };
 
 /** Creates a worker; call start() then runForever() (or runOnce() in tests). */
-export function createWorker(options: WorkerOptions) {
-  const id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
-  const concurrency = Math.max(1, options.concurrency ?? 1);
-  const leaseMs = options.leaseMs ?? 30_000;
-  const graceMs = options.shutdownGraceMs ?? 30_000;
-  const idleBlockMs = options.idleBlockMs ?? 5000;
-  const log = (options.logger ?? createLogger("worker")).child(id);
-  const listeners = new Map<keyof WorkerEvents, Set<Listener<never>>>();
-  /** Steps this worker holds a lease on, by lease member: running, claimed ahead, or waiting for their completion call. */
-  const running = new Map<string, RunningStep>();
-  /** Steps claimed ahead, waiting for a free slot (oldest first). */
-  let ready: RunningStep[] = [];
-  /** Steps whose engine is running. */
-  let active = 0;
-  const prefetchMs = options.prefetchMs ?? 2;
-  const prefetch = createPrefetch({ concurrency, horizonMs: prefetchMs, max: Math.max(512, 4 * concurrency) });
-  /** If no step starts for this long while steps wait to, those steps are handed back. */
-  const handBackMs = Math.max(50, 10 * prefetchMs);
-  let lastStartAt = 0;
-  let handBackTimer: NodeJS.Timeout | undefined;
-  const routeEngine = new Map<string, Engine>();
-  for (const engine of options.engines) {
-    for (const route of engine.routes()) if (!routeEngine.has(route)) routeEngine.set(route, engine);
-  }
-  const routes = [...routeEngine.keys()];
+export function createWorker(options: WorkerOptions): Worker {
+  return new StepqWorker(options);
+}
 
-  let connections: WorkerConnections | undefined;
-  let queue: Queue | undefined;
-  let sweeper: Sweeper | undefined;
-  let leaseKeeper: LeaseKeeper | undefined;
-  let started = false;
-  let stopping = false;
+class StepqWorker implements Worker {
+  readonly id: string;
+  readonly routes: string[];
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly graceMs: number;
+  private readonly idleBlockMs: number;
+  private readonly log: Logger;
+  private readonly reports: WorkerReports;
+  private readonly slots: StepSlots;
+  private readonly prefetch: Prefetch;
+  private readonly handBack: HandBack;
+  private readonly settler: Settler;
+  private readonly routeEngine = new Map<string, Engine>();
+  private readonly stepHost: StepHost;
+  private readonly runHost: StepRunHost;
+  private connections: WorkerConnections | undefined;
+  private queue: Queue | undefined;
+  private sweeper: Sweeper | undefined;
+  private leaseKeeper: LeaseKeeper | undefined;
+  private started = false;
+  private stopping = false;
   /** runForever is running (settle calls then claim replacements; runOnce's do not). */
-  let looping = false;
-  let stopped: Promise<void> | undefined;
-  /** Slots promised to claim calls in flight (so together they never exceed concurrency). */
-  let reserved = 0;
-  /** Woken whenever a slot frees up or the running set empties. */
-  let slotWaiters: (() => void)[] = [];
+  private looping = false;
+  private stopped: Promise<void> | undefined;
 
-  function emit<K extends keyof WorkerEvents>(event: K, payload: WorkerEvents[K]) {
-    const set = listeners.get(event);
-    if (set) for (const fn of set) (fn as Listener<K>)(payload);
+  constructor(private readonly options: WorkerOptions) {
+    this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.graceMs = options.shutdownGraceMs ?? 30_000;
+    this.idleBlockMs = options.idleBlockMs ?? 5000;
+    this.log = (options.logger ?? createLogger("worker")).child(this.id);
+    this.reports = new WorkerReports(this.log);
+    for (const engine of options.engines) {
+      for (const route of engine.routes()) if (!this.routeEngine.has(route)) this.routeEngine.set(route, engine);
+    }
+    this.routes = [...this.routeEngine.keys()];
+    this.slots = new StepSlots(this.concurrency);
+    const prefetchMs = options.prefetchMs ?? 2;
+    this.prefetch = createPrefetch({ concurrency: this.concurrency, horizonMs: prefetchMs, max: Math.max(512, 4 * this.concurrency) });
+    const q = () => this.q();
+    this.stepHost = { queue: q, flushMs: options.flushMs ?? 2, log: this.log };
+    this.handBack = new HandBack({
+      queue: q,
+      workerId: this.id,
+      slots: this.slots,
+      prefetch: this.prefetch,
+      waitMs: Math.max(50, 10 * prefetchMs),
+      released: (r) => this.reports.listeners.emit("step:released", { stepId: r.step.stepId, attempt: r.step.attempt }),
+      reportError: (e) => this.reports.error(e),
+    });
+    this.settler = createSettler({
+      queue: q,
+      workerId: this.id,
+      routes: this.routes,
+      leaseMs: this.leaseMs,
+      // A share of the leases per call, so that calls overlap with this process's work.
+      batchMax: () => Math.max(1, Math.ceil(this.capacity() / SETTLE_CALLS)),
+      claimable: (settling) => {
+        // A completed step keeps its lease's place until its settle call, so a
+        // saturated worker's replacements come from that call rather than
+        // from the claim loop.
+        const n = this.stopping || !this.looping ? 0 : Math.max(0, this.slots.free(this.capacity()) + settling);
+        this.slots.reserved += n;
+        return n;
+      },
+      unreserve: (n) => {
+        this.slots.reserved -= n;
+      },
+      whileUnavailable,
+      settled: (r, err) => settled(r, err, (x) => this.slots.release(x), this.reports),
+      claimed: (steps) => this.launchAll(steps),
+    });
+    this.runHost = {
+      workerId: this.id,
+      queue: q,
+      engineFor: (route) => this.routeEngine.get(route),
+      reports: this.reports,
+      slotFreed: (ms) => {
+        this.slots.active--;
+        this.prefetch.record(ms);
+        this.pump();
+      },
+      settle: (r) => this.settler.add(r),
+      release: (r) => this.slots.release(r),
+    };
   }
 
-  const reportError = (error: Error) => {
-    log.warn("error", { error: error.message });
-    emit("worker:error", { error });
-  };
-
-  function q(): Queue {
-    if (!queue) throw new Error("worker not started: call start() first");
-    return queue;
+  get running(): number {
+    return this.slots.held.size;
   }
 
-  const host: StepHost = { queue: q, flushMs: options.flushMs ?? 2, log };
-
-  function wakeSlotWaiters() {
-    if (slotWaiters.length === 0) return;
-    const waiters = slotWaiters;
-    slotWaiters = [];
-    for (const w of waiters) w();
+  on<K extends keyof WorkerEvents>(event: K, fn: Listener<K>): void {
+    this.reports.listeners.on(event, fn);
   }
 
-  /** Resolves once a slot frees up (or the worker stops). */
-  function slotFreed(): Promise<void> {
-    return new Promise((resolve) => slotWaiters.push(resolve));
+  async start(): Promise<void> {
+    if (this.started) return;
+    if (this.routes.length === 0) throw new Error("worker has no routes: give it at least one engine");
+    const connections = await connectWorker(this.options.redisUrl, this.log, this.options.redisCa);
+    this.connections = connections;
+    const queue = createQueue({ redis: connections.commands, queue: this.options.queue });
+    this.queue = queue;
+    for (const engine of this.options.engines) await engine.start?.();
+    await followCancellations(connections.subscriber, queue.keys, (member) => {
+      const r = this.slots.held.get(member);
+      if (!r) return;
+      r.stop({ kind: "cancelled" });
+      // Claimed ahead and not started: nothing runs, so let go of it now.
+      this.dropStopped();
+    });
+    const onError = (e: Error) => this.reports.error(e);
+    this.leaseKeeper = startLeaseKeeper({ queue, leaseMs: this.leaseMs, steps: () => [...this.slots.held.values()], onError, after: () => this.dropStopped() });
+    this.sweeper = startSweeper(queue, { intervalMs: this.options.sweepIntervalMs ?? 1000, onError });
+    this.started = true;
+    await queue.workerEvent(EventType.WORKER_JOINED, this.id, this.routes).catch((e: unknown) => this.reports.error(coerceError(e)));
+    this.log.info("started", { routes: this.routes.join(","), concurrency: this.concurrency, leaseMs: this.leaseMs });
   }
 
-  /** The step is no longer this worker's: forget it and free its slot. */
-  function release(r: RunningStep) {
-    if (running.delete(r.step.member)) wakeSlotWaiters();
+  async runOnce(): Promise<number> {
+    if (!this.started) await this.start();
+    const { count } = await this.claim(this.slots.free(this.concurrency));
+    await this.slots.drained();
+    return count;
+  }
+
+  async runForever(): Promise<void> {
+    if (!this.started) await this.start();
+    this.looping = true;
+    let backoff = 100;
+    while (!this.stopping) {
+      const free = this.slots.free(this.capacity());
+      if (free <= 0) {
+        await this.slots.freed();
+        continue;
+      }
+      try {
+        const { count, waitMs } = await this.claim(free);
+        backoff = 100;
+        if (count > 0 || this.stopping) continue;
+        // Nothing ready: sleep on the routes' markers until a submit (or
+        // the next scheduled step) wakes us.
+        await waitForWork((this.connections as WorkerConnections).blocking, this.q().keys, this.routes, waitMs);
+      } catch (e) {
+        if (this.stopping) break;
+        this.reports.error(coerceError(e));
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  stop(grace = this.graceMs): Promise<void> {
+    this.stopped ??= this.shutdown(grace);
+    return this.stopped;
+  }
+
+  private q(): Queue {
+    if (!this.queue) throw new Error("worker not started: call start() first");
+    return this.queue;
   }
 
   /** Leases the worker may hold now: its concurrency, plus what it claims ahead. */
-  function capacity(): number {
-    return looping && !stopping ? concurrency + prefetch.extra : concurrency;
+  private capacity(): number {
+    return this.looping && !this.stopping ? this.concurrency + this.prefetch.extra : this.concurrency;
   }
 
   /** Starts claimed steps while slots are free. */
-  function pump() {
-    while (active < concurrency && ready.length > 0) {
-      const r = ready.shift() as RunningStep;
+  private pump(): void {
+    const slots = this.slots;
+    while (slots.active < this.concurrency && slots.ready.length > 0) {
+      const r = slots.ready.shift() as RunningStep;
       if (r.stopped) continue; // cancelled or lost while it waited: already let go
-      active++;
-      lastStartAt = performance.now();
-      void runStep(r).catch((e: unknown) => {
-        reportError(coerceError(e));
-        release(r);
+      slots.active++;
+      this.handBack.noteStart();
+      void runStep(r, this.runHost).catch((e: unknown) => {
+        this.reports.error(coerceError(e));
+        slots.release(r);
       });
     }
-    if (ready.length > 0 && !handBackTimer) handBackTimer = setTimeout(checkHandBack, handBackMs);
-  }
-
-  /** Steps claimed ahead that waited too long (a step ran far longer than expected) go back to the queue. */
-  function checkHandBack() {
-    handBackTimer = undefined;
-    if (ready.length === 0) return;
-    if (performance.now() - lastStartAt < handBackMs) {
-      handBackTimer = setTimeout(checkHandBack, handBackMs);
-      return;
-    }
-    const back = ready;
-    ready = [];
-    prefetch.reset();
-    void handBackUnstarted(back, "busy");
-  }
-
-  /**
-   * Stops `steps` and hands their leases back to the queue without using an
-   * attempt; resolves with how many the queue took back (undefined: Redis
-   * did not answer, and their leases expire instead).
-   */
-  async function handBack(steps: readonly RunningStep[], why: "stopping" | "busy"): Promise<number | undefined> {
-    if (steps.length === 0) return 0;
-    for (const r of steps) r.stop({ kind: "shutdown" });
-    // ─── HAND BACK EVERY STEP GIVEN ───────────────────────────────────────
-    try {
-      const n = await q().release(id, steps.map((r) => r.step as Lease), why);
-      for (const r of steps) emit("step:released", { stepId: r.step.stepId, attempt: r.step.attempt });
-      return n;
-    } catch (e) {
-      reportError(coerceError(e)); // their leases expire and recovery requeues them
-      return undefined;
-    }
-  }
-
-  /** Hands back steps claimed ahead that never started, and forgets them (nothing of theirs runs). */
-  async function handBackUnstarted(steps: readonly RunningStep[], why: "stopping" | "busy") {
-    await handBack(steps, why);
-    for (const r of steps) release(r);
-  }
-
-  const settler = createSettler({
-    queue: q,
-    workerId: id,
-    routes,
-    leaseMs,
-    // A share of the leases per call, so that calls overlap with this process's work.
-    batchMax: () => Math.max(1, Math.ceil(capacity() / SETTLE_CALLS)),
-    claimable(settling) {
-      // A completed step keeps its lease's place until its settle call, so a
-      // saturated worker's replacements come from that call rather than
-      // from the claim loop.
-      const n = stopping || !looping ? 0 : Math.max(0, capacity() - (running.size - settling) - reserved);
-      reserved += n;
-      return n;
-    },
-    unreserve(n) {
-      reserved -= n;
-    },
-    whileUnavailable,
-    settled(r, err) {
-      release(r);
-      if (!err) {
-        if (listeners.has("step:completed")) {
-          emit("step:completed", { stepId: r.step.stepId, attempt: r.step.attempt, durationMs: Date.now() - r.startedAt });
-        }
-      } else if (err instanceof LeaseLostError) {
-        // Expired or cancelled while finishing (or a lost reply to our own
-        // completion): the queue's state is authoritative either way.
-        abandoned(r, lostLeaseKind(err));
-      } else {
-        // Redis stayed away past the lease: recovery will requeue the step.
-        reportError(err);
-      }
-    },
-    claimed: launchAll,
-  });
-
-  function abandoned(r: RunningStep, reason: StopSignal["kind"]) {
-    log.info("step abandoned", { step: r.step.stepId, attempt: r.step.attempt, reason });
-    emit("step:abandoned", { stepId: r.step.stepId, attempt: r.step.attempt, reason });
-  }
-
-  async function runStep(r: RunningStep): Promise<void> {
-    const { step } = r;
-    const engine = routeEngine.get(step.route);
-    r.startedAt = Date.now();
-    const t0 = performance.now();
-    const timeout = step.timeoutMs > 0 ? setTimeout(() => r.stop({ kind: "timeout", timeoutMs: step.timeoutMs }), step.timeoutMs) : undefined;
-    let result: EngineResult | undefined;
-    let failure: Error | undefined;
-    try {
-      if (!engine) throw new StepFailure(StepErrorCode.INVALID_OPERATION, `worker ${id} has no engine for route ${step.route}`, false);
-      if (step.tooLarge) throw new StepFailure(StepErrorCode.OPERATION_TOO_LARGE, step.tooLarge, false);
-      result = await engine.run(step, r);
-    } catch (e) {
-      failure = coerceError(e);
-    } finally {
-      if (timeout) clearTimeout(timeout);
-    }
-    // The slot is free for the next step; this one keeps its lease until it is completed.
-    active--;
-    prefetch.record(performance.now() - t0);
-    pump();
-    r.trailing = await r.finishOutput();
-    const stop = r.stopped;
-
-    // ─── THIS SECTION MUST COMPLETE, FAIL OR LET GO OF THE STEP ───────────
-    // Cancelled / lease lost / too large (the queue failed the step for
-    // output past its caps): the queue has already moved on; writing now
-    // would be refused by the fencing token, so there is nothing to do.
-    // Shutdown: stop() hands the lease back in one batch.
-    if (stop?.kind === "cancelled" || stop?.kind === "lease-lost" || stop?.kind === "too-large" || stop?.kind === "shutdown") {
-      if (stop.kind !== "shutdown") abandoned(r, stop.kind);
-      release(r);
-      return;
-    }
-    if (stop?.kind !== "timeout" && !failure && result) {
-      // Completed by the next settle call, which also claims a replacement.
-      r.result = resultOf(r, result);
-      settler.add(r);
-      return;
-    }
-    const error = attemptErrorOf(stop, failure);
-    try {
-      const res = await whileUnavailable(() => q().fail(step, error, r.trailing), r.deadline);
-      emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
-    } catch (e) {
-      if (e instanceof LeaseLostError) abandoned(r, lostLeaseKind(e));
-      else reportError(coerceError(e)); // Redis stayed away past the lease: recovery will requeue the step
-    }
-    release(r);
-  }
-
-  function launch(step: ClaimedStep) {
-    const r = new RunningStep(step, host, leaseMs);
-    running.set(step.member, r);
-    if (listeners.has("step:claimed")) emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
-    ready.push(r);
+    if (slots.ready.length > 0) this.handBack.watch();
   }
 
   /** Takes over steps a claim returned: they run as slots free up. */
-  function launchAll(steps: readonly ClaimedStep[]) {
-    for (const step of steps) launch(step);
-    pump();
+  private launchAll(steps: readonly ClaimedStep[]): void {
+    for (const step of steps) {
+      const r = new RunningStep(step, this.stepHost, this.leaseMs);
+      this.slots.held.set(step.member, r);
+      if (this.reports.listeners.has("step:claimed")) this.reports.listeners.emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
+      this.slots.ready.push(r);
+    }
+    this.pump();
   }
 
   /** Lets go of steps claimed ahead that were cancelled or lost their lease before they started. */
-  function dropStopped() {
-    const lost = ready.filter((r) => r.stopped);
+  private dropStopped(): void {
+    const slots = this.slots;
+    const lost = slots.ready.filter((r) => r.stopped);
     if (lost.length === 0) return;
-    ready = ready.filter((r) => !r.stopped);
+    slots.ready = slots.ready.filter((r) => !r.stopped);
     for (const r of lost) {
-      abandoned(r, (r.stopped as StopSignal).kind);
-      release(r);
+      this.reports.abandoned(r, (r.stopped as StopSignal).kind);
+      slots.release(r);
     }
   }
 
-  async function claim(max: number): Promise<{ count: number; waitMs: number }> {
-    reserved += max;
+  private async claim(max: number): Promise<{ count: number; waitMs: number }> {
+    this.slots.reserved += max;
     let res;
     try {
-      res = await q().claim({ workerId: id, routes, leaseMs, max });
+      res = await this.q().claim({ workerId: this.id, routes: this.routes, leaseMs: this.leaseMs, max });
     } finally {
-      reserved -= max;
+      this.slots.reserved -= max;
     }
-    launchAll(res.steps);
-    const waitMs = res.nextDueAt === undefined ? idleBlockMs : Math.max(5, Math.min(idleBlockMs, res.nextDueAt - res.redisNow));
+    this.launchAll(res.steps);
+    const waitMs = res.nextDueAt === undefined ? this.idleBlockMs : Math.max(5, Math.min(this.idleBlockMs, res.nextDueAt - res.redisNow));
     return { count: res.steps.length, waitMs };
   }
 
-  /** Resolves once no step is running (or waiting for its completion call). */
-  async function drained(): Promise<void> {
-    while (running.size > 0) await slotFreed();
-  }
-
-  return {
-    id,
-    routes,
-    /** Steps running now. */
-    get running(): number {
-      return running.size;
-    },
-
-    on<K extends keyof WorkerEvents>(event: K, fn: Listener<K>): void {
-      let set = listeners.get(event);
-      if (!set) listeners.set(event, (set = new Set()));
-      set.add(fn as Listener<never>);
-    },
-
-    /** Connects, loads engines, subscribes to cancellations, starts heartbeats and the sweeper. */
-    async start(): Promise<void> {
-      if (started) return;
-      if (routes.length === 0) throw new Error("worker has no routes: give it at least one engine");
-      connections = await connectWorker(options.redisUrl, log, options.redisCa);
-      queue = createQueue({ redis: connections.commands, queue: options.queue });
-      for (const engine of options.engines) await engine.start?.();
-      await followCancellations(connections.subscriber, queue.keys, (member) => {
-        const r = running.get(member);
-        if (!r) return;
-        r.stop({ kind: "cancelled" });
-        // Claimed ahead and not started: nothing runs, so let go of it now.
-        dropStopped();
-      });
-      leaseKeeper = startLeaseKeeper({ queue, leaseMs, steps: () => [...running.values()], onError: reportError, after: dropStopped });
-      sweeper = startSweeper(queue, { intervalMs: options.sweepIntervalMs ?? 1000, onError: reportError });
-      started = true;
-      await queue.workerEvent(EventType.WORKER_JOINED, id, routes).catch((e: unknown) => reportError(coerceError(e)));
-      log.info("started", { routes: routes.join(","), concurrency, leaseMs });
-    },
-
-    /**
-     * Claims what is ready now (up to `concurrency` steps), runs it to the
-     * end, and returns how many steps ran. For tests and one-shot use.
-     */
-    async runOnce(): Promise<number> {
-      if (!started) await this.start();
-      const { count } = await claim(concurrency - running.size - reserved);
-      await drained();
-      return count;
-    },
-
-    /** Claims and runs steps until stop() is called. */
-    async runForever(): Promise<void> {
-      if (!started) await this.start();
-      looping = true;
-      let backoff = 100;
-      while (!stopping) {
-        const free = capacity() - running.size - reserved;
-        if (free <= 0) {
-          await slotFreed();
-          continue;
-        }
-        try {
-          const { count, waitMs } = await claim(free);
-          backoff = 100;
-          if (count > 0 || stopping) continue;
-          // Nothing ready: sleep on the routes' markers until a submit (or
-          // the next scheduled step) wakes us.
-          await waitForWork((connections as WorkerConnections).blocking, q().keys, routes, waitMs);
-        } catch (e) {
-          if (stopping) break;
-          reportError(coerceError(e));
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, 5000);
-        }
-      }
-    },
-
-    /**
-     * Stops claiming, lets running steps finish for up to `grace` ms, then
-     * hands the rest back to the queue (another worker takes them at once)
-     * and closes connections.
-     */
-    stop(grace = graceMs): Promise<void> {
-      stopped ??= shutdown(grace);
-      return stopped;
-    },
-  };
-
   /** Stops claiming, waits up to `grace` for running steps, hands back the rest, closes. */
-  async function shutdown(grace: number): Promise<void> {
-    stopping = true;
-    connections?.blocking.disconnect();
-    wakeSlotWaiters();
+  private async shutdown(grace: number): Promise<void> {
+    this.stopping = true;
+    this.connections?.blocking.disconnect();
+    this.slots.wake();
     // Steps claimed ahead never started: another worker can take them now.
-    if (handBackTimer) clearTimeout(handBackTimer);
-    const unstarted = ready;
-    ready = [];
-    await handBackUnstarted(unstarted, "stopping");
-    await Promise.race([drained(), sleep(grace)]);
+    this.handBack.cancel();
+    await this.handBack.unstarted(this.slots.takeReady(), "stopping");
+    await Promise.race([this.slots.drained(), sleep(grace)]);
     // Steps that finished and wait for their completion call are not handed back.
-    const left = [...running.values()].filter((r) => r.result === undefined);
-    if (left.length > 0 && queue) {
-      // Still running: they stop, and stay in `running` until their engines have.
-      const n = await handBack(left, "stopping");
-      if (n !== undefined) log.info("released steps", { count: n });
+    const left = [...this.slots.held.values()].filter((r) => r.result === undefined);
+    if (left.length > 0 && this.queue) {
+      // Still running: they stop, and stay held until their engines have.
+      const n = await this.handBack.steps(left, "stopping");
+      if (n !== undefined) this.log.info("released steps", { count: n });
       // Their engines stop (they saw the shutdown signal) before engines close.
-      await Promise.race([drained(), sleep(5000)]);
+      await Promise.race([this.slots.drained(), sleep(5000)]);
     }
-    leaseKeeper?.stop();
-    sweeper?.stop();
-    for (const engine of options.engines) await engine.close?.().catch(() => {});
-    await queue?.workerEvent(EventType.WORKER_LEFT, id, routes).catch(() => {});
-    await connections?.close();
-    log.info("stopped");
+    this.leaseKeeper?.stop();
+    this.sweeper?.stop();
+    for (const engine of this.options.engines) await engine.close?.().catch(() => {});
+    await this.queue?.workerEvent(EventType.WORKER_LEFT, this.id, this.routes).catch(() => {});
+    await this.connections?.close();
+    this.log.info("stopped");
   }
 }
