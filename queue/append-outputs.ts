@@ -11,7 +11,7 @@ import { ScriptCode } from "./script-codes.js";
  * one call; resolves with one outcome per append (undefined: written).
  */
 export async function appendOutputs(ctx: LeaseContext, appends: readonly OutputAppend[]): Promise<(Error | undefined)[]> {
-  const reply = await leaseScript(ctx, "appendOutput", [ctx.keys.leases], [encodeAppends(appends)], "output");
+  const reply = await leaseScript(ctx, "appendOutput", [encodeAppends(appends)], "output");
   const codes = reply[1] as Buffer;
   return appends.map((a, i) => (codes[i] === ScriptCode.OK ? undefined : scriptError("appendOutput", codes[i] ?? -1, a.lease.stepId)));
 }

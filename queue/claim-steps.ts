@@ -10,7 +10,7 @@ export async function claimSteps(
   opts: { workerId: string; routes: readonly string[]; leaseMs: number; max: number },
 ): Promise<{ steps: ClaimedStep[]; nextDueAt?: number; redisNow: number }> {
   const args = [opts.workerId, opts.leaseMs, opts.max, ...opts.routes];
-  const reply = await leaseScript(ctx, "claimSteps", [ctx.keys.leases, ctx.keys.events], args, opts.workerId);
+  const reply = await leaseScript(ctx, "claimSteps", args, opts.workerId);
   return {
     steps: decodeClaimed(reply[4] as Buffer, Number(reply[3]), Number(reply[5])),
     nextDueAt: dueAt(reply[2]),

@@ -8,7 +8,6 @@ export async function completeStep(
   trailing: OutputBatch = NO_OUTPUT,
 ): Promise<number> {
   const args = [lease.jobId, lease.index, lease.attempt, Buffer.from(result), trailing.firstSeq, packOutput(trailing.entries)];
-  const keys = [ctx.keys.job(lease.jobId), ctx.keys.leases, ctx.keys.events];
-  const reply = await leaseScript(ctx, "completeStep", keys, args, lease.stepId);
+  const reply = await leaseScript(ctx, "completeStep", args, lease.stepId, lease.jobId);
   return reply[1] as number;
 }

@@ -8,7 +8,7 @@ import { ScriptCode } from "./script-codes.js";
  */
 export async function extendLeases(ctx: LeaseContext, leases: readonly Lease[], leaseMs: number): Promise<(number | LeaseLostError)[]> {
   if (leases.length === 0) return [];
-  const reply = await leaseScript(ctx, "extendLeases", [ctx.keys.leases], [leaseMs, ...leases.map((l) => l.member)], "leases");
+  const reply = await leaseScript(ctx, "extendLeases", [leaseMs, ...leases.map((l) => l.member)], "leases");
   const held = reply[1] as number[];
   const deadlines = reply[2] as number[];
   return leases.map((l, i) =>

@@ -7,11 +7,9 @@ export async function failStep(
   error: AttemptError,
   trailing: OutputBatch = NO_OUTPUT,
 ): Promise<{ state: number; retryAt?: number }> {
-  const keys = [ctx.keys.job(lease.jobId), ctx.keys.leases, ctx.keys.events];
   const reply = await leaseScript(
     ctx,
     "failStep",
-    keys,
     [
       lease.jobId,
       lease.index,
@@ -24,6 +22,7 @@ export async function failStep(
       packOutput(trailing.entries),
     ],
     lease.stepId,
+    lease.jobId,
   );
   const retryAt = reply[2] as number;
   return { state: reply[1] as number, retryAt: retryAt > 0 ? retryAt : undefined };

@@ -94,15 +94,19 @@ export function packOutput(entries: readonly OutputEntry[]): Buffer {
 
 export type Reply = ScriptReply;
 
-/** Runs lease script `name` and returns its reply; a refusal (not OK) throws the script's error naming `subject`. */
+/**
+ * Runs lease script `name` (its KEYS from queue/script-keys.ts; `jobId` for
+ * those declaring the job's record) and returns its reply; a refusal (not
+ * OK) throws the script's error naming `subject`.
+ */
 export async function leaseScript(
   ctx: LeaseContext,
   name: ScriptName,
-  keys: string[],
   args: (string | Buffer | number)[],
   subject: string,
+  jobId?: string,
 ): Promise<Reply> {
-  const reply = await queueScript(ctx, name, keys, args);
+  const reply = await queueScript(ctx, name, args, jobId);
   if (reply[0] !== ScriptCode.OK) throw scriptError(name, reply[0], subject);
   return reply;
 }

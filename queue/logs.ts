@@ -11,7 +11,7 @@ import { ScriptCode } from "./script-codes.js";
 
 /** Creates the job's log if it does not exist yet (so a queued job can be followed). */
 export async function openLog(ctx: QueueContext, jobId: string): Promise<void> {
-  const reply = await queueScript(ctx, "openLog", [ctx.keys.job(jobId)], [jobId]);
+  const reply = await queueScript(ctx, "openLog", [jobId], jobId);
   if (reply[0] !== ScriptCode.OK) throw scriptError("openLog", reply[0], jobId);
 }
 
@@ -23,7 +23,7 @@ export async function openLog(ctx: QueueContext, jobId: string): Promise<void> {
 export async function readLog(ctx: QueueContext, jobId: string, afterCursor: string, count: number): Promise<LogEntry[]> {
   const { redis, keys } = ctx;
   if ((await redisCall(() => redis.exists(keys.log(jobId)))) === 0) {
-    const reply = await queueScript(ctx, "openLog", [keys.job(jobId)], [jobId]);
+    const reply = await queueScript(ctx, "openLog", [jobId], jobId);
     if (reply[0] !== ScriptCode.OK) return [];
   }
   const start = afterCursor && afterCursor !== "0-0" ? `(${afterCursor}` : "-";

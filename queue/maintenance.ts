@@ -18,10 +18,10 @@ export interface SweepCounts {
 export async function sweepOnce(ctx: QueueContext, eventsMaxLen: number, limit = 200): Promise<SweepCounts> {
   const { keys } = ctx;
   const [recovered, expired, promoted, purged] = await Promise.all([
-    queueScript(ctx, "recoverLeases", [keys.leases, keys.events], [limit]),
-    queueScript(ctx, "expireQueued", [keys.queueDeadlines, keys.events], [limit]),
-    queueScript(ctx, "promoteScheduled", [keys.routes, keys.events], [limit]),
-    queueScript(ctx, "purgeExpired", [keys.retentions, keys.jobIndex, keys.dead], [limit]),
+    queueScript(ctx, "recoverLeases", [limit]),
+    queueScript(ctx, "expireQueued", [limit]),
+    queueScript(ctx, "promoteScheduled", [limit]),
+    queueScript(ctx, "purgeExpired", [limit]),
     // The events stream is capped here rather than on every append.
     redisCall(() => trimEvents(ctx, eventsMaxLen)),
   ]);

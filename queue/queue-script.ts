@@ -9,6 +9,7 @@ import type { ChainableCommander, Redis } from "ioredis";
 import { asQueueError } from "./errors.js";
 import { runScript, type ScriptName } from "./function-library.js";
 import type { QueueKeys } from "./keys.js";
+import { scriptKeys } from "./script-keys.js";
 
 /** What every queue operation needs: the command connection and the queue's keys. */
 export interface QueueContext {
@@ -18,15 +19,19 @@ export interface QueueContext {
 
 export type ScriptReply = [number, ...unknown[]];
 
-/** Runs script `name` (the queue's prefix goes first in its arguments) and returns its reply as is. */
+/**
+ * Runs script `name` and returns its reply as is. Its KEYS are the ones
+ * queue/script-keys.ts declares (`jobId` for scripts declaring the job's
+ * record); the queue's prefix goes first in its arguments.
+ */
 export async function queueScript(
   ctx: QueueContext,
   name: ScriptName,
-  keys: string[],
   args: (string | Buffer | number)[],
+  jobId?: string,
 ): Promise<ScriptReply> {
   try {
-    return (await runScript(ctx.redis, name, keys, [ctx.keys.prefix, ...args])) as ScriptReply;
+    return (await runScript(ctx.redis, name, scriptKeys(ctx.keys, name, jobId), [ctx.keys.prefix, ...args])) as ScriptReply;
   } catch (e) {
     throw asQueueError(e);
   }

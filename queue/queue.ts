@@ -69,7 +69,7 @@ export function createQueue(options: QueueOptions) {
 
   const submitter = createSubmitter({
     limits,
-    run: (args) => queueScript(ctx, "submitJobs", [keys.seq, keys.jobIndex, keys.events], args),
+    run: (args) => queueScript(ctx, "submitJobs", args),
     loadJobs: (ids) => loadJobs(ctx, ids),
   });
 

@@ -12,6 +12,6 @@ export async function releaseSteps(
 ): Promise<number> {
   if (leases.length === 0) return 0;
   const args = [workerId, why, ...leases.map((l) => l.member)];
-  const reply = await leaseScript(ctx, "releaseSteps", [ctx.keys.leases, ctx.keys.events], args, workerId);
+  const reply = await leaseScript(ctx, "releaseSteps", args, workerId);
   return reply[1] as number;
 }

@@ -22,7 +22,7 @@ export async function settleSteps(
   opts: { workerId: string; routes: readonly string[]; leaseMs: number; claimMax: number; completions: readonly Completion[] },
 ): Promise<Settled> {
   const args = [opts.workerId, opts.leaseMs, opts.claimMax, encodeCompletions(opts.completions), ...opts.routes];
-  const reply = await leaseScript(ctx, "settleSteps", [ctx.keys.leases, ctx.keys.events], args, opts.workerId);
+  const reply = await leaseScript(ctx, "settleSteps", args, opts.workerId);
   const codes = reply[3] as Buffer;
   const outcomes = opts.completions.map((c, i) => {
     const code = codes[i] as number;

@@ -11,12 +11,7 @@ import { ScriptCode } from "./script-codes.js";
 
 /** Cancels step `stepIndex` of a job, or the whole job when it is undefined. */
 export async function cancelSteps(ctx: QueueContext, jobId: string, stepIndex: number | undefined, reason: string): Promise<void> {
-  const { keys } = ctx;
-  const reply = await queueScript(ctx, "cancelSteps", [keys.job(jobId), keys.leases, keys.events], [
-    jobId,
-    stepIndex === undefined ? "" : stepIndex,
-    reason || "cancelled by a client",
-  ]);
+  const reply = await queueScript(ctx, "cancelSteps", [jobId, stepIndex === undefined ? "" : stepIndex, reason || "cancelled by a client"], jobId);
   const code = reply[0];
   const subject = stepIndex === undefined ? `job ${jobId}` : `step ${jobId}.${stepIndex}`;
   if (code === ScriptCode.WRONG_STATE) {
@@ -34,7 +29,7 @@ export async function cancelSteps(ctx: QueueContext, jobId: string, stepIndex: n
 /** Queues a dead-lettered step again with fresh attempts (and what its failure cancelled). */
 export async function retryStep(ctx: QueueContext, jobId: string, stepIndex: number): Promise<void> {
   const { keys } = ctx;
-  const reply = await queueScript(ctx, "retryStep", [keys.job(jobId), keys.dead, keys.events], [jobId, stepIndex]);
+  const reply = await queueScript(ctx, "retryStep", [jobId, stepIndex], jobId);
   if (reply[0] === ScriptCode.WRONG_STATE) {
     const state = StepState[Number(reply[1])]?.toLowerCase() ?? String(reply[1]);
     throw new FailedPreconditionError(`step ${jobId}.${stepIndex} is ${state}; only FAILED (dead-lettered) steps can be retried`);
@@ -44,7 +39,7 @@ export async function retryStep(ctx: QueueContext, jobId: string, stepIndex: num
 
 /** Removes a FAILED step from the dead-letter list. */
 export async function purgeStep(ctx: QueueContext, jobId: string, stepIndex: number): Promise<void> {
-  const reply = await queueScript(ctx, "purgeStep", [ctx.keys.job(jobId), ctx.keys.dead], [jobId, stepIndex]);
+  const reply = await queueScript(ctx, "purgeStep", [jobId, stepIndex], jobId);
   if (reply[0] === ScriptCode.WRONG_STATE) {
     throw new FailedPreconditionError(
       `step ${jobId}.${stepIndex} is not in the dead-letter list (only FAILED steps are, until retried or purged)`,

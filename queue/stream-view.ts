@@ -9,11 +9,10 @@
  * superseded; with the whole record (up to max-job-bytes, results included)
  * twenty followers of a large job took gigabytes of server and Redis memory.
  */
-import { asQueueError } from "./errors.js";
 import type { Queue } from "./queue.js";
 import type { ErrorRecord } from "./job-record.js";
 import { ScriptCode } from "./script-codes.js";
-import { runScript } from "./function-library.js";
+import { queueScript } from "./queue-script.js";
 
 /** One step, as its streams see it. */
 export interface StreamStep {
@@ -46,12 +45,7 @@ const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : 
 
 /** The job's stream view, or undefined when the job does not exist. */
 export async function readStreamView(queue: Queue, jobId: string): Promise<StreamView | undefined> {
-  let reply: unknown[];
-  try {
-    reply = (await runScript(queue.redis, "streamView", [queue.keys.job(jobId)], [queue.keys.prefix, jobId])) as unknown[];
-  } catch (e) {
-    throw asQueueError(e);
-  }
+  const reply: unknown[] = await queueScript(queue, "streamView", [jobId], jobId);
   if (reply[0] !== ScriptCode.OK) return undefined;
   const finalCursor = text(reply[3]);
   const count = Number(reply[4]);

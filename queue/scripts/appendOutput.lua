@@ -7,12 +7,25 @@ per output sequence number (see writeOutput). One call carries the output
 of many steps (queue/leases.ts gathers them), so a worker streaming a
 hundred steps costs Redis one script run per round, not a hundred.
 
-KEYS[1] leases zset
+KEYS[1] leases: leases zset
+KEYS[2] limits: size caps hash
+KEYS[3] events: events stream
+KEYS[4] eventsExtra: events stream's batch count
+KEYS[5] dead: dead-letter zset
+KEYS[6] retentions: set of retention times
+KEYS[7] queueDeadlines: queue-timeout deadlines zset
 ARGV[1] key prefix
 ARGV[2] the appends, back to back (APPEND in wire/layouts.ts): job id (B length
         + bytes), 0-based step index (H), attempt, the fencing token of the
         claim (I4), sequence number of the first entry within the attempt's
         output (I4), output (I4 + bytes, msgpack, see writeOutput)
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST,
 CODE.CANCELLED (the lease ended because the step was cancelled),

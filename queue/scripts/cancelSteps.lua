@@ -4,13 +4,24 @@ step or for every unfinished step of a job. Running steps lose their lease
 and their workers are told on the cancel channel. Dependants of a cancelled
 step are cancelled too. Cancelling something already cancelled succeeds.
 
-KEYS[1] the job's record
-KEYS[2] leases zset
-KEYS[3] events stream
+KEYS[1] job: the job's record
+KEYS[2] leases: leases zset
+KEYS[3] events: events stream
+KEYS[4] eventsExtra: events stream's batch count
+KEYS[5] dead: dead-letter zset
+KEYS[6] retentions: set of retention times
+KEYS[7] queueDeadlines: queue-timeout deadlines zset
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based, or '' for the whole job
 ARGV[4] reason
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND}, or
 {CODE.WRONG_STATE, state} when the step (or job) already succeeded or

@@ -4,12 +4,24 @@ Leases up to ARGV[4] steps from the worker's routes, best first (higher
 priority, then older job), after promoting the routes' due scheduled steps.
 A step whose queue timeout passed while it waited fails instead.
 
-KEYS[1] leases zset
-KEYS[2] events stream
+KEYS[1] leases: leases zset
+KEYS[2] events: events stream
+KEYS[3] eventsExtra: events stream's batch count
+KEYS[4] dead: dead-letter zset
+KEYS[5] retentions: set of retention times
+KEYS[6] queueDeadlines: queue-timeout deadlines zset
+KEYS[7] limits: size caps hash
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
 ARGV[4] most steps to claim (0 only promotes and reports the next due time)
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 ARGV[5..] the routes the worker serves
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or

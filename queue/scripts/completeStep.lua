@@ -4,9 +4,14 @@ Writes the worker's last buffered output, stores the result, releases the
 dependants whose last dependency this was, and finishes the job when
 nothing is left to run.
 
-KEYS[1] the job's record
-KEYS[2] leases zset
-KEYS[3] events stream
+KEYS[1] job: the job's record
+KEYS[2] leases: leases zset
+KEYS[3] events: events stream
+KEYS[4] eventsExtra: events stream's batch count
+KEYS[5] dead: dead-letter zset
+KEYS[6] retentions: set of retention times
+KEYS[7] queueDeadlines: queue-timeout deadlines zset
+KEYS[8] limits: size caps hash
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -14,6 +19,13 @@ ARGV[4] attempt (the fencing token of the claim)
 ARGV[5] result: stepq.v1.StepResult in protobuf binary
 ARGV[6] sequence number of the first buffered output entry
 ARGV[7] buffered output to write first (msgpack, see writeOutput) or ''
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND |
 LEASE_LOST | CANCELLED | OUTPUT_TOO_LARGE (the step failed instead: see

@@ -4,10 +4,21 @@ queue_timeout_ms (for example because no worker serves their route). Run
 periodically by every process; the claimer also checks the deadline when it
 pops a step.
 
-KEYS[1] queue deadlines zset
-KEYS[2] events stream
+KEYS[1] queueDeadlines: queue-timeout deadlines zset
+KEYS[2] events: events stream
+KEYS[3] eventsExtra: events stream's batch count
+KEYS[4] leases: leases zset
+KEYS[5] dead: dead-letter zset
+KEYS[6] retentions: set of retention times
 ARGV[1] key prefix
 ARGV[2] most steps to expire in this call
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, number expired}.
 Events: STEP_FAILED and what follows from it (dependants cancelled,

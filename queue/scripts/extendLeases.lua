@@ -5,9 +5,13 @@ elsewhere by now): the worker must abandon it. A step with a timeout is
 never leased past its start + timeout + one lease period, so a stuck worker
 that keeps renewing still loses the step.
 
-KEYS[1] leases zset
+KEYS[1] leases: leases zset
 ARGV[1] key prefix
 ARGV[2] lease duration, ms
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job). Like the KEYS they start with the
+queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
+slot. (queue/script-keys.ts declares all of this once.)
 ARGV[3..] lease members "<stepId>|<attempt>"
 
 Returns {CODE.OK, {per member: 1 renewed, 2 not renewed because the step was

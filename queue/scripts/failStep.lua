@@ -4,9 +4,14 @@ failStep.lua: RUNNING -> SCHEDULED (retry after a backoff) or FAILED
 A FAILED step enters the dead-letter set; its job's failure policy then
 cancels the rest of the job (fail fast) or only its dependants (continue).
 
-KEYS[1] the job's record
-KEYS[2] leases zset
-KEYS[3] events stream
+KEYS[1] job: the job's record
+KEYS[2] leases: leases zset
+KEYS[3] events: events stream
+KEYS[4] eventsExtra: events stream's batch count
+KEYS[5] dead: dead-letter zset
+KEYS[6] retentions: set of retention times
+KEYS[7] queueDeadlines: queue-timeout deadlines zset
+KEYS[8] limits: size caps hash
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -17,6 +22,13 @@ ARGV[7] '1' if another attempt may help, '0' if not
 ARGV[8] jitter in [0, 1): the backoff is scaled by 0.8 + 0.4 * jitter
 ARGV[9] sequence number of the first buffered output entry
 ARGV[10] buffered output to write first (msgpack, see writeOutput) or ''
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Output that would take the attempt past max-output-bytes is not written,
 and the step is FAILED with OUTPUT_TOO_LARGE instead of the worker's error.

@@ -4,11 +4,17 @@ Deletes the record and the log, and the job's entries in the job index, the
 dead-letter set and (when it still points at this job) the idempotency key,
 so every index stays consistent with what is stored.
 
-KEYS[1] retentions set (the retention times with an expiry list)
-KEYS[2] job index stream
-KEYS[3] dead-letter zset
+KEYS[1] retentions: set of retention times
+KEYS[2] jobIndex: job index stream
+KEYS[3] dead: dead-letter zset
 ARGV[1] key prefix
 ARGV[2] most jobs to delete in this call
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), idempotency keys
+(K.idempotency). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, number deleted}.
 Events: none (the job's final event was its last).

@@ -3,11 +3,12 @@ purgeStep.lua: FAILED -> FAILED, no longer dead-lettered. Removes a step
 from the dead-letter set (an operator has dealt with it). The step stays
 readable until its job's retention ends.
 
-KEYS[1] the job's record
-KEYS[2] dead-letter zset
+KEYS[1] job: the job's record
+KEYS[2] dead: dead-letter zset
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
+It touches no other key. (queue/script-keys.ts declares this once.)
 
 Returns {CODE.OK} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND} or
 {CODE.WRONG_STATE, step state} when the step is not in the dead-letter set.

@@ -5,10 +5,21 @@ Every server and worker process runs this periodically, so recovery needs no
 special process; the script is atomic, so two processes cannot recover the
 same lease twice.
 
-KEYS[1] leases zset
-KEYS[2] events stream
+KEYS[1] leases: leases zset
+KEYS[2] events: events stream
+KEYS[3] eventsExtra: events stream's batch count
+KEYS[4] dead: dead-letter zset
+KEYS[5] retentions: set of retention times
+KEYS[6] queueDeadlines: queue-timeout deadlines zset
 ARGV[1] key prefix
 ARGV[2] most leases to recover in this call
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, number recovered}.
 Events: STEP_RETRYING (requeued at once, the attempt counted), or

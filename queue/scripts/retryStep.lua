@@ -6,12 +6,20 @@ a dependency that failed), directly or through others, come back too:
 waiting for their dependencies again, or queued at once. The job is no
 longer final.
 
-KEYS[1] the job's record
-KEYS[2] dead-letter zset
-KEYS[3] events stream
+KEYS[1] job: the job's record
+KEYS[2] dead: dead-letter zset
+KEYS[3] events: events stream
+KEYS[4] eventsExtra: events stream's batch count
+KEYS[5] queueDeadlines: queue-timeout deadlines zset
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
+Derived keys (named by what the script reads, so not declarable up front):
+their logs (K.log), route ready lists (K.readyList), ready zsets
+(K.readyZset), delayed zsets (K.delayed), wake-up markers (K.wake). Like the
+KEYS they start with the queue's prefix `stepq:{<queue>}:`, whose hash tag
+puts them in KEYS[1]'s slot. (queue/script-keys.ts declares all of this
+once.)
 
 Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND} or
 {CODE.WRONG_STATE, step state}.

@@ -4,8 +4,13 @@ steps, then QUEUED -> RUNNING for up to ARGV[4] replacements: the worker's
 hot path, one call per batch instead of two per step. Each completion is
 fenced by its own lease and succeeds or fails on its own.
 
-KEYS[1] leases zset
-KEYS[2] events stream
+KEYS[1] leases: leases zset
+KEYS[2] events: events stream
+KEYS[3] eventsExtra: events stream's batch count
+KEYS[4] dead: dead-letter zset
+KEYS[5] retentions: set of retention times
+KEYS[6] queueDeadlines: queue-timeout deadlines zset
+KEYS[7] limits: size caps hash
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
@@ -15,6 +20,13 @@ ARGV[5] the completions, back to back (COMPLETION in wire/layouts.ts): job id
         number of the first buffered output entry (I4), result bytes, a
         stepq.v1.StepResult (I4 + bytes), buffered output to write first
         (I4 + bytes, see writeOutput; empty when none)
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), their logs (K.log), their output
+sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
+(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 ARGV[6..] the routes the worker serves
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or -1,

@@ -10,9 +10,10 @@ again when a step or the job ends. So the record is read in small ranges
 (GETRANGE) and walked, skipping what is not needed: the operations and the
 results' text and embeddings are never read.
 
-KEYS[1] the job's record
+KEYS[1] job: the job's record
 ARGV[1] key prefix
 ARGV[2] job id
+It touches no other key. (queue/script-keys.ts declares this once.)
 
 Returns {CODE.OK, job state, has log (1/0), job final cursor or '', step
 count, then for each step: name, state, final cursor or '', last error

@@ -5,18 +5,19 @@ scheduled until not_before); the others wait. In mode 'atomic' the batch
 is stored all or none (SubmitSteps, Queue.submit); in mode 'each' every job
 succeeds or fails on its own (separate submits that one call carries).
 
-KEYS[1] seq counter
-KEYS[2] job index stream
-KEYS[3] events stream
+KEYS[1] seq: job sequence counter
+KEYS[2] jobIndex: job index stream
+KEYS[3] events: events stream
+KEYS[4] eventsExtra: events stream's batch count
+KEYS[5] routes: set of routes
+KEYS[6] queueDeadlines: queue-timeout deadlines zset
 ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
 ARGV[4] idempotency key lifetime, ms
-ARGV[6] most jobs one tenant may submit per second, Redis time (0: no limit;
-        a refusal carries the quota and the number the job would have had
-        in its second)
 ARGV[5] the jobs, back to back (JOB_SPEC in wire/layouts.ts): kind (B: SIMPLE
-        or GENERIC), 8 random id characters (B length + bytes),
+        or GENERIC), tenant number (H), 8 random id characters (B length +
+        bytes),
         idempotency key (B + bytes, empty when none), request digest (B +
         bytes), retention ms (i6), body (I4 + bytes).
         SIMPLE: one ready step with default priority and no queue timeout;
@@ -27,6 +28,16 @@ ARGV[5] the jobs, back to back (JOB_SPEC in wire/layouts.ts): kind (B: SIMPLE
         o = operation bytes, r = route, d = 1-based dependency indexes,
         ma, bi, bm = retry policy, to = timeout ms, qt = queue timeout ms},
         ...}}.
+ARGV[6] most jobs one tenant may submit per second, Redis time (0: no limit;
+        a refusal carries the quota and the number the job would have had
+        in its second)
+Derived keys (named by what the script reads, so not declarable up front):
+records of jobs it reaches (K.job), route ready lists (K.readyList), ready
+zsets (K.readyZset), delayed zsets (K.delayed), wake-up markers (K.wake),
+idempotency keys (K.idempotency), tenant submit counters (K.submitRate).
+Like the KEYS they start with the queue's prefix `stepq:{<queue>}:`, whose
+hash tag puts them in KEYS[1]'s slot. (queue/script-keys.ts declares all of
+this once.)
 
 Returns {CODE.OK, Redis time, the outcomes, back to back (OUTCOME,
         little-endian): code (B), then
