@@ -5,18 +5,17 @@
  * caught here, before Redis is touched, with the field named.
  */
 import { createHash } from "node:crypto";
-import { clone, toJsonString } from "@bufbuild/protobuf";
+import { toJsonString } from "@bufbuild/protobuf";
 import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
-import { InvalidArgumentError, ResourceExhaustedError, quoted } from "./errors.js";
+import { quoted } from "./errors.js";
+import { bad, checkInt, DAY_MS } from "./field-checks.js";
 import { randomIdSuffix } from "./ids.js";
 import { MAX_TENANT } from "./tenants.js";
 import type { SubmitLimits } from "./limits.js";
 import { pack, type Packable } from "../wire/msgpack.js";
 import { encodeSimpleBody, type SimpleBody } from "./record-body.js";
-import { encodeOperation } from "../wire/operation-encoding.js";
-import { findReferences } from "./references.js";
-import { routeOf, validateOperation } from "./validate-operation.js";
+import { prepareStep, type StepSpec, stepIndexes } from "./prepare-step.js";
 
 /** One step of a job, as a client describes it. */
 export interface StepInput {
@@ -76,21 +75,8 @@ export interface PreparedJob {
 export const SIMPLE = 1;
 export const GENERIC = 2;
 
-const STEP_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,64}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
-const DAY_MS = 24 * 3600 * 1000;
-
-function bad(path: string, message: string): never {
-  throw new InvalidArgumentError(path, message);
-}
-
-/** Checks an integer field; the field's path (`prefix` + `field`) is built only for the error. */
-function checkInt(prefix: string, field: string, value: number, min: number, max: number, unit = ""): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    bad(prefix + field, `must be an integer from ${min} to ${max}${unit} (got ${value})`);
-  }
-}
 
 /** Finds a dependency cycle, returned as names "a -> b -> a", or undefined. */
 function findCycle(names: readonly string[], deps: readonly number[][]): string | undefined {
@@ -140,8 +126,8 @@ function requestDigest(input: JobInput, ops: readonly Operation[]): string {
   return createHash("sha256").update(canonical).digest("base64url").slice(0, 22);
 }
 
-/** Validates `input` and builds its stored spec. Throws InvalidArgumentError or ResourceExhaustedError. */
-export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPaths, now = Date.now()): PreparedJob {
+/** The job-level fields of `input`, checked; throws INVALID_ARGUMENT naming the field. */
+function checkJobFields(input: JobInput, limits: SubmitLimits, paths: FieldPaths, now: number) {
   const steps = input.steps;
   if (steps.length === 0) bad(`${paths.job}steps`, "a job needs at least one step");
   if (steps.length > limits.maxStepsPerJob) {
@@ -167,78 +153,26 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     if (input.notBefore > now + 366 * DAY_MS) bad(`${paths.job}not_before`, "is more than a year ahead");
     notBefore = Math.floor(input.notBefore);
   }
+  const tenant = input.tenant ?? 0;
+  checkInt(paths.job, "tenant", tenant, 0, MAX_TENANT);
+  const failurePolicy = policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST;
+  return { priority, failurePolicy, flatLabels: labels.length === 0 ? NO_LABELS : labels.flat(), notBefore, tenant };
+}
 
-  const index = new Map<string, number>();
-  for (let i = 0; i < steps.length; i++) {
-    const s = steps[i] as StepInput;
-    if (!STEP_NAME.test(s.name)) bad(`${paths.step(i)}name`, `${quoted(s.name)} must be 1-64 characters of [A-Za-z0-9_-]`);
-    const other = index.get(s.name);
-    if (other !== undefined) bad(`${paths.step(i)}name`, `'${s.name}' is also the name of steps[${other}]; step names must be unique`);
-    index.set(s.name, i);
-  }
-
+/** Validates `input` and builds its stored spec. Throws InvalidArgumentError or ResourceExhaustedError. */
+export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPaths, now = Date.now()): PreparedJob {
+  const steps = input.steps;
+  const { priority, failurePolicy, flatLabels, notBefore, tenant } = checkJobFields(input, limits, paths, now);
+  const index = stepIndexes(steps, paths);
   const ops: Operation[] = [];
   const deps: number[][] = [];
   const stepSpecs: StepSpec[] = [];
   for (let i = 0; i < steps.length; i++) {
-    const s = steps[i] as StepInput;
-    const p = paths.step(i);
-    const kind = validateOperation(s.operation, `${p}operation`, limits);
-    let op = s.operation as Operation;
-    if (op.kind.case === "infer" && op.kind.value.maxTokens === 0) {
-      op = clone(OperationSchema, op);
-      if (op.kind.case === "infer") op.kind.value.maxTokens = limits.defaultMaxTokens;
-    }
-    ops.push(op);
-    const mine: number[] = [];
-    for (const name of s.dependsOn ?? []) {
-      const d = index.get(name);
-      if (d === undefined) bad(`${p}depends_on`, `names unknown step ${quoted(name)}`);
-      if (d === i) bad(`${p}depends_on`, `step '${name}' cannot depend on itself`);
-      if (mine.includes(d)) bad(`${p}depends_on`, `names '${name}' twice`);
-      mine.push(d);
-    }
-    deps.push(mine);
-    for (const ref of findReferences(op)) {
-      if (!(s.dependsOn ?? []).includes(ref.name)) {
-        bad(
-          `${p}operation.${ref.path}`,
-          `references the output of step '${ref.name}', which is not in depends_on; add it there or remove the reference`,
-        );
-      }
-    }
-    const bytes = encodeOperation(op);
-    if (bytes.length > limits.maxOperationBytes) {
-      throw new ResourceExhaustedError(
-        `${p}operation: ${bytes.length} bytes encoded, over this server's limit of ${limits.maxOperationBytes} bytes per step; ` +
-          "store large inputs elsewhere and pass a reference",
-      );
-    }
-    const defaults = limits.operations[kind];
-    const retry = s.retry ?? {};
-    const maxAttempts = retry.maxAttempts || defaults.maxAttempts;
-    checkInt(p, "retry.max_attempts", maxAttempts, 1, 100);
-    const backoffInitial = retry.initialBackoffMs || limits.backoffInitialMs;
-    checkInt(p, "retry.initial_backoff_ms", backoffInitial, 1, DAY_MS, " ms");
-    const backoffMax = retry.maxBackoffMs || Math.max(limits.backoffMaxMs, backoffInitial);
-    checkInt(p, "retry.max_backoff_ms", backoffMax, backoffInitial, DAY_MS, " ms (and at least initial_backoff_ms)");
-    const timeoutMs = s.timeoutMs || defaults.timeoutMs;
-    checkInt(p, "timeout_ms", timeoutMs, 0, DAY_MS, " ms");
-    const queueTimeoutMs = s.queueTimeoutMs || defaults.queueTimeoutMs;
-    checkInt(p, "queue_timeout_ms", queueTimeoutMs, 0, 7 * DAY_MS, " ms");
-    stepSpecs.push({
-      n: s.name,
-      o: bytes,
-      r: routeOf(op),
-      d: mine.map((d) => d + 1),
-      ma: maxAttempts,
-      bi: backoffInitial,
-      bm: backoffMax,
-      to: timeoutMs,
-      qt: queueTimeoutMs,
-    });
+    const step = prepareStep(steps[i] as StepInput, i, index, limits, paths.step(i));
+    ops.push(step.op);
+    deps.push(step.deps);
+    stepSpecs.push(step.spec);
   }
-
   const cycle = steps.length > 1 ? findCycle(
     steps.map((s) => s.name),
     deps,
@@ -246,10 +180,6 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   if (cycle) bad(`${paths.job}steps`, `dependency cycle ${cycle}; a job's steps must form a DAG`);
 
   const key = input.idempotencyKey || undefined;
-  const tenant = input.tenant ?? 0;
-  checkInt(paths.job, "tenant", tenant, 0, MAX_TENANT);
-  const failurePolicy = policy === FailurePolicy.CONTINUE ? FailurePolicy.CONTINUE : FailurePolicy.FAIL_FAST;
-  const flatLabels = labels.length === 0 ? NO_LABELS : labels.flat();
   const digest = key ? requestDigest(input, ops) : undefined;
   const only = stepSpecs[0] as StepSpec;
   if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0) {
@@ -282,17 +212,3 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
 }
 
 const NO_LABELS: readonly string[] = [];
-
-/** One step as submitJobs.lua's GENERIC spec holds it. */
-interface StepSpec {
-  [key: string]: Packable;
-  n: string;
-  o: Uint8Array;
-  r: string;
-  d: number[];
-  ma: number;
-  bi: number;
-  bm: number;
-  to: number;
-  qt: number;
-}
