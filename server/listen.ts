@@ -15,10 +15,11 @@
  * is the one talking, so a stream that waits minutes for its next token
  * lives on.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import {
   constants as h2,
   createServer as createHttp2Server,
+  type Http2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type ServerHttp2Session,
@@ -108,17 +109,8 @@ export interface TlsFiles {
   key: Buffer;
 }
 
-/** Listens on `host:port` (port 0: any free port); with `tls`, every connection is TLS. */
-export async function listen(
-  handler: RequestHandler,
-  port: number,
-  host: string,
-  limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
-  tls?: TlsFiles,
-): Promise<Listener> {
-  // TLS is done by a tls.Server that never listens: it gets each socket once
-  // the caps let it in, and hands the decrypted connection on by ALPN.
-  const secure = tls ? createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ["h2", "http/1.1"] }) : undefined;
+/** The HTTP/1.1 server, fed sockets by the TCP server, with the header, request and idle timeouts of `limits`. */
+function createH1Server(handler: RequestHandler, limits: ConnectionLimits): HttpServer {
   const h1 = createHttpServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -134,11 +126,21 @@ export async function listen(
   // listens here (the TCP server hands it sockets), so start them as
   // listening would.
   h1.emit("listening");
-  const h2server = createHttp2Server({ maxSessionMemory: Math.max(10, Math.ceil(limits.sessionMemoryBytes / 2 ** 20)) }, handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
-  const sockets = new Set<Socket>();
-  const perClient = new Map<string, number>();
+  return h1;
+}
+
+/**
+ * The HTTP/2 server, fed sockets by the TCP server: each stream gets the
+ * request timeout, and a session idle with no stream open gets GOAWAY.
+ * `sessions` holds the open sessions (for a graceful close).
+ */
+function createH2Server(handler: RequestHandler, limits: ConnectionLimits): { server: Http2Server; sessions: Set<ServerHttp2Session> } {
+  const server = createHttp2Server(
+    { maxSessionMemory: Math.max(10, Math.ceil(limits.sessionMemoryBytes / 2 ** 20)) },
+    handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+  );
   const sessions = new Set<ServerHttp2Session>();
-  h2server.on("session", (session) => {
+  server.on("session", (session) => {
     sessions.add(session);
     openStreams.set(session, 0);
     session.once("close", () => sessions.delete(session));
@@ -152,6 +154,52 @@ export async function listen(
       if ((openStreams.get(session) ?? 0) === 0) session.close();
     });
   });
+  return { server, sessions };
+}
+
+/**
+ * Hands a plain-text socket to HTTP/2 or HTTP/1.1 by its first bytes (the
+ * HTTP/2 preface or not); until they say which, only the socket's sniff
+ * timeout runs.
+ */
+function sniffProtocol(socket: Socket, h1: HttpServer, h2: Http2Server): void {
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]);
+    const n = Math.min(head.length, PREFACE.length);
+    const isH2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
+    if (isH2 && head.length < PREFACE.length) return; // need more bytes to decide
+    socket.off("data", onData);
+    socket.setTimeout(0);
+    socket.pause();
+    socket.unshift(head);
+    if (isH2) {
+      // The HTTP/2 session takes the buffered bytes and then reads the
+      // socket's handle itself; resuming the JS stream would steal data.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
+  };
+  socket.on("data", onData);
+}
+
+/** Listens on `host:port` (port 0: any free port); with `tls`, every connection is TLS. */
+export async function listen(
+  handler: RequestHandler,
+  port: number,
+  host: string,
+  limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  tls?: TlsFiles,
+): Promise<Listener> {
+  // TLS is done by a tls.Server that never listens: it gets each socket once
+  // the caps let it in, and hands the decrypted connection on by ALPN.
+  const secure = tls ? createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ["h2", "http/1.1"] }) : undefined;
+  const h1 = createH1Server(handler, limits);
+  const { server: h2server, sessions } = createH2Server(handler, limits);
+  const sockets = new Set<Socket>();
+  const perClient = new Map<string, number>();
 
   secure?.on("secureConnection", (socket: TLSSocket) => {
     // Node's TLS socket times nothing by itself; the raw one's sniff timeout ends with the handshake.
@@ -188,26 +236,7 @@ export async function listen(
       secure.emit("connection", socket);
       return;
     }
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, PREFACE.length);
-      const isH2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (isH2 && head.length < PREFACE.length) return; // need more bytes to decide
-      socket.off("data", onData);
-      socket.setTimeout(0);
-      socket.pause();
-      socket.unshift(head);
-      if (isH2) {
-        // The HTTP/2 session takes the buffered bytes and then reads the
-        // socket's handle itself; resuming the JS stream would steal data.
-        h2server.emit("connection", socket);
-      } else {
-        h1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
+    sniffProtocol(socket, h1, h2server);
     socket.on("error", () => socket.destroy());
   });
 
