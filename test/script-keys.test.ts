@@ -14,6 +14,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createRedis, waitReady } from "../queue/connection.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import { createQueue } from "../queue/queue.js";
 import { readStreamView } from "../queue/stream-view.js";
 import { connect, useRedis } from "./helpers/redis.js";
@@ -73,13 +74,15 @@ describe("the keys a workload touches", () => {
     feed.on("monitor", (_time: string, args: string[]) => commands.push(args));
     try {
       await queue.publishLimits();
-      const job = await queue.submitJob({
-        steps: [
-          { name: "a", operation: echo({ text: "one" }) },
-          { name: "b", operation: echo({ text: "two" }), dependsOn: ["a"] },
-          { name: "c", operation: echo({ text: "three" }), retry: { maxAttempts: 1 } },
-        ],
-      });
+      const job = await queue.submit(
+        queue.prepare({
+          steps: [
+            { name: "a", operation: echo({ text: "one" }) },
+            { name: "b", operation: echo({ text: "two" }), dependsOn: ["a"] },
+            { name: "c", operation: echo({ text: "three" }), retry: { maxAttempts: 1 } },
+          ],
+        }),
+      );
       const claimed = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 10 })).steps;
       const a = claimed.find((s) => s.name === "a");
       const c = claimed.find((s) => s.name === "c");
@@ -91,11 +94,11 @@ describe("the keys a workload touches", () => {
       await queue.fail(c, { code: 2, message: "boom", retryable: false });
       await queue.retryStep(job.jobId, 2);
       await queue.cancel(job.jobId, undefined, "done testing");
-      const dead = await queue.submitStep({ step: { operation: echo({ text: "x" }), retry: { maxAttempts: 1 } } });
+      const dead = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "x" }), retry: { maxAttempts: 1 } })));
       const [d] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 1 })).steps;
       if (d) await queue.fail(d, { code: 2, message: "dead", retryable: false });
       await queue.purgeStep(dead.jobId, 0);
-      const released = await queue.submitStep({ step: { operation: echo({ text: "y" }) } });
+      const released = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "y" }) })));
       const [r] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 1 })).steps;
       if (r) await queue.release("w", [r]);
       await queue.readLog(job.jobId, "", 100);
