@@ -50,6 +50,43 @@ export interface FieldPaths {
   step: (index: number) => string;
 }
 
+const SINGLE_STEP_PATHS: FieldPaths = { job: "", step: () => "" };
+
+/** Field paths of SubmitJob requests. */
+export function jobFieldPaths(prefix = ""): FieldPaths {
+  return { job: prefix, step: (i) => `${prefix}steps[${i}].` };
+}
+
+/** Field paths of SubmitStep requests (the step's fields are top-level). */
+export function stepFieldPaths(prefix = ""): FieldPaths {
+  return prefix === "" ? SINGLE_STEP_PATHS : { job: prefix, step: () => prefix };
+}
+
+/** The name of the step of a one-step job (a SubmitStep request). */
+const ONE_STEP_NAME = "main";
+
+/** A one-step job as a SubmitStep request describes it: the step's fields and the job's side by side. */
+export interface OneStepInput extends Omit<StepInput, "name" | "dependsOn">, Omit<JobInput, "steps" | "failurePolicy"> {}
+
+/** `input` as a job of one step named "main" (what SubmitStep stores); prepared with stepFieldPaths(), errors name its fields as SubmitStep does. */
+export function oneStepJob(input: OneStepInput): JobInput {
+  return {
+    steps: [
+      {
+        name: ONE_STEP_NAME,
+        operation: input.operation,
+        retry: input.retry,
+        timeoutMs: input.timeoutMs,
+        queueTimeoutMs: input.queueTimeoutMs,
+      },
+    ],
+    priority: input.priority,
+    idempotencyKey: input.idempotencyKey,
+    labels: input.labels,
+    notBefore: input.notBefore,
+  };
+}
+
 /** A validated job, ready for submitJobs.lua (see its header for the fields). */
 export interface PreparedJob {
   /**

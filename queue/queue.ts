@@ -6,24 +6,26 @@
 import type { Redis } from "ioredis";
 import type { EventType } from "../gen/stepq/v1/events_pb.js";
 import { appendOutputs, type OutputAppend } from "./append-outputs.js";
-import { claimSteps } from "./claim-steps.js";
+import { type ClaimOptions, type Claimed, claimSteps } from "./claim-steps.js";
 import { createCoalescer } from "./coalescer.js";
 import { completeStep } from "./complete-step.js";
+import type { LeaseLostError } from "./errors.js";
 import { extendLeases } from "./extend-leases.js";
 import { failStep } from "./fail-step.js";
 import { registerScripts } from "./function-library.js";
 import { createKeys, type QueueKeys } from "./keys.js";
 import type { AttemptError, Lease, OutputBatch } from "./leases.js";
-import { type LimitOverrides, resolveLimits } from "./limits.js";
+import { type LimitOverrides, resolveLimits, type SubmitLimits } from "./limits.js";
 import { loadJobs, recordSizes, tenantOf } from "./load-jobs.js";
+import type { LogEntry, StreamEvent } from "./log-entry.js";
 import { eventsTrimmedAfter, lastEventCursor, openLog, readEvents, readLog, workerEvent } from "./logs.js";
-import { sweepOnce } from "./maintenance.js";
-import { type FieldPaths, type JobInput, type PreparedJob, prepareJob } from "./prepare-job.js";
+import { type SweepCounts, sweepOnce } from "./maintenance.js";
+import { type FieldPaths, type JobInput, jobFieldPaths, type PreparedJob, prepareJob } from "./prepare-job.js";
 import { publishLimits } from "./publish-limits.js";
 import { type QueueContext, queueScript } from "./queue-script.js";
 import { releaseSteps } from "./release-steps.js";
 import { reportProgress } from "./report-progress.js";
-import { settleSteps } from "./settle-steps.js";
+import { type SettleOptions, type Settled, settleSteps } from "./settle-steps.js";
 import { cancelSteps, purgeStep, retryStep } from "./step-actions.js";
 import { createSubmitter, type JobView, type SubmitResult } from "./submit.js";
 
@@ -39,22 +41,85 @@ export interface QueueOptions {
   eventsMaxLen?: number;
 }
 
-const SINGLE_STEP_PATHS: FieldPaths = { job: "", step: () => "" };
+/**
+ * What the queue offers. Submitting is two moves: `prepare` validates a job
+ * in this process (a one-step job is shaped by oneStepJob first), then
+ * `submit` stores one prepared job, or `submitAll` many, all or none. Each
+ * operation is a file of queue/, named in its comment.
+ */
+export interface Queue {
+  /** The queue's Redis keys (keys.ts). */
+  readonly keys: QueueKeys;
+  /** The size caps and step defaults this process applies (limits.ts). */
+  readonly limits: SubmitLimits;
+  /** The command connection the queue was created over. */
+  readonly redis: Redis;
 
-/** Field paths of SubmitJob requests. */
-export function jobFieldPaths(prefix = ""): FieldPaths {
-  return { job: prefix, step: (i) => `${prefix}steps[${i}].` };
+  // Jobs.
+  /** Validates a job and builds its stored spec; throws InvalidArgumentError naming the field by `paths` (default: as SubmitJob) (prepare-job.ts). */
+  prepare(input: JobInput, paths?: FieldPaths): PreparedJob;
+  /** Stores one prepared job; submits made together share a call to Redis, each stored or refused on its own (submit.ts). */
+  submit(job: PreparedJob): Promise<SubmitResult>;
+  /** Stores prepared jobs, all or none (submit.ts). */
+  submitAll(jobs: readonly PreparedJob[]): Promise<SubmitResult[]>;
+  /** The job, or undefined when it does not exist or no longer does (load-jobs.ts). */
+  getJob(jobId: string): Promise<JobView | undefined>;
+  /** The tenant number of a job (only its header is read), or undefined when it does not exist (load-jobs.ts). */
+  tenantOf(jobId: string): Promise<number | undefined>;
+  /** Several jobs in one round trip (load-jobs.ts). */
+  getJobs(jobIds: readonly string[]): Promise<(JobView | undefined)[]>;
+  /** Each job's stored record size in bytes (0: no such job), in one round trip, to load records in bounded groups (load-jobs.ts). */
+  recordSizes(jobIds: readonly string[]): Promise<number[]>;
+  /** Makes this process's size caps the queue's; a warning when another server's differed (publish-limits.ts). */
+  publishLimits(): Promise<string | undefined>;
+
+  // What clients do to submitted work (step-actions.ts).
+  /** Cancels step `stepIndex` of a job, or the whole job when it is undefined. */
+  cancel(jobId: string, stepIndex: number | undefined, reason: string): Promise<void>;
+  /** Queues a dead-lettered (FAILED) step again with fresh attempts, and what its failure cancelled. */
+  retryStep(jobId: string, stepIndex: number): Promise<void>;
+  /** Removes a FAILED step from the dead-letter list. */
+  purgeStep(jobId: string, stepIndex: number): Promise<void>;
+
+  // Logs and events (logs.ts).
+  /** Creates the job's log if it does not exist yet (so a queued job can be followed). */
+  openLog(jobId: string): Promise<void>;
+  /** Up to `count` entries of the job's log after `afterCursor` ("" or "0-0": from the start); an unknown job reads as empty. */
+  readLog(jobId: string, afterCursor: string, count: number): Promise<LogEntry[]>;
+  /** The queue-wide events of up to `count` stream entries after `afterCursor` (an events cursor; "": from the start). */
+  readEvents(afterCursor: string, count: number): Promise<StreamEvent[]>;
+  /** Records on the events stream that a worker joined or left. */
+  workerEvent(type: EventType.WORKER_JOINED | EventType.WORKER_LEFT, workerId: string, routes: readonly string[]): Promise<void>;
+  /** Id of the newest queue-wide event, or "0-0". */
+  lastEventCursor(): Promise<string>;
+  /** Whether events after `cursor` were trimmed away (the stream is capped), so a watcher resuming there would miss some. */
+  eventsTrimmedAfter(cursor: string): Promise<boolean>;
+
+  // The worker's side (leases.ts; each operation its own file).
+  /** Claims up to `max` steps of `routes` for a worker (claim-steps.ts). */
+  claim(opts: ClaimOptions): Promise<Claimed>;
+  /** Renews leases by `leaseMs`: per lease, its new deadline or why it is gone (a LeaseLostError or StepCancelledError) (extend-leases.ts). */
+  extendLeases(leases: readonly Lease[], leaseMs: number): Promise<(number | LeaseLostError)[]>;
+  /** Writes buffered output of a running step (idempotent per batch); concurrent appends share a call (append-outputs.ts). */
+  appendOutput(lease: Lease, batch: OutputBatch): Promise<void>;
+  /** Records a running step's progress (0..1) and an optional one-line message (report-progress.ts). */
+  reportProgress(lease: Lease, progress: number, message?: string): Promise<void>;
+  /** Completes a step with its result, after writing `trailing` output; returns the job's state (complete-step.ts). */
+  complete(lease: Lease, result: Uint8Array, trailing?: OutputBatch): Promise<number>;
+  /** Completes a batch of finished steps and claims replacements, in one call (settle-steps.ts). */
+  settle(opts: SettleOptions): Promise<Settled>;
+  /** Fails an attempt; the queue retries it or dead-letters the step (fail-step.ts). */
+  fail(lease: Lease, error: AttemptError, trailing?: OutputBatch): Promise<{ state: number; retryAt?: number }>;
+  /** Hands steps back without using an attempt (the worker is stopping, or busy); returns how many (release-steps.ts). */
+  release(workerId: string, leases: readonly Lease[], why?: "stopping" | "busy"): Promise<number>;
+
+  // Maintenance.
+  /** One maintenance pass; every server and worker runs it periodically, see createSweeper (maintenance.ts). */
+  sweep(limit?: number): Promise<SweepCounts>;
 }
-
-/** Field paths of SubmitStep requests (the step's fields are top-level). */
-export function stepFieldPaths(prefix = ""): FieldPaths {
-  return prefix === "" ? SINGLE_STEP_PATHS : { job: prefix, step: () => prefix };
-}
-
-export type Queue = ReturnType<typeof createQueue>;
 
 /** Creates the queue API over `options.redis` and registers its scripts. */
-export function createQueue(options: QueueOptions) {
+export function createQueue(options: QueueOptions): Queue {
   const redis = options.redis;
   const keys: QueueKeys = createKeys(options.queue);
   const limits = resolveLimits(options.limits);
@@ -78,79 +143,38 @@ export function createQueue(options: QueueOptions) {
     limits,
     redis,
 
-    /** Validates a job and builds its stored spec (throws InvalidArgumentError naming the field). */
-    prepare(input: JobInput, paths: FieldPaths = jobFieldPaths()): PreparedJob {
-      return prepareJob(input, limits, paths);
-    },
-
-    /** Stores prepared jobs, all or none. */
-    submit(jobs: readonly PreparedJob[]): Promise<SubmitResult[]> {
-      return submitter.all(jobs);
-    },
-
-    /**
-     * Stores one prepared job. Submits made while others are on their way
-     * share a call to Redis; each is stored or refused on its own.
-     */
-    submitPrepared(job: PreparedJob): Promise<SubmitResult> {
-      return submitter.one(job);
-    },
-
-    /** Validates and stores one job. */
-    submitJob(input: JobInput): Promise<SubmitResult> {
-      return submitter.one(prepareJob(input, limits, jobFieldPaths()));
-    },
-
-    /** Validates and stores a one-step job (step name "main"). */
-    submitStep(input: Omit<JobInput, "steps"> & { step: Omit<JobInput["steps"][number], "name"> }): Promise<SubmitResult> {
-      const { step, ...job } = input;
-      return submitter.one(prepareJob({ ...job, steps: [{ ...step, name: "main" }] }, limits, stepFieldPaths()));
-    },
-
-    /** The job, or undefined when it does not exist (any more). */
-    async getJob(jobId: string): Promise<JobView | undefined> {
+    prepare: (input, paths = jobFieldPaths()) => prepareJob(input, limits, paths),
+    submit: submitter.one,
+    submitAll: (jobs) => submitter.all(jobs),
+    async getJob(jobId) {
       const [job] = await loadJobs(ctx, [jobId]);
       return job;
     },
-    /** The tenant number of a job (its header alone is read), or undefined when it does not exist. */
-    tenantOf: (jobId: string) => tenantOf(ctx, jobId),
-    /** Several jobs in one round trip. */
-    getJobs: (jobIds: readonly string[]) => loadJobs(ctx, jobIds),
-    /** The stored size of each job's record, bytes (0: no such job), in one round trip; for loading records in bounded groups. */
-    recordSizes: (jobIds: readonly string[]) => recordSizes(ctx, jobIds),
-    /** Makes this process's size caps the queue's (see publish-limits.ts); a warning when another server's differed. */
+    tenantOf: (jobId) => tenantOf(ctx, jobId),
+    getJobs: (jobIds) => loadJobs(ctx, jobIds),
+    recordSizes: (jobIds) => recordSizes(ctx, jobIds),
     publishLimits: () => publishLimits(ctx, limits),
 
-    // What clients do to submitted work (see step-actions.ts).
-    /** Cancels step `stepIndex` of a job, or the whole job when it is undefined. */
-    cancel: (jobId: string, stepIndex: number | undefined, reason: string) => cancelSteps(ctx, jobId, stepIndex, reason),
-    retryStep: (jobId: string, stepIndex: number) => retryStep(ctx, jobId, stepIndex),
-    purgeStep: (jobId: string, stepIndex: number) => purgeStep(ctx, jobId, stepIndex),
+    cancel: (jobId, stepIndex, reason) => cancelSteps(ctx, jobId, stepIndex, reason),
+    retryStep: (jobId, stepIndex) => retryStep(ctx, jobId, stepIndex),
+    purgeStep: (jobId, stepIndex) => purgeStep(ctx, jobId, stepIndex),
 
-    // Logs and events (see logs.ts).
-    openLog: (jobId: string) => openLog(ctx, jobId),
-    readLog: (jobId: string, afterCursor: string, count: number) => readLog(ctx, jobId, afterCursor, count),
-    readEvents: (afterCursor: string, count: number) => readEvents(ctx, afterCursor, count),
-    workerEvent: (type: EventType.WORKER_JOINED | EventType.WORKER_LEFT, workerId: string, routes: readonly string[]) =>
-      workerEvent(ctx, eventsMaxLen, type, workerId, routes),
+    openLog: (jobId) => openLog(ctx, jobId),
+    readLog: (jobId, afterCursor, count) => readLog(ctx, jobId, afterCursor, count),
+    readEvents: (afterCursor, count) => readEvents(ctx, afterCursor, count),
+    workerEvent: (type, workerId, routes) => workerEvent(ctx, eventsMaxLen, type, workerId, routes),
     lastEventCursor: () => lastEventCursor(ctx),
-    eventsTrimmedAfter: (cursor: string) => eventsTrimmedAfter(ctx, cursor),
+    eventsTrimmedAfter: (cursor) => eventsTrimmedAfter(ctx, cursor),
 
-    // The worker's side (see leases.ts).
-    claim: (opts: { workerId: string; routes: readonly string[]; leaseMs: number; max: number }) => claimSteps(ctx, opts),
-    extendLeases: (leases: readonly Lease[], leaseMs: number) => extendLeases(ctx, leases, leaseMs),
-    /** Writes buffered output of a running step (idempotent per batch); concurrent appends share a call. */
-    appendOutput: (lease: Lease, batch: OutputBatch): Promise<void> =>
-      batch.entries.length === 0 ? Promise.resolve() : appender({ lease, batch }),
-    reportProgress: (lease: Lease, progress: number, message?: string) => reportProgress(ctx, lease, progress, message),
-    complete: (lease: Lease, result: Uint8Array, trailing?: OutputBatch) => completeStep(ctx, lease, result, trailing),
-    settle: (opts: Parameters<typeof settleSteps>[1]) => settleSteps(ctx, opts),
-    fail: (lease: Lease, error: AttemptError, trailing?: OutputBatch) => failStep(ctx, lease, error, trailing),
-    release: (workerId: string, leases: readonly Lease[], why?: "stopping" | "busy") => releaseSteps(ctx, workerId, leases, why),
+    claim: (opts) => claimSteps(ctx, opts),
+    extendLeases: (leases, leaseMs) => extendLeases(ctx, leases, leaseMs),
+    appendOutput: (lease, batch) => (batch.entries.length === 0 ? Promise.resolve() : appender({ lease, batch })),
+    reportProgress: (lease, progress, message) => reportProgress(ctx, lease, progress, message),
+    complete: (lease, result, trailing) => completeStep(ctx, lease, result, trailing),
+    settle: (opts) => settleSteps(ctx, opts),
+    fail: (lease, error, trailing) => failStep(ctx, lease, error, trailing),
+    release: (workerId, leases, why) => releaseSteps(ctx, workerId, leases, why),
 
-    /** One maintenance pass (see maintenance.ts); every server and worker runs it periodically (see createSweeper). */
-    sweep: (limit?: number) => sweepOnce(ctx, eventsMaxLen, limit),
+    sweep: (limit) => sweepOnce(ctx, eventsMaxLen, limit),
   };
 }
-
-

@@ -13,13 +13,22 @@ export interface Settled {
   redisNow: number;
 }
 
+/** What a worker settles: its finished steps (`completions`), and up to `claimMax` replacements to claim. */
+export interface SettleOptions {
+  workerId: string;
+  routes: readonly string[];
+  leaseMs: number;
+  claimMax: number;
+  completions: readonly Completion[];
+}
+
 /**
  * Completes a batch of a worker's finished steps and claims up to `claimMax`
  * replacements, in one call: the worker's hot path.
  */
 export async function settleSteps(
   ctx: LeaseContext,
-  opts: { workerId: string; routes: readonly string[]; leaseMs: number; claimMax: number; completions: readonly Completion[] },
+  opts: SettleOptions,
 ): Promise<Settled> {
   const args = [opts.workerId, opts.leaseMs, opts.claimMax, encodeCompletions(opts.completions), ...opts.routes];
   const reply = await leaseScript(ctx, "settleSteps", args, opts.workerId);

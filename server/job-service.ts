@@ -14,8 +14,7 @@ import {
   WatchJobResponseSchema,
 } from "../gen/stepq/v1/job_service_pb.js";
 import { listJobs } from "../queue/listing.js";
-import type { JobInput } from "../queue/prepare-job.js";
-import { jobFieldPaths } from "../queue/queue.js";
+import { type JobInput, jobFieldPaths } from "../queue/prepare-job.js";
 import { replyBudget, toEvent, toJob } from "./convert.js";
 import { followLog, isLastFinalEvent, jobOrNotFound, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { connectMessages, jobOutput } from "./output-streams.js";
@@ -49,7 +48,7 @@ export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeo
   return {
     async submitJob(req, ctx) {
       const input = { ...jobRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
-      const result = await queue.submitPrepared(queue.prepare(input, jobFieldPaths()));
+      const result = await queue.submit(queue.prepare(input, jobFieldPaths()));
       if (!result?.job) throw new Error("submit returned no record");
       return { job: toJob(result.job, replyBudget(queue.limits)), deduplicated: result.deduplicated };
     },

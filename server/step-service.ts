@@ -19,8 +19,8 @@ import { DataLossError, InvalidArgumentError, NotFoundError, OutOfRangeError } f
 import { stepIdOf } from "../queue/ids.js";
 import { listSteps } from "../queue/listing.js";
 import { eventsAfter, parseEventCursor, previousStreamId } from "../queue/log-entry.js";
-import type { JobInput } from "../queue/prepare-job.js";
-import { type Queue, type SubmitResult, stepFieldPaths } from "../queue/queue.js";
+import { type JobInput, oneStepJob, stepFieldPaths } from "../queue/prepare-job.js";
+import type { Queue, SubmitResult } from "../queue/queue.js";
 import { replyBudget, toEvent, toStep } from "./convert.js";
 import { checkJobInScope, type Scope, scopeOf, tenantFilter } from "./caller-scope.js";
 import { jobOrNotFound } from "./follow-log.js";
@@ -39,21 +39,16 @@ export const MAX_BATCH = 1000;
 
 /** A SubmitStep request as a one-step job named "main". */
 export function stepRequestToJob(req: SubmitStepRequest): JobInput {
-  return {
-    steps: [
-      {
-        name: "main",
-        operation: req.operation,
-        retry: req.retry,
-        timeoutMs: req.timeoutMs,
-        queueTimeoutMs: req.queueTimeoutMs,
-      },
-    ],
+  return oneStepJob({
+    operation: req.operation,
+    retry: req.retry,
+    timeoutMs: req.timeoutMs,
+    queueTimeoutMs: req.queueTimeoutMs,
     priority: req.priority,
     idempotencyKey: req.idempotencyKey,
     labels: req.labels,
     notBefore: req.notBefore ? timestampMs(req.notBefore) : undefined,
-  };
+  });
 }
 
 function submitted(r: SubmitResult) {
@@ -85,7 +80,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
   return {
     async submitStep(req, ctx) {
       const input = { ...stepRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
-      const result = await queue.submitPrepared(queue.prepare(input, stepFieldPaths()));
+      const result = await queue.submit(queue.prepare(input, stepFieldPaths()));
       return submitted(result as SubmitResult);
     },
 
@@ -95,7 +90,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       if (n === 0) throw new InvalidArgumentError("requests", "is empty: send 1 to 1000 steps");
       if (n > MAX_BATCH) throw new InvalidArgumentError("requests", `has ${n} steps; at most ${MAX_BATCH} per call`);
       const prepared = req.requests.map((r, i) => queue.prepare({ ...stepRequestToJob(r), tenant }, stepFieldPaths(`requests[${i}].`)));
-      const results = await queue.submit(prepared);
+      const results = await queue.submitAll(prepared);
       return { responses: results.map(submitted) };
     },
 

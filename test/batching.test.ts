@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AlreadyExistsError, LeaseLostError, ResourceExhaustedError } from "../queue/errors.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import type { Queue } from "../queue/queue.js";
 import { useQueues } from "./helpers/queue.js";
 import { echo } from "./helpers/stack.js";
@@ -17,7 +18,7 @@ describe("submits made together", () => {
   it("share calls, and each is stored or refused on its own: the route limit refuses only the jobs over it", async () => {
     const queue = newQueue({ limits: { maxQueuedPerRoute: 5 } });
     const before = await fcalls(queue);
-    const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => queue.submitStep({ step: { operation: echo({ text: `s${i}` }) } })));
+    const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: `s${i}` }) })))));
     // At most two calls in flight, each with its share of what waits.
     expect(await fcalls(queue)).toBe(before + 2);
     expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(5);
@@ -34,14 +35,14 @@ describe("submits made together", () => {
 
   it("with one idempotency key and the same request get one job; a different request under it is ALREADY_EXISTS", async () => {
     const queue = newQueue();
-    const same = { idempotencyKey: "k-1", step: { operation: echo({ text: "same" }) } };
+    const same = oneStepJob({ idempotencyKey: "k-1", operation: echo({ text: "same" }) });
     const [a, b, c] = await Promise.allSettled([
-      queue.submitStep(same),
-      queue.submitStep(same),
-      queue.submitStep({ idempotencyKey: "k-1", step: { operation: echo({ text: "other" }) } }),
+      queue.submit(queue.prepare(same)),
+      queue.submit(queue.prepare(same)),
+      queue.submit(queue.prepare(oneStepJob({ idempotencyKey: "k-1", operation: echo({ text: "other" }) }))),
     ]);
     expect(a?.status === "fulfilled" && b?.status === "fulfilled").toBe(true);
-    const [first, second] = [a, b].map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<Queue["submitStep"]>>>).value);
+    const [first, second] = [a, b].map((o) => (o as PromiseFulfilledResult<Awaited<ReturnType<Queue["submit"]>>>).value);
     expect(second?.jobId).toBe(first?.jobId);
     expect([first?.deduplicated, second?.deduplicated]).toEqual([false, true]);
     expect(second?.job?.steps[0]?.state).toBe(first?.job?.steps[0]?.state);
@@ -54,7 +55,7 @@ describe("submits made together", () => {
 describe("output appended together", () => {
   it("shares calls, each append fenced by its own lease: a lost lease refuses only its own output", async () => {
     const queue = newQueue();
-    for (let i = 0; i < 20; i++) await queue.submitStep({ step: { operation: echo({ text: `o${i}` }) } });
+    for (let i = 0; i < 20; i++) await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: `o${i}` }) })));
     const [lost] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 50, max: 1 })).steps;
     const live = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 19 })).steps;
     await untilRedisTimePasses(queue.redis, lost!.leaseDeadline);
@@ -79,7 +80,7 @@ describe("the events stream", () => {
   it("is capped in events, not entries: an entry that holds the events of a whole batch counts them all", async () => {
     const queue = newQueue({ eventsMaxLen: 1000 });
     for (let b = 0; b < 300; b++) {
-      await queue.submit(Array.from({ length: 10 }, (_, i) => queue.prepare({ steps: [{ name: "main", operation: echo({ text: `e${b}.${i}` }) }] })));
+      await queue.submitAll(Array.from({ length: 10 }, (_, i) => queue.prepare(oneStepJob({ operation: echo({ text: `e${b}.${i}` }) }))));
     }
     // 300 entries of 20 events each (job and step submitted, per job).
     expect(await queue.redis.xlen(queue.keys.events)).toBe(300);

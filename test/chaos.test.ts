@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import { auditRun } from "../bench/chaos/audit.js";
 import type { FollowRecord } from "../bench/chaos/follower.js";
 import type { PlannedJob } from "../bench/chaos/job-plan.js";
@@ -59,7 +60,7 @@ describe("chaos", () => {
       designedToFail: false,
       followed: true,
     }));
-    const { jobId } = await queue.submitStep({ step: { operation: echo(echoPlan) } });
+    const { jobId } = await queue.submit(queue.prepare(oneStepJob({ operation: echo(echoPlan) })));
     await eventually(() => queue.getJob(jobId), (j) => j?.state === JobState.SUCCEEDED);
     await queue.redis.xadd(queue.keys.log(jobId), "*", "k", "e", "t", EventType.STEP_SUCCEEDED, "j", jobId, "s", 0, "a", 1);
     const gappy: FollowRecord = {

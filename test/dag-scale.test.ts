@@ -24,13 +24,15 @@ describe("multi-step jobs at scale and under crashes", () => {
     for (let batch = 0; batch < 10; batch++) {
       const results = await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          q.submitJob({
-            steps: [
-              { name: "a", operation: echo({ text: `a${batch * 100 + i}` }) },
-              { name: "b", operation: echo({ text: `b${batch * 100 + i}` }) },
-              { name: "c", operation: echo({ text: "{{steps.a.output}}{{steps.b.output}}" }), dependsOn: ["a", "b"] },
-            ],
-          }),
+          q.submit(
+            q.prepare({
+              steps: [
+                { name: "a", operation: echo({ text: `a${batch * 100 + i}` }) },
+                { name: "b", operation: echo({ text: `b${batch * 100 + i}` }) },
+                { name: "c", operation: echo({ text: "{{steps.a.output}}{{steps.b.output}}" }), dependsOn: ["a", "b"] },
+              ],
+            }),
+          ),
         ),
       );
       ids.push(...results.map((r) => r.jobId));
@@ -65,13 +67,15 @@ describe("multi-step jobs at scale and under crashes", () => {
       STEPQ_LOG_LEVEL: "info",
     });
     await crashing.waitFor(/started routes=echo/);
-    const { jobId } = await q.submitJob({
-      steps: [
-        { name: "a", operation: echo({ text: "A" }) },
-        { name: "b", operation: echo({ text: "B", delayMs: 4000 }), dependsOn: ["a"] },
-        { name: "c", operation: echo({ text: "{{steps.b.output}}!" }), dependsOn: ["b"] },
-      ],
-    });
+    const { jobId } = await q.submit(
+      q.prepare({
+        steps: [
+          { name: "a", operation: echo({ text: "A" }) },
+          { name: "b", operation: echo({ text: "B", delayMs: 4000 }), dependsOn: ["a"] },
+          { name: "c", operation: echo({ text: "{{steps.b.output}}!" }), dependsOn: ["b"] },
+        ],
+      }),
+    );
     await eventually(() => q.getJob(jobId), (j) => j?.steps[1]?.state === StepState.RUNNING, 20_000);
     expect(await crashing.stop("SIGKILL")).toBe(null);
 

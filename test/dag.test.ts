@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { FailurePolicy, JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import { postJson } from "./helpers/json-rpc.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
@@ -143,15 +144,17 @@ describe("priority and fairness", () => {
     const claimOne = async () => (await q.claim({ workerId: "t", routes: ["echo"], leaseMs: 10_000, max: 1 })).steps[0]!;
     // Drain what earlier tests left.
     while ((await q.claim({ workerId: "drain", routes: ["echo"], leaseMs: 60_000, max: 100 })).steps.length > 0);
-    const old = await q.submitJob({
-      steps: [
-        { name: "first", operation: echo({ text: "1" }) },
-        { name: "second", operation: echo({ text: "2" }), dependsOn: ["first"] },
-      ],
-    });
-    const newer = await q.submitStep({ step: { operation: echo({ text: "new" }) } });
-    const newest = await q.submitStep({ step: { operation: echo({ text: "newest" }) } });
-    const urgent = await q.submitStep({ priority: 10, step: { operation: echo({ text: "urgent" }) } });
+    const old = await q.submit(
+      q.prepare({
+        steps: [
+          { name: "first", operation: echo({ text: "1" }) },
+          { name: "second", operation: echo({ text: "2" }), dependsOn: ["first"] },
+        ],
+      }),
+    );
+    const newer = await q.submit(q.prepare(oneStepJob({ operation: echo({ text: "new" }) })));
+    const newest = await q.submit(q.prepare(oneStepJob({ operation: echo({ text: "newest" }) })));
+    const urgent = await q.submit(q.prepare(oneStepJob({ priority: 10, operation: echo({ text: "urgent" }) })));
 
     expect((await claimOne()).jobId).toBe(urgent.jobId);
     const first = await claimOne();

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { StepErrorCode, StepState } from "../gen/stepq/v1/step_pb.js";
 import { LeaseLostError, StepCancelledError } from "../queue/errors.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import { resultBytes, useQueues } from "./helpers/queue.js";
 import type { Queue } from "../queue/queue.js";
 import { echo } from "./helpers/stack.js";
@@ -13,7 +14,7 @@ beforeEach(() => {
 });
 
 async function submitEcho(text: string) {
-  const { jobId } = await queue.submitStep({ step: { operation: echo({ text }) } });
+  const { jobId } = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text }) })));
   return jobId;
 }
 
@@ -131,7 +132,7 @@ describe("leases and fencing", () => {
 describe("the record of a job without a log", () => {
   it("does not grow with progress reports", async () => {
     const queue = newQueue();
-    const { jobId } = await queue.submitStep({ step: { operation: echo({ text: "p" }) } });
+    const { jobId } = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "p" }) })));
     const [step] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 1 })).steps;
     // The first report rewrites the record whole (its claim was appended in place); later ones must not add to it.
     await queue.reportProgress(step!, 0.01, "at 1");

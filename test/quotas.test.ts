@@ -28,16 +28,16 @@ describe("submits per second per tenant", () => {
     const jobs = (tenant: number, n: number): PreparedJob[] =>
       Array.from({ length: n }, () => queue.prepare({ steps: [{ name: "main", operation: op }], tenant }));
     // One call, one second: deterministic.
-    await expect(queue.submit([...jobs(1, MAX + 1), ...jobs(2, 1)])).rejects.toThrow(refusal(MAX + 1));
+    await expect(queue.submitAll([...jobs(1, MAX + 1), ...jobs(2, 1)])).rejects.toThrow(refusal(MAX + 1));
     expect(await queue.redis.keys(`${queue.keys.prefix}j:*`)).toEqual([]);
-    const both = await queue.submit([...jobs(1, MAX), ...jobs(2, MAX)]);
+    const both = await queue.submitAll([...jobs(1, MAX), ...jobs(2, MAX)]);
     expect(both.map((r) => r.job?.tenant)).toEqual([...Array(MAX).fill(1), ...Array(MAX).fill(2)]);
   });
 
   it("submits sharing calls are refused one by one past the quota, each naming it", async () => {
     const queue = newQueue();
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 3 * MAX }, () => queue.submitPrepared(queue.prepare({ steps: [{ name: "main", operation: op }], tenant: 7 }))),
+      Array.from({ length: 3 * MAX }, () => queue.submit(queue.prepare({ steps: [{ name: "main", operation: op }], tenant: 7 }))),
     );
     const stored = outcomes.filter((o) => o.status === "fulfilled");
     const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
@@ -47,8 +47,8 @@ describe("submits per second per tenant", () => {
     for (const r of refused) expect((r.reason as Error).message).toMatch(/^your tenant's quota is 5 submitted jobs per second \(max_submits_per_second\) and this would be job 6 of/);
     // A deduplicated resend is no new submit: it is not refused.
     const keyed = queue.prepare({ steps: [{ name: "main", operation: op }], tenant: 8, idempotencyKey: "same" });
-    const first = await queue.submitPrepared(keyed);
-    const again = await Promise.all(Array.from({ length: 2 * MAX }, () => queue.submitPrepared(keyed)));
+    const first = await queue.submit(keyed);
+    const again = await Promise.all(Array.from({ length: 2 * MAX }, () => queue.submit(keyed)));
     expect(again.every((r) => r.deduplicated && r.jobId === first.jobId)).toBe(true);
   });
 

@@ -4,6 +4,7 @@ import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { pack } from "../wire/msgpack.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import type { Queue } from "../queue/queue.js";
 import { resultBytes, useQueues } from "./helpers/queue.js";
 import { echo } from "./helpers/stack.js";
@@ -36,20 +37,20 @@ describe("job records", () => {
     await expect(queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 5 })).rejects.toThrow(
       `job ${jobId} has record format ${0x80 | 0x05}; this stepq reads format 2 only`,
     );
-    const fresh = await queue.submitStep({ step: { operation: echo({ text: "new" }) } });
+    const fresh = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "new" }) })));
     expect(await firstByte(queue, fresh.jobId)).toBe(2);
   });
 
   it("of a one-step job read back exactly as its submit described it", async () => {
     const queue = newQueue();
     const cases = [
-      { step: { operation: echo({ text: "plain" }) } },
-      { step: { operation: echo({ text: "ünïcode 🙂" }), retry: { maxAttempts: 7, initialBackoffMs: 250, maxBackoffMs: 9000 }, timeoutMs: 1234 } },
-      { step: { operation: echo({ text: "labelled" }) }, labels: { team: "ml", "x.y/z": "über" }, idempotencyKey: "rf-1" },
-      { step: { operation: create(OperationSchema, { kind: { case: "infer", value: { model: "tiny", prompt: "hi" } } }) } },
+      { operation: echo({ text: "plain" }) },
+      { operation: echo({ text: "ünïcode 🙂" }), retry: { maxAttempts: 7, initialBackoffMs: 250, maxBackoffMs: 9000 }, timeoutMs: 1234 },
+      { operation: echo({ text: "labelled" }), labels: { team: "ml", "x.y/z": "über" }, idempotencyKey: "rf-1" },
+      { operation: create(OperationSchema, { kind: { case: "infer", value: { model: "tiny", prompt: "hi" } } }) },
     ];
     for (const input of cases) {
-      const submitted = await queue.submitStep(input);
+      const submitted = await queue.submit(queue.prepare(oneStepJob(input)));
       const stored = await queue.getJob(submitted.jobId);
       expect(submitted.job).toEqual(stored);
     }
@@ -58,7 +59,7 @@ describe("job records", () => {
   it("of finished one-step jobs expire from the expiry list of their retention, oldest first", async () => {
     const queue = newQueue({ limits: { retentionMs: 50 } });
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await queue.submitStep({ step: { operation: echo({ text: `r${i}` }) } })).jobId);
+    for (let i = 0; i < 3; i++) ids.push((await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: `r${i}` }) })))).jobId);
     const { steps } = await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 10_000, max: 3 });
     const settled = await queue.settle({
       workerId: "w",

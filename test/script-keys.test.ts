@@ -18,6 +18,7 @@ import { StepResultSchema } from "../gen/stepq/v1/step_pb.js";
 import { createRedis, waitReady } from "../queue/connection.js";
 import { buildLibrary, SCRIPT_NAMES, type ScriptName } from "../queue/function-library.js";
 import { createKeys } from "../queue/keys.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import { createQueue } from "../queue/queue.js";
 import { SCRIPT_KEYS } from "../queue/script-keys.js";
 import { readStreamView } from "../queue/stream-view.js";
@@ -79,17 +80,19 @@ describe("the keys a workload touches", () => {
     const result = (text: string) => toBinary(StepResultSchema, create(StepResultSchema, { text }));
     try {
       await queue.publishLimits();
-      const job = await queue.submitJob({
-        idempotencyKey: "k1",
-        steps: [
-          { name: "a", operation: echo({ text: "one" }) },
-          { name: "b", operation: echo({ text: "two" }), dependsOn: ["a"] },
-          { name: "c", operation: echo({ text: "three" }), retry: { maxAttempts: 1 } },
-        ],
-      });
-      await queue.submitJob({ steps: [{ name: "e", operation: echo({ text: "late" }), queueTimeoutMs: 1 }, { name: "f", operation: echo({}), dependsOn: ["e"] }] });
-      await queue.submitJob({ steps: [{ name: "s", operation: echo({ text: "scheduled" }) }], notBefore: Date.now() + 20 });
-      const one = await queue.submitStep({ step: { operation: echo({ text: "one step" }) }, idempotencyKey: "k2" });
+      const job = await queue.submit(
+        queue.prepare({
+          idempotencyKey: "k1",
+          steps: [
+            { name: "a", operation: echo({ text: "one" }) },
+            { name: "b", operation: echo({ text: "two" }), dependsOn: ["a"] },
+            { name: "c", operation: echo({ text: "three" }), retry: { maxAttempts: 1 } },
+          ],
+        }),
+      );
+      await queue.submit(queue.prepare({ steps: [{ name: "e", operation: echo({ text: "late" }), queueTimeoutMs: 1 }, { name: "f", operation: echo({}), dependsOn: ["e"] }] }));
+      await queue.submit(queue.prepare({ steps: [{ name: "s", operation: echo({ text: "scheduled" }) }], notBefore: Date.now() + 20 }));
+      const one = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "one step" }), idempotencyKey: "k2" })));
       await new Promise((r) => setTimeout(r, 5)); // e's queue timeout passes
       const claimed = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 10 })).steps;
       const a = claimed.find((s) => s.name === "a");
@@ -105,16 +108,16 @@ describe("the keys a workload touches", () => {
       await queue.retryStep(job.jobId, 2);
       await queue.openLog(job.jobId);
       await queue.cancel(job.jobId, undefined, "done testing");
-      const dead = await queue.submitStep({ step: { operation: echo({ text: "x" }), retry: { maxAttempts: 1 } } });
+      const dead = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "x" }), retry: { maxAttempts: 1 } })));
       const [d] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 1 })).steps;
       if (d) await queue.fail(d, { code: 2, message: "dead", retryable: false });
       await queue.purgeStep(dead.jobId, 0);
-      const released = await queue.submitStep({ step: { operation: echo({ text: "y" }) } });
+      const released = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "y" }) })));
       const [r] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 1 })).steps;
       if (r) await queue.release("w", [r]);
       await readStreamView(queue, released.jobId);
       // Short leases and retention: recovery and purging have work.
-      await short.submitStep({ step: { operation: echo({ text: "z" }) } });
+      await short.submit(short.prepare(oneStepJob({ operation: echo({ text: "z" }) })));
       const leased = (await short.claim({ workerId: "w", routes: ["echo"], leaseMs: 1, max: 10 })).steps;
       if (leased.length === 0) throw new Error("nothing to lease briefly");
       await new Promise((res) => setTimeout(res, 30));

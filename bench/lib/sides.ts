@@ -9,8 +9,8 @@ import { create } from "@bufbuild/protobuf";
 import { Queue as BullQueue } from "bullmq";
 import { type Operation, OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
 import { createRedis } from "../../queue/connection.js";
-import type { PreparedJob } from "../../queue/prepare-job.js";
-import { createQueue, stepFieldPaths } from "../../queue/queue.js";
+import { oneStepJob, type PreparedJob, stepFieldPaths } from "../../queue/prepare-job.js";
+import { createQueue, type Queue } from "../../queue/queue.js";
 import { type Child, startChild } from "./child.js";
 
 /** The queue name both systems use. */
@@ -27,7 +27,7 @@ export interface Side {
   readonly name: "stepq" | "BullMQ";
   /** Submits one small step; resolves with its id (stepq step id, BullMQ job id). */
   submitOne(): Promise<string>;
-  /** Submits `n` small steps in one call (stepq `submit([...])`, BullMQ `addBulk`). */
+  /** Submits `n` small steps in one call (stepq `submitAll`, BullMQ `addBulk`). */
   submitBatch(n: number): Promise<void>;
   /** The key whose length counts finished steps (stepq's expiry list, BullMQ's completed set). */
   readonly finishedKey: string;
@@ -54,20 +54,20 @@ async function startReadyWorker(entry: string, args: string[], profile: boolean)
 }
 
 /** stepq through the library (`createQueue` on a command connection). */
-export function createStepqSide(redisUrl: string): Side & { queue: ReturnType<typeof createQueue> } {
+export function createStepqSide(redisUrl: string): Side & { queue: Queue } {
   const redis = createRedis(redisUrl, "command", { name: "bench" });
   const queue = createQueue({ redis, queue: QUEUE });
   const op = echoOperation();
-  const prepare = (): PreparedJob => queue.prepare({ steps: [{ name: "main", operation: op }] }, stepFieldPaths());
+  const prepare = (): PreparedJob => queue.prepare(oneStepJob({ operation: op }), stepFieldPaths());
   return {
     name: "stepq",
     queue,
     async submitOne() {
-      const r = await queue.submitStep({ step: { operation: op } });
+      const r = await queue.submit(prepare());
       return `${r.jobId}.0`;
     },
     async submitBatch(n) {
-      await queue.submit(Array.from({ length: n }, prepare));
+      await queue.submitAll(Array.from({ length: n }, prepare));
     },
     // Every bench job has the default retention, so one expiry list holds them all.
     finishedKey: queue.keys.expiries(String(queue.limits.retentionMs)),

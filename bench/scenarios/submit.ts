@@ -1,7 +1,7 @@
 /**
  * Submit throughput: small steps one at a time with 64 in flight, and in
  * batches of 500 (4 batches in flight), through the library call (stepq
- * `queue.submitStep` / `queue.submit([...])`, BullMQ `add` / `addBulk`) and,
+ * `queue.submit` / `queue.submitAll`, BullMQ `add` / `addBulk`) and,
  * for stepq, through the Connect API of a real server process (SubmitStep,
  * SubmitSteps) over HTTP/1.1, the Node client's default.
  */

@@ -25,6 +25,7 @@
 import { Agent, get as httpGet } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { createStepqClient, type StepqClient } from "../../clients/node/client.js";
+import { oneStepJob } from "../../queue/prepare-job.js";
 import { type Child, startChild } from "../lib/child.js";
 import { type BenchContext, scaled, startStepqServer } from "../lib/context.js";
 import type { FigureSpec } from "../lib/results.js";
@@ -109,8 +110,8 @@ interface FollowerFigures {
 async function followers(ctx: BenchContext, client: StepqClient, count: number, tokens: number): Promise<FollowerFigures> {
   const side = createStepqSide(ctx.redis.url);
   const operation = echoOperation({ tokenCount: tokens, tokenDelayMs: PACE.tokenDelayMs, delayMs: count >= 1000 ? 5000 : 1500 });
-  const prepared = Array.from({ length: count }, () => side.queue.prepare({ steps: [{ name: "main", operation }] }));
-  const ids = (await side.queue.submit(prepared)).map((r) => `${r.jobId}.0`);
+  const prepared = Array.from({ length: count }, () => side.queue.prepare(oneStepJob({ operation })));
+  const ids = (await side.queue.submitAll(prepared)).map((r) => `${r.jobId}.0`);
   await side.close();
   const m: FollowerFigures = { tokensPerSecond: 0, latencies: [], writes: [], reads: [], times: [] };
   let first = Number.POSITIVE_INFINITY;
