@@ -176,6 +176,13 @@ const TAIL_SUCCEEDED = 2;
 /** The format of the records this version writes and reads: their first byte (a later migration starts here). */
 export const RECORD_FORMAT = 2;
 
+/** Throws FAILED_PRECONDITION, naming the format, unless `data` (a record or its header) is of RECORD_FORMAT. */
+export function checkRecordFormat(jobId: string, data: Uint8Array): void {
+  if (data[JOB.format] !== RECORD_FORMAT) {
+    throw new FailedPreconditionError(`job ${jobId} has record format ${data[0]}; this stepq reads format ${RECORD_FORMAT} only`);
+  }
+}
+
 /** A format-2 record as a table of its fields (the short names of queue/scripts/lib/record.lua). */
 function tableOfFormat2(data: Uint8Array): Table {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -243,9 +250,7 @@ export function labelsOf(flat: readonly string[]): Record<string, string> {
 
 /** Decodes the record stored at `j:<jobId>`. */
 export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
-  if (data[JOB.format] !== RECORD_FORMAT) {
-    throw new FailedPreconditionError(`job ${jobId} has record format ${data[0]}; this stepq reads format ${RECORD_FORMAT} only`);
-  }
+  checkRecordFormat(jobId, data);
   const t = tableOfFormat2(data);
   return {
     id: jobId,

@@ -4,7 +4,7 @@
  * bounded in bytes.
  */
 import { fixedSize, LAYOUTS, offsetsOf } from "../wire/layouts.js";
-import { decodeJobRecord, RECORD_FORMAT } from "./job-record.js";
+import { checkRecordFormat, decodeJobRecord } from "./job-record.js";
 import { execAll, type QueueContext, redisCall } from "./queue-script.js";
 import { type JobView, view } from "./submit.js";
 
@@ -24,11 +24,12 @@ export async function recordSizes(ctx: QueueContext, jobIds: readonly string[]):
 }
 
 const HDR = offsetsOf(LAYOUTS.JOB_HDR);
+const HDR_LAST_BYTE = fixedSize(LAYOUTS.JOB_HDR) - 1;
 
 /** The tenant number of a job, read from its header alone; undefined when there is no such job. */
 export async function tenantOf(ctx: QueueContext, jobId: string): Promise<number | undefined> {
-  const head = await redisCall(() => ctx.redis.getrangeBuffer(ctx.keys.job(jobId), 0, fixedSize(LAYOUTS.JOB_HDR) - 1));
+  const head = await redisCall(() => ctx.redis.getrangeBuffer(ctx.keys.job(jobId), 0, HDR_LAST_BYTE));
   if (head.length === 0) return undefined;
-  if (head[HDR.format] !== RECORD_FORMAT) decodeJobRecord(jobId, head); // throws, naming the format
+  checkRecordFormat(jobId, head);
   return head.readUInt16LE(HDR.tenant);
 }
