@@ -8,16 +8,14 @@
  * ids drawn from the pool (learned from answers) may differ between runs.
  */
 import { create, type Message, toBinary, toJson } from "@bufbuild/protobuf";
-import { mutateBytes } from "./byte-mutators.js";
-import { brokenEnvelope, envelope, gzipVariant } from "./envelope.js";
 import type { FuzzMethod } from "./fuzz-methods.js";
-import { contentTypeFor, ODD_CONTENT_TYPES, strayHeader, timeoutHeader } from "./header-values.js";
+import { timeoutHeader } from "./header-values.js";
 import type { IdPool } from "./id-pool.js";
-import { mutateJson } from "./json-mutators.js";
 import { generateMessage, type GeneratorLimits } from "./message-generator.js";
 import { createPrng, type Prng } from "./prng.js";
 import { rawRequest } from "./raw-requests.js";
-import type { Transport, WireRequest } from "./wire-request.js";
+import { bodyLayer, getPath, type HttpParts, payloadLayer, requestMistake } from "./request-layers.js";
+import type { EncodedBody, Transport, WireRequest } from "./wire-request.js";
 
 export interface RequestGeneratorOptions {
   seed: number;
@@ -39,12 +37,7 @@ export function requestPrng(seed: number, index: number): Prng {
 const UNARY_PROTOCOLS: Record<string, number> = { "connect-json": 25, "connect-proto": 18, "connect-get": 10, grpc: 16, "grpc-web": 14, "connect-stream-json": 2, raw: 5 };
 const STREAM_PROTOCOLS: Record<string, number> = { "connect-stream-json": 25, "connect-stream-proto": 20, grpc: 22, "grpc-web": 20, "connect-json": 3, "connect-get": 3, raw: 3 };
 
-interface Body {
-  json: Buffer | undefined;
-  binary: Buffer;
-}
-
-function encode(method: FuzzMethod, message: Message): Body {
+function encode(method: FuzzMethod, message: Message): EncodedBody {
   let json: Buffer | undefined;
   try {
     json = Buffer.from(JSON.stringify(toJson(method.desc.input, message)));
@@ -79,107 +72,34 @@ export function createRequestGenerator(o: RequestGeneratorOptions): RequestGener
     }
     const transport: Transport = protocol === "grpc" ? (prng.chance(0.9) ? "h2c" : "http1") : prng.chance(0.5) ? "h2c" : "http1";
     const binaryCodec = protocol === "connect-proto" || protocol === "connect-stream-proto" || protocol.startsWith("grpc");
-    // Payload: valid, mutated, or oversize.
-    let payload = binaryCodec ? body.binary : (body.json as Buffer);
-    const layer = prng.weighted({ none: 50, payload: 30, oversize: 0.4 });
-    if (layer === "payload") {
-      if (binaryCodec) {
-        const m = mutateBytes(prng, payload);
-        payload = m.bytes;
-        mutations.push(m.label);
-      } else {
-        const m = mutateJson(prng, JSON.parse((body.json as Buffer).toString()));
-        payload = Buffer.from(m.text);
-        mutations.push(m.label);
-      }
-    } else if (layer === "oversize") {
-      const size = o.maxRequestBytes + prng.int(1, 1024 * 1024);
-      payload = binaryCodec ? Buffer.concat([payload, Buffer.from([0x9a, 0x06]), varintBuf(size), Buffer.alloc(size, 0x61)]) : Buffer.from(`{"bogus":"${"a".repeat(size)}"}`);
-      mutations.push(`oversize(${size})`);
-    }
-    const headers: Record<string, string> = {};
-    let httpMethod = "POST";
-    let path = method.path;
+    const payload = payloadLayer(prng, body, binaryCodec, o.maxRequestBytes, mutations);
+    const http: HttpParts = { method: "POST", path: method.path, headers: {} };
     let wireBody: Buffer;
-    const enveloped = protocol.startsWith("grpc") || protocol.startsWith("connect-stream");
     if (protocol === "connect-get") {
-      httpMethod = "GET";
-      path = getPath(prng, method.path, payload, binaryCodec, body, mutations);
+      http.method = "GET";
+      http.path = getPath(prng, method.path, payload.bytes, binaryCodec, body, mutations);
       wireBody = Buffer.alloc(0);
     } else {
-      headers["content-type"] = contentTypeFor(protocol);
-      wireBody = payload;
-      const compress = prng.chance(0.1);
-      if (enveloped) {
-        let flags = 0;
-        if (compress) {
-          const z = gzipVariant(prng, payload);
-          mutations.push(z.label);
-          wireBody = z.bytes;
-          flags = 1;
-          if (prng.chance(0.85)) headers[protocol.startsWith("grpc") ? "grpc-encoding" : "connect-content-encoding"] = prng.chance(0.9) ? "gzip" : prng.pick(["br", "zstd", "identity", "deflate", "GZIP"]);
-          else mutations.push("compressed-without-encoding-header");
-        }
-        if (prng.chance(0.12)) {
-          const e = brokenEnvelope(prng, wireBody);
-          wireBody = e.bytes;
-          mutations.push(e.label);
-        } else wireBody = envelope(flags, wireBody);
-      } else if (compress) {
-        const z = gzipVariant(prng, payload);
-        mutations.push(z.label);
-        wireBody = z.bytes;
-        headers["content-encoding"] = prng.chance(0.9) ? "gzip" : prng.pick(["br", "zstd", "deflate", "x-gzip"]);
-      }
-      if (protocol === "grpc") headers.te = "trailers";
+      wireBody = bodyLayer(prng, protocol, payload.bytes, http.headers, mutations);
     }
-    if (protocol.startsWith("connect")) headers["connect-protocol-version"] = "1";
+    if (protocol.startsWith("connect")) http.headers["connect-protocol-version"] = "1";
     // Deadlines: most streams get a short one, so they end on their own.
     let deadlineMs: number | undefined;
     if (prng.chance(method.streaming ? 0.8 : 0.15)) {
       const t = timeoutHeader(prng, protocol);
-      headers[t.name] = t.value;
+      http.headers[t.name] = t.value;
       deadlineMs = t.deadlineMs;
       mutations.push(`timeout(${t.name}=${JSON.stringify(t.value)})`);
     }
-    // Request-level mistakes.
-    const mistake = prng.weighted({ none: 85, contentType: 4, httpMethod: 3, path: 3, stray: 5 });
-    if (mistake === "contentType") {
-      const ct = prng.pick(ODD_CONTENT_TYPES);
-      if (ct === "") delete headers["content-type"];
-      else headers["content-type"] = ct;
-      mutations.push(`content-type(${JSON.stringify(ct)})`);
-    } else if (mistake === "httpMethod") {
-      httpMethod = prng.pick(["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "GET", "get", "CONNECT"]);
-      if (httpMethod === "CONNECT" && transport === "h2c") httpMethod = "PUT";
-      mutations.push(`method(${httpMethod})`);
-    } else if (mistake === "path") {
-      path = prng.pick([
-        `${method.path}/`,
-        `${method.path}?x=1`,
-        method.path.toLowerCase(),
-        `/${method.path}`,
-        method.path.replace("/stepq.v1.", "/stepq.v2."),
-        method.path.replace(/\/[^/]+$/, "/NoSuchMethod"),
-        method.path.replace("/", "%2F"),
-        `${method.path}${"x".repeat(prng.pick([100, 10_000]))}`,
-        "/",
-        "/healthz/../stepq.v1.JobService/ListJobs",
-      ]);
-      mutations.push(`path(${path.length > 120 ? `${path.slice(0, 60)}…(${path.length})` : path})`);
-    } else if (mistake === "stray") {
-      const [k, v] = strayHeader(prng);
-      headers[k] = v;
-      mutations.push(`header(${k})`);
-    }
+    requestMistake(prng, method.path, transport, http, mutations);
     const streaming = method.streaming && protocol !== "connect-json" && protocol !== "connect-get";
     // Not valid HTTP: a :path or request target must start with "/", and a
     // request line past the server's 16 KiB header limit may be cut off.
     // CONNECT asks for a tunnel, which Node's HTTP/1.1 server refuses by
     // closing the connection.
-    const brokenHttp = !path.startsWith("/") || path.length > 16 * 1024 || httpMethod === "CONNECT";
-    const isolated = layer === "oversize" || mutations.includes("gzip:bomb");
-    return base(index, method, protocol, transport, httpMethod, path, headers, wireBody, {
+    const brokenHttp = !http.path.startsWith("/") || http.path.length > 16 * 1024 || http.method === "CONNECT";
+    const isolated = payload.oversize || mutations.includes("gzip:bomb");
+    return base(index, method, protocol, transport, http.method, http.path, http.headers, wireBody, {
       streaming,
       brokenHttp,
       isolated,
@@ -187,47 +107,6 @@ export function createRequestGenerator(o: RequestGeneratorOptions): RequestGener
       ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     });
   };
-}
-
-function varintBuf(n: number): Buffer {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-
-function getPath(prng: Prng, rpcPath: string, payload: Buffer, binary: boolean, body: Body, mutations: string[]): string {
-  const params = new URLSearchParams({ connect: "v1" });
-  const kind = prng.weighted({ json: 4, jsonBase64: 2, proto: 3, broken: 2 });
-  if (kind === "json") {
-    params.set("encoding", "json");
-    params.set("message", (binary ? (body.json ?? Buffer.from("{}")) : payload).toString());
-  } else if (kind === "jsonBase64") {
-    params.set("encoding", "json");
-    params.set("base64", "1");
-    params.set("message", (binary ? (body.json ?? Buffer.from("{}")) : payload).toString("base64url"));
-  } else if (kind === "proto") {
-    params.set("encoding", "proto");
-    params.set("base64", "1");
-    params.set("message", (binary ? payload : body.binary).toString(prng.chance(0.8) ? "base64url" : "base64"));
-  } else {
-    const variant = prng.int(0, 7);
-    mutations.push(`get:broken-${variant}`);
-    if (variant === 0) params.set("encoding", "json");
-    else if (variant === 1) params.set("message", "{}");
-    else if (variant === 2) (params.set("encoding", "proto"), params.set("message", "{}"));
-    else if (variant === 3) (params.set("encoding", "json"), params.set("base64", "1"), params.set("message", "!!!not base64"));
-    else if (variant === 4) (params.set("encoding", "xml"), params.set("message", "{}"));
-    else if (variant === 5) (params.set("encoding", "json"), params.set("compression", prng.pick(["gzip", "br"])), params.set("message", "{}"));
-    else if (variant === 6) (params.set("encoding", "proto"), params.set("base64", "1"), params.set("message", prng.bytes(20).toString("base64url")));
-    else return `${rpcPath}?encoding=json&message=%zz%7B`;
-  }
-  if (kind !== "broken") mutations.push(`get:${kind}`);
-  return `${rpcPath}?${params.toString()}`;
 }
 
 function base(

@@ -49,3 +49,9 @@ export interface WireResponse {
   error?: string;
   elapsedMs: number;
 }
+
+/** A generated message in both encodings (JSON is absent when the message has no JSON form). */
+export interface EncodedBody {
+  json: Buffer | undefined;
+  binary: Buffer;
+}

@@ -6,13 +6,10 @@
  */
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { Redis } from "ioredis";
-import { createRedis } from "../queue/connection.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import { isMainModule } from "../runtime/main-module.js";
 import { OptionError } from "../runtime/options.js";
-import { createQueue, type Queue } from "../queue/queue.js";
-import { startSweeper } from "../queue/sweeper.js";
+import type { Queue } from "../queue/queue.js";
 import { startApiKeyAuth } from "./api-key-auth.js";
 import { isLoopback, type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
@@ -22,9 +19,9 @@ import { openFileLimitWarning } from "./open-file-limit.js";
 import { createRequestBudget, type RequestBudget } from "./request-budget.js";
 import { createRequestHandler } from "./request-handler.js";
 import { createOutputLane } from "./output-lane.js";
-import { redisSafetyWarnings } from "../queue/redis-safety.js";
 import { createStreamSlots } from "./stream-limit.js";
-import { createStreamHub, type StreamHub } from "./stream-hub.js";
+import { openServerBackend } from "./server-backend.js";
+import type { StreamHub } from "./stream-hub.js";
 
 export const VERSION = "0.1.0";
 
@@ -54,45 +51,17 @@ export interface BuildServerOptions extends Partial<ServerConfig> {
 export async function buildServer(options: BuildServerOptions = {}): Promise<StepqServer> {
   const config = { ...serverConfig([], {}), ...options };
   const log = options.logger ?? createLogger("server");
-  const onRedisError = throttled((err: Error) => log.warn("redis connection error", { error: err.message }), 5000);
-  const redis: Redis = createRedis(config.redisUrl, "command", { name: "stepq-server", onError: onRedisError, ca: config.redisCa });
-  const reader: Redis = createRedis(config.redisUrl, "blocking", { name: "stepq-hub", onError: onRedisError, ca: config.redisCa });
-
-  const queue = createQueue({ redis, queue: config.queue, limits: config.limits, eventsMaxLen: config.eventsMaxLen });
-  const hub = createStreamHub({
-    redis,
-    reader,
-    maxStreamBytes: config.maxStreamBufferBytes,
-    maxTotalBytes: config.maxStreamBuffersBytes,
-    stallMs: config.streamStallTimeoutMs,
-    onError: onRedisError,
-  });
-  const sweeper = startSweeper(queue, {
-    intervalMs: config.sweepIntervalMs,
-    onError: (err) => onRedisError(err),
-  });
+  const backend = await openServerBackend(config, log);
+  const { redis, queue, hub } = backend;
 
   const deps = { queue, hub };
   const slots = createStreamSlots(config.maxStreams);
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
   // A caller that moved the host without saying how to authenticate gets the default for that host.
   const authMode = options.auth ?? (isLoopback(config.host) ? "off" : "required");
-  const auth = authMode === "required" ? startApiKeyAuth(redis, config.redisUrl, queue.keys, onRedisError, config.redisCa) : undefined;
+  const auth = authMode === "required" ? startApiKeyAuth(redis, config.redisUrl, queue.keys, backend.onRedisError, config.redisCa) : undefined;
   const interceptors = [...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
-  void redisSafetyWarnings(redis).then((warnings) => {
-    for (const w of warnings) log.warn(w);
-  });
-  // The size caps the scripts and workers enforce are the queue's, in Redis:
-  // set now, and again after every reconnect (a Redis restarted without its
-  // data has lost them).
-  const publishLimits = () =>
-    queue.publishLimits().then(
-      (warning) => warning && log.warn(warning),
-      (e: unknown) => log.warn("could not set the queue's size limits in Redis; its scripts use the defaults until a server can", { error: (e as Error).message }),
-    );
-  redis.on("ready", () => void publishLimits());
-  await publishLimits();
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors }));
 
@@ -124,12 +93,10 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     requestBudget: budget,
     close() {
       closing ??= (async () => {
-        sweeper.stop();
-        hub.close();
+        backend.stop();
         auth?.close();
         await listener.close(config.shutdownGraceMs);
-        reader.disconnect();
-        await redis.quit().catch(() => redis.disconnect());
+        await backend.close();
         log.info("stopped");
       })();
       return closing;
@@ -140,17 +107,6 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
 /** The URL without its password, for logs. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
-}
-
-function throttled(fn: (err: Error) => void, everyMs: number): (err: Error) => void {
-  let last = 0;
-  return (err) => {
-    const now = Date.now();
-    if (now - last >= everyMs) {
-      last = now;
-      fn(err);
-    }
-  };
 }
 
 /** Runs a server from `argv` until SIGINT/SIGTERM. */
@@ -178,7 +134,6 @@ export async function runServerCommand(argv: readonly string[]): Promise<number>
   await server.close();
   return 0;
 }
-
 
 if (isMainModule(import.meta.url)) {
   runServerCommand(process.argv.slice(2)).then(

@@ -15,27 +15,18 @@
  * connected before it: no token is a replay. Worker processes are fresh, so
  * each first runs a short unmeasured wave (JIT warm-up).
  *
- * The followers' floor, measured in the same round: a bare node:http server
- * (bench/workers/fanout-server.ts) writing one small chunk to as many open
- * responses on the same 20 ms clock, received by this process as the
- * followers are: p50/p99 of write→receive and the median tick's last
- * receipt, over HTTP/1.1 (the client's default) and HTTP/2. It is what the
- * last two hops alone cost, with no worker, Redis or queue logic.
+ * The followers' floor is measured in the same round (fanout-floor.ts).
  */
-import { Agent, get as httpGet } from "node:http";
-import { connect as http2Connect } from "node:http2";
 import { createStepqClient, type StepqClient } from "../../clients/node/client.js";
 import { oneStepJob } from "../../queue/prepare-job.js";
-import { type Child, startChild } from "../lib/child.js";
+import type { Child } from "../lib/child.js";
 import { type BenchContext, scaled, startStepqServer } from "../lib/context.js";
 import type { FigureSpec } from "../lib/results.js";
 import { createStepqSide, echoOperation, TEXT } from "../lib/sides.js";
 import { nowMs, percentile, perSecond } from "../lib/stats.js";
+import { fanoutFloors, type Proto } from "./fanout-floor.js";
 
 const PACE = { tokenCount: 100, tokenDelayMs: 20 };
-
-/** The client's HTTP version in a follower wave (and the floor it is read against). */
-type Proto = "h1" | "h2";
 
 function figures(single: number, followers: readonly number[]): FigureSpec[] {
   const scenario = "token streaming (stepq only)";
@@ -195,73 +186,6 @@ async function withWorker(ctx: BenchContext, concurrency: number, engine: "echo"
   }
 }
 
-/** Write→receive latencies of one bare fan-out run, and per tick its last receipt (ms). */
-async function fanoutOnce(port: number, n: number, ticks: number, proto: Proto): Promise<{ latencies: number[]; lasts: number[] }> {
-  const path = `/fanout?n=${n}&ticks=${ticks}&every=${PACE.tokenDelayMs}`;
-  const latencies: number[] = [];
-  const lastOf = new Map<string, number>();
-  // Per response: a stamp may arrive split across two reads.
-  const reader = () => {
-    let partial = "";
-    return (chunk: Buffer) => {
-      const now = nowMs();
-      const stamps = (partial + chunk.toString("latin1")).split("|");
-      partial = stamps.pop() as string;
-      for (const stamp of stamps) {
-        const ms = now - Number(stamp);
-        latencies.push(ms);
-        lastOf.set(stamp, Math.max(lastOf.get(stamp) ?? 0, ms));
-      }
-    };
-  };
-  const agent = new Agent({ keepAlive: true });
-  const session = proto === "h2" ? http2Connect(`http://127.0.0.1:${port}`) : undefined;
-  try {
-    await Promise.all(
-      Array.from({ length: n }, () =>
-        new Promise<void>((resolve, reject) => {
-          if (session) {
-            const req = session.request({ ":path": path });
-            req.on("data", reader()).on("end", resolve).on("error", reject);
-            req.end();
-          } else {
-            httpGet({ host: "127.0.0.1", port, path, agent }, (res) => res.on("data", reader()).on("end", resolve).on("error", reject)).on("error", reject);
-          }
-        }),
-      ),
-    );
-  } finally {
-    session?.close();
-    agent.destroy();
-  }
-  return { latencies, lasts: [...lastOf.values()] };
-}
-
-/**
- * The followers' floor (see the header), once per follower count and
- * protocol: an unmeasured short run, then one of as many ticks as a
- * follower's tokens.
- */
-async function fanoutFloors(ctx: BenchContext, counts: readonly number[]): Promise<void> {
-  for (const proto of ["h1", "h2"] as const) {
-    const server = startChild("bench/workers/fanout-server.ts", proto === "h2" ? ["--h2"] : []);
-    try {
-      const port = Number((await server.waitFor(/listening (\d+)/))[1]);
-      const name = proto === "h2" ? "HTTP/2, one connection" : "HTTP/1.1";
-      for (const n of counts) {
-        await fanoutOnce(port, n, 10, proto);
-        const m = await fanoutOnce(port, n, PACE.tokenCount, proto);
-        const label = `bare fan-out, ${n} responses, ${name}`;
-        ctx.results.ceiling(`fanout.${proto}.f${n}.p50`, `${label}, p50`, "ms", percentile(m.latencies, 50));
-        ctx.results.ceiling(`fanout.${proto}.f${n}.p99`, `${label}, p99`, "ms", percentile(m.latencies, 99));
-        ctx.results.ceiling(`fanout.${proto}.f${n}.last`, `${label}, a tick's last receipt (median)`, "ms", percentile(m.lasts, 50));
-      }
-    } finally {
-      await server.stop();
-    }
-  }
-}
-
 /** Runs the token streaming scenario. */
 export async function runTokens(ctx: BenchContext): Promise<void> {
   const single = scaled(ctx, 100_000, 10_000);
@@ -282,7 +206,7 @@ export async function runTokens(ctx: BenchContext): Promise<void> {
         ctx.results.add("tokens.single", "stepq", m.tokens);
         ctx.results.add("tokens.single.msgs", "stepq", m.messages);
       });
-      await fanoutFloors(ctx, counts);
+      await fanoutFloors(ctx, counts, PACE);
       await withWorker(ctx, Math.max(...counts), "pace", async () => {
         // HTTP/1.1 first, so its figures stay comparable with runs before the HTTP/2 waves.
         for (const [proto, c] of [["h1", client], ["h2", h2Client]] as const) {
