@@ -56,10 +56,18 @@ const DERIVED = {
   log: "j:%:log",
   /** Hash: per step, `<attempt>:<next output sequence>`; makes output appends idempotent. */
   outputSeq: "j:%:oseq",
-  /** List: fresh default-priority steps of a route, in submission order. */
+  /**
+   * List: fresh default-priority steps of a lane, in submission order. A lane is one tenant's
+   * share of a route: `<route>` for tenant 0, `<route>#<tenant number>` for the others.
+   */
   readyList: "q:%",
-  /** Sorted set: every other ready step of a route, by priority then job age. */
+  /** Sorted set: every other ready step of a lane, by priority then job age. */
   readyZset: "z:%",
+  /**
+   * Sorted set: the tenants with ready steps on a route (member: tenant number), score the
+   * claims each has been given (its virtual time); claims serve the lowest (fair share).
+   */
+  fair: "f:%",
   /** Sorted set: scheduled steps of a route (not_before, retry backoff), score due time. */
   delayed: "d:%",
   /** List: wake-up marker of a route; idle workers block on it. */

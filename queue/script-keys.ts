@@ -28,8 +28,8 @@ export interface ScriptKeys {
 const EVENTS = ["events", "eventsExtra"] as const;
 /** Keys a step reaching a final state may touch (finishing.lua, record-writes.lua). */
 const FINISHING = ["dead", "retentions", "queueDeadlines"] as const;
-/** Keys of the routes a step is queued on or woken from (queueing.lua). */
-const ROUTE_KEYS = ["readyList", "readyZset", "delayed", "wake"] as const;
+/** Keys of the routes a step is queued on or woken from, and their tenants' lanes and rotations (queueing.lua). */
+const ROUTE_KEYS = ["readyList", "readyZset", "fair", "delayed", "wake"] as const;
 /** Keys of jobs found while the script runs. */
 const JOB_KEYS = ["job", "log", "outputSeq", "expiries"] as const;
 

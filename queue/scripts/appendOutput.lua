@@ -22,10 +22,10 @@ ARGV[2] the appends, back to back (APPEND in wire/layouts.ts): job id (B length
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), their output
 sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
-(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
-markers (K.wake). Like the KEYS they start with the queue's prefix
-`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
-(queue/script-keys.ts declares all of this once.)
+(K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
+zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
+slot. (queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST,
 CODE.CANCELLED (the lease ended because the step was cancelled),

@@ -25,10 +25,10 @@ ARGV[10] buffered output to write first (msgpack, see writeOutput) or ''
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), their output
 sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
-(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
-markers (K.wake). Like the KEYS they start with the queue's prefix
-`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
-(queue/script-keys.ts declares all of this once.)
+(K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
+zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
+slot. (queue/script-keys.ts declares all of this once.)
 
 Output that would take the attempt past max-output-bytes is not written,
 and the step is FAILED with OUTPUT_TOO_LARGE instead of the worker's error.

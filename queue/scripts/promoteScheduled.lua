@@ -11,10 +11,10 @@ ARGV[1] key prefix
 ARGV[2] most steps to promote per route in this call
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), route ready lists
-(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
-markers (K.wake). Like the KEYS they start with the queue's prefix
-`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
-(queue/script-keys.ts declares all of this once.)
+(K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
+zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
+slot. (queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, number promoted}.
 Events: STEP_QUEUED.

@@ -15,10 +15,10 @@ ARGV[3] why: 'stopping' (the worker is shutting down) or 'busy' (the steps
         were claimed ahead and never started)
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), route ready lists
-(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
-markers (K.wake). Like the KEYS they start with the queue's prefix
-`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
-(queue/script-keys.ts declares all of this once.)
+(K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
+zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
+slot. (queue/script-keys.ts declares all of this once.)
 ARGV[4..] lease members "<stepId>|<attempt>" to release
 
 Returns {CODE.OK, number released} (members whose lease is already gone are

@@ -16,7 +16,8 @@ ARGV[2] job id
 ARGV[3] step index, 0-based
 Derived keys (named by what the script reads, so not declarable up front):
 their logs (K.log), route ready lists (K.readyList), ready zsets
-(K.readyZset), delayed zsets (K.delayed), wake-up markers (K.wake). Like the
+(K.readyZset), tenant rotations (K.fair), delayed zsets (K.delayed), wake-up
+markers (K.wake). Like the
 KEYS they start with the queue's prefix `stepq:{<queue>}:`, whose hash tag
 puts them in KEYS[1]'s slot. (queue/script-keys.ts declares all of this
 once.)

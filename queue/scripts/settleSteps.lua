@@ -23,10 +23,10 @@ ARGV[5] the completions, back to back (COMPLETION in wire/layouts.ts): job id
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), their output
 sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
-(K.readyList), ready zsets (K.readyZset), delayed zsets (K.delayed), wake-up
-markers (K.wake). Like the KEYS they start with the queue's prefix
-`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
-(queue/script-keys.ts declares all of this once.)
+(K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
+zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
+slot. (queue/script-keys.ts declares all of this once.)
 ARGV[6..] the routes the worker serves
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or -1,

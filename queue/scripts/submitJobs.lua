@@ -33,11 +33,11 @@ ARGV[6] most jobs one tenant may submit per second, Redis time (0: no limit;
         in its second)
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), route ready lists (K.readyList), ready
-zsets (K.readyZset), delayed zsets (K.delayed), wake-up markers (K.wake),
-idempotency keys (K.idempotency), tenant submit counters (K.submitRate).
-Like the KEYS they start with the queue's prefix `stepq:{<queue>}:`, whose
-hash tag puts them in KEYS[1]'s slot. (queue/script-keys.ts declares all of
-this once.)
+zsets (K.readyZset), tenant rotations (K.fair), delayed zsets (K.delayed),
+wake-up markers (K.wake), idempotency keys (K.idempotency), tenant submit
+counters (K.submitRate). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, Redis time, the outcomes, back to back (OUTCOME,
         little-endian): code (B), then
@@ -114,8 +114,7 @@ if maxQueued > 0 then
       local full = nil
       for route, n in pairs(spec.roots) do
         if not queued[route] then
-          queued[route] = redis.call('LLEN', K.readyList(route)) + redis.call('ZCARD', K.readyZset(route))
-            + redis.call('ZCARD', K.delayed(route))
+          queued[route] = routeDepth(route)
           adding[route] = 0
         end
         if queued[route] + adding[route] + n > maxQueued then full = route end
@@ -224,7 +223,7 @@ for i, spec in ipairs(specs) do
         .. spec.body .. extra)
       route(spec.r)
       -- A bare job id in a ready list stands for its first step.
-      pushReady(spec.r, jobId)
+      pushReady(spec.r, spec.tn, jobId)
       pushEvent('submitted', jobId, 1, spec.n, spec.r, 0, spec.tn)
       results[i] = {CODE.OK, jobId, 0, ''}
     else

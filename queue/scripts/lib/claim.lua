@@ -48,8 +48,39 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
   return record, a, name, route, spec, tn
 end
 
+-- The lane whose turn it is on route r: the lane of the tenant with the
+-- lowest virtual time, after dropping from the rotation tenants whose lanes
+-- turned out empty (their last ready steps were cancelled). Returns the
+-- lane, its tenant, its list's head and its zset's first {id, score}; nil
+-- when no tenant has a ready step on r.
+local function laneInTurn(r)
+  local key = K.fair(r)
+  for _ = 1, 100 do
+    local t = redis.call('ZRANGE', key, 0, 0)[1]
+    if not t then return nil end
+    local tn = tonumber(t)
+    local lane = laneOf(r, tn)
+    local head = redis.call('LINDEX', K.readyList(lane), 0)
+    local z = redis.call('ZRANGE', K.readyZset(lane), 0, 0, 'WITHSCORES')
+    if head or z[1] then return lane, tn, head, z end
+    redis.call('ZREM', key, t)
+  end
+  return nil
+end
+
+-- After tenant tn's lane on route r gave up a step: a tenant whose lane is
+-- now empty leaves the rotation; otherwise a claim advances its virtual
+-- time (a stale entry, dropped, does not).
+local function served(r, tn, lane, claimed)
+  if redis.call('LLEN', K.readyList(lane)) == 0 and redis.call('ZCARD', K.readyZset(lane)) == 0 then
+    redis.call('ZREM', K.fair(r), tn)
+  elseif claimed then
+    redis.call('ZINCRBY', K.fair(r), 1, tn)
+  end
+end
+
 -- Leases up to `want` steps of `routes` to `workerId`, best first (higher
--- priority, then older job), after promoting the routes' due scheduled
+-- priority, then older job) within the tenants' turns, after promoting the routes' due scheduled
 -- steps; a step whose queue timeout passed while it waited fails instead.
 -- Returns how many were claimed, their CLAIMED records as one string, and
 -- the earliest scheduled time of these routes (nil when the worker got all
@@ -60,27 +91,28 @@ local function claimReady(workerId, leaseMs, want, routes, now)
   local out = {}
   W.worker = workerId
 
-  -- The best ready step across the routes: the lowest score. The list holds
-  -- only fresh priority-0 steps, so its head's score follows from its id.
+  -- The best ready step across the routes: on each route, the head of the
+  -- lane whose turn it is (fair share), then across routes the lowest score.
+  -- A list holds only fresh priority-0 steps, so its head's score follows
+  -- from its id.
   local function best()
-    local bestScore, bestRoute, bestId, fromList = nil, nil, nil, false
+    local bestScore, bestRoute, bestId, fromList, bestTn, bestLane = nil, nil, nil, false, 0, nil
     for _, r in ipairs(routes) do
-      local head = redis.call('LINDEX', K.readyList(r), 0)
+      local lane, tn, head, z = laneInTurn(r)
       if head then
         local score = readyScore(0, seqOfJobId(head))
         if not bestScore or score < bestScore then
-          bestScore, bestRoute, bestId, fromList = score, r, head, true
+          bestScore, bestRoute, bestId, fromList, bestTn, bestLane = score, r, head, true, tn, lane
         end
       end
-      local z = redis.call('ZRANGE', K.readyZset(r), 0, 0, 'WITHSCORES')
-      if z[1] then
+      if z and z[1] then
         local score = tonumber(z[2])
         if not bestScore or score < bestScore then
-          bestScore, bestRoute, bestId, fromList = score, r, z[1], false
+          bestScore, bestRoute, bestId, fromList, bestTn, bestLane = score, r, z[1], false, tn, lane
         end
       end
     end
-    return bestId, bestRoute, fromList
+    return bestId, bestRoute, fromList, bestTn, bestLane
   end
 
   -- Adds a CLAIMED record to the reply, in pieces joined once at the end.
@@ -155,16 +187,24 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     -- short even behind many of them.
     local popped = 0
     local maybeMore = false
-    if #routes == 1 and redis.call('ZCARD', K.readyZset(routes[1])) == 0 then
-      -- The common case: one route, only fresh default-priority steps. The list
-      -- is already in order: pop what is needed at once, and read their
-      -- records in one call.
-      local list = K.readyList(routes[1])
+    local r = routes[1]
+    local tenants = #routes == 1 and redis.call('ZCARD', K.fair(r)) or 2
+    local lane, tn = r, 0
+    if tenants == 1 then
+      tn = tonumber(redis.call('ZRANGE', K.fair(r), 0, 0)[1])
+      lane = laneOf(r, tn)
+    end
+    if tenants <= 1 and redis.call('ZCARD', K.readyZset(lane)) == 0 then
+      -- The common case: one route, one tenant with ready steps, only fresh
+      -- default-priority ones. The list is already in order: pop what is
+      -- needed at once, and read their records in one call.
+      local list = K.readyList(lane)
       local seen = {}
+      local drained = false
       while count < want and popped < want + 1000 do
         local n = want - count
         local ids = redis.call('LPOP', list, n)
-        if not ids then break end
+        if not ids then drained = true break end
         popped = popped + #ids
         local keys, jobIds, idxs = {}, {}, {}
         for i, id in ipairs(ids) do
@@ -179,28 +219,33 @@ local function claimReady(workerId, leaseMs, want, routes, now)
           if jobIds[i] then take(id, true, not seen[key] and raws[i] or nil, jobIds[i], idxs[i], key) end
           seen[key] = true
         end
-        if #ids < n then break end
+        if #ids < n then drained = true break end
         maybeMore = true
       end
+      -- The tenant's lane ran dry: it leaves the rotation (served checks, as
+      -- a step taken meanwhile could have queued another).
+      if drained and tenants == 1 then served(r, tn, lane, false) end
       -- A full pop may have left more behind: wake another idle worker.
-      if maybeMore and count == want then wake(routes[1]) end
+      if maybeMore and count == want then wake(r) end
     else
       while count < want and popped < want + 1000 do
-        local id, route, fromList = best()
+        local id, route, fromList, owner, from = best()
         if not id then break end
         popped = popped + 1
         if fromList then
-          redis.call('LPOP', K.readyList(route))
+          redis.call('LPOP', K.readyList(from))
         else
-          redis.call('ZREM', K.readyZset(route), id)
+          redis.call('ZREM', K.readyZset(from), id)
         end
+        local before = count
         take(id, fromList)
+        served(route, owner, from, count > before)
       end
 
       -- More work left than this worker took: wake another idle worker.
       if count == want and want > 0 then
-        for _, r in ipairs(routes) do
-          if redis.call('LLEN', K.readyList(r)) > 0 or redis.call('ZCARD', K.readyZset(r)) > 0 then wake(r) end
+        for _, rr in ipairs(routes) do
+          if redis.call('ZCARD', K.fair(rr)) > 0 then wake(rr) end
         end
       end
     end

@@ -19,7 +19,7 @@ local function stopStep(jobId, job, idx, state, err, now, notify)
     redis.call('ZREM', K.leases, member)
     if notify then redis.call('PUBLISH', K.cancelChannel, member) end
   else
-    unqueue(jobId, s, idx)
+    unqueue(jobId, job, idx)
   end
   s.st = state
   s.f = now

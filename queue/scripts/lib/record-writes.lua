@@ -16,8 +16,8 @@ the items the in-place transitions append to a record.
 -- any generic read of a record (loadJob) or event (emit), so Redis sees
 -- every change in the order the transitions made them, and at the end of
 -- every call that gathers.
-local W = {records = {}, byKey = {}, pushes = {}, pushOrder = {}, leases = {}, ended = {}, done = {}, doneBy = {},
-  events = {}, eventOrder = {}}
+local W = {records = {}, byKey = {}, pushes = {}, pushOrder = {}, laneRoute = {}, laneTenant = {}, leases = {},
+  ended = {}, done = {}, doneBy = {}, events = {}, eventOrder = {}}
 
 -- The list gathered in `byKey` under `key`, made (and `key` added to
 -- `order`, so flushes keep the order of first use) when there is none yet.
@@ -52,9 +52,36 @@ local function pushExpiry(rt, expires, jobId)
   entries[#entries + 1] = jobId
 end
 
--- Appends a step id to a route's ready list with the next flush.
-local function pushReady(route, id)
-  local ids = gathered(W.pushOrder, W.pushes, route)
+-- Fair share. Each tenant's ready steps on a route wait in its own lane:
+-- the route itself for tenant 0, `<route>#<tenant>` for the others ('#' is
+-- in no route), each a list and a zset (queueing.lua). The tenants with
+-- ready steps on a route form its rotation, K.fair(route): a zset whose
+-- score is each tenant's virtual time, the claims it has been given. The
+-- claimer serves the lowest (claim.lua), so tenants with ready steps take
+-- turns one step at a time, whatever their backlogs.
+local function laneOf(route, tn)
+  if tn == 0 then return route end
+  return route .. '#' .. tn
+end
+
+-- Puts tenant tn in the rotation of `route` when it is not there, at the
+-- rotation's lowest virtual time: a tenant that arrives is owed nothing and
+-- owes nothing.
+local function joinRotation(route, tn)
+  local key = K.fair(route)
+  if redis.call('ZSCORE', key, tn) then return end
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', key, first[2] or 0, tn)
+end
+
+-- Appends a step id to tenant tn's ready list on `route` with the next flush.
+local function pushReady(route, tn, id)
+  local lane = laneOf(route, tn)
+  local ids = W.pushes[lane]
+  if not ids then
+    ids = gathered(W.pushOrder, W.pushes, lane)
+    W.laneRoute[lane], W.laneTenant[lane] = route, tn
+  end
   ids[#ids + 1] = id
 end
 
@@ -88,6 +115,7 @@ local BATCH_KINDS = {
 -- half-way must not leave writes for the next one).
 local function resetWrites(workerId)
   W.records, W.byKey, W.pushes, W.pushOrder, W.leases, W.ended = {}, {}, {}, {}, {}, {}
+  W.laneRoute, W.laneTenant = {}, {}
   W.done, W.doneBy, W.events, W.eventOrder = {}, {}, {}, {}
   W.worker = workerId
 end
@@ -98,13 +126,16 @@ function flushWrites()
     redis.call('MSET', unpack(W.records))
     W.records, W.byKey = {}, {}
   end
-  -- Ready lists, each with its wake-up marker.
+  -- Ready lists, each with its tenant in the route's rotation and the
+  -- route's wake-up marker.
   if #W.pushOrder > 0 then
-    for _, r in ipairs(W.pushOrder) do
-      redis.call('RPUSH', K.readyList(r), unpack(W.pushes[r]))
+    for _, lane in ipairs(W.pushOrder) do
+      local r = W.laneRoute[lane]
+      redis.call('RPUSH', K.readyList(lane), unpack(W.pushes[lane]))
+      joinRotation(r, W.laneTenant[lane])
       if redis.call('LLEN', K.wake(r)) == 0 then redis.call('RPUSH', K.wake(r), '1') end
     end
-    W.pushes, W.pushOrder = {}, {}
+    W.pushes, W.pushOrder, W.laneRoute, W.laneTenant = {}, {}, {}, {}
   end
   if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
   if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
