@@ -44,6 +44,11 @@ const FIXED = {
   apiKeySecrets: "apikey-secrets",
   /** Pub/sub channel: the id of an API key that was revoked (servers drop it from their caches at once). */
   apiKeyRevocations: "apikey-revoked",
+  /**
+   * Hash: per tenant number `<n>`, `u:<n>` its steps not yet final and `r:<n>` its running steps
+   * (leases held), kept by the scripts as steps move; its quotas count them.
+   */
+  load: "load",
   /** Hash: tenant name -> its number (records and events carry the number; see tenants.ts), and `#last` -> the last number given. */
   tenants: "tenants",
 } as const;

@@ -43,6 +43,13 @@ export interface SubmitLimits {
   maxQueuedPerRoute: number;
   /** Most jobs one tenant may submit per second (Redis's clock), across every server; 0: no limit. */
   maxSubmitsPerSecond: number;
+  /** Most steps one tenant may have waiting to run (submitted, not running, not final); submits beyond are refused. 0: no limit. */
+  maxQueuedPerTenant: number;
+  /**
+   * Most steps one tenant may have running (leased) at once, the queue's value (servers
+   * publish it to Redis; workers' claims enforce it): its other steps wait. 0: no limit.
+   */
+  maxRunningPerTenant: number;
   /** How long finished jobs, their outputs and their logs are kept, ms. */
   retentionMs: number;
   /** How long an idempotency key is remembered, ms. */
@@ -62,6 +69,8 @@ export const DEFAULT_LIMITS: SubmitLimits = {
   defaultMaxTokens: 256,
   maxQueuedPerRoute: 0,
   maxSubmitsPerSecond: 0,
+  maxQueuedPerTenant: 0,
+  maxRunningPerTenant: 0,
   retentionMs: 24 * 3600 * 1000,
   idempotencyTtlMs: 24 * 3600 * 1000,
   backoffInitialMs: 1000,

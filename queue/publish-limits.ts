@@ -1,6 +1,6 @@
 /**
  * Makes a server's size caps (max-output-bytes, max-job-bytes,
- * max-operation-bytes) the queue's: the scripts and every worker enforce
+ * max-operation-bytes) and its running-steps quota per tenant the queue's: the scripts and every worker enforce
  * what the queue's `limits` hash says. Servers call it when they start and
  * after every reconnect; the last one wins. The answer is a warning when it
  * changed caps another server had set, so mismatched flags are noticed.
@@ -13,6 +13,7 @@ export async function publishLimits(ctx: QueueContext, limits: Limits): Promise<
     output: String(limits.maxOutputBytes),
     job: String(limits.maxJobBytes),
     operation: String(limits.maxOperationBytes),
+    running: String(limits.maxRunningPerTenant),
   };
   const before = await redisCall(() => ctx.redis.hgetall(ctx.keys.limits));
   await redisCall(() => ctx.redis.hset(ctx.keys.limits, want));
@@ -20,6 +21,6 @@ export async function publishLimits(ctx: QueueContext, limits: Limits): Promise<
   if (changed.length === 0) return undefined;
   return (
     `this server changed the queue's size limits set by another server (${changed.map((k) => `${k}: ${before[k]} -> ${want[k]}`).join(", ")}); ` +
-    "give every server the same --max-output-bytes, --max-job-bytes and --max-operation-bytes"
+    "give every server the same --max-output-bytes, --max-job-bytes, --max-operation-bytes and --max-running-per-tenant"
   );
 }

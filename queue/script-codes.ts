@@ -28,4 +28,6 @@ export enum ScriptCode {
   OUTPUT_TOO_LARGE = 8,
   /** A tenant has submitted as many jobs this second as its quota allows. */
   RATE_LIMITED = 9,
+  /** A tenant has as many steps waiting to run as its quota allows. */
+  TENANT_FULL = 10,
 }

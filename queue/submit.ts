@@ -144,6 +144,13 @@ function rateLimitedError(max: number, nth: number): ResourceExhaustedError {
   );
 }
 
+function tenantFullError(waiting: number, adding: number, max: number): ResourceExhaustedError {
+  return new ResourceExhaustedError(
+    `your tenant's quota is ${max} steps waiting to run (max_queued_per_tenant); it has ${waiting} and this job ` +
+      `would add ${adding}; wait for some to run, or ask the operator for a higher quota`,
+  );
+}
+
 function queueFullError(route: string, queued: number, max: number): ResourceExhaustedError {
   return new ResourceExhaustedError(
     `route '${route}' already holds ${queued} queued steps and its limit is ${max} ` +
@@ -155,7 +162,8 @@ export type Submitter = ReturnType<typeof createSubmitter>;
 
 export function createSubmitter(o: SubmitterOptions) {
   async function call(jobs: readonly PreparedJob[], mode: "atomic" | "each"): Promise<unknown[]> {
-    return o.run([mode, o.limits.maxQueuedPerRoute, o.limits.idempotencyTtlMs, encodeJobs(jobs), o.limits.maxSubmitsPerSecond]);
+    const l = o.limits;
+    return o.run([mode, l.maxQueuedPerRoute, l.idempotencyTtlMs, encodeJobs(jobs), l.maxSubmitsPerSecond, l.maxQueuedPerTenant]);
   }
 
   /** The outcome of each job of an 'each' or successful 'atomic' reply (OUTCOME records, see submitJobs.lua). */
@@ -183,6 +191,11 @@ export function createSubmitter(o: SubmitterOptions) {
       if (code === ScriptCode.RATE_LIMITED) {
         out.push({ error: rateLimitedError(b.readUInt32LE(p), b.readUInt32LE(p + 4)) });
         p += 8;
+        continue;
+      }
+      if (code === ScriptCode.TENANT_FULL) {
+        out.push({ error: tenantFullError(b.readUInt32LE(p), b.readUInt32LE(p + 4), b.readUInt32LE(p + 8)) });
+        p += 12;
         continue;
       }
       if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
@@ -225,6 +238,7 @@ export function createSubmitter(o: SubmitterOptions) {
       if (code === ScriptCode.IDEMPOTENCY_CONFLICT) throw conflictError(jobs.length > 1 ? `requests[${Number(reply[1])}].` : "");
       if (code === ScriptCode.QUEUE_FULL) throw queueFullError(String(reply[1]), Number(reply[2]), Number(reply[3]));
       if (code === ScriptCode.RATE_LIMITED) throw rateLimitedError(Number(reply[1]), Number(reply[2]));
+      if (code === ScriptCode.TENANT_FULL) throw tenantFullError(Number(reply[1]), Number(reply[2]), Number(reply[3]));
       if (code !== ScriptCode.OK) throw scriptError("submitJobs", code, "submit");
       return (await outcomes(jobs, reply)).map((r) => {
         if ("error" in r) throw r.error;

@@ -115,6 +115,12 @@ export const LAYOUTS = {
     ["max", "u32"],
     ["nth", "u32"],
   ]),
+  OUTCOME_TENANT_FULL: layout("OUTCOME_TENANT_FULL", "a job refused because its tenant has as many steps waiting as its quota allows, in the submit reply", [
+    ["code", "u8"],
+    ["waiting", "u32"],
+    ["adding", "u32"],
+    ["max", "u32"],
+  ]),
   APPEND: layout("APPEND", "a running step's output (queue/append-outputs.ts writes, appendOutput.lua reads)", [
     ["jobId", "bytes8"],
     ["stepIndex", "u16"],

@@ -32,6 +32,11 @@ export interface AuditResult {
   stepsRecovered: number;
   /** Retries caused by designed (engine) failures. */
   designedRetries: number;
+  /**
+   * Tenant load counts (unfinished and running steps, behind the quotas) left once every job is
+   * final: each should be back at 0, so any left is a count some transition missed.
+   */
+  loadLeft: number;
   streams: { followed: number; verified: number; defects: number; unverifiable: number; unfinished: number; reconnects: number };
   /** The first few problems, described (for troubleshooting a failed run). */
   problems: string[];
@@ -79,6 +84,7 @@ export async function auditRun(
     duplicateExecutions: 0,
     stepsRecovered: 0,
     designedRetries: 0,
+    loadLeft: 0,
     streams: { followed: follows.length, verified: 0, defects: 0, unverifiable: 0, unfinished: 0, reconnects: 0 },
     problems: [],
   };
@@ -90,6 +96,10 @@ export async function auditRun(
   const views = await readJobs(queue, ids);
   const logs = await inParallel(ids, 32, (id) => readWholeLog(queue, id));
   r.storedJobs = await queue.redis.xlen(queue.keys.jobIndex);
+  for (const [field, n] of Object.entries(await queue.redis.hgetall(queue.keys.load))) {
+    r.loadLeft += Math.abs(Number(n));
+    problem(`tenant load count ${field} is ${n} with every job final (should be 0)`);
+  }
 
   indexes.forEach((planIndex, n) => {
     const job = plan[planIndex] as PlannedJob;

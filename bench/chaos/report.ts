@@ -54,6 +54,7 @@ function rows(r: ChaosReport): Row[] {
     { label: "  duplicate executions observed (at-least-once)", value: r.duplicateExecutions },
     { label: "  recovered after lease expiry", value: r.stepsRecovered },
     { label: "  retried by design", value: r.designedRetries },
+    { label: "  tenant load counts left when all were final", value: r.loadLeft, mustBeZero: true },
     { label: "token streams followed", value: r.streams.followed },
     { label: "  verified gap-free and repeat-free", value: r.streams.verified },
     { label: "  with gaps, repeats or wrong tokens", value: r.streams.defects, mustBeZero: true },

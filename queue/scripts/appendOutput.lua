@@ -14,6 +14,7 @@ KEYS[4] eventsExtra: events stream's batch count
 KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
 KEYS[7] queueDeadlines: queue-timeout deadlines zset
+KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] the appends, back to back (APPEND in wire/layouts.ts): job id (B length
         + bytes), 0-based step index (H), attempt, the fencing token of the

@@ -12,6 +12,7 @@ KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
 KEYS[7] queueDeadlines: queue-timeout deadlines zset
 KEYS[8] limits: size caps hash
+KEYS[9] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based

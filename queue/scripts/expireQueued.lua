@@ -10,6 +10,7 @@ KEYS[3] eventsExtra: events stream's batch count
 KEYS[4] leases: leases zset
 KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
+KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] most steps to expire in this call
 Derived keys (named by what the script reads, so not declarable up front):

@@ -12,6 +12,7 @@ KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
 KEYS[7] queueDeadlines: queue-timeout deadlines zset
 KEYS[8] limits: size caps hash
+KEYS[9] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -38,7 +39,6 @@ STEP_NOT_FOUND | LEASE_LOST}.
 Events: STEP_RETRYING, or STEP_FAILED then STEP_CANCELLED for the steps it
 takes down and JOB_FAILED.
 ]]
-local leasesKey = KEYS[2]
 local jobId = ARGV[2]
 local idx = tonumber(ARGV[3]) + 1
 local attempt = tonumber(ARGV[4])
@@ -64,16 +64,18 @@ local s = job.s[idx]
 local err = newError(errCode, message, attempt, s.wk, now, retryable)
 local used = attemptsUsed(s)
 if retryable and used < s.ma then
-  redis.call('ZREM', leasesKey, leaseMember(jobId, idx, attempt))
+  endLease(leaseMember(jobId, idx, attempt), job.tn or 0)
   addError(s, err)
   local delay = math.min(s.bi * math.pow(2, used - 1), s.bm) * (0.8 + 0.4 * jitter)
-  s.nb = now + math.floor(delay)
+  -- A backoff under a millisecond queues the step at once (enqueue clears s.nb).
+  local retryAt = now + math.floor(delay)
+  s.nb = retryAt
   enqueue(jobId, job, idx, now, false)
-  emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'retry at ' .. int(s.nb)}))
+  emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'retry at ' .. int(retryAt)}))
   narrate(jobId, job, idx, attempt, LEVEL.WARN, string.format('attempt %d of %d failed: %s; retrying in %.1f s',
     used, s.ma, message, delay / 1000))
   saveJob(jobId, job)
-  return {CODE.OK, s.st, s.nb}
+  return {CODE.OK, s.st, retryAt}
 end
 
 stopStep(jobId, job, idx, S.FAILED, err, now, false)

@@ -11,6 +11,7 @@ KEYS[3] eventsExtra: events stream's batch count
 KEYS[4] dead: dead-letter zset
 KEYS[5] retentions: set of retention times
 KEYS[6] queueDeadlines: queue-timeout deadlines zset
+KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] most leases to recover in this call
 Derived keys (named by what the script reads, so not declarable up front):
@@ -30,9 +31,9 @@ local limit = tonumber(ARGV[2])
 local now = NOW
 local expired = redis.call('ZRANGEBYSCORE', leasesKey, '-inf', '(' .. now, 'LIMIT', 0, limit)
 for _, member in ipairs(expired) do
-  redis.call('ZREM', leasesKey, member)
   local jobId, idx, attempt = parseLeaseMember(member)
   local job = jobId and loadJob(jobId)
+  endLease(member, job and (job.tn or 0))
   local s = job and job.s[idx]
   if s and s.st == S.RUNNING and s.a == attempt then
     local err

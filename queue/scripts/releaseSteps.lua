@@ -9,6 +9,7 @@ KEYS[1] leases: leases zset
 KEYS[2] events: events stream
 KEYS[3] eventsExtra: events stream's batch count
 KEYS[4] queueDeadlines: queue-timeout deadlines zset
+KEYS[5] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] why: 'stopping' (the worker is shutting down) or 'busy' (the steps
@@ -25,7 +26,6 @@ Returns {CODE.OK, number released} (members whose lease is already gone are
 skipped).
 Events: STEP_QUEUED.
 ]]
-local leasesKey = KEYS[1]
 local workerId = ARGV[2]
 local busy = ARGV[3] == 'busy'
 local message = busy and 'handed back unstarted by a busy worker' or 'released by a stopping worker'
@@ -38,7 +38,7 @@ for i = 4, #ARGV do
   local job = jobId and loadJob(jobId)
   if job and checkLease(job, jobId, idx, attempt, now) == CODE.OK then
     local s = job.s[idx]
-    redis.call('ZREM', leasesKey, ARGV[i])
+    endLease(ARGV[i], job.tn or 0)
     s.rl = (s.rl or 0) + 1
     enqueue(jobId, job, idx, now, false)
     emit(jobId, job, idx, EV.STEP_QUEUED, {'w', workerId, 'm', message})

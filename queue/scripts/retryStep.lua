@@ -11,6 +11,7 @@ KEYS[2] dead: dead-letter zset
 KEYS[3] events: events stream
 KEYS[4] eventsExtra: events stream's batch count
 KEYS[5] queueDeadlines: queue-timeout deadlines zset
+KEYS[6] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -60,6 +61,7 @@ for j in pairs(back) do
   o.rl = o.a -- a fresh set of attempts
   o.f, o.fc, o.wk = nil, nil, nil
   o.st = S.WAITING
+  addLoad(job.tn or 0, 'u', 1)
 end
 -- Queue what is ready, in step order; the rest waits for its dependencies.
 for j, o in ipairs(job.s) do

@@ -11,6 +11,7 @@ KEYS[3] events: events stream
 KEYS[4] eventsExtra: events stream's batch count
 KEYS[5] routes: set of routes
 KEYS[6] queueDeadlines: queue-timeout deadlines zset
+KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
 ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
@@ -31,6 +32,9 @@ ARGV[5] the jobs, back to back (JOB_SPEC in wire/layouts.ts): kind (B: SIMPLE
 ARGV[6] most jobs one tenant may submit per second, Redis time (0: no limit;
         a refusal carries the quota and the number the job would have had
         in its second)
+ARGV[7] most steps one tenant may have waiting to run, not final and not
+        running (0: no limit; a refusal carries the tenant's waiting steps,
+        the job's steps and the quota)
 Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), route ready lists (K.readyList), ready
 zsets (K.readyZset), tenant rotations (K.fair), delayed zsets (K.delayed),
@@ -45,9 +49,13 @@ Returns {CODE.OK, Redis time, the outcomes, back to back (OUTCOME,
             stored record (I4 + bytes; empty for a new SIMPLE job: the
             caller knows what it sent);
         for CODE.QUEUE_FULL: route (H + bytes), queued now (I4), limit (I4);
+        for CODE.RATE_LIMITED: quota (I4), the job's number this second (I4);
+        for CODE.TENANT_FULL: the tenant's waiting steps (I4), the job's
+            steps (I4), quota (I4);
         for CODE.IDEMPOTENCY_CONFLICT: nothing},
         or, in mode 'atomic', {CODE.IDEMPOTENCY_CONFLICT, batch index} or
-        {CODE.QUEUE_FULL, route, queued now, limit}.
+        {CODE.QUEUE_FULL, route, queued now, limit} or {CODE.RATE_LIMITED,
+        quota, number} or {CODE.TENANT_FULL, waiting, adding, quota}.
 Events: JOB_SUBMITTED, STEP_SUBMITTED per step (one batch entry for the
 SIMPLE jobs of the call).
 ]]
@@ -57,6 +65,7 @@ local indexKey = KEYS[2]
 local atomic = ARGV[2] == 'atomic'
 local maxQueued = tonumber(ARGV[3])
 local maxRate = tonumber(ARGV[6])
+local maxTenantQueued = tonumber(ARGV[7]) or 0
 local idemTtl = tonumber(ARGV[4])
 local blob = ARGV[5]
 local now = NOW
@@ -72,6 +81,7 @@ while pos <= #blob do
   if spec.kind == SIMPLE then
     spec.n, spec.r = struct.unpack(SPEC_NAMES, spec.body)
     spec.roots = {[spec.r] = 1}
+    spec.steps = 1
   else
     local body = cmsgpack.unpack(spec.body)
     for k, v in pairs(body) do spec[k] = v end
@@ -79,6 +89,7 @@ while pos <= #blob do
     for _, st in ipairs(spec.s) do
       if #st.d == 0 then spec.roots[st.r] = (spec.roots[st.r] or 0) + 1 end
     end
+    spec.steps = #spec.s
   end
   specs[#specs + 1] = spec
 end
@@ -129,7 +140,26 @@ if maxQueued > 0 then
   end
 end
 
--- Pass 1c: each tenant's submits this second (its quota), after the other
+-- Pass 1c: each tenant's steps waiting to run (not final, not running):
+-- its queued-steps quota.
+if maxTenantQueued > 0 then
+  local waiting = {}
+  for i, spec in ipairs(specs) do
+    if not results[i] then
+      local tn = spec.tn
+      waiting[tn] = waiting[tn] or (loadOf(tn, 'u') - loadOf(tn, 'r'))
+      if waiting[tn] + spec.steps > maxTenantQueued then
+        local refusal = {CODE.TENANT_FULL, waiting[tn], spec.steps, maxTenantQueued}
+        if atomic then return refusal end
+        results[i] = refusal
+      else
+        waiting[tn] = waiting[tn] + spec.steps
+      end
+    end
+  end
+end
+
+-- Pass 1d: each tenant's submits this second (its quota), after the other
 -- refusals so that a refused job does not count.
 if maxRate > 0 then
   local counts = {}
@@ -225,6 +255,7 @@ for i, spec in ipairs(specs) do
       -- A bare job id in a ready list stands for its first step.
       pushReady(spec.r, spec.tn, jobId)
       pushEvent('submitted', jobId, 1, spec.n, spec.r, 0, spec.tn)
+      addLoad(spec.tn, 'u', 1)
       results[i] = {CODE.OK, jobId, 0, ''}
     else
       -- Generic: the job as a table, through the shared helpers. What was
@@ -253,6 +284,7 @@ for i, spec in ipairs(specs) do
       for j, s in ipairs(job.s) do
         if not s.d then enqueue(jobId, job, j, now, true) end
       end
+      addLoad(spec.tn, 'u', #job.s)
       local stored = saveJob(jobId, job)
       emit(jobId, job, nil, EV.JOB_SUBMITTED, nil)
       for j = 1, #job.s do emit(jobId, job, j, EV.STEP_SUBMITTED, nil) end
@@ -278,6 +310,8 @@ for i = 1, #specs do
     out[i] = struct.pack(OUTCOME_QUEUE_FULL, r[1], #r[2], r[2], r[3], r[4])
   elseif r[1] == CODE.RATE_LIMITED then
     out[i] = struct.pack(OUTCOME_RATE_LIMITED, r[1], r[2], r[3])
+  elseif r[1] == CODE.TENANT_FULL then
+    out[i] = struct.pack(OUTCOME_TENANT_FULL, r[1], r[2], r[3], r[4])
   else
     out[i] = string.char(r[1])
   end

@@ -48,22 +48,34 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
   return record, a, name, route, spec, tn
 end
 
+-- How many tenants in turn order a claim looks at for one below its
+-- running quota; beyond them it waits for a later claim.
+local QUOTA_LOOKAHEAD = 32
+
 -- The lane whose turn it is on route r: the lane of the tenant with the
--- lowest virtual time, after dropping from the rotation tenants whose lanes
--- turned out empty (their last ready steps were cancelled). Returns the
--- lane, its tenant, its list's head and its zset's first {id, score}; nil
--- when no tenant has a ready step on r.
-local function laneInTurn(r)
+-- lowest virtual time that is below its running quota `cap` (0: none),
+-- after dropping from the rotation tenants whose lanes turned out empty
+-- (their last ready steps were cancelled). Returns the lane, its tenant,
+-- its list's head and its zset's first {id, score}; nil when no tenant
+-- (among the first QUOTA_LOOKAHEAD) may have a ready step of r now.
+local function laneInTurn(r, cap)
   local key = K.fair(r)
   for _ = 1, 100 do
-    local t = redis.call('ZRANGE', key, 0, 0)[1]
-    if not t then return nil end
-    local tn = tonumber(t)
-    local lane = laneOf(r, tn)
-    local head = redis.call('LINDEX', K.readyList(lane), 0)
-    local z = redis.call('ZRANGE', K.readyZset(lane), 0, 0, 'WITHSCORES')
-    if head or z[1] then return lane, tn, head, z end
-    redis.call('ZREM', key, t)
+    local dropped = false
+    for _, t in ipairs(redis.call('ZRANGE', key, 0, cap > 0 and QUOTA_LOOKAHEAD - 1 or 0)) do
+      local tn = tonumber(t)
+      if cap == 0 or loadOf(tn, 'r') < cap then
+        local lane = laneOf(r, tn)
+        local head = redis.call('LINDEX', K.readyList(lane), 0)
+        local z = redis.call('ZRANGE', K.readyZset(lane), 0, 0, 'WITHSCORES')
+        if head or z[1] then return lane, tn, head, z end
+        -- The rotation changed: read it again.
+        redis.call('ZREM', key, t)
+        dropped = true
+        break
+      end
+    end
+    if not dropped then return nil end
   end
   return nil
 end
@@ -97,8 +109,9 @@ local function claimReady(workerId, leaseMs, want, routes, now)
   -- from its id.
   local function best()
     local bestScore, bestRoute, bestId, fromList, bestTn, bestLane = nil, nil, nil, false, 0, nil
+    local cap = limits().running
     for _, r in ipairs(routes) do
-      local lane, tn, head, z = laneInTurn(r)
+      local lane, tn, head, z = laneInTurn(r, cap)
       if head then
         local score = readyScore(0, seqOfJobId(head))
         if not bestScore or score < bestScore then
@@ -140,6 +153,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       local leases = W.leases
       leases[#leases + 1] = deadline
       leases[#leases + 1] = leaseMember(jobId, idx, a)
+      addLoad(tn, 'r', 1)
       pushEvent('claimed', jobId, idx, name, route, a, tn)
       push(jobId, idx, a, spec, NO_DEPS)
       return
@@ -164,6 +178,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
         s.wk = workerId
         s.ld = deadline
         redis.call('ZADD', K.leases, deadline, leaseMember(jobId, idx, s.a))
+        addLoad(job.tn or 0, 'r', 1)
         syncJob(jobId, job, now)
         emit(jobId, job, idx, EV.STEP_CLAIMED, {'w', workerId})
         local deps = NO_DEPS
@@ -197,12 +212,16 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     if tenants <= 1 and redis.call('ZCARD', K.readyZset(lane)) == 0 then
       -- The common case: one route, one tenant with ready steps, only fresh
       -- default-priority ones. The list is already in order: pop what is
-      -- needed at once, and read their records in one call.
+      -- needed at once (within the tenant's running quota), and read their
+      -- records in one call.
       local list = K.readyList(lane)
       local seen = {}
       local drained = false
-      while count < want and popped < want + 1000 do
-        local n = want - count
+      local upTo = want
+      local cap = limits().running
+      if cap > 0 then upTo = math.min(want, count + math.max(0, cap - loadOf(tn, 'r'))) end
+      while count < upTo and popped < want + 1000 do
+        local n = upTo - count
         local ids = redis.call('LPOP', list, n)
         if not ids then drained = true break end
         popped = popped + #ids

@@ -75,6 +75,8 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
     if record then
       putRecord(key, record)
       W.ended[#W.ended + 1] = leaseMember(jobId, idx, attempt)
+      addLoad(tn, 'r', -1)
+      addLoad(tn, 'u', -1)
       pushExpiry(expires - now, expires, jobId)
       pushEvent('succeeded', jobId, idx, name, route, attempt, tn)
       return CODE.OK, JS.SUCCEEDED
@@ -92,7 +94,8 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
     return CODE.OUTPUT_TOO_LARGE
   end
   local s = job.s[idx]
-  redis.call('ZREM', K.leases, leaseMember(jobId, idx, attempt))
+  endLease(leaseMember(jobId, idx, attempt), job.tn or 0)
+  addLoad(job.tn or 0, 'u', -1)
   s.st = S.SUCCEEDED
   s.f = now
   s.ld = nil

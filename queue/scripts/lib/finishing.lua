@@ -14,13 +14,15 @@ end
 -- the one reporting, notify == false).
 local function stopStep(jobId, job, idx, state, err, now, notify)
   local s = job.s[idx]
+  local tn = job.tn or 0
   if s.st == S.RUNNING then
     local member = leaseMember(jobId, idx, s.a)
-    redis.call('ZREM', K.leases, member)
+    endLease(member, tn)
     if notify then redis.call('PUBLISH', K.cancelChannel, member) end
   else
     unqueue(jobId, job, idx)
   end
+  if not isFinal(s.st) then addLoad(tn, 'u', -1) end
   s.st = state
   s.f = now
   s.nb = nil

@@ -3,7 +3,7 @@ limits.lua: the queue's size caps, and failing a step that goes past one.
 Included in the library after finishing.lua.
 
 The caps live in the K.limits hash (fields `output`, `job`, `operation`,
-bytes), which servers set from their flags (queue.publishLimits); a field
+bytes; and `running`, each tenant's running-steps quota), which servers set from their flags (queue.publishLimits); a field
 that is absent means the default of queue/limits.ts (DEFAULT_LIMIT, generated).
 They are enforced here, where the bytes are stored, so no worker (whatever
 its version or configuration) can store more:
@@ -16,11 +16,13 @@ local LIMITS, LIMITS_CALL = nil, -1
 -- The caps, read at most once per call.
 local function limits()
   if LIMITS_CALL ~= CALL then
-    local v = redis.call('HMGET', K.limits, 'output', 'job', 'operation')
+    local v = redis.call('HMGET', K.limits, 'output', 'job', 'operation', 'running')
     LIMITS = {
       output = tonumber(v[1]) or DEFAULT_LIMIT.output,
       job = tonumber(v[2]) or DEFAULT_LIMIT.job,
       operation = tonumber(v[3]) or DEFAULT_LIMIT.operation,
+      -- Most running steps per tenant (0: no quota), enforced by claims.
+      running = tonumber(v[4]) or 0,
     }
     LIMITS_CALL = CALL
   end

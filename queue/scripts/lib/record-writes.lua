@@ -17,7 +17,7 @@ the items the in-place transitions append to a record.
 -- every change in the order the transitions made them, and at the end of
 -- every call that gathers.
 local W = {records = {}, byKey = {}, pushes = {}, pushOrder = {}, laneRoute = {}, laneTenant = {}, leases = {},
-  ended = {}, done = {}, doneBy = {}, events = {}, eventOrder = {}}
+  ended = {}, done = {}, doneBy = {}, events = {}, eventOrder = {}, load = {}}
 
 -- The list gathered in `byKey` under `key`, made (and `key` added to
 -- `order`, so flushes keep the order of first use) when there is none yet.
@@ -85,6 +85,28 @@ local function pushReady(route, tn, id)
   ids[#ids + 1] = id
 end
 
+-- Tenant load (K.load): per tenant, `u:<n>` its steps not yet final and
+-- `r:<n>` its running steps (the leases it holds), which its quotas count.
+-- Every transition that changes either says so here; the changes are
+-- gathered and written with the next flush, and loadOf reads through them,
+-- so a call sees its own.
+local function addLoad(tn, field, n)
+  local f = field .. ':' .. tn
+  W.load[f] = (W.load[f] or 0) + n
+end
+
+local function loadOf(tn, field)
+  local f = field .. ':' .. tn
+  return (tonumber(redis.call('HGET', K.load, f)) or 0) + (W.load[f] or 0)
+end
+
+-- Ends lease `member`, of a step of tenant tn (nil when its job is gone):
+-- removes it from the leases zset and, when it was there, counts one
+-- running step fewer.
+local function endLease(member, tn)
+  if redis.call('ZREM', K.leases, member) == 1 and tn then addLoad(tn, 'r', -1) end
+end
+
 -- The current record at `key`: a gathered write, or what Redis has.
 local function getRecord(key)
   return W.byKey[key] or redis.call('GET', key)
@@ -115,7 +137,7 @@ local BATCH_KINDS = {
 -- half-way must not leave writes for the next one).
 local function resetWrites(workerId)
   W.records, W.byKey, W.pushes, W.pushOrder, W.leases, W.ended = {}, {}, {}, {}, {}, {}
-  W.laneRoute, W.laneTenant = {}, {}
+  W.laneRoute, W.laneTenant, W.load = {}, {}, {}
   W.done, W.doneBy, W.events, W.eventOrder = {}, {}, {}, {}
   W.worker = workerId
 end
@@ -138,6 +160,11 @@ function flushWrites()
     W.pushes, W.pushOrder, W.laneRoute, W.laneTenant = {}, {}, {}, {}
   end
   if #W.leases > 0 then redis.call('ZADD', K.leases, unpack(W.leases)) W.leases = {} end
+  -- Tenant load; a count back at 0 (or, by a bug, below) is removed.
+  for f, n in pairs(W.load) do
+    if n ~= 0 and redis.call('HINCRBY', K.load, f, n) <= 0 then redis.call('HDEL', K.load, f) end
+  end
+  W.load = {}
   if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
   if #W.done > 0 then
     for _, rt in ipairs(W.done) do
