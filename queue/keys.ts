@@ -49,6 +49,8 @@ const FIXED = {
    * (leases held), kept by the scripts as steps move; its quotas count them.
    */
   load: "load",
+  /** Hash: a tenant's own quota values, `waiting:<n>`, `running:<n>`, `rate:<n>`, replacing the defaults (0: none). */
+  quotas: "quotas",
   /** Hash: tenant name -> its number (records and events carry the number; see tenants.ts), and `#last` -> the last number given. */
   tenants: "tenants",
 } as const;

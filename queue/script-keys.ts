@@ -34,8 +34,8 @@ const ROUTE_KEYS = ["readyList", "readyZset", "fair", "delayed", "wake"] as cons
 const JOB_KEYS = ["job", "log", "outputSeq", "expiries"] as const;
 
 export const SCRIPT_KEYS = {
-  submitJobs: { keys: ["seq", "jobIndex", ...EVENTS, "routes", "queueDeadlines", "load"], derived: ["job", ...ROUTE_KEYS, "idempotency", "submitRate"] },
-  claimSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },
+  submitJobs: { keys: ["seq", "jobIndex", ...EVENTS, "routes", "queueDeadlines", "load", "quotas"], derived: ["job", ...ROUTE_KEYS, "idempotency", "submitRate"] },
+  claimSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },
   extendLeases: { keys: ["leases"], derived: ["job"] },
   appendOutput: { keys: ["leases", "limits", ...EVENTS, ...FINISHING, "load"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },
   reportProgress: { keys: ["job", "leases", ...EVENTS], derived: ["log"] },
@@ -50,7 +50,7 @@ export const SCRIPT_KEYS = {
   openLog: { keys: ["job"], derived: ["log"] },
   retryStep: { keys: ["job", "dead", ...EVENTS, "queueDeadlines", "load"], derived: ["log", ...ROUTE_KEYS] },
   purgeStep: { keys: ["job", "dead"], derived: [] },
-  settleSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },
+  settleSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },
   streamView: { keys: ["job"], derived: [] },
 } as const satisfies Record<ScriptName, ScriptKeys>;
 

@@ -6,12 +6,13 @@ import type { DescService } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Role } from "../gen/stepq/v1/auth_pb.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { ROLES } from "../queue/api-keys.js";
 import { requiredRole, roleFromName, roleGrants, roleName } from "../server/required-role.js";
 
-const SERVICES: DescService[] = [StepService, JobService, KeyService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService];
 
 describe("the role table in the contract", () => {
   it("every method of every stepq service declares a role", () => {
@@ -44,6 +45,8 @@ describe("the role table in the contract", () => {
       "KeyService.CreateKey": "admin",
       "KeyService.ListKeys": "admin",
       "KeyService.RevokeKey": "admin",
+      "TenantService.ListTenants": "admin",
+      "TenantService.SetTenantQuotas": "admin",
     });
   });
 

@@ -8,13 +8,10 @@
  * goes to stderr.
  */
 import { createApiKey, listApiKeys, revokeApiKey } from "../../queue/api-keys.js";
-import { createRedis, waitReady } from "../../queue/connection.js";
-import { InvalidArgumentError, NotFoundError, UnavailableError, asQueueError } from "../../queue/errors.js";
-import { createKeys, type QueueKeys } from "../../queue/keys.js";
-import type { Redis } from "ioredis";
-import { type OptionSpec, OptionError, REDIS_OPTIONS, redisCaOption } from "../../runtime/options.js";
-import { type Io, runCommand } from "./command.js";
+import { type OptionSpec, OptionError, REDIS_OPTIONS } from "../../runtime/options.js";
+import type { Io } from "./command.js";
 import { EXIT } from "./exit-codes.js";
+import { type RedisSub as Sub, runRedisCommand } from "./redis-command.js";
 
 const CREATE: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,
@@ -33,8 +30,6 @@ roles (submit, read, worker, admin). The secret is printed once, by create; Redi
 hash. A revoked key stops working at once, and within a second on every server. Each subcommand
 takes --redis-url and --queue.
 `;
-
-type Sub = (c: Connected, v: Record<string, unknown>, positionals: string[], io: Io) => Promise<number>;
 
 const create: Sub = async ({ redis, keys }, v, _positionals, io) => {
   if (!v.name || !v.tenant || !(v.role as string[] | undefined)?.length) {
@@ -91,44 +86,6 @@ export async function runKeysCommand(argv: readonly string[], io: Io): Promise<n
     io.err.write(`stepq keys: unknown subcommand "${sub}"; use create, list or revoke\n`);
     return EXIT.USAGE;
   }
-  return withRedis(`keys ${sub}`, command.options, command.usage, rest, io, command.run);
-}
-
-type Connected = { redis: Redis; keys: QueueKeys };
-
-function withRedis(
-  name: string,
-  options: readonly OptionSpec[],
-  usage: string,
-  argv: readonly string[],
-  io: Io,
-  run: Sub,
-): Promise<number> {
-  const spec = { usage, description: KEYS_HELP.split("\n\n")[1]?.replace(/\n/g, " ") ?? "", options };
-  return runCommand(
-    name,
-    spec,
-    argv,
-    io,
-    async (v, positionals) => {
-      const keys = createKeys(v.queue as string);
-      const ca = redisCaOption(v["redis-ca"] as string, v["redis-url"] as string);
-      const redis = createRedis(v["redis-url"] as string, "command", { name: "stepq-keys", ca });
-      try {
-        await waitReady(redis, 5000).catch((e: unknown) => {
-          throw new UnavailableError(`cannot reach Redis at ${v["redis-url"] as string} (${(e as Error).message})`);
-        });
-        return await run({ redis, keys }, v, positionals, io);
-      } finally {
-        redis.disconnect();
-      }
-    },
-    (e) => {
-      const err = asQueueError(e);
-      if (err instanceof UnavailableError) return { code: EXIT.UNAVAILABLE, message: err.message };
-      if (err instanceof NotFoundError) return { code: EXIT.NOT_FOUND, message: err.message };
-      if (err instanceof InvalidArgumentError) return { code: EXIT.USAGE, message: err.message };
-      return { code: EXIT.FAILED, message: err.message };
-    },
-  );
+  const description = KEYS_HELP.split("\n\n")[1]?.replace(/\n/g, " ") ?? "";
+  return runRedisCommand(`keys ${sub}`, { usage: command.usage, description, options: command.options }, rest, io, command.run);
 }

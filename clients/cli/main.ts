@@ -10,6 +10,7 @@ import { runWorkerCommand } from "../../worker/main.js";
 import { CLIENT_COMMANDS, type Io, runClientCommand } from "./client-commands.js";
 import { runDevCommand } from "./dev-command.js";
 import { runKeysCommand } from "./keys-command.js";
+import { runTenantsCommand } from "./tenants-command.js";
 import { EXIT } from "./exit-codes.js";
 
 export const MAIN_HELP = `Usage: stepq <command> [options]
@@ -22,6 +23,7 @@ Run it:
   serve      The API server (Connect, gRPC, gRPC-Web on one port)
   worker     A worker (echo and llama engines)
   keys       API keys for --auth required: create, list, revoke (straight in Redis)
+  tenants    Each tenant's load and quotas: list, set (straight in Redis)
 
 Talk to a server (--server URL or STEPQ_SERVER, default http://127.0.0.1:8080):
   submit infer --prompt TEXT [--model M] [--follow]    Submit a text-generation step
@@ -57,6 +59,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return runServerCommand(rest);
     case "keys":
       return runKeysCommand(rest, io);
+    case "tenants":
+      return runTenantsCommand(rest, io);
     case "worker":
       return runWorkerCommand(rest);
     case "submit": {

@@ -12,6 +12,7 @@ KEYS[5] retentions: set of retention times
 KEYS[6] queueDeadlines: queue-timeout deadlines zset
 KEYS[7] limits: size caps hash
 KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[9] quotas: tenants' own quota values hash
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms

@@ -12,6 +12,7 @@ KEYS[4] eventsExtra: events stream's batch count
 KEYS[5] routes: set of routes
 KEYS[6] queueDeadlines: queue-timeout deadlines zset
 KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[8] quotas: tenants' own quota values hash
 ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
@@ -142,14 +143,15 @@ end
 
 -- Pass 1c: each tenant's steps waiting to run (not final, not running):
 -- its queued-steps quota.
-if maxTenantQueued > 0 then
-  local waiting = {}
+if maxTenantQueued > 0 or tenantQuotasSet() then
+  local waiting, maxes = {}, {}
   for i, spec in ipairs(specs) do
-    if not results[i] then
-      local tn = spec.tn
+    local tn = spec.tn
+    if not maxes[tn] then maxes[tn] = quotaOf(tn, 'waiting', maxTenantQueued) end
+    if not results[i] and maxes[tn] > 0 then
       waiting[tn] = waiting[tn] or (loadOf(tn, 'u') - loadOf(tn, 'r'))
-      if waiting[tn] + spec.steps > maxTenantQueued then
-        local refusal = {CODE.TENANT_FULL, waiting[tn], spec.steps, maxTenantQueued}
+      if waiting[tn] + spec.steps > maxes[tn] then
+        local refusal = {CODE.TENANT_FULL, waiting[tn], spec.steps, maxes[tn]}
         if atomic then return refusal end
         results[i] = refusal
       else
@@ -161,20 +163,21 @@ end
 
 -- Pass 1d: each tenant's submits this second (its quota), after the other
 -- refusals so that a refused job does not count.
-if maxRate > 0 then
+if maxRate > 0 or tenantQuotasSet() then
   local counts = {}
   local second = math.floor(now / 1000)
   for i, spec in ipairs(specs) do
-    if not results[i] then
-      local c = counts[spec.tn]
-      if not c then
-        local key = K.submitRate(spec.tn .. ':' .. second)
-        c = {key = key, used = tonumber(redis.call('GET', key) or '0'), adding = 0}
-        counts[spec.tn] = c
-      end
-      if c.used + c.adding >= maxRate then
-        if atomic then return {CODE.RATE_LIMITED, maxRate, c.used + c.adding + 1} end
-        results[i] = {CODE.RATE_LIMITED, maxRate, c.used + c.adding + 1}
+    local c = counts[spec.tn]
+    if not c then
+      local key = K.submitRate(spec.tn .. ':' .. second)
+      c = {key = key, max = quotaOf(spec.tn, 'rate', maxRate), adding = 0}
+      c.used = c.max > 0 and tonumber(redis.call('GET', key) or '0') or 0
+      counts[spec.tn] = c
+    end
+    if not results[i] and c.max > 0 then
+      if c.used + c.adding >= c.max then
+        if atomic then return {CODE.RATE_LIMITED, c.max, c.used + c.adding + 1} end
+        results[i] = {CODE.RATE_LIMITED, c.max, c.used + c.adding + 1}
       else
         c.adding = c.adding + 1
       end

@@ -53,17 +53,18 @@ end
 local QUOTA_LOOKAHEAD = 32
 
 -- The lane whose turn it is on route r: the lane of the tenant with the
--- lowest virtual time that is below its running quota `cap` (0: none),
--- after dropping from the rotation tenants whose lanes turned out empty
+-- lowest virtual time that is below its running quota (when `quotas`, some
+-- tenant may have one), after dropping from the rotation tenants whose lanes turned out empty
 -- (their last ready steps were cancelled). Returns the lane, its tenant,
 -- its list's head and its zset's first {id, score}; nil when no tenant
 -- (among the first QUOTA_LOOKAHEAD) may have a ready step of r now.
-local function laneInTurn(r, cap)
+local function laneInTurn(r, quotas)
   local key = K.fair(r)
   for _ = 1, 100 do
     local dropped = false
-    for _, t in ipairs(redis.call('ZRANGE', key, 0, cap > 0 and QUOTA_LOOKAHEAD - 1 or 0)) do
+    for _, t in ipairs(redis.call('ZRANGE', key, 0, quotas and QUOTA_LOOKAHEAD - 1 or 0)) do
       local tn = tonumber(t)
+      local cap = quotas and runningQuota(tn) or 0
       if cap == 0 or loadOf(tn, 'r') < cap then
         local lane = laneOf(r, tn)
         local head = redis.call('LINDEX', K.readyList(lane), 0)
@@ -109,9 +110,9 @@ local function claimReady(workerId, leaseMs, want, routes, now)
   -- from its id.
   local function best()
     local bestScore, bestRoute, bestId, fromList, bestTn, bestLane = nil, nil, nil, false, 0, nil
-    local cap = limits().running
+    local quotas = limits().running > 0 or tenantQuotasSet()
     for _, r in ipairs(routes) do
-      local lane, tn, head, z = laneInTurn(r, cap)
+      local lane, tn, head, z = laneInTurn(r, quotas)
       if head then
         local score = readyScore(0, seqOfJobId(head))
         if not bestScore or score < bestScore then
@@ -218,7 +219,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       local seen = {}
       local drained = false
       local upTo = want
-      local cap = limits().running
+      local cap = runningQuota(tn)
       if cap > 0 then upTo = math.min(want, count + math.max(0, cap - loadOf(tn, 'r'))) end
       while count < upTo and popped < want + 1000 do
         local n = upTo - count

@@ -29,6 +29,32 @@ local function limits()
   return LIMITS
 end
 
+local QUOTAS_CALL, HAS_QUOTAS = -1, false
+
+-- Whether any tenant has its own quota values (K.quotas), read at most
+-- once per call: without any, the quotas cost nothing more.
+local function tenantQuotasSet()
+  if QUOTAS_CALL ~= CALL then
+    HAS_QUOTAS = redis.call('EXISTS', K.quotas) == 1
+    QUOTAS_CALL = CALL
+  end
+  return HAS_QUOTAS
+end
+
+-- Tenant tn's quota `name` (waiting, running or rate): its own value when
+-- it has one, else `default`; 0 means no quota.
+local function quotaOf(tn, name, default)
+  if not tenantQuotasSet() then return default end
+  local v = redis.call('HGET', K.quotas, name .. ':' .. tn)
+  if v then return tonumber(v) end
+  return default
+end
+
+-- Tenant tn's running-steps quota (0: none), which claims enforce.
+local function runningQuota(tn)
+  return quotaOf(tn, 'running', limits().running)
+end
+
 -- RUNNING -> FAILED (dead letter) for step idx, whose attempt `attempt`
 -- (lease checked by the caller) produced more than a cap allows: not
 -- retried, since another attempt would produce as much. The job's failure
