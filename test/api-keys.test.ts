@@ -3,15 +3,13 @@
  * hash with a name, a tenant, roles and an optional expiry; managed with
  * `stepq keys create|list|revoke`, which talk to Redis directly.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createApiKey, listApiKeys, lookupApiKey, revokeApiKey } from "../queue/api-keys.js";
 import { createRedis, waitReady } from "../queue/connection.js";
 import { InvalidArgumentError, NotFoundError } from "../queue/errors.js";
 import { createKeys } from "../queue/keys.js";
+import { runStepq } from "./helpers/cli.js";
 import { connect, useRedis } from "./helpers/redis.js";
 
 const redisProcess = await useRedis();
@@ -95,21 +93,7 @@ describe("the key store", () => {
 });
 
 describe("stepq keys", () => {
-  const exec = promisify(execFile);
-  const root = join(import.meta.dirname, "..");
-  async function stepq(...args: string[]) {
-    try {
-      const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", join(root, "clients/cli/main.ts"), "keys", ...args], {
-        env: { ...process.env, REDIS_URL: redisProcess.url, STEPQ_QUEUE: "cli-keys" },
-        cwd: root,
-        timeout: 30_000,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-    }
-  }
+  const stepq = (...args: string[]) => runStepq(["keys", ...args], { REDIS_URL: redisProcess.url, STEPQ_QUEUE: "cli-keys" });
 
   it("create prints the secret alone on stdout; list shows the key without it; revoke ends it", async () => {
     const made = await stepq("create", "--name", "ci", "--tenant", "team-b", "--role", "submit,read", "--expires", "30d");

@@ -4,9 +4,6 @@
  * set a tenant's own values, which replace the servers' defaults on the
  * next submit or claim (0: no quota; unset: the default again).
  */
-import { execFile } from "node:child_process";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -19,6 +16,7 @@ import { oneStepJob } from "../queue/prepare-job.js";
 import { setTenantQuotas } from "../queue/tenant-quotas.js";
 import { tenantNumber } from "../queue/tenants.js";
 import { useQueues } from "./helpers/queue.js";
+import { runStepq } from "./helpers/cli.js";
 import { connect } from "./helpers/redis.js";
 import { echo, useStack } from "./helpers/stack.js";
 
@@ -103,21 +101,7 @@ describe("TenantService and a tenant's own quotas", () => {
 });
 
 describe("stepq tenants", () => {
-  const exec = promisify(execFile);
-  const root = join(import.meta.dirname, "..");
-  async function stepq(...args: string[]) {
-    try {
-      const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", join(root, "clients/cli/main.ts"), "tenants", ...args], {
-        env: { ...process.env, REDIS_URL: stack.redis.url, STEPQ_QUEUE: "cli-tenants" },
-        cwd: root,
-        timeout: 30_000,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-    }
-  }
+  const stepq = (...args: string[]) => runStepq(["tenants", ...args], { REDIS_URL: stack.redis.url, STEPQ_QUEUE: "cli-tenants" });
 
   it("set gives a tenant its own values, list shows them with its load; bad values exit 2", async () => {
     const made = await stepq("set", "team-a", "--max-running", "3", "--max-waiting", "0");

@@ -11,7 +11,7 @@ import { createApiKey, listApiKeys, revokeApiKey } from "../../queue/api-keys.js
 import { type OptionSpec, OptionError, REDIS_OPTIONS } from "../../runtime/options.js";
 import type { Io } from "./command.js";
 import { EXIT } from "./exit-codes.js";
-import { type RedisSub as Sub, runRedisCommand } from "./redis-command.js";
+import { type RedisSub as Sub, type RedisSubcommand, runRedisSubcommand } from "./redis-command.js";
 
 const CREATE: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,
@@ -68,24 +68,13 @@ const revoke: Sub = async ({ redis, keys }, _v, positionals, io) => {
   return EXIT.OK;
 };
 
-const SUBCOMMANDS: Record<string, { usage: string; options: readonly OptionSpec[]; run: Sub }> = {
+const SUBCOMMANDS: Record<string, RedisSubcommand> = {
   create: { usage: "stepq keys create --name N --tenant T --role R[,R2] [--expires D]", options: CREATE, run: create },
   list: { usage: "stepq keys list", options: REDIS_OPTIONS, run: list },
   revoke: { usage: "stepq keys revoke KEY_ID", options: REDIS_OPTIONS, run: revoke },
 };
 
 /** Runs `stepq keys <sub> ...`. */
-export async function runKeysCommand(argv: readonly string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    io.out.write(KEYS_HELP);
-    return sub === undefined ? EXIT.USAGE : EXIT.OK;
-  }
-  const command = SUBCOMMANDS[sub];
-  if (!command) {
-    io.err.write(`stepq keys: unknown subcommand "${sub}"; use create, list or revoke\n`);
-    return EXIT.USAGE;
-  }
-  const description = KEYS_HELP.split("\n\n")[1]?.replace(/\n/g, " ") ?? "";
-  return runRedisCommand(`keys ${sub}`, { usage: command.usage, description, options: command.options }, rest, io, command.run);
+export function runKeysCommand(argv: readonly string[], io: Io): Promise<number> {
+  return runRedisSubcommand("keys", KEYS_HELP, SUBCOMMANDS, argv, io);
 }

@@ -1,8 +1,8 @@
 /**
- * Runs a CLI subcommand that works straight on the queue's Redis (`stepq
- * keys`, `stepq tenants`): parses its flags (--redis-url, --queue,
- * --redis-ca and its own), connects, runs it, and maps errors to exit codes
- * (UNAVAILABLE, NOT_FOUND, bad input, other).
+ * CLI commands that work straight on the queue's Redis (`stepq keys`,
+ * `stepq tenants`): picks the subcommand, parses its flags (--redis-url,
+ * --queue, --redis-ca and its own), connects, runs it, and maps errors to
+ * exit codes (UNAVAILABLE, NOT_FOUND, bad input, other).
  */
 import type { Redis } from "ioredis";
 import { createRedis, waitReady } from "../../queue/connection.js";
@@ -50,4 +50,38 @@ export function runRedisCommand(
       return { code: EXIT.FAILED, message: err.message };
     },
   );
+}
+
+/** A subcommand: its usage line, its flags and what it does. */
+export interface RedisSubcommand {
+  usage: string;
+  options: readonly OptionSpec[];
+  run: RedisSub;
+}
+
+/**
+ * Runs `stepq <command> <sub> ...`: `help` is the command's help (its second
+ * paragraph describes every subcommand); no subcommand prints it and is a
+ * usage error.
+ */
+export function runRedisSubcommand(
+  command: string,
+  help: string,
+  subcommands: Readonly<Record<string, RedisSubcommand>>,
+  argv: readonly string[],
+  io: Io,
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h") {
+    io.out.write(help);
+    return Promise.resolve(sub === undefined ? EXIT.USAGE : EXIT.OK);
+  }
+  const chosen = subcommands[sub];
+  if (!chosen) {
+    const names = Object.keys(subcommands);
+    io.err.write(`stepq ${command}: unknown subcommand "${sub}"; use ${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}\n`);
+    return Promise.resolve(EXIT.USAGE);
+  }
+  const description = help.split("\n\n")[1]?.replace(/\n/g, " ") ?? "";
+  return runRedisCommand(`${command} ${sub}`, { usage: chosen.usage, description, options: chosen.options }, rest, io, chosen.run);
 }

@@ -8,7 +8,7 @@ import { type QuotaValues, listTenants, setTenantQuotas, type TenantLoad } from 
 import { type OptionSpec, OptionError, REDIS_OPTIONS } from "../../runtime/options.js";
 import type { Io } from "./command.js";
 import { EXIT } from "./exit-codes.js";
-import { type RedisSub as Sub, runRedisCommand } from "./redis-command.js";
+import { type RedisSub as Sub, type RedisSubcommand, runRedisSubcommand } from "./redis-command.js";
 
 const SET: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,
@@ -61,23 +61,12 @@ const set: Sub = async ({ redis, keys }, v, positionals, io) => {
   return EXIT.OK;
 };
 
-const SUBCOMMANDS: Record<string, { usage: string; options: readonly OptionSpec[]; run: Sub }> = {
+const SUBCOMMANDS: Record<string, RedisSubcommand> = {
   list: { usage: "stepq tenants list", options: REDIS_OPTIONS, run: list },
   set: { usage: "stepq tenants set TENANT [--max-waiting N] [--max-running N] [--max-submits-per-second N]", options: SET, run: set },
 };
 
 /** Runs `stepq tenants <sub> ...`. */
-export async function runTenantsCommand(argv: readonly string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    io.out.write(TENANTS_HELP);
-    return sub === undefined ? EXIT.USAGE : EXIT.OK;
-  }
-  const command = SUBCOMMANDS[sub];
-  if (!command) {
-    io.err.write(`stepq tenants: unknown subcommand "${sub}"; use list or set\n`);
-    return EXIT.USAGE;
-  }
-  const description = TENANTS_HELP.split("\n\n")[1]?.replace(/\n/g, " ") ?? "";
-  return runRedisCommand(`tenants ${sub}`, { usage: command.usage, description, options: command.options }, rest, io, command.run);
+export function runTenantsCommand(argv: readonly string[], io: Io): Promise<number> {
+  return runRedisSubcommand("tenants", TENANTS_HELP, SUBCOMMANDS, argv, io);
 }
