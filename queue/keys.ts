@@ -31,9 +31,10 @@ const FIXED = {
   /** Hash: schema version and queue-wide facts. */
   meta: "meta",
   /**
-   * Hash: the queue's size caps (`output`, `job`, `operation`, bytes), set by
-   * servers from their flags and read by the scripts and workers; absent
-   * fields mean the defaults of queue/limits.ts.
+   * Hash: the queue's size caps (`output`, `job`, `operation`, bytes) and each tenant's
+   * running-steps quota (`running`), set by servers from their flags and read by the scripts
+   * and workers (absent fields mean the defaults of queue/limits.ts); `quotas` = 1 once some
+   * tenant has its own quota values (tenant-quotas.ts).
    */
   limits: "limits",
   /** Pub/sub channel: `<stepId>|<attempt>` of running steps that were cancelled. */

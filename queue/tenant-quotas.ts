@@ -72,6 +72,8 @@ export async function setTenantQuotas(redis: Redis, keys: QueueKeys, name: strin
   await redisCall(() => {
     const tx = redis.multi().hdel(keys.quotas, ...QUOTA_NAMES.map((q) => `${q}:${n}`));
     if (set.length > 0) tx.hset(keys.quotas, ...set);
+    // Claims read this flag with the queue's limits rather than look for tenant values on every call.
+    tx.hset(keys.limits, "quotas", "1");
     return tx.exec();
   });
   const [quotasNow, load] = await Promise.all([redisCall(() => redis.hgetall(keys.quotas)), redisCall(() => redis.hgetall(keys.load))]);

@@ -30,25 +30,12 @@
  * restarted without its data ends those subscriptions (`lost`).
  */
 import type { Redis } from "ioredis";
-import { DataLossError, UnavailableError } from "../queue/errors.js";
+import { UnavailableError } from "../queue/errors.js";
 import { createCatchUp } from "./hub-catch-up.js";
 import { startStallSweep, verifyOnReconnect } from "./hub-guards.js";
-import { type LiveKey, startLiveReader } from "./hub-live-reader.js";
-import {
-  addPending,
-  batchBytes,
-  type Buffers,
-  consumerIterator,
-  dropQueue,
-  enqueue,
-  freshFor,
-  type HubEntry,
-  newSubscriber,
-  type SubscribeOptions,
-  type Subscriber,
-  unsentOf,
-  wakeSubscriber,
-} from "./hub-subscriber.js";
+import { startLiveReader } from "./hub-live-reader.js";
+import { consumerIterator, type HubEntry, newSubscriber, type SubscribeOptions, type Subscriber } from "./hub-subscriber.js";
+import { HubSubscribers } from "./hub-subscribers.js";
 
 export type { HubEntry, SubscribeOptions };
 
@@ -95,82 +82,33 @@ export type StreamHub = ReturnType<typeof createStreamHub>;
 /** Starts a hub; call close() to stop it. */
 export function createStreamHub(options: StreamHubOptions) {
   const { redis, reader } = options;
-  const maxBuffered = options.maxBuffered ?? 20_000;
-  const maxStreamBytes = options.maxStreamBytes ?? 1024 * 1024;
-  const maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
-  const pageBytes = options.pageBytes ?? 64 * 1024;
-  const stallMs = options.stallMs ?? 5 * 60_000;
   const batch = options.batch ?? 500;
-  const blockMs = options.blockMs ?? 5000;
-  const unavailableMs = options.unavailableMs ?? 30_000;
-  const keys = new Map<string, LiveKey>();
-  const all = new Set<Subscriber>();
-  const buffers: Buffers = { bytes: 0 };
-  const counts = { pauses: 0, stalled: 0, lost: 0, retried: 0 };
+  const pageBytes = options.pageBytes ?? 64 * 1024;
+  const maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
+  const subs = new HubSubscribers({
+    maxBuffered: options.maxBuffered ?? 20_000,
+    maxStreamBytes: options.maxStreamBytes ?? 1024 * 1024,
+    maxTotalBytes,
+  });
   let closed = false;
 
   /** COUNT for entries of `avg` bytes: about pageBytes per read, within 1..batch, growing at most 4x a time. */
-  function countFor(avg: number, previous: number): number {
-    return Math.max(1, Math.min(batch, previous * 4, Math.floor(pageBytes / Math.max(1, avg))));
-  }
-
-  function detach(sub: Subscriber) {
-    const k = keys.get(sub.key);
-    k?.subs.delete(sub);
-    sub.live = false;
-    if (k && k.subs.size === 0) {
-      keys.delete(sub.key);
-      live.keysChanged(false);
-    }
-  }
-
-  /** Ends `sub` with `err` (after what it already queued, unless `drop`). */
-  function fail(sub: Subscriber, err: Error, drop = false) {
-    if (sub.failure || sub.closed) return;
-    sub.failure = err;
-    if (sub.live) detach(sub);
-    if (drop) dropQueue(sub, buffers);
-    wakeSubscriber(sub);
-  }
-
-  /** Detaches a subscriber that fell behind and drops its queue; it reads again from what its consumer took. */
-  function pause(sub: Subscriber) {
-    detach(sub);
-    dropQueue(sub, buffers);
-    sub.paused = true;
-    counts.pauses++;
-  }
-
-  function overBound(sub: Subscriber, entries: number, bytes: number): boolean {
-    return (
-      sub.entries + entries > maxBuffered ||
-      sub.bytes + bytes + unsentOf(sub) > maxStreamBytes ||
-      buffers.bytes + bytes > maxTotalBytes
-    );
-  }
-
-  /** Live entries for an attached subscriber; it is paused if it still holds its last delivery and is over a bound. */
-  function deliverLive(sub: Subscriber, entries: HubEntry[]) {
-    const fresh = freshFor(sub, entries);
-    if (fresh.length === 0) return;
-    const bytes = batchBytes(fresh);
-    if (sub.queue.length > 0 && overBound(sub, fresh.length, bytes)) pause(sub);
-    else enqueue(sub, fresh, bytes, buffers);
-  }
+  const countFor = (avg: number, previous: number): number =>
+    Math.max(1, Math.min(batch, previous * 4, Math.floor(pageBytes / Math.max(1, avg))));
 
   const catchUp = createCatchUp({
     redis,
-    keys,
-    buffers,
-    counts,
+    keys: subs.keys,
+    buffers: subs.buffers,
+    counts: subs.counts,
     pageBytes,
     maxTotalBytes,
-    unavailableMs,
+    unavailableMs: options.unavailableMs ?? 30_000,
     isClosed: () => closed,
     countFor,
-    fail,
-    lose,
-    deliverLive,
+    fail: (sub, err) => subs.fail(sub, err),
+    lose: (sub) => subs.lose(sub),
+    deliverLive: (sub, entries) => subs.deliverLive(sub, entries),
     keysChanged: (now: boolean) => live.keysChanged(now),
   });
   const pull = (sub: Subscriber, asked: boolean) => catchUp.pull(sub, asked);
@@ -178,56 +116,31 @@ export function createStreamHub(options: StreamHubOptions) {
   const live = startLiveReader({
     redis,
     reader,
-    keys,
+    keys: subs.keys,
     firstCount: Math.min(FIRST_PAGE, batch),
-    blockMs,
+    blockMs: options.blockMs ?? 5000,
     countFor,
-    deliver(state, entries) {
-      for (const sub of state.subs) {
-        if (!sub.pending) deliverLive(sub, entries);
-        else {
-          addPending(sub, entries, buffers);
-          // Too much arrives while it closes its gap: it reads on by itself.
-          if (sub.pendingBytes > maxStreamBytes) pause(sub);
-        }
-      }
-    },
+    deliver: (state, entries) => subs.deliver(state, entries),
     onError: options.onError,
   });
+  subs.keysChanged = (now) => live.keysChanged(now);
 
-  const stopSweep = startStallSweep(all, stallMs, (sub, err) => {
-    counts.stalled++;
-    fail(sub, err, true);
+  const stopSweep = startStallSweep(subs.all, options.stallMs ?? 5 * 60_000, (sub, err) => {
+    subs.counts.stalled++;
+    subs.fail(sub, err, true);
     sub.options.onStall?.(err);
   });
-
-  /** Ends `sub` because its stream lost what it read (Redis restarted without its data). */
-  function lose(sub: Subscriber) {
-    counts.lost++;
-    const err = sub.options.lost?.() ?? new DataLossError(`stream ${sub.key} lost its data (Redis restarted it empty)`);
-    fail(sub, err);
-  }
-
-  verifyOnReconnect(redis, reader, all, lose);
-
-  function closeSub(sub: Subscriber) {
-    if (sub.closed) return;
-    sub.closed = true;
-    all.delete(sub);
-    if (sub.live) detach(sub);
-    dropQueue(sub, buffers);
-    wakeSubscriber(sub);
-  }
+  verifyOnReconnect(redis, reader, subs.all, (sub) => subs.lose(sub));
 
   return {
     /** Number of keys followed live now. */
     get size() {
-      return keys.size;
+      return subs.keys.size;
     },
 
     /** Bytes all subscriptions hold in their queues now: the gauge bounded by maxTotalBytes. */
     get bufferedBytes() {
-      return buffers.bytes;
+      return subs.buffers.bytes;
     },
 
     /**
@@ -235,9 +148,7 @@ export function createStreamHub(options: StreamHubOptions) {
      * lost their data, or had a catch-up read retried (Redis away) so far.
      */
     stats() {
-      let paused = 0;
-      for (const sub of all) if (sub.paused) paused++;
-      return { subscriptions: all.size, paused, bufferedBytes: buffers.bytes, ...counts };
+      return subs.stats();
     },
 
     /** Follows stream `key` from after `afterId` ("0-0": from the start). */
@@ -245,12 +156,12 @@ export function createStreamHub(options: StreamHubOptions) {
       const sub = newSubscriber(key, afterId || "0-0", subscribeOptions, Math.min(FIRST_PAGE, batch));
       if (closed) sub.failure = new UnavailableError(SHUTDOWN);
       else {
-        all.add(sub);
+        subs.all.add(sub);
         void pull(sub, true);
       }
-      const hooks = { buffers, pull: (s: Subscriber, asked: boolean) => void pull(s, asked), close: closeSub };
+      const hooks = { buffers: subs.buffers, pull: (s: Subscriber, asked: boolean) => void pull(s, asked), close: (s: Subscriber) => subs.close(s) };
       return {
-        close: () => closeSub(sub),
+        close: () => subs.close(sub),
         [Symbol.asyncIterator]: () => consumerIterator(sub, hooks),
       };
     },
@@ -259,8 +170,8 @@ export function createStreamHub(options: StreamHubOptions) {
     close(): void {
       closed = true;
       stopSweep();
-      for (const sub of all) fail(sub, new UnavailableError(SHUTDOWN));
-      keys.clear();
+      for (const sub of subs.all) subs.fail(sub, new UnavailableError(SHUTDOWN));
+      subs.keys.clear();
       live.stop();
     },
   };

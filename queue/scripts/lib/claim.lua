@@ -110,7 +110,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
   -- from its id.
   local function best()
     local bestScore, bestRoute, bestId, fromList, bestTn, bestLane = nil, nil, nil, false, 0, nil
-    local quotas = limits().running > 0 or tenantQuotasSet()
+    local quotas = limits().running > 0 or limits().quotas
     for _, r in ipairs(routes) do
       local lane, tn, head, z = laneInTurn(r, quotas)
       if head then
@@ -204,10 +204,12 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     local popped = 0
     local maybeMore = false
     local r = routes[1]
-    local tenants = #routes == 1 and redis.call('ZCARD', K.fair(r)) or 2
+    -- One read says whether one tenant (or none) has ready steps, and which.
+    local members = #routes == 1 and redis.call('ZRANGE', K.fair(r), 0, 1) or nil
+    local tenants = members and #members or 2
     local lane, tn = r, 0
     if tenants == 1 then
-      tn = tonumber(redis.call('ZRANGE', K.fair(r), 0, 0)[1])
+      tn = tonumber(members[1])
       lane = laneOf(r, tn)
     end
     if tenants <= 1 and redis.call('ZCARD', K.readyZset(lane)) == 0 then

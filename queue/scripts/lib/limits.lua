@@ -3,7 +3,8 @@ limits.lua: the queue's size caps, and failing a step that goes past one.
 Included in the library after finishing.lua.
 
 The caps live in the K.limits hash (fields `output`, `job`, `operation`,
-bytes; and `running`, each tenant's running-steps quota), which servers set from their flags (queue.publishLimits); a field
+bytes; `running`, each tenant's running-steps quota; `quotas`, 1 once some
+tenant has its own quota values), which servers set from their flags (queue.publishLimits); a field
 that is absent means the default of queue/limits.ts (DEFAULT_LIMIT, generated).
 They are enforced here, where the bytes are stored, so no worker (whatever
 its version or configuration) can store more:
@@ -16,13 +17,15 @@ local LIMITS, LIMITS_CALL = nil, -1
 -- The caps, read at most once per call.
 local function limits()
   if LIMITS_CALL ~= CALL then
-    local v = redis.call('HMGET', K.limits, 'output', 'job', 'operation', 'running')
+    local v = redis.call('HMGET', K.limits, 'output', 'job', 'operation', 'running', 'quotas')
     LIMITS = {
       output = tonumber(v[1]) or DEFAULT_LIMIT.output,
       job = tonumber(v[2]) or DEFAULT_LIMIT.job,
       operation = tonumber(v[3]) or DEFAULT_LIMIT.operation,
       -- Most running steps per tenant (0: no quota), enforced by claims.
       running = tonumber(v[4]) or 0,
+      -- Whether some tenant was given its own quota values (K.quotas).
+      quotas = v[5] == '1',
     }
     LIMITS_CALL = CALL
   end
@@ -32,7 +35,8 @@ end
 local QUOTAS_CALL, HAS_QUOTAS = -1, false
 
 -- Whether any tenant has its own quota values (K.quotas), read at most
--- once per call: without any, the quotas cost nothing more.
+-- once per call: without any, the quotas cost nothing more. (Claims, which
+-- read K.limits anyway, use its `quotas` flag instead.)
 local function tenantQuotasSet()
   if QUOTAS_CALL ~= CALL then
     HAS_QUOTAS = redis.call('EXISTS', K.quotas) == 1
@@ -52,7 +56,11 @@ end
 
 -- Tenant tn's running-steps quota (0: none), which claims enforce.
 local function runningQuota(tn)
-  return quotaOf(tn, 'running', limits().running)
+  local l = limits()
+  if not l.quotas then return l.running end
+  local v = redis.call('HGET', K.quotas, 'running:' .. tn)
+  if v then return tonumber(v) end
+  return l.running
 end
 
 -- RUNNING -> FAILED (dead letter) for step idx, whose attempt `attempt`
