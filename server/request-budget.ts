@@ -13,9 +13,13 @@
  * else STEP bytes, growing by STEP as its body arrives. A request alone may
  * exceed the budget (it is still within --max-request-bytes). Waiters are
  * served in arrival order, so a large request is not starved by small ones.
+ * A waiter whose deadline (grpc-timeout, connect-timeout-ms) comes first
+ * fails with DEADLINE_EXCEEDED then, and one whose client went away stops
+ * waiting at once.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { requestDeadlineMs } from "./request-deadline.js";
 import { wrapHandler } from "./wrap-handler.js";
 
 /** What a request without a content-length holds at first, and grows by. */
@@ -26,8 +30,11 @@ export interface RequestBudget {
   readonly held: number;
   /** Requests waiting for room now. */
   readonly waiting: number;
-  /** Takes `n` bytes, waiting for room up to the budget's wait time. */
-  acquire(n: number): Promise<void>;
+  /**
+   * Takes `n` bytes, waiting for room up to the budget's wait time, or until
+   * `deadlineAt` (performance.now() ms) or `signal`, whichever comes first.
+   */
+  acquire(n: number, deadlineAt?: number, signal?: AbortSignal): Promise<void>;
   release(n: number): void;
 }
 
@@ -60,29 +67,48 @@ export function createRequestBudget(maxBytes: number, waitMs: number): RequestBu
     get waiting() {
       return waiters.length;
     },
-    acquire(n) {
+    acquire(n, deadlineAt, signal) {
       if (waiters.length === 0 && (held === 0 || held + n <= maxBytes)) {
         held += n;
         return Promise.resolve();
       }
+      const untilDeadline = deadlineAt === undefined ? Infinity : Math.max(0, deadlineAt - performance.now());
       return new Promise<void>((resolve, reject) => {
+        const leave = (err: Error) => {
+          clearTimeout(w.timer);
+          signal?.removeEventListener("abort", onAbort);
+          const i = waiters.indexOf(w);
+          if (i < 0) return;
+          waiters.splice(i, 1);
+          grant();
+          reject(err);
+        };
+        const onAbort = () => leave(new ConnectError("the client went away while its request waited for room", Code.Canceled));
+        const timedOut = () =>
+          leave(
+            untilDeadline < waitMs
+              ? new ConnectError(
+                  `the request's deadline passed while it waited for room among requests in flight (the server is receiving ${held} ` +
+                    `bytes of other requests, its limit is --max-inflight-request-bytes ${maxBytes}); retry shortly, or with a longer deadline`,
+                  Code.DeadlineExceeded,
+                )
+              : new ConnectError(
+                  `the server is busy receiving ${held} bytes of other requests, its limit for requests in flight ` +
+                    `(--max-inflight-request-bytes ${maxBytes}), and this request waited ${waitMs} ms for room; retry shortly, ` +
+                    "or send smaller requests",
+                  Code.ResourceExhausted,
+                ),
+          );
         const w: Waiter = {
           n,
-          resolve,
-          timer: setTimeout(() => {
-            waiters.splice(waiters.indexOf(w), 1);
-            grant();
-            reject(
-              new ConnectError(
-                `the server is busy receiving ${held} bytes of other requests, its limit for requests in flight ` +
-                  `(--max-inflight-request-bytes ${maxBytes}), and this request waited ${waitMs} ms for room; retry shortly, ` +
-                  "or send smaller requests",
-                Code.ResourceExhausted,
-              ),
-            );
-          }, waitMs),
+          resolve: () => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          },
+          timer: setTimeout(timedOut, Math.min(waitMs, untilDeadline)),
         };
         waiters.push(w);
+        signal?.addEventListener("abort", onAbort, { once: true });
       });
     },
     release(n) {
@@ -101,6 +127,8 @@ export function createRequestBudget(maxBytes: number, waitMs: number): RequestBu
 export function withRequestBudget(handler: UniversalHandler, budget: RequestBudget): UniversalHandler {
   const wrapped = async (req: UniversalServerRequest): Promise<UniversalServerResponse> => {
     const declared = Number(req.header.get("content-length") ?? NaN);
+    const deadlineMs = requestDeadlineMs(req.header);
+    const deadlineAt = deadlineMs === undefined ? undefined : performance.now() + deadlineMs;
     let holding = 0;
     let refused = false;
     let pending = 2; // the body read to its end (or abandoned), and the handler's answer
@@ -115,7 +143,7 @@ export function withRequestBudget(handler: UniversalHandler, budget: RequestBudg
           if (seen > holding) {
             const first = holding === 0 && Number.isSafeInteger(declared) && declared >= seen ? declared : 0;
             const more = first || Math.ceil((seen - holding) / STEP) * STEP;
-            await budget.acquire(more).catch((e: unknown) => {
+            await budget.acquire(more, deadlineAt, req.signal).catch((e: unknown) => {
               refused = true;
               throw e;
             });

@@ -22,11 +22,11 @@ function bigSubmit(kib: number): Buffer {
 }
 
 /** POSTs `body` as JSON, sending only its first `sendFirst` bytes until `rest()` is called. */
-function post(body: Buffer, sendFirst = body.length) {
+function post(body: Buffer, sendFirst = body.length, headers: Record<string, string> = {}) {
   let finish!: () => void;
   const reply = new Promise<{ status: number; body: string; at: number; connection: string | undefined }>((resolve, reject) => {
     const req = request(
-      { host: "127.0.0.1", port, method: "POST", path: "/stepq.v1.StepService/SubmitSteps", headers: { "content-type": "application/json", "content-length": body.length } },
+      { host: "127.0.0.1", port, method: "POST", path: "/stepq.v1.StepService/SubmitSteps", headers: { "content-type": "application/json", "content-length": body.length, ...headers } },
       (res) => {
         let text = "";
         res.on("data", (d) => (text += d));
@@ -73,6 +73,36 @@ describe("request bytes in flight", () => {
       .then(() => undefined, (e: unknown) => ConnectError.from(e));
     expect(failure?.code).toBe(Code.ResourceExhausted);
     expect(failure?.rawMessage).toMatch(/--max-inflight-request-bytes 1048576/);
+
+    a.rest();
+    expect((await a.reply).status).toBe(200);
+    await eventually(async () => stack.server.requestBudget.held, (n) => n === 0);
+  });
+
+  it("a request whose deadline comes before --inflight-wait gets DEADLINE_EXCEEDED at its deadline; one whose client leaves stops waiting", async () => {
+    const a = post(bigSubmit(900), 100 * KIB);
+    await eventually(async () => stack.server.requestBudget.held, (n) => n >= 900 * KIB);
+    const started = performance.now();
+    const b = await post(bigSubmit(900), undefined, { "connect-timeout-ms": "200" }).reply;
+    const waited = performance.now() - started;
+    const err = JSON.parse(b.body) as { code: string; message: string };
+    expect(err.code).toBe("deadline_exceeded");
+    expect(err.message).toMatch(/^the request's deadline passed while it waited for room among requests in flight/);
+    // At its deadline, not after the server's 1500 ms wait.
+    expect(waited).toBeGreaterThanOrEqual(190);
+    expect(waited).toBeLessThan(1200);
+
+    // gRPC's deadline header too.
+    const grpc = await post(bigSubmit(900), undefined, { "content-type": "application/json", "grpc-timeout": "150m" }).reply;
+    expect(JSON.parse(grpc.body).code).toBe("deadline_exceeded");
+
+    // A client that gives up: its place in line is freed at once.
+    const c = request({ host: "127.0.0.1", port, method: "POST", path: "/stepq.v1.StepService/SubmitSteps", headers: { "content-type": "application/json", "content-length": 900 * KIB } });
+    c.on("error", () => {});
+    c.write(bigSubmit(900).subarray(0, 64 * KIB));
+    await eventually(async () => stack.server.requestBudget.waiting, (n) => n === 1);
+    c.destroy();
+    await eventually(async () => stack.server.requestBudget.waiting, (n) => n === 0, 1000);
 
     a.rest();
     expect((await a.reply).status).toBe(200);
