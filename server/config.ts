@@ -4,6 +4,7 @@
  */
 import type { LimitOverrides, OperationDefaults } from "../queue/limits.js";
 import { readFileSync } from "node:fs";
+import { checkCorsOrigins } from "./cors.js";
 import type { ConnectionLimits, TlsFiles } from "./listen.js";
 import { helpText, type OptionSpec, OptionError, parseDuration, parseOptions, REDIS_OPTIONS, redisCaOption } from "../runtime/options.js";
 
@@ -49,6 +50,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     kind: "int",
     default: "0",
     help: "Most steps each tenant may have running at once, across every worker (the queue's value, set in Redis by the server); its other steps wait (0: no limit).",
+  },
+  {
+    flag: "cors-origins",
+    env: "STEPQ_CORS_ORIGINS",
+    kind: "list",
+    default: "",
+    help: "Origins whose browser pages may call this server, e.g. https://app.example.com,http://localhost:5173 (* for every origin; default: none, no cross-origin access).",
   },
   { flag: "max-steps-per-job", env: "STEPQ_MAX_STEPS_PER_JOB", kind: "int", default: "100", help: "Most steps in one job." },
   {
@@ -148,6 +156,8 @@ export interface ServerConfig {
   sweepIntervalMs: number;
   shutdownGraceMs: number;
   connections: ConnectionLimits;
+  /** Origins whose browser pages may call the server (--cors-origins); empty: none. */
+  corsOrigins: string[];
   maxStreamBufferBytes: number;
   maxStreamBuffersBytes: number;
   streamStallTimeoutMs: number;
@@ -195,6 +205,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
       // Four of the largest replies (job records) queued on one HTTP/2 connection before new calls on it wait for a new one.
       sessionMemoryBytes: Math.max(64 * 1024 * 1024, 4 * (v["max-job-bytes"] as number)),
     },
+    corsOrigins: checkCorsOrigins(v["cors-origins"] as string[]),
     maxStreamBufferBytes: v["max-stream-buffer-bytes"] as number,
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,

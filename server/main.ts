@@ -13,6 +13,7 @@ import type { Queue } from "../queue/queue.js";
 import { startApiKeyAuth } from "./api-key-auth.js";
 import { isLoopback, type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
+import { createCors } from "./cors.js";
 import { answerHealth, isHealthRequest } from "./health.js";
 import { listen } from "./listen.js";
 import { openFileLimitWarning } from "./open-file-limit.js";
@@ -66,6 +67,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors }));
 
   const handler = createRequestHandler({
+    cors: createCors(config.corsOrigins),
     health(req, res) {
       if (!isHealthRequest(req)) return false;
       answerHealth(redis, res, { queue: config.queue, version: VERSION }).catch(logUnexpected);

@@ -21,6 +21,8 @@ type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
 export interface RequestRoutes {
+  /** Adds CORS headers for an allowed origin and answers its preflight; true if it answered (server/cors.ts). */
+  cors?: (req: Request, res: Response) => boolean;
   /** Answers GET /healthz; true if `req` was one. */
   health(req: Request, res: Response): boolean;
   /** Serves the request on the direct output writer; true if it took it. */
@@ -68,6 +70,7 @@ export function createRequestHandler(routes: RequestRoutes): RequestHandler {
   return (req, res) => {
     try {
       if (!("stream" in req)) drainUnreadBody(req, res as ServerResponse); // HTTP/2: each request is its own stream
+      if (routes.cors?.(req, res)) return;
       if (routes.health(req, res)) return;
       if (refuseOversizeBody(req, res, routes.maxRequestBytes)) {
         req.resume(); // refused unread: drop the body as it comes (on HTTP/1.1 drainUnreadBody also closes if it never ends)
