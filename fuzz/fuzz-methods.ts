@@ -5,6 +5,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
@@ -22,7 +23,7 @@ export interface FuzzMethod {
 }
 
 /** The services the fuzzer covers. */
-export const FUZZ_SERVICES: readonly DescService[] = [StepService, JobService, KeyService, TenantService];
+export const FUZZ_SERVICES: readonly DescService[] = [StepService, JobService, KeyService, TenantService, QueueService];
 
 /** Every method of `services`. */
 export function listFuzzMethods(services: readonly DescService[] = FUZZ_SERVICES): FuzzMethod[] {

@@ -52,6 +52,8 @@ const FIXED = {
   load: "load",
   /** Hash: a tenant's own quota values, `waiting:<n>`, `running:<n>`, `rate:<n>`, replacing the defaults (0: none). */
   quotas: "quotas",
+  /** Set: the ids of registered workers (worker-registry.ts); an id whose `worker:` record expired is dropped when listed. */
+  workers: "workers",
   /** Hash: tenant name -> its number (records and events carry the number; see tenants.ts), and `#last` -> the last number given. */
   tenants: "tenants",
 } as const;
@@ -80,6 +82,8 @@ const DERIVED = {
   delayed: "d:%",
   /** List: wake-up marker of a route; idle workers block on it. */
   wake: "w:%",
+  /** String: a running worker's record (JSON: routes, concurrency, steps in hand, version, times), expiring unless renewed. */
+  worker: "worker:%",
   /** String: `<tenant number>:<idempotency key>` -> `<jobId>|<request digest>`. */
   idempotency: "idem:%",
   /** String: jobs tenant `<number>` submitted in Unix second `<second>` (`%` = `<number>:<second>`), for its quota; gone after 2 s. */

@@ -24,11 +24,13 @@ import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
+import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { kStreamOutlet, transportGone } from "./context.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
 import { createKeyService } from "./key-service.js";
+import { createQueueService } from "./queue-service.js";
 import { createTenantService } from "./tenant-service.js";
 import { jsonRequestOptions } from "./json-request-options.js";
 import { requestCompressions } from "./request-compression.js";
@@ -39,7 +41,7 @@ import { createNotFoundFallback, withRefusalBodies } from "./refusals.js";
 import { type RequestBudget, withRequestBudget } from "./request-budget.js";
 import { withUnaryRequestErrors } from "./unary-request-errors.js";
 
-const SERVICES = [StepService, JobService, KeyService, TenantService];
+const SERVICES = [StepService, JobService, KeyService, TenantService, QueueService];
 
 export interface ConnectOptionsInit {
   deps: ServiceDeps;
@@ -77,6 +79,7 @@ export function createConnectOptions(init: ConnectOptionsInit): ConnectNodeAdapt
       registerService(router, JobService, createJobService(deps));
       registerService(router, KeyService, createKeyService(deps));
       registerService(router, TenantService, createTenantService(deps));
+      registerService(router, QueueService, createQueueService(deps));
       for (const [i, h] of router.handlers.entries()) {
         router.handlers[i] = withRequestBudget(withRefusalBodies(withUnaryRequestErrors(h), SERVICES), budget);
       }

@@ -8,6 +8,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import { isMainModule } from "../runtime/main-module.js";
+import { VERSION } from "../runtime/version.js";
 import { OptionError } from "../runtime/options.js";
 import type { Queue } from "../queue/queue.js";
 import { startApiKeyAuth } from "./api-key-auth.js";
@@ -24,7 +25,7 @@ import { createStreamSlots } from "./stream-limit.js";
 import { openServerBackend } from "./server-backend.js";
 import type { StreamHub } from "./stream-hub.js";
 
-export const VERSION = "0.1.0";
+export { VERSION };
 
 export interface StepqServer {
   /** Base URL, e.g. http://127.0.0.1:8080. */

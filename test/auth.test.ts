@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { Role } from "../gen/stepq/v1/auth_pb.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService, ListKeysResponseSchema } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
@@ -19,7 +20,7 @@ import { serverConfig } from "../server/config.js";
 import { connect } from "./helpers/redis.js";
 import { echo, useStack } from "./helpers/stack.js";
 
-const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService, QueueService];
 const stack = await useStack({ auth: "required" });
 void (await stack.worker()).runForever();
 const base = stack.server.url;

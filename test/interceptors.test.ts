@@ -11,13 +11,14 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { servedByLane } from "../server/context.js";
 import { echo, useStack } from "./helpers/stack.js";
 
-const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService, QueueService];
 const LANE = new Set(["StreamTokens", "StreamNarration", "StreamJobOutput"]);
 
 interface Seen {

@@ -6,13 +6,14 @@ import type { DescService } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Role } from "../gen/stepq/v1/auth_pb.js";
 import { JobService } from "../gen/stepq/v1/job_service_pb.js";
+import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { ROLES } from "../queue/api-keys.js";
 import { requiredRole, roleFromName, roleGrants, roleName } from "../server/required-role.js";
 
-const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService, QueueService];
 
 describe("the role table in the contract", () => {
   it("every method of every stepq service declares a role", () => {
@@ -47,6 +48,7 @@ describe("the role table in the contract", () => {
       "KeyService.RevokeKey": "admin",
       "TenantService.ListTenants": "admin",
       "TenantService.SetTenantQuotas": "admin",
+      "QueueService.ListWorkers": "read",
     });
   });
 

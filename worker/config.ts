@@ -27,6 +27,13 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   { flag: "concurrency", short: "c", env: "STEPQ_CONCURRENCY", kind: "int", default: "1", help: "Steps run at once." },
   { flag: "lease", env: "STEPQ_LEASE", kind: "duration", default: "30s", help: "Lease length; renewed every third of it. A crashed worker's steps are requeued after it." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "30s", help: "On SIGINT/SIGTERM, how long running steps may finish before they are handed back." },
+  {
+    flag: "heartbeat",
+    env: "STEPQ_HEARTBEAT",
+    kind: "duration",
+    default: "5s",
+    help: "How often the worker renews its record in the worker registry (ListWorkers); a worker that stops renewing leaves the list after three of these.",
+  },
   { flag: "worker-id", env: "STEPQ_WORKER_ID", kind: "string", help: "Worker id in events and logs (default <host>-<pid>-<random>)." },
   { flag: "flush", env: "STEPQ_FLUSH", kind: "duration", default: "2ms", help: "Minimum time between two output appends of one step (token batching window)." },
   {
@@ -47,6 +54,7 @@ export interface WorkerConfig {
   concurrency: number;
   leaseMs: number;
   shutdownGraceMs: number;
+  heartbeatMs: number;
   workerId?: string;
   flushMs: number;
   prefetchMs: number;
@@ -71,6 +79,7 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     concurrency: v.concurrency as number,
     leaseMs: v.lease as number,
     shutdownGraceMs: v["shutdown-grace"] as number,
+    heartbeatMs: v.heartbeat as number,
     workerId: v["worker-id"] as string | undefined,
     flushMs: v.flush as number,
     prefetchMs: v.prefetch as number,

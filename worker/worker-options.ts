@@ -31,6 +31,8 @@ export interface WorkerOptions {
   /** Longest idle block before re-checking. Default 5 s. */
   idleBlockMs?: number;
   sweepIntervalMs?: number;
+  /** How often the worker renews its record in the worker registry (it expires after three of these). Default 5 s. */
+  heartbeatMs?: number;
   logger?: Logger;
 }
 

@@ -23,6 +23,7 @@ import type { Engine, StopSignal } from "./engines/engine.js";
 import { HandBack } from "./hand-back.js";
 import { type LeaseKeeper, startLeaseKeeper } from "./lease-keeper.js";
 import { createPrefetch, type Prefetch } from "./prefetch.js";
+import { type Registration, register } from "./registration.js";
 import { runStep, type StepRunHost } from "./run-step.js";
 import { RunningStep, type StepHost } from "./running-step.js";
 import { createSettler, SETTLE_CALLS, type Settler } from "./settler.js";
@@ -60,6 +61,7 @@ class StepqWorker implements Worker {
   private queue: Queue | undefined;
   private sweeper: Sweeper | undefined;
   private leaseKeeper: LeaseKeeper | undefined;
+  private registration: Registration | undefined;
   private started = false;
   private stopping = false;
   /** runForever is running (settle calls then claim replacements; runOnce's do not). */
@@ -156,6 +158,8 @@ class StepqWorker implements Worker {
     this.leaseKeeper = startLeaseKeeper({ queue, leaseMs: this.leaseMs, steps: () => [...this.slots.held.values()], onError, after: () => this.dropStopped() });
     this.sweeper = startSweeper(queue, { intervalMs: this.options.sweepIntervalMs ?? 1000, onError });
     this.started = true;
+    const self = { id: this.id, routes: this.routes, concurrency: this.concurrency, stepsInHand: () => this.slots.held.size };
+    this.registration = await register(queue, self, this.options.heartbeatMs ?? 5000, onError);
     await queue.workerEvent(EventType.WORKER_JOINED, this.id, this.routes).catch((e: unknown) => this.reports.error(coerceError(e)));
     this.log.info("started", { routes: this.routes.join(","), concurrency: this.concurrency, leaseMs: this.leaseMs });
   }
@@ -280,6 +284,7 @@ class StepqWorker implements Worker {
     }
     this.leaseKeeper?.stop();
     this.sweeper?.stop();
+    await this.registration?.stop();
     for (const engine of this.options.engines) await engine.close?.().catch(() => {});
     await this.queue?.workerEvent(EventType.WORKER_LEFT, this.id, this.routes).catch(() => {});
     await this.connections?.close();

@@ -1,0 +1,50 @@
+/**
+ * The worker registry: every running worker keeps a record of itself in
+ * Redis (`worker:<id>`, JSON) that expires unless renewed, so a worker that
+ * dies leaves the list by itself within its time to live, measured by
+ * Redis's clock (no clock skew between hosts). The `workers` set lists the
+ * ids; a listing drops the ids whose record has expired. A worker that
+ * stops cleanly removes its own.
+ */
+import type { Redis } from "ioredis";
+import type { QueueKeys } from "./keys.js";
+import { redisCall } from "./queue-script.js";
+
+/** What a worker says of itself. */
+export interface WorkerInfo {
+  id: string;
+  routes: string[];
+  concurrency: number;
+  /** Steps it holds now: running, or claimed ahead. */
+  stepsInHand: number;
+  version: string;
+  host: string;
+  pid: number;
+  /** Unix ms, by the worker's clock. */
+  startedAt: number;
+  /** Unix ms of this heartbeat, by the worker's clock. */
+  heartbeatAt: number;
+}
+
+const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+/** Writes (or renews) worker `info.id`'s record for `ttlMs`. */
+export async function heartbeat(redis: Redis, keys: QueueKeys, info: WorkerInfo, ttlMs: number): Promise<void> {
+  if (!ID.test(info.id)) throw new Error(`worker id ${JSON.stringify(info.id)} must be 1-128 characters of [A-Za-z0-9._:@-]`);
+  await redisCall(() => redis.multi().set(keys.worker(info.id), JSON.stringify(info), "PX", ttlMs).sadd(keys.workers, info.id).exec());
+}
+
+/** Removes worker `id`'s record (it is stopping). */
+export async function unregisterWorker(redis: Redis, keys: QueueKeys, id: string): Promise<void> {
+  await redisCall(() => redis.multi().del(keys.worker(id)).srem(keys.workers, id).exec());
+}
+
+/** The workers alive now (their record has not expired), by id; the expired ones leave the set. */
+export async function listWorkers(redis: Redis, keys: QueueKeys): Promise<WorkerInfo[]> {
+  const ids = (await redisCall(() => redis.smembers(keys.workers))).sort();
+  if (ids.length === 0) return [];
+  const records = await redisCall(() => redis.mget(ids.map((id) => keys.worker(id))));
+  const gone = ids.filter((_, i) => records[i] === null);
+  if (gone.length > 0) await redisCall(() => redis.srem(keys.workers, ...gone));
+  return records.flatMap((r) => (r === null ? [] : [JSON.parse(r) as WorkerInfo]));
+}
