@@ -55,6 +55,7 @@ const LIB_FILES = [
   "lib/queueing.lua",
   "lib/finishing.lua",
   "lib/limits.lua",
+  "lib/submit-limits.lua",
   "lib/complete.lua",
   "lib/claim.lua",
 ];

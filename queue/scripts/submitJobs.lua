@@ -119,77 +119,12 @@ for i, spec in ipairs(specs) do
   end
 end
 
-if maxQueued > 0 then
-  local queued, adding = {}, {}
-  for i, spec in ipairs(specs) do
-    if not results[i] then
-      local full = nil
-      for route, n in pairs(spec.roots) do
-        if not queued[route] then
-          queued[route] = routeDepth(route)
-          adding[route] = 0
-        end
-        if queued[route] + adding[route] + n > maxQueued then full = route end
-      end
-      if full then
-        if atomic then return {CODE.QUEUE_FULL, full, queued[full] + adding[full], maxQueued} end
-        results[i] = {CODE.QUEUE_FULL, full, queued[full] + adding[full], maxQueued}
-      else
-        for route, n in pairs(spec.roots) do adding[route] = adding[route] + n end
-      end
-    end
-  end
-end
-
--- Pass 1c: each tenant's steps waiting to run (not final, not running):
--- its queued-steps quota.
-if maxTenantQueued > 0 or tenantQuotasSet() then
-  local waiting, maxes = {}, {}
-  for i, spec in ipairs(specs) do
-    local tn = spec.tn
-    if not maxes[tn] then maxes[tn] = quotaOf(tn, 'waiting', maxTenantQueued) end
-    if not results[i] and maxes[tn] > 0 then
-      waiting[tn] = waiting[tn] or (loadOf(tn, 'u') - loadOf(tn, 'r'))
-      if waiting[tn] + spec.steps > maxes[tn] then
-        local refusal = {CODE.TENANT_FULL, waiting[tn], spec.steps, maxes[tn]}
-        if atomic then return refusal end
-        results[i] = refusal
-      else
-        waiting[tn] = waiting[tn] + spec.steps
-      end
-    end
-  end
-end
-
--- Pass 1d: each tenant's submits this second (its quota), after the other
--- refusals so that a refused job does not count.
-if maxRate > 0 or tenantQuotasSet() then
-  local counts = {}
-  local second = math.floor(now / 1000)
-  for i, spec in ipairs(specs) do
-    local c = counts[spec.tn]
-    if not c then
-      local key = K.submitRate(spec.tn .. ':' .. second)
-      c = {key = key, max = quotaOf(spec.tn, 'rate', maxRate), adding = 0}
-      c.used = c.max > 0 and tonumber(redis.call('GET', key) or '0') or 0
-      counts[spec.tn] = c
-    end
-    if not results[i] and c.max > 0 then
-      if c.used + c.adding >= c.max then
-        if atomic then return {CODE.RATE_LIMITED, c.max, c.used + c.adding + 1} end
-        results[i] = {CODE.RATE_LIMITED, c.max, c.used + c.adding + 1}
-      else
-        c.adding = c.adding + 1
-      end
-    end
-  end
-  for _, c in pairs(counts) do
-    if c.adding > 0 then
-      redis.call('INCRBY', c.key, c.adding)
-      redis.call('PEXPIRE', c.key, 2000)
-    end
-  end
-end
+-- Passes 1b-1d (submit-limits.lua): a route's queue, each tenant's
+-- waiting steps, each tenant's submits this second.
+local refusal = refuseFullRoutes(specs, results, atomic, maxQueued)
+  or refuseOverWaiting(specs, results, atomic, maxTenantQueued)
+  or refuseOverRate(specs, results, atomic, maxRate, now)
+if refusal then return refusal end
 
 -- A job's id: its sequence number in 8 base-36 digits (more beyond 36^8
 -- jobs), then the random characters x.

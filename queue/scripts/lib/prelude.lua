@@ -7,8 +7,8 @@ JS job states, EV event types, EC step error codes, CODE result codes,
 POLICY failure policies, LEVEL narration levels) and binary layouts
 (wire/layouts.ts), the shared files in this order: record.lua (the
 format), record-writes.lua (reading and writing records), this file,
-events.lua, queueing.lua, finishing.lua, limits.lua, complete.lua,
-claim.lua; then each transition wrapped as `local function <name>(KEYS,
+events.lua, queueing.lua, finishing.lua, limits.lua, submit-limits.lua,
+complete.lua, claim.lua; then each transition wrapped as `local function <name>(KEYS,
 ARGV)` that first calls begin(ARGV[1]). A file uses only what files before
 it define. Nothing here runs by itself.
 
