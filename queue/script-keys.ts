@@ -34,7 +34,7 @@ const ROUTE_KEYS = ["readyList", "readyZset", "fair", "delayed", "wake"] as cons
 const JOB_KEYS = ["job", "log", "outputSeq", "expiries"] as const;
 
 export const SCRIPT_KEYS = {
-  submitJobs: { keys: ["seq", "jobIndex", ...EVENTS, "routes", "queueDeadlines", "load", "quotas"], derived: ["job", ...ROUTE_KEYS, "idempotency", "submitRate"] },
+  submitJobs: { keys: ["seq", "jobIndex", ...EVENTS, "routes", "queueDeadlines", "load", "quotas", "limits"], derived: ["job", ...ROUTE_KEYS, "idempotency", "submitRate"] },
   claimSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },
   extendLeases: { keys: ["leases"], derived: ["job"] },
   appendOutput: { keys: ["leases", "limits", ...EVENTS, ...FINISHING, "load"], derived: [...JOB_KEYS, ...ROUTE_KEYS] },

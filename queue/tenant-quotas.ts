@@ -44,6 +44,16 @@ export async function listTenants(redis: Redis, keys: QueueKeys): Promise<Tenant
   return [...names.entries()].sort(([a], [b]) => a - b).map(([n, name]) => tenantLoad(n, name, quotas, load));
 }
 
+/** `fields` with their HMGET values, the absent ones left out. */
+function pairsOf(fields: readonly string[], values: readonly (string | null)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  fields.forEach((f, i) => {
+    const v = values[i];
+    if (v !== null && v !== undefined) out[f] = v;
+  });
+  return out;
+}
+
 function tenantLoad(n: number, name: string, quotas: Record<string, string>, load: Record<string, string>): TenantLoad {
   const own: QuotaValues = {};
   for (const q of QUOTA_NAMES) {
@@ -72,10 +82,16 @@ export async function setTenantQuotas(redis: Redis, keys: QueueKeys, name: strin
   await redisCall(() => {
     const tx = redis.multi().hdel(keys.quotas, ...QUOTA_NAMES.map((q) => `${q}:${n}`));
     if (set.length > 0) tx.hset(keys.quotas, ...set);
-    // Claims read this flag with the queue's limits rather than look for tenant values on every call.
+    // The scripts read this flag with the queue's caps, and look for tenant values only once it is set.
     tx.hset(keys.limits, "quotas", "1");
     return tx.exec();
   });
-  const [quotasNow, load] = await Promise.all([redisCall(() => redis.hgetall(keys.quotas)), redisCall(() => redis.hgetall(keys.load))]);
-  return tenantLoad(n, name, quotasNow, load);
+  // Only this tenant's fields, read back as stored.
+  const quotaFields = QUOTA_NAMES.map((q) => `${q}:${n}`);
+  const loadFields = [`u:${n}`, `r:${n}`];
+  const [quotaValues, loadValues] = await Promise.all([
+    redisCall(() => redis.hmget(keys.quotas, ...quotaFields)),
+    redisCall(() => redis.hmget(keys.load, ...loadFields)),
+  ]);
+  return tenantLoad(n, name, pairsOf(quotaFields, quotaValues), pairsOf(loadFields, loadValues));
 }

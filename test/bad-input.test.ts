@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import type { EventType } from "../gen/stepq/v1/events_pb.js";
-import { postJson } from "./helpers/json-rpc.js";
+import { expectJsonError, postJson } from "./helpers/json-rpc.js";
 import { envelope, rawPost } from "./helpers/raw-rpc.js";
 import { echo, useStack } from "./helpers/stack.js";
 
@@ -10,13 +10,7 @@ const S = "stepq.v1.StepService";
 const J = "stepq.v1.JobService";
 const base = stack.server.url;
 
-/** Expects a Connect JSON error with `code` and a message matching every pattern. */
-async function expectError(path: string, body: unknown, code: string, ...patterns: RegExp[]) {
-  const { status, body: reply } = await postJson(base, path, body);
-  expect(reply.code, JSON.stringify(reply)).toBe(code);
-  expect(status).toBeGreaterThanOrEqual(400);
-  for (const p of patterns) expect(reply.message).toMatch(p);
-}
+const expectError = (path: string, body: unknown, code: string, ...patterns: RegExp[]) => expectJsonError(base, path, body, code, ...patterns);
 
 const infer = (v: Record<string, unknown>) => ({ operation: { infer: { model: "tiny", prompt: "hi", ...v } } });
 

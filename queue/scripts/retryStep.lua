@@ -18,10 +18,9 @@ ARGV[3] step index, 0-based
 Derived keys (named by what the script reads, so not declarable up front):
 their logs (K.log), route ready lists (K.readyList), ready zsets
 (K.readyZset), tenant rotations (K.fair), delayed zsets (K.delayed), wake-up
-markers (K.wake). Like the
-KEYS they start with the queue's prefix `stepq:{<queue>}:`, whose hash tag
-puts them in KEYS[1]'s slot. (queue/script-keys.ts declares all of this
-once.)
+markers (K.wake). Like the KEYS they start with the queue's prefix
+`stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s slot.
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND} or
 {CODE.WRONG_STATE, step state}.

@@ -13,6 +13,7 @@ KEYS[5] routes: set of routes
 KEYS[6] queueDeadlines: queue-timeout deadlines zset
 KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
 KEYS[8] quotas: tenants' own quota values hash
+KEYS[9] limits: size caps hash (read for its flag that some tenant has its own quotas)
 ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)

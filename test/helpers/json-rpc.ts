@@ -1,6 +1,7 @@
 /**
  * Unary Connect calls with plain fetch and JSON: exactly what curl sends.
  */
+import { expect } from "vitest";
 export interface JsonReply {
   status: number;
   body: Record<string, unknown> & { code?: string; message?: string };
@@ -21,4 +22,12 @@ export async function getJson(base: string, path: string, body: unknown): Promis
   const q = new URLSearchParams({ encoding: "json", message: JSON.stringify(body) });
   const res = await fetch(`${base}/${path}?${q}`);
   return { status: res.status, body: (await res.json()) as JsonReply["body"] };
+}
+
+/** POSTs `body` and expects a Connect JSON error with `code` and a message matching every pattern. */
+export async function expectJsonError(base: string, path: string, body: unknown, code: string, ...patterns: RegExp[]): Promise<void> {
+  const { status, body: reply } = await postJson(base, path, body);
+  expect(reply.code, JSON.stringify(reply)).toBe(code);
+  expect(status).toBeGreaterThanOrEqual(400);
+  for (const p of patterns) expect(reply.message).toMatch(p);
 }

@@ -110,7 +110,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
   -- from its id.
   local function best()
     local bestScore, bestRoute, bestId, fromList, bestTn, bestLane = nil, nil, nil, false, 0, nil
-    local quotas = limits().running > 0 or limits().quotas
+    local quotas = limits().running > 0 or tenantQuotasSet()
     for _, r in ipairs(routes) do
       local lane, tn, head, z = laneInTurn(r, quotas)
       if head then

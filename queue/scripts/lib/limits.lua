@@ -32,17 +32,11 @@ local function limits()
   return LIMITS
 end
 
-local QUOTAS_CALL, HAS_QUOTAS = -1, false
-
--- Whether any tenant has its own quota values (K.quotas), read at most
--- once per call: without any, the quotas cost nothing more. (Claims, which
--- read K.limits anyway, use its `quotas` flag instead.)
+-- Whether any tenant has its own quota values (K.quotas): the flag
+-- queue/tenant-quotas.ts sets with them, read with the caps. Without any,
+-- the quotas cost nothing more.
 local function tenantQuotasSet()
-  if QUOTAS_CALL ~= CALL then
-    HAS_QUOTAS = redis.call('EXISTS', K.quotas) == 1
-    QUOTAS_CALL = CALL
-  end
-  return HAS_QUOTAS
+  return limits().quotas
 end
 
 -- Tenant tn's quota `name` (waiting, running or rate): its own value when
@@ -56,11 +50,7 @@ end
 
 -- Tenant tn's running-steps quota (0: none), which claims enforce.
 local function runningQuota(tn)
-  local l = limits()
-  if not l.quotas then return l.running end
-  local v = redis.call('HGET', K.quotas, 'running:' .. tn)
-  if v then return tonumber(v) end
-  return l.running
+  return quotaOf(tn, 'running', limits().running)
 end
 
 -- RUNNING -> FAILED (dead letter) for step idx, whose attempt `attempt`
