@@ -28,9 +28,13 @@ export interface WorkerInfo {
 
 const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
-/** Writes (or renews) worker `info.id`'s record for `ttlMs`. */
+/** Checks a worker id, which names its registry key: a worker with a bad one does not start. */
+export function checkWorkerId(id: string): void {
+  if (!ID.test(id)) throw new Error(`worker id ${JSON.stringify(id)} must be 1-128 characters of [A-Za-z0-9._:@-] (--worker-id)`);
+}
+
+/** Writes (or renews) worker `info.id`'s record (its id checked by checkWorkerId) for `ttlMs`. */
 export async function heartbeat(redis: Redis, keys: QueueKeys, info: WorkerInfo, ttlMs: number): Promise<void> {
-  if (!ID.test(info.id)) throw new Error(`worker id ${JSON.stringify(info.id)} must be 1-128 characters of [A-Za-z0-9._:@-]`);
   await redisCall(() => redis.multi().set(keys.worker(info.id), JSON.stringify(info), "PX", ttlMs).sadd(keys.workers, info.id).exec());
 }
 

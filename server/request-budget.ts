@@ -72,6 +72,7 @@ export function createRequestBudget(maxBytes: number, waitMs: number): RequestBu
         held += n;
         return Promise.resolve();
       }
+      if (signal?.aborted) return Promise.reject(new ConnectError("the client went away while its request waited for room", Code.Canceled));
       const untilDeadline = deadlineAt === undefined ? Infinity : Math.max(0, deadlineAt - performance.now());
       return new Promise<void>((resolve, reject) => {
         const leave = (err: Error) => {

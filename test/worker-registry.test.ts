@@ -63,6 +63,12 @@ describe("the worker registry", () => {
     expect(await workers()).toEqual([]);
   });
 
+  it("a worker id that cannot name its record is refused when the worker is made", async () => {
+    await expect(stack.worker({ workerId: "has spaces" })).rejects.toThrow(
+      'worker id "has spaces" must be 1-128 characters of [A-Za-z0-9._:@-] (--worker-id)',
+    );
+  });
+
   it("a worker killed with SIGKILL leaves the list when its record expires (three heartbeats)", async () => {
     const killed = startProcess(process.execPath, ["--import", "tsx", join(root, "worker/main.ts"), "--heartbeat", "200ms", "--worker-id", "doomed"], {
       REDIS_URL: stack.redis.url,

@@ -18,6 +18,7 @@ import type { ClaimedStep } from "../queue/leases.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
 import { followCancellations, waitForWork } from "../queue/worker-signals.js";
+import { checkWorkerId } from "../queue/worker-registry.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import type { Engine, StopSignal } from "./engines/engine.js";
 import { HandBack } from "./hand-back.js";
@@ -70,6 +71,7 @@ class StepqWorker implements Worker {
 
   constructor(private readonly options: WorkerOptions) {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    checkWorkerId(this.id);
     this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.leaseMs = options.leaseMs ?? 30_000;
     this.graceMs = options.shutdownGraceMs ?? 30_000;
