@@ -13,6 +13,7 @@ import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { cors as connectCors } from "@connectrpc/connect";
 import { buildServer } from "../server/main.js";
+import { serverConfig } from "../server/config.js";
 import { PREFLIGHT_MAX_AGE_S } from "../server/cors.js";
 import { quiet, useStack } from "./helpers/stack.js";
 
@@ -140,5 +141,18 @@ describe("CORS, in Chromium", () => {
     const allowedHeaders = String(res.headers["access-control-allow-headers"]).toLowerCase().split(",");
     for (const h of [...connectCors.allowedHeaders, "Authorization"]) expect(allowedHeaders).toContain(h.toLowerCase());
     expect(String(res.headers["access-control-allow-methods"]).split(",")).toEqual([...connectCors.allowedMethods]);
+  });
+
+  it("--cors-origins takes origins only: a path or a bare host is refused at start, naming the flag", () => {
+    expect(serverConfig(["--cors-origins", "https://app.example.com,http://[::1]:5173,*"], {}).corsOrigins).toEqual([
+      "https://app.example.com",
+      "http://[::1]:5173",
+      "*",
+    ]);
+    for (const bad of ["https://app.example.com/", "app.example.com", "ftp://x.org"]) {
+      expect(() => serverConfig(["--cors-origins", bad], {})).toThrow(
+        `--cors-origins: ${JSON.stringify(bad)} is not an origin; give scheme://host[:port] with no path, e.g. https://app.example.com, or *`,
+      );
+    }
   });
 });
