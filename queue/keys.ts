@@ -50,6 +50,12 @@ const FIXED = {
    * (leases held), kept by the scripts as steps move; its quotas count them.
    */
   load: "load",
+  /**
+   * Hash: `<letter>:<tenant number>:<route>` -> how many of the tenant's steps on the route are
+   * in a state now (w waiting for dependencies, q queued, s scheduled, r running, d
+   * dead-lettered), kept by the scripts as steps move (record-writes.lua); read by GetQueueStats.
+   */
+  counts: "counts",
   /** Hash: a tenant's own quota values, `waiting:<n>`, `running:<n>`, `rate:<n>`, replacing the defaults (0: none). */
   quotas: "quotas",
   /** Set: the ids of registered workers (worker-registry.ts); an id whose `worker:` record expired is dropped when listed. */
@@ -84,6 +90,12 @@ const DERIVED = {
   wake: "w:%",
   /** String: a running worker's record (JSON: routes, concurrency, steps in hand, version, times), expiring unless renewed. */
   worker: "worker:%",
+  /**
+   * Hash: the steps that finished in one 10-second bucket (`%` = its start, Unix seconds):
+   * `s:<tenant number>:<route>` succeeded, `f:<tenant number>:<route>` failed for good; expires
+   * 16 minutes after its last write.
+   */
+  throughput: "tp:%",
   /** String: `<tenant number>:<idempotency key>` -> `<jobId>|<request digest>`. */
   idempotency: "idem:%",
   /** String: jobs tenant `<number>` submitted in Unix second `<second>` (`%` = `<number>:<second>`), for its quota; gone after 2 s. */

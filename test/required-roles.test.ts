@@ -48,6 +48,7 @@ describe("the role table in the contract", () => {
       "KeyService.RevokeKey": "admin",
       "TenantService.ListTenants": "admin",
       "TenantService.SetTenantQuotas": "admin",
+      "QueueService.GetQueueStats": "read",
       "QueueService.ListWorkers": "read",
     });
   });

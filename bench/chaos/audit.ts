@@ -37,6 +37,14 @@ export interface AuditResult {
    * final: each should be back at 0, so any left is a count some transition missed.
    */
   loadLeft: number;
+  /**
+   * How far the route counts behind GetQueueStats are from the truth once every job is final:
+   * waiting, queued, scheduled or running counts left, plus the difference between the
+   * dead-letter counts and the dead-letter set's size.
+   */
+  countsOff: number;
+  /** The difference between the succeeded steps in the throughput buckets and those stored. */
+  throughputOff: number;
   streams: { followed: number; verified: number; defects: number; unverifiable: number; unfinished: number; reconnects: number };
   /** The first few problems, described (for troubleshooting a failed run). */
   problems: string[];
@@ -85,6 +93,8 @@ export async function auditRun(
     stepsRecovered: 0,
     designedRetries: 0,
     loadLeft: 0,
+    countsOff: 0,
+    throughputOff: 0,
     streams: { followed: follows.length, verified: 0, defects: 0, unverifiable: 0, unfinished: 0, reconnects: 0 },
     problems: [],
   };
@@ -100,6 +110,8 @@ export async function auditRun(
     r.loadLeft += Math.abs(Number(n));
     problem(`tenant load count ${field} is ${n} with every job final (should be 0)`);
   }
+
+  await auditCounts(r, queue, views, problem);
 
   indexes.forEach((planIndex, n) => {
     const job = plan[planIndex] as PlannedJob;
@@ -121,6 +133,32 @@ export async function auditRun(
     }
   }
   return r;
+}
+
+/** Compares the route counts and throughput buckets the scripts keep with the stored steps. */
+async function auditCounts(r: AuditResult, queue: Queue, views: readonly (JobView | undefined)[], problem: Problem): Promise<void> {
+  let dead = 0;
+  for (const [field, n] of Object.entries(await queue.redis.hgetall(queue.keys.counts))) {
+    if (field.startsWith("d:")) dead += Number(n);
+    else {
+      r.countsOff += Math.abs(Number(n));
+      problem(`route count ${field} is ${n} with every job final (should be 0)`);
+    }
+  }
+  const inSet = await queue.redis.zcard(queue.keys.dead);
+  if (dead !== inSet) {
+    r.countsOff += Math.abs(dead - inSet);
+    problem(`the dead-letter counts add up to ${dead}, the dead-letter set holds ${inSet}`);
+  }
+  let counted = 0;
+  for (const key of await queue.redis.keys(queue.keys.throughput("*"))) {
+    for (const [field, n] of Object.entries(await queue.redis.hgetall(key))) if (field.startsWith("s:")) counted += Number(n);
+  }
+  const stored = views.reduce((sum, v) => sum + (v?.steps.filter((s) => s.state === StepState.SUCCEEDED).length ?? 0), 0);
+  if (counted !== stored) {
+    r.throughputOff = Math.abs(counted - stored);
+    problem(`the throughput buckets count ${counted} succeeded steps, ${stored} are stored`);
+  }
 }
 
 /** Classifies one job's outcome against its design and checks its results. */

@@ -55,6 +55,8 @@ function rows(r: ChaosReport): Row[] {
     { label: "  recovered after lease expiry", value: r.stepsRecovered },
     { label: "  retried by design", value: r.designedRetries },
     { label: "  tenant load counts left when all were final", value: r.loadLeft, mustBeZero: true },
+    { label: "  route state counts off (GetQueueStats)", value: r.countsOff, mustBeZero: true },
+    { label: "  succeeded steps miscounted in the throughput", value: r.throughputOff, mustBeZero: true },
     { label: "token streams followed", value: r.streams.followed },
     { label: "  verified gap-free and repeat-free", value: r.streams.verified },
     { label: "  with gaps, repeats or wrong tokens", value: r.streams.defects, mustBeZero: true },

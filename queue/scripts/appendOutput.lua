@@ -15,6 +15,7 @@ KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
 KEYS[7] queueDeadlines: queue-timeout deadlines zset
 KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[9] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] the appends, back to back (APPEND in wire/layouts.ts): job id (B length
         + bytes), 0-based step index (H), attempt, the fencing token of the
@@ -26,7 +27,8 @@ sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
 (K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
 zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
 the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
-slot. (queue/script-keys.ts declares all of this once.)
+slot. Also throughput buckets (K.throughput).
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, one byte per append: CODE.OK, CODE.LEASE_LOST,
 CODE.CANCELLED (the lease ended because the step was cancelled),

@@ -12,6 +12,7 @@ KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
 KEYS[7] queueDeadlines: queue-timeout deadlines zset
 KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[9] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based, or '' for the whole job

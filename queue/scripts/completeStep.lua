@@ -13,6 +13,7 @@ KEYS[6] retentions: set of retention times
 KEYS[7] queueDeadlines: queue-timeout deadlines zset
 KEYS[8] limits: size caps hash
 KEYS[9] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[10] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -26,7 +27,8 @@ sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
 (K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
 zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
 the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
-slot. (queue/script-keys.ts declares all of this once.)
+slot. Also throughput buckets (K.throughput).
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, job state} or {CODE.JOB_NOT_FOUND | STEP_NOT_FOUND |
 LEASE_LOST | CANCELLED | OUTPUT_TOO_LARGE (the step failed instead: see

@@ -11,6 +11,7 @@ KEYS[4] leases: leases zset
 KEYS[5] dead: dead-letter zset
 KEYS[6] retentions: set of retention times
 KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[8] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] most steps to expire in this call
 Derived keys (named by what the script reads, so not declarable up front):
@@ -19,7 +20,8 @@ sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
 (K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
 zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
 the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
-slot. (queue/script-keys.ts declares all of this once.)
+slot. Also throughput buckets (K.throughput).
+(queue/script-keys.ts declares all of this once.)
 
 Returns {CODE.OK, number expired}.
 Events: STEP_FAILED and what follows from it (dependants cancelled,

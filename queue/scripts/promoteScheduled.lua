@@ -7,6 +7,7 @@ KEYS[1] routes: set of routes
 KEYS[2] events: events stream
 KEYS[3] eventsExtra: events stream's batch count
 KEYS[4] queueDeadlines: queue-timeout deadlines zset
+KEYS[5] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] most steps to promote per route in this call
 Derived keys (named by what the script reads, so not declarable up front):

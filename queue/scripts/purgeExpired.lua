@@ -7,6 +7,7 @@ so every index stays consistent with what is stored.
 KEYS[1] retentions: set of retention times
 KEYS[2] jobIndex: job index stream
 KEYS[3] dead: dead-letter zset
+KEYS[4] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] most jobs to delete in this call
 Derived keys (named by what the script reads, so not declarable up front):
@@ -33,7 +34,9 @@ local function purge(jobId)
   local job = loadJob(jobId)
   if not (job and isJobFinal(job.st) and job.x and job.x <= now) then return end
   if job.ix then redis.call('XDEL', indexKey, job.ix) end
-  for j = 1, #job.s do redis.call('ZREM', deadKey, stepIdOf(jobId, j)) end
+  for j, s in ipairs(job.s) do
+    if redis.call('ZREM', deadKey, stepIdOf(jobId, j)) == 1 then addCount('d', job.tn or 0, s.r, -1) end
+  end
   if job.ik then
     local idemKey = K.idempotency((job.tn or 0) .. ':' .. job.ik)
     local stored = redis.call('GET', idemKey)

@@ -5,6 +5,7 @@ readable until its job's retention ends.
 
 KEYS[1] job: the job's record
 KEYS[2] dead: dead-letter zset
+KEYS[3] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -21,4 +22,5 @@ if not job then return {CODE.JOB_NOT_FOUND} end
 local s = job.s[idx]
 if not s then return {CODE.STEP_NOT_FOUND} end
 if redis.call('ZREM', KEYS[2], stepIdOf(jobId, idx)) == 0 then return {CODE.WRONG_STATE, s.st} end
+addCount('d', job.tn or 0, s.r, -1)
 return {CODE.OK}

@@ -10,6 +10,7 @@ KEYS[2] events: events stream
 KEYS[3] eventsExtra: events stream's batch count
 KEYS[4] queueDeadlines: queue-timeout deadlines zset
 KEYS[5] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[6] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] why: 'stopping' (the worker is shutting down) or 'busy' (the steps

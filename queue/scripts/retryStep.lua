@@ -12,6 +12,7 @@ KEYS[3] events: events stream
 KEYS[4] eventsExtra: events stream's batch count
 KEYS[5] queueDeadlines: queue-timeout deadlines zset
 KEYS[6] load: tenant load hash (each tenant's unfinished and running steps)
+KEYS[7] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] job id
 ARGV[3] step index, 0-based
@@ -53,13 +54,13 @@ while changed do
   end
 end
 
-redis.call('ZREM', deadKey, stepIdOf(jobId, idx))
+if redis.call('ZREM', deadKey, stepIdOf(jobId, idx)) == 1 then addCount('d', job.tn or 0, s.r, -1) end
 job.f, job.x, job.fc, job.cx = nil, nil, nil, nil
 for j in pairs(back) do
   local o = job.s[j]
   o.rl = o.a -- a fresh set of attempts
   o.f, o.fc, o.wk = nil, nil, nil
-  o.st = S.WAITING
+  setState(o, job.tn or 0, S.WAITING)
   addLoad(job.tn or 0, 'u', 1)
 end
 -- Queue what is ready, in step order; the rest waits for its dependencies.

@@ -13,6 +13,7 @@ KEYS[6] queueDeadlines: queue-timeout deadlines zset
 KEYS[7] limits: size caps hash
 KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
 KEYS[9] quotas: tenants' own quota values hash
+KEYS[10] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
@@ -28,7 +29,8 @@ sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
 (K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
 zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
 the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
-slot. (queue/script-keys.ts declares all of this once.)
+slot. Also throughput buckets (K.throughput).
+(queue/script-keys.ts declares all of this once.)
 ARGV[6..] the routes the worker serves
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or -1,

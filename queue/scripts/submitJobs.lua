@@ -14,6 +14,7 @@ KEYS[6] queueDeadlines: queue-timeout deadlines zset
 KEYS[7] load: tenant load hash (each tenant's unfinished and running steps)
 KEYS[8] quotas: tenants' own quota values hash
 KEYS[9] limits: size caps hash (read for its flag that some tenant has its own quotas)
+KEYS[10] counts: route counts hash (each route's steps by state, per tenant)
 ARGV[1] key prefix
 ARGV[2] 'atomic' or 'each'
 ARGV[3] most queued steps per route (0: no limit)
@@ -195,6 +196,7 @@ for i, spec in ipairs(specs) do
       pushReady(spec.r, spec.tn, jobId)
       pushEvent('submitted', jobId, 1, spec.n, spec.r, 0, spec.tn)
       addLoad(spec.tn, 'u', 1)
+      addCount('q', spec.tn, spec.r, 1)
       results[i] = {CODE.OK, jobId, 0, ''}
     else
       -- Generic: the job as a table, through the shared helpers. What was
@@ -216,6 +218,7 @@ for i, spec in ipairs(specs) do
         if st.to > 0 then s.to = st.to end
         if st.qt > 0 then s.qt = st.qt end
         job.s[j] = s
+        addCount('w', spec.tn, st.r, 1)
         route(st.r)
       end
       job.ix = nextIndexId()

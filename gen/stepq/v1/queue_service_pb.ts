@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stepq/v1/queue_service.proto.
  */
 export const file_stepq_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxzdGVwcS92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghzdGVwcS52MSLnAQoKV29ya2VySW5mbxIKCgJpZBgBIAEoCRIOCgZyb3V0ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKA0SFQoNc3RlcHNfaW5faGFuZBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgJEgwKBGhvc3QYBiABKAkSCwoDcGlkGAcgASgNEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfaGVhcnRiZWF0X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiPAoTTGlzdFdvcmtlcnNSZXNwb25zZRIlCgd3b3JrZXJzGAEgAygLMhQuc3RlcHEudjEuV29ya2VySW5mbzJjCgxRdWV1ZVNlcnZpY2USUwoLTGlzdFdvcmtlcnMSHC5zdGVwcS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5zdGVwcS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIgeQAgHI8xgBYgZwcm90bzM", [file_google_protobuf_timestamp, file_stepq_v1_auth]);
+  fileDesc("ChxzdGVwcS92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghzdGVwcS52MSLnAQoKV29ya2VySW5mbxIKCgJpZBgBIAEoCRIOCgZyb3V0ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKA0SFQoNc3RlcHNfaW5faGFuZBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgJEgwKBGhvc3QYBiABKAkSCwoDcGlkGAcgASgNEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfaGVhcnRiZWF0X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIuChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIWCg53aW5kb3dfbWludXRlcxgBIAEoDSKwAQoKUm91dGVTdGF0cxINCgVyb3V0ZRgBIAEoCRIPCgd3YWl0aW5nGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIRCglzY2hlZHVsZWQYBCABKAQSDwoHcnVubmluZxgFIAEoBBIVCg1kZWFkX2xldHRlcmVkGAYgASgEEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAcgASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAggASgBIkMKD1JvdXRlVGhyb3VnaHB1dBINCgVyb3V0ZRgBIAEoCRIRCglzdWNjZWVkZWQYAiABKAQSDgoGZmFpbGVkGAMgASgEImgKEFRocm91Z2hwdXRCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnJvdXRlcxgCIAMoCzIZLnN0ZXBxLnYxLlJvdXRlVGhyb3VnaHB1dCKuAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULnN0ZXBxLnYxLlJvdXRlU3RhdHMSFgoOYnVja2V0X3NlY29uZHMYAiABKA0SLgoKdGhyb3VnaHB1dBgDIAMoCzIaLnN0ZXBxLnYxLlRocm91Z2hwdXRCdWNrZXQSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiPAoTTGlzdFdvcmtlcnNSZXNwb25zZRIlCgd3b3JrZXJzGAEgAygLMhQuc3RlcHEudjEuV29ya2VySW5mbzK+AQoMUXVldWVTZXJ2aWNlElkKDUdldFF1ZXVlU3RhdHMSHi5zdGVwcS52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLnN0ZXBxLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZSIHkAIByPMYARJTCgtMaXN0V29ya2VycxIcLnN0ZXBxLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBodLnN0ZXBxLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2UiB5ACAcjzGAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_stepq_v1_auth]);
 
 /**
  * WorkerInfo is one worker as it last reported itself.
@@ -93,6 +93,209 @@ export const WorkerInfoSchema: GenMessage<WorkerInfo> = /*@__PURE__*/
   messageDesc(file_stepq_v1_queue_service, 0);
 
 /**
+ * GetQueueStatsRequest says how far back the throughput goes.
+ *
+ * @generated from message stepq.v1.GetQueueStatsRequest
+ */
+export type GetQueueStatsRequest = Message<"stepq.v1.GetQueueStatsRequest"> & {
+  /**
+   * window_minutes is how many minutes of throughput to return: 1 to 15;
+   * 0 means 5.
+   *
+   * @generated from field: uint32 window_minutes = 1;
+   */
+  windowMinutes: number;
+};
+
+/**
+ * Describes the message stepq.v1.GetQueueStatsRequest.
+ * Use `create(GetQueueStatsRequestSchema)` to create a new message.
+ */
+export const GetQueueStatsRequestSchema: GenMessage<GetQueueStatsRequest> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 1);
+
+/**
+ * RouteStats is one route's steps by state now, and its throughput over the
+ * window.
+ *
+ * @generated from message stepq.v1.RouteStats
+ */
+export type RouteStats = Message<"stepq.v1.RouteStats"> & {
+  /**
+   * route is the route, e.g. "echo", "infer:qwen".
+   *
+   * @generated from field: string route = 1;
+   */
+  route: string;
+
+  /**
+   * waiting steps wait for their dependencies.
+   *
+   * @generated from field: uint64 waiting = 2;
+   */
+  waiting: bigint;
+
+  /**
+   * queued steps are ready and wait for a worker.
+   *
+   * @generated from field: uint64 queued = 3;
+   */
+  queued: bigint;
+
+  /**
+   * scheduled steps wait for their not-before time or a retry's backoff.
+   *
+   * @generated from field: uint64 scheduled = 4;
+   */
+  scheduled: bigint;
+
+  /**
+   * running steps are leased to a worker (running, or claimed ahead).
+   *
+   * @generated from field: uint64 running = 5;
+   */
+  running: bigint;
+
+  /**
+   * dead_lettered steps failed for good and were not yet retried or purged.
+   *
+   * @generated from field: uint64 dead_lettered = 6;
+   */
+  deadLettered: bigint;
+
+  /**
+   * succeeded_per_second is the steps that succeeded over the window, per
+   * second.
+   *
+   * @generated from field: double succeeded_per_second = 7;
+   */
+  succeededPerSecond: number;
+
+  /**
+   * failed_per_second is the steps that failed for good (dead-lettered)
+   * over the window, per second.
+   *
+   * @generated from field: double failed_per_second = 8;
+   */
+  failedPerSecond: number;
+};
+
+/**
+ * Describes the message stepq.v1.RouteStats.
+ * Use `create(RouteStatsSchema)` to create a new message.
+ */
+export const RouteStatsSchema: GenMessage<RouteStats> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 2);
+
+/**
+ * RouteThroughput is how many of a route's steps finished in one bucket.
+ *
+ * @generated from message stepq.v1.RouteThroughput
+ */
+export type RouteThroughput = Message<"stepq.v1.RouteThroughput"> & {
+  /**
+   * route is the route.
+   *
+   * @generated from field: string route = 1;
+   */
+  route: string;
+
+  /**
+   * succeeded is how many of its steps succeeded in the bucket.
+   *
+   * @generated from field: uint64 succeeded = 2;
+   */
+  succeeded: bigint;
+
+  /**
+   * failed is how many failed for good (dead-lettered) in the bucket.
+   *
+   * @generated from field: uint64 failed = 3;
+   */
+  failed: bigint;
+};
+
+/**
+ * Describes the message stepq.v1.RouteThroughput.
+ * Use `create(RouteThroughputSchema)` to create a new message.
+ */
+export const RouteThroughputSchema: GenMessage<RouteThroughput> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 3);
+
+/**
+ * ThroughputBucket is one slice of the window (bucket_seconds long).
+ *
+ * @generated from message stepq.v1.ThroughputBucket
+ */
+export type ThroughputBucket = Message<"stepq.v1.ThroughputBucket"> & {
+  /**
+   * start is when the bucket starts, by Redis's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp start = 1;
+   */
+  start?: Timestamp | undefined;
+
+  /**
+   * routes are the routes with finished steps in the bucket; a route with
+   * none is left out.
+   *
+   * @generated from field: repeated stepq.v1.RouteThroughput routes = 2;
+   */
+  routes: RouteThroughput[];
+};
+
+/**
+ * Describes the message stepq.v1.ThroughputBucket.
+ * Use `create(ThroughputBucketSchema)` to create a new message.
+ */
+export const ThroughputBucketSchema: GenMessage<ThroughputBucket> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 4);
+
+/**
+ * GetQueueStatsResponse is the queue now and over the window.
+ *
+ * @generated from message stepq.v1.GetQueueStatsResponse
+ */
+export type GetQueueStatsResponse = Message<"stepq.v1.GetQueueStatsResponse"> & {
+  /**
+   * routes are every route a step was submitted to, by name, with its
+   * counts (zeros included).
+   *
+   * @generated from field: repeated stepq.v1.RouteStats routes = 1;
+   */
+  routes: RouteStats[];
+
+  /**
+   * bucket_seconds is the length of each throughput bucket (10).
+   *
+   * @generated from field: uint32 bucket_seconds = 2;
+   */
+  bucketSeconds: number;
+
+  /**
+   * throughput is every bucket of the window, oldest first, the last one
+   * being the bucket in progress (so it may be partial).
+   *
+   * @generated from field: repeated stepq.v1.ThroughputBucket throughput = 3;
+   */
+  throughput: ThroughputBucket[];
+
+  /**
+   * now is when the counts were read, by Redis's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp now = 4;
+   */
+  now?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message stepq.v1.GetQueueStatsResponse.
+ * Use `create(GetQueueStatsResponseSchema)` to create a new message.
+ */
+export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 5);
+
+/**
  * ListWorkersRequest has no fields.
  *
  * @generated from message stepq.v1.ListWorkersRequest
@@ -105,7 +308,7 @@ export type ListWorkersRequest = Message<"stepq.v1.ListWorkersRequest"> & {
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_queue_service, 1);
+  messageDesc(file_stepq_v1_queue_service, 6);
 
 /**
  * ListWorkersResponse is the workers alive now.
@@ -126,15 +329,30 @@ export type ListWorkersResponse = Message<"stepq.v1.ListWorkersResponse"> & {
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_queue_service, 2);
+  messageDesc(file_stepq_v1_queue_service, 7);
 
 /**
- * QueueService shows what the queue's machinery is doing: for now, the
+ * QueueService shows what the queue's machinery is doing: how many steps
+ * each route holds in each state, how many finish per second, and the
  * workers that are alive. Every method needs ROLE_READ.
  *
  * @generated from service stepq.v1.QueueService
  */
 export const QueueService: GenService<{
+  /**
+   * GetQueueStats counts each route's steps by state and its finished steps
+   * over the last minutes. The counts are kept by the queue's scripts as
+   * steps move, so a call costs O(routes x tenants), never a scan of steps.
+   * A key of one tenant sees its tenant's steps only; an admin key (or a
+   * server without keys) sees every tenant's, summed.
+   *
+   * @generated from rpc stepq.v1.QueueService.GetQueueStats
+   */
+  getQueueStats: {
+    methodKind: "unary";
+    input: typeof GetQueueStatsRequestSchema;
+    output: typeof GetQueueStatsResponseSchema;
+  },
   /**
    * ListWorkers lists the workers alive now, by id. A worker renews its
    * record every few seconds; one that stops renewing (it died, or lost

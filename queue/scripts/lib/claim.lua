@@ -155,6 +155,8 @@ local function claimReady(workerId, leaseMs, want, routes, now)
       leases[#leases + 1] = deadline
       leases[#leases + 1] = leaseMember(jobId, idx, a)
       addLoad(tn, 'r', 1)
+      addCount('q', tn, route, -1)
+      addCount('r', tn, route, 1)
       pushEvent('claimed', jobId, idx, name, route, a, tn)
       push(jobId, idx, a, spec, NO_DEPS)
       return
@@ -174,7 +176,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
         afterStepFinal(jobId, job, idx, now)
       else
         s.a = s.a + 1
-        s.st = S.RUNNING
+        setState(s, job.tn or 0, S.RUNNING)
         s.sa = now
         s.wk = workerId
         s.ld = deadline

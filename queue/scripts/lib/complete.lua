@@ -77,6 +77,8 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
       W.ended[#W.ended + 1] = leaseMember(jobId, idx, attempt)
       addLoad(tn, 'r', -1)
       addLoad(tn, 'u', -1)
+      addCount('r', tn, route, -1)
+      addFinished('s', tn, route, now)
       pushExpiry(expires - now, expires, jobId)
       pushEvent('succeeded', jobId, idx, name, route, attempt, tn)
       return CODE.OK, JS.SUCCEEDED
@@ -96,7 +98,8 @@ local function completeOne(jobId, idx, attempt, result, firstSeq, packedOutput, 
   local s = job.s[idx]
   endLease(leaseMember(jobId, idx, attempt), job.tn or 0)
   addLoad(job.tn or 0, 'u', -1)
-  s.st = S.SUCCEEDED
+  setState(s, job.tn or 0, S.SUCCEEDED)
+  addFinished('s', job.tn or 0, s.r, now)
   s.f = now
   s.ld = nil
   s.pg = 1

@@ -23,7 +23,7 @@ local function stopStep(jobId, job, idx, state, err, now, notify)
     unqueue(jobId, job, idx)
   end
   if not isFinal(s.st) then addLoad(tn, 'u', -1) end
-  s.st = state
+  setState(s, tn, state)
   s.f = now
   s.nb = nil
   s.ld = nil
@@ -32,6 +32,8 @@ local function stopStep(jobId, job, idx, state, err, now, notify)
   if state == S.FAILED then
     etype = EV.STEP_FAILED
     redis.call('ZADD', K.dead, now, stepIdOf(jobId, idx))
+    addCount('d', tn, s.r, 1)
+    addFinished('f', tn, s.r, now)
   end
   -- fc: the log cursor of the step's final event, so followers know which
   -- final event is the last one (a dead-lettered step can be retried).

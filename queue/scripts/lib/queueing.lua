@@ -25,12 +25,12 @@ local function enqueue(jobId, job, idx, now, fresh)
   local id = stepIdOf(jobId, idx)
   local tn = job.tn or 0
   if s.nb and s.nb > now then
-    s.st = S.SCHEDULED
+    setState(s, tn, S.SCHEDULED)
     s.q = 'd'
     redis.call('ZADD', K.delayed(s.r), s.nb, id)
   else
     s.nb = nil
-    s.st = S.QUEUED
+    setState(s, tn, S.QUEUED)
     if s.q == 'l' then
       -- Still has an entry in the list (it was never popped): reuse it.
     elseif fresh and not job.p then

@@ -17,7 +17,7 @@ the items the in-place transitions append to a record.
 -- every change in the order the transitions made them, and at the end of
 -- every call that gathers.
 local W = {records = {}, byKey = {}, pushes = {}, pushOrder = {}, laneRoute = {}, laneTenant = {}, leases = {},
-  ended = {}, done = {}, doneBy = {}, events = {}, eventOrder = {}, load = {}}
+  ended = {}, done = {}, doneBy = {}, events = {}, eventOrder = {}, load = {}, counts = {}, finished = {}}
 
 -- The list gathered in `byKey` under `key`, made (and `key` added to
 -- `order`, so flushes keep the order of first use) when there is none yet.
@@ -100,6 +100,49 @@ local function loadOf(tn, field)
   return (tonumber(redis.call('HGET', K.load, f)) or 0) + (W.load[f] or 0)
 end
 
+-- Route counts (K.counts): `<letter>:<tenant>:<route>` is how many of the
+-- tenant's steps on the route are in a state now: w waiting for
+-- dependencies, q queued, s scheduled, r running (leased), d dead-lettered
+-- (in K.dead). Every state change goes through setState (or, in place,
+-- says so with addCount), and the dead-letter set's changes through
+-- addCount 'd', so GetQueueStats reads them (queue/queue-stats.ts) instead
+-- of scanning steps. Gathered, like the load, and written with the flush.
+local COUNTED = {[S.WAITING] = 'w', [S.QUEUED] = 'q', [S.SCHEDULED] = 's', [S.RUNNING] = 'r'}
+
+local function addCount(letter, tn, route, n)
+  local f = letter .. ':' .. tn .. ':' .. route
+  W.counts[f] = (W.counts[f] or 0) + n
+end
+
+-- Moves step s of tenant tn to `state`, keeping the route counts.
+local function setState(s, tn, state)
+  local from, to = COUNTED[s.st], COUNTED[state]
+  if from ~= to then
+    if from then addCount(from, tn, s.r, -1) end
+    if to then addCount(to, tn, s.r, 1) end
+  end
+  s.st = state
+end
+
+-- Throughput (K.throughput): one hash per 10-second bucket of Redis's
+-- clock (`%` = the bucket's start in seconds), `s:<tenant>:<route>` the
+-- steps that succeeded in it and `f:<tenant>:<route>` those that failed for
+-- good; each expires THROUGHPUT_KEEP_MS after it was last written, so the
+-- last 15 minutes are always there.
+local BUCKET_MS = 10000
+local THROUGHPUT_KEEP_MS = 16 * 60 * 1000
+
+local function addFinished(letter, tn, route, now)
+  local b = string.format('%.0f', math.floor(now / BUCKET_MS) * (BUCKET_MS / 1000))
+  local fields = W.finished[b]
+  if not fields then
+    fields = {}
+    W.finished[b] = fields
+  end
+  local f = letter .. ':' .. tn .. ':' .. route
+  fields[f] = (fields[f] or 0) + 1
+end
+
 -- Ends lease `member`, of a step of tenant tn (nil when its job is gone):
 -- removes it from the leases zset and, when it was there, counts one
 -- running step fewer.
@@ -137,7 +180,7 @@ local BATCH_KINDS = {
 -- half-way must not leave writes for the next one).
 local function resetWrites(workerId)
   W.records, W.byKey, W.pushes, W.pushOrder, W.leases, W.ended = {}, {}, {}, {}, {}, {}
-  W.laneRoute, W.laneTenant, W.load = {}, {}, {}
+  W.laneRoute, W.laneTenant, W.load, W.counts, W.finished = {}, {}, {}, {}, {}
   W.done, W.doneBy, W.events, W.eventOrder = {}, {}, {}, {}
   W.worker = workerId
 end
@@ -165,6 +208,16 @@ function flushWrites()
     if n ~= 0 and redis.call('HINCRBY', K.load, f, n) <= 0 then redis.call('HDEL', K.load, f) end
   end
   W.load = {}
+  for f, n in pairs(W.counts) do
+    if n ~= 0 and redis.call('HINCRBY', K.counts, f, n) <= 0 then redis.call('HDEL', K.counts, f) end
+  end
+  W.counts = {}
+  for b, fields in pairs(W.finished) do
+    local key = K.throughput(b)
+    for f, n in pairs(fields) do redis.call('HINCRBY', key, f, n) end
+    redis.call('PEXPIRE', key, THROUGHPUT_KEEP_MS)
+  end
+  W.finished = {}
   if #W.ended > 0 then redis.call('ZREM', K.leases, unpack(W.ended)) W.ended = {} end
   if #W.done > 0 then
     for _, rt in ipairs(W.done) do

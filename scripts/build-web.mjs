@@ -1,0 +1,2 @@
+// Bundles the browser client (clients/web) into <out>/web. Filled in by the web-client work.
+export async function buildWeb(root, out) {}
