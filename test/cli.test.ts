@@ -27,6 +27,17 @@ async function stepq(args: string[], env: NodeJS.ProcessEnv = {}) {
   }
 }
 
+/** `stepq stats --json` until `predicate` holds (the failing step's retries take a few seconds). */
+async function eventuallyStats(server: string[], predicate: (j: { routes: { route: string; deadLettered?: string }[] }) => boolean) {
+  for (const until = Date.now() + 30_000; ; ) {
+    const res = await stepq(["stats", ...server, "--json"]);
+    const json = JSON.parse(res.stdout) as { routes: { route: string; deadLettered?: string }[] };
+    if (predicate(json)) return json;
+    if (Date.now() > until) throw new Error(`stats never matched: ${res.stdout}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Pids of running processes whose command line mentions `needle`. */
 function processesMentioning(needle: string): number[] {
   return readdirSync("/proc")
@@ -87,6 +98,17 @@ describe("stepq dev", () => {
     const followCancelled = await stepq(["follow", ...server, queuedId]);
     expect(followCancelled.code).toBe(1);
     expect(followCancelled.stderr).toMatch(/cancelled: test/);
+
+    // stats: the echo route's dead letter (the failing step, once its retries are spent), the
+    // worker alive with its routes; --json is the contract's JSON.
+    const stats = await eventuallyStats(server, (j) => j.routes.some((r) => r.route === "echo" && r.deadLettered === "1"));
+    expect(stats.routes.find((r) => r.route === "infer:nobody")).toMatchObject({ route: "infer:nobody" });
+    const table = await stepq(["stats", ...server, "--window", "1"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ROUTE\s+WAITING\s+QUEUED\s+SCHEDULED\s+RUNNING\s+DEAD\s+OK\/S\s+FAILED\/S$/m);
+    expect(table.stdout).toMatch(/^echo\s+0\s+0\s+0\s+0\s+1\s+\d+\.\d\d\s+\d+\.\d\d$/m);
+    expect(table.stdout).toMatch(/^workers:\n {2}\S+ {2}0\/\d+ in hand {2}echo,infer:stepq-tiny,embed:stepq-tiny/m);
+    expect((await stepq(["stats", ...server, "--window", "16"])).stderr).toMatch(/window_minutes: must be 1 to 15/);
 
     expect(await dev.stop("SIGINT")).toBe(0);
     expect(dev.output()).toMatch(/stopped/);

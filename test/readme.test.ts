@@ -43,7 +43,7 @@ describe("the README's examples work as written", () => {
 
     const commands = commandsUnder("## The API with curl");
     const curls = commands.filter((c) => c.startsWith("curl"));
-    expect(curls.length).toBe(13);
+    expect(curls.length).toBe(15);
     expect(commands[0]).toBe("S=http://127.0.0.1:8080");
     const methods = new Set<string>();
     for (const original of curls) {
@@ -56,9 +56,9 @@ describe("the README's examples work as written", () => {
       expect(body.code, original).toBeUndefined();
       methods.add(/\/stepq\.v1\.\w+\/(\w+)/.exec(original)?.[1] ?? "healthz");
     }
-    // Every unary RPC of the contract has an example.
+    // Every unary RPC of StepService, JobService and QueueService has an example.
     expect([...methods].sort()).toEqual(
-      ["CancelJob", "CancelStep", "GetJob", "GetStep", "ListJobs", "ListSteps", "PurgeStep", "RetryStep", "SubmitJob", "SubmitStep", "SubmitSteps", "healthz"].sort(),
+      ["CancelJob", "CancelStep", "GetJob", "GetQueueStats", "GetStep", "ListJobs", "ListSteps", "ListWorkers", "PurgeStep", "RetryStep", "SubmitJob", "SubmitStep", "SubmitSteps", "healthz"].sort(),
     );
   }, 60_000);
 

@@ -16,6 +16,7 @@ import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { createApiKey } from "../queue/api-keys.js";
 import { connect } from "./helpers/redis.js";
+import { runStepq } from "./helpers/cli.js";
 import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack({ auth: "required" });
@@ -178,5 +179,23 @@ describe("tenants", () => {
     expect([resent.deduplicated, resent.step!.jobId]).toEqual([true, real.step!.jobId]);
     const other = await bobClient.steps.submitStep({ operation: echo({ text: "different" }), idempotencyKey: "order-1001" }).catch((e: unknown) => ConnectError.from(e));
     expect((other as ConnectError).code).toBe(Code.AlreadyExists);
+  });
+});
+
+describe("the CLI against a server that requires keys", () => {
+  const stepq = (args: string[], env: Record<string, string> = {}) => runStepq([...args, "--server", base], env);
+
+  it("signs in with --api-key or STEPQ_API_KEY, sees only its tenant's steps, and says what is missing without a key", async () => {
+    const submitted = await stepq(["submit", "echo", "--text", "cli", "--api-key", alice.secret]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const id = submitted.stdout.trim();
+    expect((await stepq(["get", id], { STEPQ_API_KEY: alice.secret })).stdout).toMatch(/route\s+echo/);
+    expect((await stepq(["get", id, "--api-key", bob.secret])).code).toBe(4); // another tenant's step does not exist for bob
+    const anonymous = await stepq(["get", id]);
+    expect(anonymous.code).toBe(5);
+    expect(anonymous.stderr).toMatch(/\(give an API key with --api-key or STEPQ_API_KEY\)$/m);
+    const stats = await stepq(["stats", "--json", "--api-key", bobReader]);
+    expect(stats.code, stats.stderr).toBe(0);
+    expect(JSON.parse(stats.stdout)).toHaveProperty("bucketSeconds", 10);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The commands that talk to a running server: submit, get, follow, cancel,
- * list. Each has its own option table (for parsing and --help).
+ * stats, list. Each has its own option table (for parsing and --help).
  */
 import { type Step, StepState } from "../../gen/stepq/v1/step_pb.js";
 import { JobState } from "../../gen/stepq/v1/job_pb.js";
@@ -12,6 +12,7 @@ import { describeClientError, EXIT } from "./exit-codes.js";
 export type { Io };
 import { followToTerminal } from "./follow-terminal.js";
 import { describeStep, jobRow, stepJson, stepRow, stepStateName } from "./render.js";
+import { STATS_COMMAND } from "./stats-command.js";
 
 const SERVER: OptionSpec = {
   flag: "server",
@@ -21,7 +22,20 @@ const SERVER: OptionSpec = {
   default: "http://127.0.0.1:8080",
   help: "stepq server URL.",
 };
+const API_KEY: OptionSpec = {
+  flag: "api-key",
+  env: "STEPQ_API_KEY",
+  kind: "string",
+  help: "An API key's secret, for a server started with --auth required (stepq keys create).",
+};
+/** Where the server is and how to sign in: every client command's first options. */
+const CONNECTION: OptionSpec[] = [SERVER, API_KEY];
 const JSON_OUT: OptionSpec = { flag: "json", kind: "bool", help: "Print JSON instead of text." };
+
+/** The client for the parsed connection options. */
+function clientOf(v: Record<string, unknown>) {
+  return createStepqClient({ baseUrl: v.server as string, apiKey: v["api-key"] as string | undefined });
+}
 
 interface Command extends CommandSpec {
   run(v: Record<string, unknown>, args: string[], io: Io): Promise<number>;
@@ -40,7 +54,7 @@ export async function finish(io: Io, stepId: string, follow: () => Promise<Step>
 }
 
 const SUBMIT_INFER_OPTIONS: OptionSpec[] = [
-  SERVER,
+  ...CONNECTION,
   { flag: "prompt", short: "p", kind: "string", help: "The prompt (required)." },
   { flag: "model", short: "m", env: "STEPQ_MODEL", kind: "string", default: "stepq-tiny", help: "Model to run; a worker must serve infer:<model>." },
   { flag: "max-tokens", kind: "int", default: "0", help: "Most tokens to generate (0: the server's default)." },
@@ -56,7 +70,7 @@ const SUBMIT_INFER_OPTIONS: OptionSpec[] = [
 ];
 
 const SUBMIT_ECHO_OPTIONS: OptionSpec[] = [
-  SERVER,
+  ...CONNECTION,
   { flag: "text", short: "t", kind: "string", default: "", help: "Text to echo." },
   { flag: "tokens", kind: "int", default: "0", help: "Tokens to stream." },
   { flag: "token-delay", kind: "int", default: "0", help: "Milliseconds between tokens." },
@@ -79,7 +93,7 @@ async function submitAndMaybeFollow(
   operation: Parameters<ReturnType<typeof createStepqClient>["submit"]>[0],
   more: Parameters<ReturnType<typeof createStepqClient>["submit"]>[1],
 ): Promise<number> {
-  const client = createStepqClient({ baseUrl: v.server as string });
+  const client = clientOf(v);
   const step = await client.submit(operation, more);
   if (v.json && !v.follow) {
     io.out.write(`${stepJson(step)}\n`);
@@ -151,11 +165,11 @@ export const CLIENT_COMMANDS: Record<string, Command> = {
   get: {
     usage: "stepq get STEP_ID [--json]",
     description: "Prints a step: state, attempts, timings, error and result.",
-    options: [SERVER, JSON_OUT],
+    options: [...CONNECTION, JSON_OUT],
     async run(v, args, io) {
       const id = args[0];
       if (!id) throw new OptionError("give the step id: stepq get STEP_ID");
-      const step = await createStepqClient({ baseUrl: v.server as string }).get(id);
+      const step = await clientOf(v).get(id);
       io.out.write(`${v.json ? stepJson(step) : describeStep(step)}\n`);
       return EXIT.OK;
     },
@@ -165,11 +179,11 @@ export const CLIENT_COMMANDS: Record<string, Command> = {
     description:
       "Streams a step's tokens to stdout and its narration to stderr until it ends, resuming by itself\n" +
       "after dropped connections. Exits 0 when the step succeeded, 1 when it failed or was cancelled.",
-    options: [SERVER, { flag: "after", kind: "string", help: "Resume after this cursor." }, JSON_OUT],
+    options: [...CONNECTION, { flag: "after", kind: "string", help: "Resume after this cursor." }, JSON_OUT],
     async run(v, args, io) {
       const id = args[0];
       if (!id) throw new OptionError("give the step id: stepq follow STEP_ID");
-      const client = createStepqClient({ baseUrl: v.server as string });
+      const client = clientOf(v);
       return finish(io, id, () =>
         followToTerminal(client, id, { out: io.out, err: io.err, afterCursor: v.after as string | undefined, json: v.json as boolean }),
       );
@@ -178,27 +192,28 @@ export const CLIENT_COMMANDS: Record<string, Command> = {
   cancel: {
     usage: "stepq cancel STEP_ID [--reason TEXT]",
     description: "Cancels a step that has not finished; a running step's worker stops it.",
-    options: [SERVER, { flag: "reason", kind: "string", default: "", help: "Why (kept in the step's error)." }, JSON_OUT],
+    options: [...CONNECTION, { flag: "reason", kind: "string", default: "", help: "Why (kept in the step's error)." }, JSON_OUT],
     async run(v, args, io) {
       const id = args[0];
       if (!id) throw new OptionError("give the step id: stepq cancel STEP_ID");
-      const step = await createStepqClient({ baseUrl: v.server as string }).cancel(id, v.reason as string);
+      const step = await clientOf(v).cancel(id, v.reason as string);
       io.out.write(v.json ? `${stepJson(step)}\n` : `${step.id} ${stepStateName(step.state)}\n`);
       return EXIT.OK;
     },
   },
+  stats: STATS_COMMAND(CONNECTION, JSON_OUT),
   list: {
     usage: "stepq list [--state STATE] [--route ROUTE] [--limit N] [--jobs]",
     description: "Lists steps (or jobs with --jobs), newest first.",
     options: [
-      SERVER,
+      ...CONNECTION,
       { flag: "state", kind: "string", help: "queued, scheduled, waiting, running, succeeded, failed or cancelled." },
       { flag: "route", kind: "string", default: "", help: "Only steps of this route (e.g. infer:stepq-tiny)." },
       { flag: "limit", kind: "int", default: "20", help: "Most rows." },
       { flag: "jobs", kind: "bool", help: "List jobs instead of steps." },
     ],
     async run(v, _args, io) {
-      const client = createStepqClient({ baseUrl: v.server as string });
+      const client = clientOf(v);
       const stateName = (v.state as string | undefined)?.toUpperCase();
       if (v.jobs) {
         const state = stateName ? (JobState as unknown as Record<string, number>)[stateName] : 0;

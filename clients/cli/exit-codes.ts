@@ -36,6 +36,10 @@ export function describeClientError(e: unknown, server: string): { code: number;
     case Code.AlreadyExists:
     case Code.OutOfRange:
       return { code: EXIT.REJECTED, message: err.rawMessage };
+    case Code.Unauthenticated:
+      return { code: EXIT.REJECTED, message: `${err.rawMessage} (give an API key with --api-key or STEPQ_API_KEY)` };
+    case Code.PermissionDenied:
+      return { code: EXIT.REJECTED, message: err.rawMessage };
     default:
       return { code: EXIT.FAILED, message: `${Code[err.code]}: ${err.rawMessage}` };
   }

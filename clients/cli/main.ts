@@ -32,6 +32,7 @@ Talk to a server (--server URL or STEPQ_SERVER, default http://127.0.0.1:8080):
   follow STEP_ID                                       Stream its tokens (stdout) and narration (stderr)
   cancel STEP_ID                                       Cancel it
   list [--state S] [--route R] [--jobs]                List steps or jobs
+  stats [--window MINUTES]                             Each route's steps by state, throughput, workers
 
 "stepq <command> --help" shows a command's options.
 Exit codes: 0 ok; 1 step failed/cancelled or error; 2 usage; 3 server or Redis unreachable;
