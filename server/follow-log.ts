@@ -9,7 +9,7 @@
 import { JobState } from "../gen/stepq/v1/job_pb.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { DataLossError, jobNotFound, OutOfRangeError, stepNotFound } from "../queue/errors.js";
-import { type LogEntry, parseLogEntry } from "../queue/log-entry.js";
+import { compareCursors, type LogEntry, parseLogEntry } from "../queue/log-entry.js";
 import type { JobView, Queue } from "../queue/queue.js";
 import { readStreamView, type StreamView } from "../queue/stream-view.js";
 import { type Scope, sees } from "./caller-scope.js";
@@ -105,4 +105,19 @@ export function isLastFinalEvent(job: FinalStates, index: number | undefined, cu
   if (!s) return true;
   const final = s.state === StepState.SUCCEEDED || s.state === StepState.FAILED || s.state === StepState.CANCELLED;
   return final && (s.finalCursor === undefined || s.finalCursor === cursor);
+}
+
+/**
+ * Whether a stream resumed after `afterCursor` has nothing left to send: the
+ * step `index` (without one, the job) is final and `afterCursor` is its last
+ * final event, the end the client already received. Such a stream ends at
+ * once, instead of waiting on a log that will not grow for it (EventSource
+ * reconnects by itself after an end). A cursor past the log's end is still
+ * refused by followLog (OUT_OF_RANGE).
+ */
+export function endedBy(job: FinalStates, index: number | undefined, afterCursor: string): boolean {
+  if (afterCursor === "") return false;
+  const at = index === undefined ? job : job.steps[index];
+  if (!at || at.finalCursor === undefined) return false;
+  return isLastFinalEvent(job, index, at.finalCursor) && compareCursors(afterCursor, at.finalCursor) === 0;
 }

@@ -20,6 +20,9 @@ import { listen } from "./listen.js";
 import { openFileLimitWarning } from "./open-file-limit.js";
 import { createRequestBudget, type RequestBudget } from "./request-budget.js";
 import { createRequestHandler } from "./request-handler.js";
+import { createHttpApi } from "./http/http-api.js";
+import { httpRoutes } from "./http/http-routes.js";
+import { createInternalTransport } from "./http/internal-transport.js";
 import { createOutputLane } from "./output-lane.js";
 import { createStreamSlots } from "./stream-limit.js";
 import { openServerBackend } from "./server-backend.js";
@@ -65,7 +68,9 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const interceptors = [...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
-  const connect = connectNodeAdapter(createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors }));
+  const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
+  const connect = connectNodeAdapter(connectOptions);
+  const http = createHttpApi({ routes: httpRoutes(createInternalTransport(connectOptions)), log: logUnexpected });
 
   const handler = createRequestHandler({
     cors: createCors(config.corsOrigins),
@@ -74,6 +79,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
       answerHealth(redis, res, { queue: config.queue, version: VERSION }).catch(logUnexpected);
       return true;
     },
+    http,
     lane: (req, res) => outputLane.handle(req, res),
     connect: (req, res) => connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]),
     log: logUnexpected,

@@ -25,13 +25,14 @@ import {
   type StreamTokensResponse,
   StreamTokensResponseSchema,
 } from "../gen/stepq/v1/step_service_pb.js";
+import { InvalidArgumentError } from "../queue/errors.js";
 import { stepIdOf } from "../queue/ids.js";
 import type { LogEntry } from "../queue/log-entry.js";
 import type { Queue } from "../queue/queue.js";
 import type { StreamView } from "../queue/stream-view.js";
 import { type NamedJob, toNarration, toRestart, toStepEnd, toTokenChunk } from "./convert.js";
 import type { Scope } from "./caller-scope.js";
-import { followLog, isLastFinalEvent, refreshed, streamViewOrNotFound } from "./follow-log.js";
+import { endedBy, followLog, isLastFinalEvent, refreshed, streamViewOrNotFound } from "./follow-log.js";
 import { cursorArg, jobIdArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
 import type { StreamOutlet } from "./stream-outlet.js";
@@ -65,12 +66,16 @@ export async function* jobOutput(
 ): OutputBatches<StreamJobOutputResponse> {
   const jobId = jobIdArg("job_id", req.jobId);
   const after = cursorArg("after_cursor", req.afterCursor);
-  let job = await streamViewOrNotFound(queue, scope, jobId);
+  const only = stepFilter(jobId, req.stepId);
+  let job = await streamViewOrNotFound(queue, scope, jobId, only);
+  if (endedBy(job, only, after)) return;
   const out = (event: StreamJobOutputResponse["event"]) => ({ message: create(StreamJobOutputResponseSchema, { event }) });
   for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
     const items: OutputItem<StreamJobOutputResponse>[] = [];
     for (const e of batch) {
-      if (e.kind === "tokens") {
+      if (only !== undefined && (e.kind === "event" ? e.event.stepIndex : e.stepIndex) !== only) {
+        continue;
+      } else if (e.kind === "tokens") {
         items.push({ tokens: e, job });
       } else if (e.kind === "narration") {
         items.push(out({ case: "narration", value: toNarration(job, e) }));
@@ -79,7 +84,13 @@ export async function* jobOutput(
       } else if (STEP_FINAL_EVENTS.has(e.event.type)) {
         // A step retried from the dead-letter list ends again later.
         job = await refreshed(queue, job);
-        if (isLastFinalEvent(job, e.event.stepIndex ?? 0, e.cursor)) items.push(out({ case: "stepEnd", value: toStepEnd(job, e) }));
+        if (isLastFinalEvent(job, e.event.stepIndex ?? 0, e.cursor)) {
+          items.push(out({ case: "stepEnd", value: toStepEnd(job, e) }));
+          if (only !== undefined) {
+            yield items;
+            return;
+          }
+        }
       } else if (JOB_FINAL_EVENTS.has(e.event.type)) {
         job = await refreshed(queue, job);
         if (isLastFinalEvent(job, undefined, e.cursor)) {
@@ -101,6 +112,14 @@ export async function* jobOutput(
     }
     if (items.length > 0) yield items;
   }
+}
+
+/** The index of StreamJobOutput's `step_id` (undefined when empty), which must be a step of job `jobId`. */
+function stepFilter(jobId: string, stepId: string): number | undefined {
+  if (stepId === "") return undefined;
+  const step = stepIdArg("step_id", stepId);
+  if (step.jobId !== jobId) throw new InvalidArgumentError("step_id", `${stepId} is not a step of job_id ${jobId}; give one of its steps, or leave step_id empty`);
+  return step.index;
 }
 
 /** How one channel of one step turns its log entries into items. */
@@ -126,6 +145,7 @@ async function* stepChannel<M>(
   const { jobId, index } = stepIdArg("step_id", stepId);
   const after = cursorArg("after_cursor", afterCursor);
   let job = await streamViewOrNotFound(queue, scope, jobId, index);
+  if (endedBy(job, index, after)) return;
   for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
     const items: OutputItem<M>[] = [];
     for (const e of batch) {

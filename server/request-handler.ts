@@ -25,6 +25,8 @@ export interface RequestRoutes {
   cors?: (req: Request, res: Response) => boolean;
   /** Answers GET /healthz; true if `req` was one. */
   health(req: Request, res: Response): boolean;
+  /** The HTTP routes that are no RPC (server-sent events; server/http/http-api.ts); true if it took the request. */
+  http?: (req: Request, res: Response) => boolean;
   /** Serves the request on the direct output writer; true if it took it. */
   lane(req: Request, res: Response): boolean;
   /** Connect's handler, for every other request. */
@@ -77,6 +79,7 @@ export function createRequestHandler(routes: RequestRoutes): RequestHandler {
         return;
       }
       ensureAuthority(req);
+      if (routes.http?.(req, res)) return;
       if (!routes.lane(req, res)) routes.connect(req, res);
     } catch (e) {
       routes.log(coerceError(e));

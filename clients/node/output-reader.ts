@@ -23,7 +23,10 @@ import {
 const PATH = "/stepq.v1.JobService/StreamJobOutput";
 
 /** Opens StreamJobOutput; iterate the result for its messages. */
-export type OpenJobOutput = (req: Pick<StreamJobOutputRequest, "jobId" | "afterCursor">, signal: AbortSignal) => AsyncIterable<StreamJobOutputResponse>;
+export type OpenJobOutput = (req: JobOutputRequest, signal: AbortSignal) => AsyncIterable<StreamJobOutputResponse>;
+
+/** What StreamJobOutput is asked: the job, where to resume, and optionally one step of it. */
+export type JobOutputRequest = Pick<StreamJobOutputRequest, "jobId" | "afterCursor"> & { stepId?: string };
 
 /** A reader for the server at `baseUrl`, over `http` (connect-node's createNodeHttpClient). */
 export function createOutputReader(baseUrl: string, http: UniversalClientFn, apiKey?: string): OpenJobOutput {
@@ -40,10 +43,10 @@ async function* read(
   http: UniversalClientFn,
   url: string,
   header: Headers,
-  req: Pick<StreamJobOutputRequest, "jobId" | "afterCursor">,
+  req: JobOutputRequest,
   signal: AbortSignal,
 ): AsyncGenerator<StreamJobOutputResponse> {
-  const body = encodeEnvelope(0, toBinary(StreamJobOutputRequestSchema, { $typeName: StreamJobOutputRequestSchema.typeName, ...req }));
+  const body = encodeEnvelope(0, toBinary(StreamJobOutputRequestSchema, { $typeName: StreamJobOutputRequestSchema.typeName, stepId: "", ...req }));
   const res = await http({
     url,
     method: "POST",
