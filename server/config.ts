@@ -134,6 +134,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     default: "5m",
     help: "How long a stream's reader may take nothing while its output waits (paused past max-stream-buffer-bytes, or catching up) before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM); 0: never.",
   },
+  {
+    flag: "sse-keep-alive",
+    env: "STEPQ_SSE_KEEP_ALIVE",
+    kind: "duration",
+    default: "15s",
+    help: "How often an idle server-sent events stream gets a comment line, so proxies keep it open (0: never).",
+  },
 ];
 
 export interface ServerConfig {
@@ -161,6 +168,8 @@ export interface ServerConfig {
   maxStreamBufferBytes: number;
   maxStreamBuffersBytes: number;
   streamStallTimeoutMs: number;
+  /** Comment-line interval of idle server-sent events streams (--sse-keep-alive). */
+  sseKeepAliveMs: number;
 }
 
 /** The configuration from `argv` and the environment. */
@@ -209,6 +218,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     maxStreamBufferBytes: v["max-stream-buffer-bytes"] as number,
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,
+    sseKeepAliveMs: v["sse-keep-alive"] as number,
   };
 }
 

@@ -70,7 +70,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
   const connect = connectNodeAdapter(connectOptions);
-  const http = createHttpApi({ routes: httpRoutes(createInternalTransport(connectOptions)), log: logUnexpected });
+  const http = createHttpApi({ routes: httpRoutes(createInternalTransport(connectOptions), config), log: logUnexpected });
 
   const handler = createRequestHandler({
     cors: createCors(config.corsOrigins),

@@ -139,6 +139,18 @@ describe("keys, tenants and limits", () => {
     }
   });
 
+  it("sends a comment line every --sse-keep-alive while a stream is idle", async () => {
+    const idle = await buildServer({ redisUrl: stack.redis.url, port: 0, logger: quiet, sseKeepAliveMs: 100, queue: "sse-idle" });
+    try {
+      const step = await createStepqClient({ baseUrl: idle.url }).submit(echo({ text: "nobody runs this queue" }));
+      const { stdout } = await run("curl", ["-sN", "-m", "1", `${idle.url}/v1/steps/${step.id}/events`]).catch((e: { stdout: string }) => e);
+      expect(stdout.match(/^: keep-alive$/gm)?.length).toBeGreaterThanOrEqual(5);
+      expect(stdout).toMatch(/^event: state$/m); // the snapshot, then only comments: the step waits in the queue
+    } finally {
+      await idle.close();
+    }
+  });
+
   it("counts against --max-streams like any stream: one over it is refused with 429", async () => {
     const small = await buildServer({ redisUrl: stack.redis.url, port: 0, logger: quiet, maxStreams: 1, queue: "sse-slots" });
     try {

@@ -6,6 +6,11 @@ import type { HttpRoute } from "./http-api.js";
 import type { InternalTransport } from "./internal-transport.js";
 import { outputEventRoutes } from "./output-events-route.js";
 
-export function httpRoutes(internal: InternalTransport): { routes: HttpRoute[]; internal: InternalTransport } {
-  return { routes: [...outputEventRoutes(internal)], internal };
+export interface HttpRoutesConfig {
+  /** Comment-line interval of idle SSE streams (--sse-keep-alive). */
+  sseKeepAliveMs: number;
+}
+
+export function httpRoutes(internal: InternalTransport, config: HttpRoutesConfig): { routes: HttpRoute[]; internal: InternalTransport } {
+  return { routes: [...outputEventRoutes(internal, config.sseKeepAliveMs)], internal };
 }

@@ -57,7 +57,7 @@ function eventOf(res: StreamJobOutputResponse, oneStep: boolean): { event: strin
 }
 
 /** Streams the job's output (one step's, with `stepId`) as SSE. */
-async function streamEvents(call: RouteCall, internal: InternalTransport, jobId: string, stepId: string | undefined): Promise<void> {
+async function streamEvents(call: RouteCall, internal: InternalTransport, keepAliveMs: number, jobId: string, stepId: string | undefined): Promise<void> {
   const after = call.url.searchParams.get("after") ?? (call.req.headers["last-event-id"] as string | undefined) ?? "";
   let snapshot: Record<string, unknown> | undefined;
   if (stepId !== undefined) {
@@ -73,7 +73,7 @@ async function streamEvents(call: RouteCall, internal: InternalTransport, jobId:
     (call.res as ServerResponse).writeHead(204).end();
     return;
   }
-  const sse = startSse(call.res);
+  const sse = startSse(call.res, keepAliveMs);
   try {
     if (snapshot && after === "") await sse.send("state", snapshot);
     for (;;) {
@@ -93,7 +93,7 @@ async function streamEvents(call: RouteCall, internal: InternalTransport, jobId:
 }
 
 /** The two event routes. */
-export function outputEventRoutes(internal: InternalTransport): HttpRoute[] {
+export function outputEventRoutes(internal: InternalTransport, keepAliveMs: number): HttpRoute[] {
   return [
     {
       method: "GET",
@@ -101,14 +101,14 @@ export function outputEventRoutes(internal: InternalTransport): HttpRoute[] {
       fail: writeJsonError,
       handle: (call) => {
         const stepId = call.params[0] as string;
-        return streamEvents(call, internal, stepId.split(".")[0] as string, stepId);
+        return streamEvents(call, internal, keepAliveMs, stepId.split(".")[0] as string, stepId);
       },
     },
     {
       method: "GET",
       path: /^\/v1\/jobs\/([^/]+)\/events$/,
       fail: writeJsonError,
-      handle: (call) => streamEvents(call, internal, call.params[0] as string, undefined),
+      handle: (call) => streamEvents(call, internal, keepAliveMs, call.params[0] as string, undefined),
     },
   ];
 }

@@ -3,7 +3,7 @@
  * EventSource reads): events with an id (the stream cursor, so a client
  * resumes with Last-Event-ID), a type and one line of JSON data; a comment
  * every KEEP_ALIVE_MS so proxies and load balancers keep an idle stream
- * open; `retry:` telling EventSource how soon to reconnect.
+ * open (--sse-keep-alive, 15 s); `retry:` telling EventSource how soon to reconnect.
  *
  * A write that the socket cannot take at once waits for it to drain before
  * the next message is pulled, so what the response holds is bounded by the
@@ -14,8 +14,6 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { HttpResponse } from "./http-api.js";
 
-/** How often an idle stream gets a comment line. */
-export const KEEP_ALIVE_MS = 15_000;
 /** What EventSource waits before reconnecting after a dropped connection. */
 export const RETRY_MS = 1_000;
 
@@ -27,19 +25,16 @@ export interface SseResponse {
 }
 
 /** Starts the SSE response: headers, `retry:`, and keep-alive comments until `end` or the client goes. */
-export function startSse(response: HttpResponse, headers: Record<string, string> = {}): SseResponse {
+export function startSse(response: HttpResponse, keepAliveMs: number): SseResponse {
   const res = response as ServerResponse; // the HTTP/2 response has the same calls
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache, no-transform",
     "x-accel-buffering": "no",
-    ...headers,
   });
   res.write(`retry: ${RETRY_MS}\n\n`);
-  const timer = setInterval(() => {
-    if (!res.writableEnded) res.write(": keep-alive\n\n");
-  }, KEEP_ALIVE_MS);
-  timer.unref();
+  const timer = keepAliveMs > 0 ? setInterval(() => res.writableEnded || res.write(": keep-alive\n\n"), keepAliveMs) : undefined;
+  timer?.unref();
   res.once("close", () => clearInterval(timer));
   return {
     async send(event, data, id) {
