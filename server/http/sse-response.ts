@@ -20,6 +20,8 @@ export const RETRY_MS = 1_000;
 export interface SseResponse {
   /** Writes one event; resolves once the socket can take more. */
   send(event: string, data: unknown, id?: string): Promise<void>;
+  /** Writes an event of data alone (`data: <text>`), as OpenAI's streams do; resolves once the socket can take more. */
+  data(text: string): Promise<void>;
   /** Stops the keep-alive comments and ends the response. */
   end(): void;
 }
@@ -36,13 +38,14 @@ export function startSse(response: HttpResponse, keepAliveMs: number): SseRespon
   const timer = keepAliveMs > 0 ? setInterval(() => res.writableEnded || res.write(": keep-alive\n\n"), keepAliveMs) : undefined;
   timer?.unref();
   res.once("close", () => clearInterval(timer));
+  const write = async (text: string) => {
+    if (res.writableEnded || res.destroyed) return;
+    if (!res.write(text)) await Promise.race([once(res, "drain"), once(res, "close")]);
+  };
   return {
-    async send(event, data, id) {
-      if (res.writableEnded || res.destroyed) return;
-      // JSON.stringify escapes line breaks, so the data is one line, as the format needs.
-      const text = `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-      if (!res.write(text)) await Promise.race([once(res, "drain"), once(res, "close")]);
-    },
+    // JSON.stringify escapes line breaks, so the data is one line, as the format needs.
+    send: (event, data, id) => write(`${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+    data: (text) => write(`data: ${text}\n\n`),
     end() {
       clearInterval(timer);
       if (!res.writableEnded) res.end();
