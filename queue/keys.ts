@@ -58,6 +58,11 @@ const FIXED = {
   counts: "counts",
   /** Hash: a tenant's own quota values, `waiting:<n>`, `running:<n>`, `rate:<n>`, replacing the defaults (0: none). */
   quotas: "quotas",
+  /**
+   * Hash: per old route or event name kept for the replaced systems' clients (docs/migration.md),
+   * `<name>` its uses and `<name>@last` the Unix ms of its last use.
+   */
+  legacy: "legacy",
   /** Set: the ids of registered workers (worker-registry.ts); an id whose `worker:` record expired is dropped when listed. */
   workers: "workers",
   /** Hash: tenant name -> its number (records and events carry the number; see tenants.ts), and `#last` -> the last number given. */

@@ -135,6 +135,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "How long a stream's reader may take nothing while its output waits (paused past max-stream-buffer-bytes, or catching up) before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM); 0: never.",
   },
   {
+    flag: "legacy-routes",
+    env: "STEPQ_LEGACY_ROUTES",
+    kind: "string",
+    default: "on",
+    help: "Serve the old routes of the systems stepq replaces (/submit-job, /v1/jobs, /v1/inference...; docs/migration.md): on or off.",
+  },
+  {
     flag: "sse-keep-alive",
     env: "STEPQ_SSE_KEEP_ALIVE",
     kind: "duration",
@@ -170,6 +177,8 @@ export interface ServerConfig {
   streamStallTimeoutMs: number;
   /** Comment-line interval of idle server-sent events streams (--sse-keep-alive). */
   sseKeepAliveMs: number;
+  /** Whether the old systems' routes are served (--legacy-routes). */
+  legacyRoutes: boolean;
 }
 
 /** The configuration from `argv` and the environment. */
@@ -219,6 +228,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,
     sseKeepAliveMs: v["sse-keep-alive"] as number,
+    legacyRoutes: onOff("--legacy-routes", v["legacy-routes"] as string),
   };
 }
 
@@ -242,6 +252,12 @@ export function isLoopback(host: string): boolean {
 }
 
 /** --auth, defaulted by the address, with no auth off the loopback unless --insecure says so. */
+/** An on/off flag's value. */
+function onOff(flag: string, value: string): boolean {
+  if (value !== "on" && value !== "off") throw new OptionError(`${flag}: "${value}" is not on or off`);
+  return value === "on";
+}
+
 function authMode(flag: string, host: string, insecure: boolean): "required" | "off" {
   if (flag !== "" && flag !== "required" && flag !== "off") throw new OptionError(`--auth: "${flag}" is not required or off`);
   const mode = flag === "" ? (isLoopback(host) ? "off" : "required") : flag;

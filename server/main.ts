@@ -11,6 +11,7 @@ import { isMainModule } from "../runtime/main-module.js";
 import { VERSION } from "../runtime/version.js";
 import { OptionError } from "../runtime/options.js";
 import type { Queue } from "../queue/queue.js";
+import { recordLegacyUse } from "../queue/legacy-usage.js";
 import { startApiKeyAuth } from "./api-key-auth.js";
 import { isLoopback, type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
@@ -70,7 +71,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
   const connect = connectNodeAdapter(connectOptions);
-  const http = createHttpApi({ routes: httpRoutes(createInternalTransport(connectOptions), config), log: logUnexpected });
+  const http = createHttpApi({ routes: httpRoutes(createInternalTransport(connectOptions), config, (name) => recordLegacyUse(redis, queue.keys, name)), log: logUnexpected });
 
   const handler = createRequestHandler({
     cors: createCors(config.corsOrigins),

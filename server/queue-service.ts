@@ -3,15 +3,18 @@
  * ROLE_READ: each route's steps by state and its throughput
  * (queue/queue-stats.ts; a tenant's key sees its own steps' numbers), and
  * the workers alive (queue/worker-registry.ts; workers and their routes are
- * the fleet's, not a tenant's data).
+ * the fleet's, not a tenant's data), and the uses of the old routes
+ * (queue/legacy-usage.ts).
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { type QueueService, WorkerInfoSchema } from "../gen/stepq/v1/queue_service_pb.js";
+import { LegacyUsageSchema, type QueueService, WorkerInfoSchema } from "../gen/stepq/v1/queue_service_pb.js";
 import { InvalidArgumentError } from "../queue/errors.js";
 import { MAX_WINDOW_MINUTES, readQueueStats } from "../queue/queue-stats.js";
+import { readLegacyUsage } from "../queue/legacy-usage.js";
 import { listWorkers } from "../queue/worker-registry.js";
+import { LEGACY_NAMES, SUNSET_AT } from "./http/legacy/legacy-names.js";
 import { scopeOf, tenantFilter } from "./caller-scope.js";
 import { toQueueStatsResponse } from "./queue-stats-response.js";
 import type { ServiceDeps } from "./step-service.js";
@@ -28,6 +31,25 @@ export function createQueueService({ queue }: ServiceDeps): ServiceImpl<typeof Q
       }
       const stats = await readQueueStats(queue.redis, queue.keys, window, tenantFilter(scopeOf(ctx.values)));
       return toQueueStatsResponse(stats);
+    },
+    async listLegacyUsage() {
+      const counts = await readLegacyUsage(queue.redis, queue.keys);
+      const sunset = timestampFromMs(SUNSET_AT);
+      return {
+        usage: [...LEGACY_NAMES]
+          .sort((a, b) => (a.name < b.name ? -1 : 1))
+          .map((l) => {
+            const c = counts.get(l.name);
+            return create(LegacyUsageSchema, {
+              name: l.name,
+              kind: l.kind,
+              uses: BigInt(c?.uses ?? 0),
+              lastUsedAt: c?.lastUsedAt === undefined ? undefined : timestampFromMs(c.lastUsedAt),
+              replacement: l.replacement,
+              sunset,
+            });
+          }),
+      };
     },
     async listWorkers() {
       const workers = await listWorkers(queue.redis, queue.keys);

@@ -49,6 +49,7 @@ describe("the role table in the contract", () => {
       "TenantService.ListTenants": "admin",
       "TenantService.SetTenantQuotas": "admin",
       "QueueService.GetQueueStats": "read",
+      "QueueService.ListLegacyUsage": "read",
       "QueueService.ListWorkers": "read",
     });
   });

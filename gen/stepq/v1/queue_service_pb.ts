@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stepq/v1/queue_service.proto.
  */
 export const file_stepq_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxzdGVwcS92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghzdGVwcS52MSLnAQoKV29ya2VySW5mbxIKCgJpZBgBIAEoCRIOCgZyb3V0ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKA0SFQoNc3RlcHNfaW5faGFuZBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgJEgwKBGhvc3QYBiABKAkSCwoDcGlkGAcgASgNEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfaGVhcnRiZWF0X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIuChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIWCg53aW5kb3dfbWludXRlcxgBIAEoDSKwAQoKUm91dGVTdGF0cxINCgVyb3V0ZRgBIAEoCRIPCgd3YWl0aW5nGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIRCglzY2hlZHVsZWQYBCABKAQSDwoHcnVubmluZxgFIAEoBBIVCg1kZWFkX2xldHRlcmVkGAYgASgEEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAcgASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAggASgBIkMKD1JvdXRlVGhyb3VnaHB1dBINCgVyb3V0ZRgBIAEoCRIRCglzdWNjZWVkZWQYAiABKAQSDgoGZmFpbGVkGAMgASgEImgKEFRocm91Z2hwdXRCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnJvdXRlcxgCIAMoCzIZLnN0ZXBxLnYxLlJvdXRlVGhyb3VnaHB1dCKuAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULnN0ZXBxLnYxLlJvdXRlU3RhdHMSFgoOYnVja2V0X3NlY29uZHMYAiABKA0SLgoKdGhyb3VnaHB1dBgDIAMoCzIaLnN0ZXBxLnYxLlRocm91Z2hwdXRCdWNrZXQSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiPAoTTGlzdFdvcmtlcnNSZXNwb25zZRIlCgd3b3JrZXJzGAEgAygLMhQuc3RlcHEudjEuV29ya2VySW5mbzK+AQoMUXVldWVTZXJ2aWNlElkKDUdldFF1ZXVlU3RhdHMSHi5zdGVwcS52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLnN0ZXBxLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZSIHkAIByPMYARJTCgtMaXN0V29ya2VycxIcLnN0ZXBxLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBodLnN0ZXBxLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2UiB5ACAcjzGAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_stepq_v1_auth]);
+  fileDesc("ChxzdGVwcS92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghzdGVwcS52MSLnAQoKV29ya2VySW5mbxIKCgJpZBgBIAEoCRIOCgZyb3V0ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKA0SFQoNc3RlcHNfaW5faGFuZBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgJEgwKBGhvc3QYBiABKAkSCwoDcGlkGAcgASgNEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfaGVhcnRiZWF0X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIuChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIWCg53aW5kb3dfbWludXRlcxgBIAEoDSKwAQoKUm91dGVTdGF0cxINCgVyb3V0ZRgBIAEoCRIPCgd3YWl0aW5nGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIRCglzY2hlZHVsZWQYBCABKAQSDwoHcnVubmluZxgFIAEoBBIVCg1kZWFkX2xldHRlcmVkGAYgASgEEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAcgASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAggASgBIkMKD1JvdXRlVGhyb3VnaHB1dBINCgVyb3V0ZRgBIAEoCRIRCglzdWNjZWVkZWQYAiABKAQSDgoGZmFpbGVkGAMgASgEImgKEFRocm91Z2hwdXRCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnJvdXRlcxgCIAMoCzIZLnN0ZXBxLnYxLlJvdXRlVGhyb3VnaHB1dCKuAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULnN0ZXBxLnYxLlJvdXRlU3RhdHMSFgoOYnVja2V0X3NlY29uZHMYAiABKA0SLgoKdGhyb3VnaHB1dBgDIAMoCzIaLnN0ZXBxLnYxLlRocm91Z2hwdXRCdWNrZXQSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiPAoTTGlzdFdvcmtlcnNSZXNwb25zZRIlCgd3b3JrZXJzGAEgAygLMhQuc3RlcHEudjEuV29ya2VySW5mbyIYChZMaXN0TGVnYWN5VXNhZ2VSZXF1ZXN0IqoBCgtMZWdhY3lVc2FnZRIMCgRuYW1lGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEdXNlcxgDIAEoBBIwCgxsYXN0X3VzZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3JlcGxhY2VtZW50GAUgASgJEioKBnN1bnNldBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPwoXTGlzdExlZ2FjeVVzYWdlUmVzcG9uc2USJAoFdXNhZ2UYASADKAsyFS5zdGVwcS52MS5MZWdhY3lVc2FnZTKfAgoMUXVldWVTZXJ2aWNlElkKDUdldFF1ZXVlU3RhdHMSHi5zdGVwcS52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLnN0ZXBxLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZSIHkAIByPMYARJfCg9MaXN0TGVnYWN5VXNhZ2USIC5zdGVwcS52MS5MaXN0TGVnYWN5VXNhZ2VSZXF1ZXN0GiEuc3RlcHEudjEuTGlzdExlZ2FjeVVzYWdlUmVzcG9uc2UiB5ACAcjzGAESUwoLTGlzdFdvcmtlcnMSHC5zdGVwcS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5zdGVwcS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIgeQAgHI8xgBYgZwcm90bzM", [file_google_protobuf_timestamp, file_stepq_v1_auth]);
 
 /**
  * WorkerInfo is one worker as it last reported itself.
@@ -332,6 +332,98 @@ export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__P
   messageDesc(file_stepq_v1_queue_service, 7);
 
 /**
+ * ListLegacyUsageRequest has no fields.
+ *
+ * @generated from message stepq.v1.ListLegacyUsageRequest
+ */
+export type ListLegacyUsageRequest = Message<"stepq.v1.ListLegacyUsageRequest"> & {
+};
+
+/**
+ * Describes the message stepq.v1.ListLegacyUsageRequest.
+ * Use `create(ListLegacyUsageRequestSchema)` to create a new message.
+ */
+export const ListLegacyUsageRequestSchema: GenMessage<ListLegacyUsageRequest> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 8);
+
+/**
+ * LegacyUsage is how much one old route or event name is still used.
+ *
+ * @generated from message stepq.v1.LegacyUsage
+ */
+export type LegacyUsage = Message<"stepq.v1.LegacyUsage"> & {
+  /**
+   * name is the route ("POST /submit-job") or event name ("job_submitted").
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * kind is "route" or "event".
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * uses is how many times it was used since the queue was created.
+   *
+   * @generated from field: uint64 uses = 3;
+   */
+  uses: bigint;
+
+  /**
+   * last_used_at is its last use, by the server's clock; unset if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 4;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * replacement says what to use instead.
+   *
+   * @generated from field: string replacement = 5;
+   */
+  replacement: string;
+
+  /**
+   * sunset is when it is planned to go away.
+   *
+   * @generated from field: google.protobuf.Timestamp sunset = 6;
+   */
+  sunset?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message stepq.v1.LegacyUsage.
+ * Use `create(LegacyUsageSchema)` to create a new message.
+ */
+export const LegacyUsageSchema: GenMessage<LegacyUsage> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 9);
+
+/**
+ * ListLegacyUsageResponse lists every old route and event name, used or not.
+ *
+ * @generated from message stepq.v1.ListLegacyUsageResponse
+ */
+export type ListLegacyUsageResponse = Message<"stepq.v1.ListLegacyUsageResponse"> & {
+  /**
+   * usage is one entry per old route or event name, by name.
+   *
+   * @generated from field: repeated stepq.v1.LegacyUsage usage = 1;
+   */
+  usage: LegacyUsage[];
+};
+
+/**
+ * Describes the message stepq.v1.ListLegacyUsageResponse.
+ * Use `create(ListLegacyUsageResponseSchema)` to create a new message.
+ */
+export const ListLegacyUsageResponseSchema: GenMessage<ListLegacyUsageResponse> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_queue_service, 10);
+
+/**
  * QueueService shows what the queue's machinery is doing: how many steps
  * each route holds in each state, how many finish per second, and the
  * workers that are alive. Every method needs ROLE_READ.
@@ -352,6 +444,19 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof GetQueueStatsRequestSchema;
     output: typeof GetQueueStatsResponseSchema;
+  },
+  /**
+   * ListLegacyUsage counts the uses of each old route (and, later, old event
+   * name) that stepq keeps for the clients of the systems it replaces, with
+   * the last use and the replacement, so an operator knows when the last old
+   * client has moved (docs/migration.md).
+   *
+   * @generated from rpc stepq.v1.QueueService.ListLegacyUsage
+   */
+  listLegacyUsage: {
+    methodKind: "unary";
+    input: typeof ListLegacyUsageRequestSchema;
+    output: typeof ListLegacyUsageResponseSchema;
   },
   /**
    * ListWorkers lists the workers alive now, by id. A worker renews its
