@@ -8,6 +8,7 @@ import { isMainModule } from "../../runtime/main-module.js";
 import { runServerCommand, VERSION } from "../../server/main.js";
 import { runWorkerCommand } from "../../worker/main.js";
 import { CLIENT_COMMANDS, type Io, runClientCommand } from "./client-commands.js";
+import { runConformanceCommand } from "./conformance-command.js";
 import { runDevCommand } from "./dev-command.js";
 import { runKeysCommand } from "./keys-command.js";
 import { runTenantsCommand } from "./tenants-command.js";
@@ -33,6 +34,7 @@ Talk to a server (--server URL or STEPQ_SERVER, default http://127.0.0.1:8080):
   cancel STEP_ID                                       Cancel it
   list [--state S] [--route R] [--jobs]                List steps or jobs
   stats [--window MINUTES]                             Each route's steps by state, throughput, workers
+  conformance [--url URL]                              Check a server against the contract's golden cases
 
 "stepq <command> --help" shows a command's options.
 Exit codes: 0 ok; 1 step failed/cancelled or error; 2 usage; 3 server or Redis unreachable;
@@ -62,6 +64,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return runKeysCommand(rest, io);
     case "tenants":
       return runTenantsCommand(rest, io);
+    case "conformance":
+      return runConformanceCommand(rest, io);
     case "worker":
       return runWorkerCommand(rest);
     case "submit": {
