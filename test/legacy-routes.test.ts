@@ -15,6 +15,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { buildServer } from "../server/main.js";
+import { runStepq } from "./helpers/cli.js";
 import { eventually, quiet, useStack } from "./helpers/stack.js";
 
 const run = promisify(execFile);
@@ -191,6 +192,17 @@ describe("usage and switching them off", () => {
       expect(u.lastUsedAt === undefined).toBe(!calls.has(u.name));
     }
     expect(usage.map((u) => u.name)).toContain("POST /submit-job");
+  });
+
+  it("stepq stats lists the old routes still in use; the Link header's guide is served", async () => {
+    const res = await runStepq(["stats", "--server", base], {});
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^old routes still in use \(docs\/migration\.md\):$/m);
+    expect(res.stdout).toMatch(new RegExp(`^ {2}POST /submit-job {2}${calls.get("POST /submit-job")} uses, last \\S+; use StepService\\.SubmitStep`, "m"));
+    const guide = await curl("GET", "/docs/migration.md");
+    expect(guide.status).toBe(200);
+    expect(header(guide, "content-type")).toBe("text/markdown; charset=utf-8");
+    expect(guide.body).toContain("# Moving to stepq from the systems it replaces");
   });
 
   it("--legacy-routes off: the old paths are not served, the new ones are", async () => {

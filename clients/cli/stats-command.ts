@@ -1,10 +1,11 @@
 /**
- * `stepq stats`: each route's steps by state and its throughput, and the
- * workers alive (QueueService), as a table for people or JSON for scripts.
+ * `stepq stats`: each route's steps by state and its throughput, the
+ * workers alive, and the old routes still in use (QueueService), as a table
+ * for people or the stats' JSON for scripts.
  */
 import { toJsonString } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { GetQueueStatsResponseSchema, QueueService, type RouteStats, type WorkerInfo } from "../../gen/stepq/v1/queue_service_pb.js";
+import { GetQueueStatsResponseSchema, type LegacyUsage, QueueService, type RouteStats, type WorkerInfo } from "../../gen/stepq/v1/queue_service_pb.js";
 import type { OptionSpec } from "../../runtime/options.js";
 import { createTransport } from "../node/client.js";
 import type { CommandSpec, Io } from "./command.js";
@@ -26,6 +27,11 @@ function workerLine(w: WorkerInfo): string {
   return `${w.id}  ${w.stepsInHand}/${w.concurrency} in hand  ${w.routes.join(",")}  (stepq ${w.version}, ${w.host} pid ${w.pid})`;
 }
 
+function legacyLine(u: LegacyUsage): string {
+  const last = u.lastUsedAt ? new Date(Number(u.lastUsedAt.seconds) * 1000).toISOString() : "never";
+  return `${u.name}  ${u.uses} uses, last ${last}; use ${u.replacement}`;
+}
+
 /** Rows padded to their columns' widths, numbers right-aligned. */
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
@@ -40,7 +46,11 @@ export const STATS_COMMAND = (connection: OptionSpec[], json: OptionSpec): Comma
   options: statsOptions(connection, json),
   async run(v, _args, io) {
     const queue = createClient(QueueService, createTransport({ baseUrl: v.server as string, apiKey: v["api-key"] as string | undefined }));
-    const [stats, { workers }] = await Promise.all([queue.getQueueStats({ windowMinutes: v.window as number }), queue.listWorkers({})]);
+    const [stats, { workers }, { usage }] = await Promise.all([
+      queue.getQueueStats({ windowMinutes: v.window as number }),
+      queue.listWorkers({}),
+      queue.listLegacyUsage({}),
+    ]);
     if (v.json) {
       io.out.write(`${toJsonString(GetQueueStatsResponseSchema, stats)}\n`);
       return EXIT.OK;
@@ -48,6 +58,8 @@ export const STATS_COMMAND = (connection: OptionSpec[], json: OptionSpec): Comma
     io.out.write(`${table([COLUMNS, ...stats.routes.map(routeCells)])}\n`);
     if (stats.routes.length === 0) io.err.write("no routes yet: nothing was submitted\n");
     io.out.write(workers.length === 0 ? "no workers alive\n" : `workers:\n${workers.map((w) => `  ${workerLine(w)}`).join("\n")}\n`);
+    const used = usage.filter((u) => u.uses > 0n);
+    if (used.length > 0) io.out.write(`old routes still in use (docs/migration.md):\n${used.map((u) => `  ${legacyLine(u)}`).join("\n")}\n`);
     return EXIT.OK;
   },
 });

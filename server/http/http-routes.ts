@@ -6,6 +6,7 @@
  */
 import type { HttpRoute } from "./http-api.js";
 import type { InternalTransport } from "./internal-transport.js";
+import { docsRoute } from "./docs-route.js";
 import { jobQueueRoutes } from "./legacy/job-queue-routes.js";
 import type { LegacyDeps, RecordUse } from "./legacy/legacy-route.js";
 import { workerRoutes } from "./legacy/worker-routes.js";
@@ -30,7 +31,7 @@ export function httpRoutes(internal: InternalTransport, config: HttpRoutesConfig
     ...textRoutes(internal, config.maxRequestBytes),
     embeddingsRoute(internal, config.maxRequestBytes),
     ...modelsRoutes(internal),
-    ...(config.legacyRoutes ? [...jobQueueRoutes(legacy), ...workerRoutes(legacy)] : []),
+    ...(config.legacyRoutes ? [...jobQueueRoutes(legacy), ...workerRoutes(legacy), docsRoute()] : []),
   ];
   return { routes, internal };
 }
