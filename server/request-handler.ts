@@ -74,12 +74,13 @@ export function createRequestHandler(routes: RequestRoutes): RequestHandler {
       if (!("stream" in req)) drainUnreadBody(req, res as ServerResponse); // HTTP/2: each request is its own stream
       if (routes.cors?.(req, res)) return;
       if (routes.health(req, res)) return;
+      // The HTTP routes read their bodies themselves, bounded, and refuse one too large in their own shape.
+      if (routes.http?.(req, res)) return;
       if (refuseOversizeBody(req, res, routes.maxRequestBytes)) {
         req.resume(); // refused unread: drop the body as it comes (on HTTP/1.1 drainUnreadBody also closes if it never ends)
         return;
       }
       ensureAuthority(req);
-      if (routes.http?.(req, res)) return;
       if (!routes.lane(req, res)) routes.connect(req, res);
     } catch (e) {
       routes.log(coerceError(e));

@@ -35,9 +35,24 @@ export interface RouteCall {
 /** How a family of routes answers an error (before its response started), with HTTP status `status`. */
 export type ErrorWriter = (res: HttpResponse, err: ConnectError, status: number) => void;
 
-/** The HTTP status of an error: Connect's mapping of its code. */
+/** An error with an HTTP status of its own (a body too large: 413), beside its code. */
+export class HttpStatusError extends ConnectError {
+  constructor(
+    message: string,
+    code: Code,
+    readonly httpStatus: number,
+  ) {
+    super(message, code);
+  }
+}
+
+/**
+ * The HTTP status of an error: its own (HttpStatusError; read as a field,
+ * since ConnectError's instanceof accepts any ConnectError), else Connect's
+ * mapping of its code.
+ */
 export function statusOf(err: ConnectError): number {
-  return codeToHttpStatus(err.code);
+  return (err as Partial<HttpStatusError>).httpStatus ?? codeToHttpStatus(err.code);
 }
 
 export interface HttpRoute {

@@ -45,10 +45,11 @@ const TYPE_OF: Partial<Record<Code, [number, string, string | null]>> = {
   [Code.DeadlineExceeded]: [504, "server_error", "timeout"],
 };
 
-/** Writes `err` in OpenAI's shape; `status` (from the route table) is used for a 405 only. */
+/** Writes `err` in OpenAI's shape; `status` (from the route table) is used for a 405 and a 413 only. */
 export function writeOpenAiError(res: HttpResponse, err: ConnectError, status: number): void {
   let [code, type, errorCode] = TYPE_OF[err.code] ?? [500, "server_error", null];
   if (status === 405) [code, type, errorCode] = [405, "invalid_request_error", "method_not_allowed"];
+  if (status === 413) [code, type, errorCode] = [413, "invalid_request_error", "request_too_large"];
   const kind = (err as Partial<OpenAiFieldError | ModelNotFoundError>).openAi;
   if (kind === "model") errorCode = "model_not_found";
   const param = kind === "field" ? (err as OpenAiFieldError).param : null;
