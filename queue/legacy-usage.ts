@@ -14,9 +14,9 @@ export interface LegacyCount {
   lastUsedAt: number | undefined;
 }
 
-/** Counts one use of `name` at `now` (Unix ms). */
-export async function recordLegacyUse(redis: Redis, keys: QueueKeys, name: string, now = Date.now()): Promise<void> {
-  await redisCall(() => redis.multi().hincrby(keys.legacy, name, 1).hset(keys.legacy, `${name}@last`, now).exec());
+/** Counts `uses` uses of `name` (default one), the last at `now` (Unix ms). */
+export async function recordLegacyUse(redis: Redis, keys: QueueKeys, name: string, uses = 1, now = Date.now()): Promise<void> {
+  await redisCall(() => redis.multi().hincrby(keys.legacy, name, uses).hset(keys.legacy, `${name}@last`, now).exec());
 }
 
 /** The counts of every name used so far. */

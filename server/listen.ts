@@ -26,12 +26,16 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import { createServer as createTcpServer, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 
 export type RequestHandler = (
   req: IncomingMessage | Http2ServerRequest,
   res: ServerResponse | Http2ServerResponse,
 ) => void;
+
+/** Takes an HTTP/1.1 upgrade request (a WebSocket); true if it did. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 
 export interface Listener {
   /** The port actually bound (useful with port 0). */
@@ -192,11 +196,16 @@ export async function listen(
   host: string,
   limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
   tls?: TlsFiles,
+  upgrade?: UpgradeHandler,
 ): Promise<Listener> {
   // TLS is done by a tls.Server that never listens: it gets each socket once
   // the caps let it in, and hands the decrypted connection on by ALPN.
   const secure = tls ? createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ["h2", "http/1.1"] }) : undefined;
   const h1 = createH1Server(handler, limits);
+  // An HTTP/1.1 upgrade (a WebSocket) that no handler takes is answered 404 and closed.
+  h1.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!upgrade?.(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+  });
   const { server: h2server, sessions } = createH2Server(handler, limits);
   const sockets = new Set<Socket>();
   const perClient = new Map<string, number>();

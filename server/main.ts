@@ -24,6 +24,7 @@ import { createRequestHandler } from "./request-handler.js";
 import { createHttpApi } from "./http/http-api.js";
 import { httpRoutes } from "./http/http-routes.js";
 import { createInternalTransport } from "./http/internal-transport.js";
+import { createEventsWs } from "./events/events-ws.js";
 import { createOutputLane } from "./output-lane.js";
 import { createStreamSlots } from "./stream-limit.js";
 import { openServerBackend } from "./server-backend.js";
@@ -71,8 +72,10 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
   const connect = connectNodeAdapter(connectOptions);
-  const http = createHttpApi({ routes: httpRoutes(createInternalTransport(connectOptions), config, (name) => recordLegacyUse(redis, queue.keys, name)), log: logUnexpected });
 
+  const internal = createInternalTransport(connectOptions);
+  const recordUse = (name: string, uses = 1) => recordLegacyUse(redis, queue.keys, name, uses);
+  const http = createHttpApi({ routes: httpRoutes(internal, config, recordUse), log: logUnexpected });
   const handler = createRequestHandler({
     cors: createCors(config.corsOrigins),
     health(req, res) {
@@ -86,7 +89,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     log: logUnexpected,
     maxRequestBytes: config.maxRequestBytes,
   });
-  const listener = await listen(handler, config.port, config.host, config.connections, config.tls);
+  const eventsWs = createEventsWs({ internal, corsOrigins: config.corsOrigins, recordUse, log: logUnexpected });
+  const listener = await listen(handler, config.port, config.host, config.connections, config.tls, eventsWs);
   const fdWarning = openFileLimitWarning(config.connections.maxConnections);
   if (fdWarning) log.warn(fdWarning);
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;

@@ -4,8 +4,10 @@
  * every answer of theirs announces: deprecated since DEPRECATED_AT
  * (`Deprecation`, RFC 9745), to be removed at SUNSET_AT (`Sunset`,
  * RFC 8594), with a `Link` to the migration guide and to the successor.
- * ListLegacyUsage lists them all, with their use counts.
+ * ListLegacyUsage lists them all, with their use counts, and the old event
+ * names (kind "event") beside them.
  */
+import { EVENT_NAMES } from "../../events/event-names.js";
 
 /** When the old routes were deprecated: the release that brought their replacements. */
 export const DEPRECATED_AT = Date.UTC(2026, 11, 5);
@@ -39,8 +41,16 @@ export const LEGACY_ROUTES = {
   inferenceStream: route("GET /v1/inference/:id/stream", "GET /v1/steps/{id}/events (server-sent events)", "/v1/steps/{id}/events"),
 } as const;
 
+/** The old event names (server/events/event-names.ts), counted as `event <name>` when sent. */
+export const LEGACY_EVENTS: readonly LegacyName[] = Object.values(EVENT_NAMES).map((n) => ({
+  name: `event ${n.legacy}`,
+  kind: "event",
+  replacement: `the event name ${n.name}`,
+  successor: "/docs/migration.md",
+}));
+
 /** Every old name ListLegacyUsage reports. */
-export const LEGACY_NAMES: readonly LegacyName[] = Object.values(LEGACY_ROUTES);
+export const LEGACY_NAMES: readonly LegacyName[] = [...Object.values(LEGACY_ROUTES), ...LEGACY_EVENTS];
 
 /** The headers every answer of an old route carries. */
 export function deprecationHeaders(legacy: LegacyName): Record<string, string> {
