@@ -63,6 +63,10 @@ const FIXED = {
    * `<name>` its uses and `<name>@last` the Unix ms of its last use.
    */
   legacy: "legacy",
+  /** Hash: webhook id -> its record (JSON, with its secret; queue/webhooks.ts). */
+  webhooks: "webhooks",
+  /** Hash: per webhook, `f:<id>` its failed attempts in a row and `d:<id>` why it is disabled. */
+  webhookState: "webhook-state",
   /** Set: the ids of registered workers (worker-registry.ts); an id whose `worker:` record expired is dropped when listed. */
   workers: "workers",
   /** Hash: tenant name -> its number (records and events carry the number; see tenants.ts), and `#last` -> the last number given. */
@@ -101,6 +105,12 @@ const DERIVED = {
    * 16 minutes after its last write.
    */
   throughput: "tp:%",
+  /** Stream: a webhook's deliveries waiting to be received, in event order (fields id, name, body). */
+  webhookQueue: "wh:%:q",
+  /** List: a webhook's latest 100 delivery attempts (JSON), newest first. */
+  webhookLog: "wh:%:log",
+  /** String: the id of the server sending a webhook's deliveries, expiring unless renewed. */
+  webhookLease: "wh:%:lease",
   /** String: `<tenant number>:<idempotency key>` -> `<jobId>|<request digest>`. */
   idempotency: "idem:%",
   /** String: jobs tenant `<number>` submitted in Unix second `<second>` (`%` = `<number>:<second>`), for its quota; gone after 2 s. */

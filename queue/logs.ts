@@ -3,7 +3,7 @@
  * and the queue-wide events stream, which is capped (so a reader can ask
  * whether what it wanted was trimmed), plus the workers' join/leave events.
  */
-import type { EventType } from "../gen/stepq/v1/events_pb.js";
+import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { scriptError } from "./errors.js";
 import { compareCursors, eventsAfter, type LogEntry, parseEventCursor, parseLogEntry, type StreamEvent } from "./log-entry.js";
 import { type QueueContext, queueScript, redisCall } from "./queue-script.js";
@@ -50,6 +50,13 @@ export async function workerEvent(
   await redisCall(() =>
     ctx.redis.xadd(ctx.keys.events, "MAXLEN", "~", String(eventsMaxLen), "*", "t", String(type), "w", workerId, "m", routes.join(",")),
   );
+}
+
+/** Records that webhook `webhookId` of tenant `tenant` was disabled, and why (one XADD). */
+export async function webhookDisabledEvent(ctx: QueueContext, eventsMaxLen: number, tenant: number, webhookId: string, reason: string): Promise<void> {
+  const fields = ["t", String(EventType.WEBHOOK_DISABLED), "m", `webhook ${webhookId} disabled: ${reason}`];
+  if (tenant !== 0) fields.push("tn", String(tenant));
+  await redisCall(() => ctx.redis.xadd(ctx.keys.events, "MAXLEN", "~", String(eventsMaxLen), "*", ...fields));
 }
 
 /** Id of the newest queue-wide event, or "0-0". */

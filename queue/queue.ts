@@ -18,7 +18,7 @@ import type { AttemptError, Lease, OutputBatch } from "./leases.js";
 import { type LimitOverrides, resolveLimits, type SubmitLimits } from "./limits.js";
 import { loadJobs, recordSizes, tenantOf } from "./load-jobs.js";
 import type { LogEntry, StreamEvent } from "./log-entry.js";
-import { eventsTrimmedAfter, lastEventCursor, openLog, readEvents, readLog, workerEvent } from "./logs.js";
+import { eventsTrimmedAfter, lastEventCursor, openLog, readEvents, readLog, webhookDisabledEvent, workerEvent } from "./logs.js";
 import { type SweepCounts, sweepOnce } from "./maintenance.js";
 import { type FieldPaths, type JobInput, jobFieldPaths, type PreparedJob, prepareJob } from "./prepare-job.js";
 import { publishLimits } from "./publish-limits.js";
@@ -90,6 +90,8 @@ export interface Queue {
   readEvents(afterCursor: string, count: number): Promise<StreamEvent[]>;
   /** Records on the events stream that a worker joined or left. */
   workerEvent(type: EventType.WORKER_JOINED | EventType.WORKER_LEFT, workerId: string, routes: readonly string[]): Promise<void>;
+  /** Records that a webhook was disabled (an event its tenant's feeds see). */
+  webhookDisabledEvent(tenant: number, webhookId: string, reason: string): Promise<void>;
   /** Id of the newest queue-wide event, or "0-0". */
   lastEventCursor(): Promise<string>;
   /** Whether events after `cursor` were trimmed away (the stream is capped), so a watcher resuming there would miss some. */
@@ -163,6 +165,7 @@ export function createQueue(options: QueueOptions): Queue {
     readLog: (jobId, afterCursor, count) => readLog(ctx, jobId, afterCursor, count),
     readEvents: (afterCursor, count) => readEvents(ctx, afterCursor, count),
     workerEvent: (type, workerId, routes) => workerEvent(ctx, eventsMaxLen, type, workerId, routes),
+    webhookDisabledEvent: (tenant, webhookId, reason) => webhookDisabledEvent(ctx, eventsMaxLen, tenant, webhookId, reason),
     lastEventCursor: () => lastEventCursor(ctx),
     eventsTrimmedAfter: (cursor) => eventsTrimmedAfter(ctx, cursor),
 

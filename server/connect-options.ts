@@ -26,6 +26,8 @@ import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { WebhookService } from "../gen/stepq/v1/webhook_service_pb.js";
+import { createWebhookService } from "./webhook-service.js";
 import { kStreamOutlet, transportGone } from "./context.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
@@ -41,7 +43,7 @@ import { createNotFoundFallback, withRefusalBodies } from "./refusals.js";
 import { type RequestBudget, withRequestBudget } from "./request-budget.js";
 import { withUnaryRequestErrors } from "./unary-request-errors.js";
 
-const SERVICES = [StepService, JobService, KeyService, TenantService, QueueService];
+const SERVICES = [StepService, JobService, KeyService, TenantService, QueueService, WebhookService];
 
 export interface ConnectOptionsInit {
   deps: ServiceDeps;
@@ -80,6 +82,7 @@ export function createConnectOptions(init: ConnectOptionsInit): ConnectNodeAdapt
       registerService(router, KeyService, createKeyService(deps));
       registerService(router, TenantService, createTenantService(deps));
       registerService(router, QueueService, createQueueService(deps));
+      registerService(router, WebhookService, createWebhookService(deps));
       for (const [i, h] of router.handlers.entries()) {
         router.handlers[i] = withRequestBudget(withRefusalBodies(withUnaryRequestErrors(h), SERVICES), budget);
       }

@@ -61,7 +61,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const backend = await openServerBackend(config, log);
   const { redis, queue, hub } = backend;
 
-  const deps = { queue, hub };
+  const deps = { queue, hub, webhooks: backend.webhooks };
   const slots = createStreamSlots(config.maxStreams);
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
   // A caller that moved the host without saying how to authenticate gets the default for that host.

@@ -12,11 +12,19 @@ import { startSweeper } from "../queue/sweeper.js";
 import type { Logger } from "../runtime/logger.js";
 import type { ServerConfig } from "./config.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
+import type { WebhookDeps } from "./webhook-service.js";
+import { createWebhookDirectory } from "./webhooks/webhook-directory.js";
+import { startFanOut } from "./webhooks/webhook-fanout.js";
+import { startSenders } from "./webhooks/webhook-sender.js";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 
 export interface ServerBackend {
   readonly redis: Redis;
   readonly queue: Queue;
   readonly hub: StreamHub;
+  /** The webhook deliveries' view of the webhooks, and the attempt timeout (WebhookService). */
+  readonly webhooks: WebhookDeps;
   /** Logs a Redis connection error, at most once per 5 s. */
   readonly onRedisError: (err: Error) => void;
   /** Ends the hub's readers (streams end) and stops the sweeper; Redis stays open for requests still finishing. */
@@ -41,6 +49,11 @@ export async function openServerBackend(config: ServerConfig, log: Logger): Prom
     onError: onRedisError,
   });
   const sweeper = startSweeper(queue, { intervalMs: config.sweepIntervalMs, onError: (err) => onRedisError(err) });
+  // Webhooks: this server's share of the events (fan-out) and of the deliveries (senders).
+  const directory = createWebhookDirectory(queue);
+  const instance = `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const fanOut = startFanOut(queue, directory, instance, onRedisError);
+  const senders = startSenders(queue, directory, { holder: instance, timeoutMs: config.webhookTimeoutMs, disableAfter: config.webhookDisableAfter, log: onRedisError });
   void redisSafetyWarnings(redis).then((warnings) => {
     for (const w of warnings) log.warn(w);
   });
@@ -59,12 +72,14 @@ export async function openServerBackend(config: ServerConfig, log: Logger): Prom
     redis,
     queue,
     hub,
+    webhooks: { directory, timeoutMs: config.webhookTimeoutMs },
     onRedisError,
     stop() {
       sweeper.stop();
       hub.close();
     },
     async close() {
+      await Promise.all([fanOut.stop(), senders.stop()]);
       reader.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     },

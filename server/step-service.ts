@@ -26,12 +26,15 @@ import { checkJobInScope, type Scope, scopeOf, tenantFilter } from "./caller-sco
 import { jobOrNotFound } from "./follow-log.js";
 import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
+import type { WebhookDeps } from "./webhook-service.js";
 import type { StreamHub } from "./stream-hub.js";
 import { outletFromContext } from "./stream-outlet.js";
 
 export interface ServiceDeps {
   queue: Queue;
   hub: StreamHub;
+  /** The webhook senders (WebhookService refreshes their view after a change); absent in tests that build services alone. */
+  webhooks?: WebhookDeps;
 }
 
 /** The most requests in one SubmitSteps call. */

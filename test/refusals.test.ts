@@ -82,7 +82,7 @@ describe("answers that had no body", () => {
     expect(res.headers.get("allow")).toBe("POST");
     expect(await res.json()).toEqual({
       code: "unimplemented",
-      message: "stepq.v1.StepService/SubmitStep takes POST only (it is not read-only); GET works for the read-only RPCs: GetStep, ListSteps, GetJob, ListJobs, ListKeys, ListTenants, GetQueueStats, ListLegacyUsage, ListWorkers",
+      message: "stepq.v1.StepService/SubmitStep takes POST only (it is not read-only); GET works for the read-only RPCs: GetStep, ListSteps, GetJob, ListJobs, ListKeys, ListTenants, GetQueueStats, ListLegacyUsage, ListWorkers, GetWebhook, ListWebhooks, ListDeliveries",
     });
   });
 

@@ -10,10 +10,11 @@ import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { WebhookService } from "../gen/stepq/v1/webhook_service_pb.js";
 import { ROLES } from "../queue/api-keys.js";
 import { requiredRole, roleFromName, roleGrants, roleName } from "../server/required-role.js";
 
-const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService, QueueService];
+const SERVICES: DescService[] = [StepService, JobService, KeyService, TenantService, QueueService, WebhookService];
 
 describe("the role table in the contract", () => {
   it("every method of every stepq service declares a role", () => {
@@ -51,6 +52,14 @@ describe("the role table in the contract", () => {
       "QueueService.GetQueueStats": "read",
       "QueueService.ListLegacyUsage": "read",
       "QueueService.ListWorkers": "read",
+      "WebhookService.CreateWebhook": "submit",
+      "WebhookService.DeleteWebhook": "submit",
+      "WebhookService.EnableWebhook": "submit",
+      "WebhookService.GetWebhook": "read",
+      "WebhookService.ListDeliveries": "read",
+      "WebhookService.ListWebhooks": "read",
+      "WebhookService.TestWebhook": "submit",
+      "WebhookService.UpdateWebhook": "submit",
     });
   });
 

@@ -26,6 +26,7 @@ export const EVENT_NAMES: Readonly<Record<Exclude<EventType, EventType.UNSPECIFI
   [EventType.JOB_CANCELLED]: { name: "job_cancelled", legacy: "workflow_cancelled" },
   [EventType.WORKER_JOINED]: { name: "worker_joined", legacy: "worker_connected" },
   [EventType.WORKER_LEFT]: { name: "worker_left", legacy: "worker_disconnected" },
+  [EventType.WEBHOOK_DISABLED]: { name: "webhook_disabled", legacy: "webhook_disconnected" },
 };
 
 /** The names an event of `type` goes out under in `style`, each with its style. */
