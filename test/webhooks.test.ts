@@ -17,6 +17,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
+import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { WebhookService } from "../gen/stepq/v1/webhook_service_pb.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
@@ -103,6 +104,9 @@ describe("deliveries", () => {
     const names = ofJob(r.got, jobId).map((m) => `${m.json.style}:${m.json.name}`);
     expect(names).toEqual(["new:step_succeeded", "legacy:job_completed", "new:step_succeeded", "legacy:job_completed", "new:job_succeeded", "legacy:workflow_completed"]);
     expect(new Set(ofJob(r.got, jobId).map((m) => m.json.id)).size).toBe(6);
+    const { usage } = await createClient(QueueService, transport).listLegacyUsage({});
+    expect(usage.find((u) => u.name === "event job_completed")?.uses).toBe(2n);
+    expect(usage.find((u) => u.name === "event workflow_completed")?.uses).toBe(1n);
     await webhooks.deleteWebhook({ id: webhook!.id });
   });
 

@@ -9,6 +9,7 @@
  * EnableWebhook. Each webhook has its own loop, so a slow receiver holds up
  * only itself, never the queue or the other webhooks.
  */
+import { recordLegacyUse } from "../../queue/legacy-usage.js";
 import type { Queue } from "../../queue/queue.js";
 import { deliveryDone, leaseWebhook, logAttempt, nextDelivery, type WebhookRecord, webhookFailed, webhookSucceeded } from "../../queue/webhooks.js";
 import type { WebhookDirectory } from "./webhook-directory.js";
@@ -63,6 +64,8 @@ export function startSenders(queue: Queue, directory: WebhookDirectory, options:
         retry.delete(w.id);
         await deliveryDone(redis, keys, w.id, d.entry);
         await webhookSucceeded(redis, keys, w.id);
+        // An old event name received: counted, like the old routes, for ListLegacyUsage.
+        if (d.id.endsWith(".legacy")) await recordLegacyUse(redis, keys, `event ${d.eventName}`);
         continue;
       }
       const reason = `${options.disableAfter} deliveries in a row failed; the last: ${attempt.error}`;
