@@ -20,10 +20,23 @@ export function modelOptions(defaultModels: string): OptionSpec[] {
   ];
 }
 
+/** The openai engine's options: the OpenAI-compatible server it forwards steps to. */
+function upstreamOptions(): OptionSpec[] {
+  return [
+    { flag: "upstream", env: "STEPQ_UPSTREAM", kind: "string", help: "An OpenAI-compatible server's base URL (e.g. http://gpu-1:8000/v1) for the openai engine." },
+    { flag: "upstream-model", env: "STEPQ_UPSTREAM_MODELS", kind: "list", default: "", help: "Text models it serves as infer:<name>: name, or name=upstream-name." },
+    { flag: "upstream-embed-model", env: "STEPQ_UPSTREAM_EMBED_MODELS", kind: "list", default: "", help: "Embedding models it serves as embed:<name>: name, or name=upstream-name." },
+    { flag: "upstream-key-env", kind: "string", default: "OPENAI_API_KEY", help: "The environment variable holding the upstream's API key (keys never go in flags)." },
+    { flag: "upstream-concurrency", env: "STEPQ_UPSTREAM_CONCURRENCY", kind: "int", default: "8", help: "Requests to the upstream at once." },
+    { flag: "upstream-timeout", env: "STEPQ_UPSTREAM_TIMEOUT", kind: "duration", default: "120s", help: "How long one upstream request may take." },
+  ];
+}
+
 export const WORKER_OPTIONS: readonly OptionSpec[] = [
   ...REDIS_OPTIONS,
-  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo, llama (a --model implies llama)." },
+  { flag: "engines", env: "STEPQ_ENGINES", kind: "list", default: "echo", help: "Engines to run: echo, llama, openai (a --model implies llama, an --upstream openai)." },
   ...modelOptions(""),
+  ...upstreamOptions(),
   { flag: "concurrency", short: "c", env: "STEPQ_CONCURRENCY", kind: "int", default: "1", help: "Steps run at once." },
   { flag: "lease", env: "STEPQ_LEASE", kind: "duration", default: "30s", help: "Lease length; renewed every third of it. A crashed worker's steps are requeued after it." },
   { flag: "shutdown-grace", env: "STEPQ_SHUTDOWN_GRACE", kind: "duration", default: "30s", help: "On SIGINT/SIGTERM, how long running steps may finish before they are handed back." },
@@ -59,6 +72,7 @@ export interface WorkerConfig {
   flushMs: number;
   prefetchMs: number;
   models: string[];
+  upstream?: { baseUrl: string; apiKey?: string; models: string[]; embedModels: string[]; concurrency: number; timeoutMs: number };
   threads: number;
   dataDir: string;
 }
@@ -71,8 +85,18 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     redisUrl: v["redis-url"] as string,
     redisCa: redisCaOption(v["redis-ca"] as string, v["redis-url"] as string),
     queue: v.queue as string,
-    // A model implies the llama engine.
-    engines: [...new Set([...(v.engines as string[]), ...((v.model as string[]).length > 0 ? ["llama"] : [])])],
+    // A model implies the llama engine, an upstream the openai engine.
+    engines: [...new Set([...(v.engines as string[]), ...((v.model as string[]).length > 0 ? ["llama"] : []), ...(v.upstream ? ["openai"] : [])])],
+    upstream: v.upstream
+      ? {
+          baseUrl: v.upstream as string,
+          apiKey: env[v["upstream-key-env"] as string],
+          models: v["upstream-model"] as string[],
+          embedModels: v["upstream-embed-model"] as string[],
+          concurrency: v["upstream-concurrency"] as number,
+          timeoutMs: v["upstream-timeout"] as number,
+        }
+      : undefined,
     models: v.model as string[],
     threads: v.threads as number,
     dataDir: v["data-dir"] as string,

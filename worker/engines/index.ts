@@ -6,9 +6,10 @@ import { OptionError } from "../../runtime/options.js";
 import { createEchoEngine } from "./echo.js";
 import type { Engine } from "./engine.js";
 import { createLlamaEngine } from "./llama.js";
+import { createOpenAiEngine, modelMap } from "./openai.js";
 import { ensureTinyModel, TINY_MODEL_NAME } from "./tiny-model.js";
 
-export const ENGINE_NAMES = ["echo", "llama"] as const;
+export const ENGINE_NAMES = ["echo", "llama", "openai"] as const;
 
 export interface EngineSettings {
   /**
@@ -21,6 +22,8 @@ export interface EngineSettings {
   dataDir: string;
   /** CPU threads per generation (llama); 0: the engine's default. */
   threads: number;
+  /** The openai engine's upstream (--upstream and its options). */
+  upstream?: { baseUrl: string; apiKey?: string; models: string[]; embedModels: string[]; concurrency: number; timeoutMs: number };
 }
 
 /** A model spec parsed: its route name and file (undefined: the built-in tiny model). */
@@ -43,6 +46,9 @@ export async function buildEngines(names: readonly string[], settings: EngineSet
       case "llama":
         engines.push(await buildLlama(settings));
         break;
+      case "openai":
+        engines.push(buildOpenAi(settings));
+        break;
       default:
         throw new OptionError(`--engines: unknown engine "${name}"; available: ${ENGINE_NAMES.join(", ")}`);
     }
@@ -63,4 +69,16 @@ async function buildLlama(settings: EngineSettings): Promise<Engine> {
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new OptionError(`--model: two models are named "${twice}"; name them with name=path`);
   return createLlamaEngine({ models, threads: settings.threads || undefined });
+}
+
+function buildOpenAi(settings: EngineSettings): Engine {
+  const u = settings.upstream;
+  if (!u) throw new OptionError("the openai engine needs --upstream: an OpenAI-compatible server's base URL, e.g. http://gpu-1:8000/v1");
+  try {
+    new URL(u.baseUrl);
+  } catch {
+    throw new OptionError(`--upstream: "${u.baseUrl}" is not a URL`);
+  }
+  if (u.models.length + u.embedModels.length === 0) throw new OptionError("the openai engine needs --upstream-model or --upstream-embed-model: the models to serve");
+  return createOpenAiEngine({ baseUrl: u.baseUrl, apiKey: u.apiKey, models: modelMap(u.models), embedModels: modelMap(u.embedModels), concurrency: u.concurrency, timeoutMs: u.timeoutMs });
 }

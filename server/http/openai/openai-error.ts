@@ -54,6 +54,8 @@ export function writeOpenAiError(res: HttpResponse, err: ConnectError, status: n
   if (kind === "model") errorCode = "model_not_found";
   const param = kind === "field" ? (err as OpenAiFieldError).param : null;
   const body = JSON.stringify({ error: { message: err.rawMessage, type, param, code: errorCode } });
-  (res as ServerResponse).writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  // A rate limit or a full queue passes soon: say when to try again, as OpenAI does (its SDKs wait that long).
+  const retryAfter: Record<string, string> = code === 429 || code === 503 ? { "retry-after": "1" } : {};
+  (res as ServerResponse).writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...retryAfter });
   res.end(body);
 }
