@@ -13,8 +13,9 @@ export function modelOptions(defaultModels: string): OptionSpec[] {
       env: "STEPQ_MODELS",
       kind: "list",
       default: defaultModels,
-      help: "GGUF model(s) for the llama engine: path.gguf, name=path.gguf, or 'tiny' (built-in, random weights).",
+      help: "GGUF model(s) for the llama engine: path.gguf, name=path.gguf, or 'tiny' (built-in, random weights); a --model or --models-dir implies llama.",
     },
+    { flag: "models-dir", env: "STEPQ_MODELS_DIR", kind: "string", help: "A folder whose every .gguf file the llama engine serves, each as infer:<file name> and embed:<file name>." },
     { flag: "threads", env: "STEPQ_THREADS", kind: "int", default: "0", help: "CPU threads per generation for llama (0: the engine's default)." },
     { flag: "data-dir", env: "STEPQ_DATA_DIR", kind: "string", default: ".stepq", help: "Folder for local data (Redis for stepq dev, generated models)." },
   ];
@@ -72,6 +73,7 @@ export interface WorkerConfig {
   flushMs: number;
   prefetchMs: number;
   models: string[];
+  modelsDir?: string;
   upstream?: { baseUrl: string; apiKey?: string; models: string[]; embedModels: string[]; concurrency: number; timeoutMs: number };
   threads: number;
   dataDir: string;
@@ -86,7 +88,8 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     redisCa: redisCaOption(v["redis-ca"] as string, v["redis-url"] as string),
     queue: v.queue as string,
     // A model implies the llama engine, an upstream the openai engine.
-    engines: [...new Set([...(v.engines as string[]), ...((v.model as string[]).length > 0 ? ["llama"] : []), ...(v.upstream ? ["openai"] : [])])],
+    engines: [...new Set([...(v.engines as string[]), ...((v.model as string[]).length > 0 || v["models-dir"] ? ["llama"] : []), ...(v.upstream ? ["openai"] : [])])],
+    modelsDir: v["models-dir"] as string | undefined,
     upstream: v.upstream
       ? {
           baseUrl: v.upstream as string,

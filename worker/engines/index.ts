@@ -1,6 +1,7 @@
 /**
  * Engines by name, for `--engines`, built from the worker's model options.
  */
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { OptionError } from "../../runtime/options.js";
 import { createEchoEngine } from "./echo.js";
@@ -20,6 +21,8 @@ export interface EngineSettings {
   models: readonly string[];
   /** Folder for generated models. */
   dataDir: string;
+  /** A folder whose every .gguf file is a model, named after its file (--models-dir). */
+  modelsDir?: string;
   /** CPU threads per generation (llama); 0: the engine's default. */
   threads: number;
   /** The openai engine's upstream (--upstream and its options). */
@@ -57,12 +60,25 @@ export async function buildEngines(names: readonly string[], settings: EngineSet
   return engines;
 }
 
+/** The .gguf files of `dir` as model specs, by name; an unreadable folder or one without any is a usage error. */
+function modelsIn(dir: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.toLowerCase().endsWith(".gguf"));
+  } catch (e) {
+    throw new OptionError(`--models-dir: cannot read ${dir}: ${(e as Error).message}`);
+  }
+  if (files.length === 0) throw new OptionError(`--models-dir: ${dir} has no .gguf file`);
+  return files.sort().map((f) => join(dir, f));
+}
+
 async function buildLlama(settings: EngineSettings): Promise<Engine> {
-  if (settings.models.length === 0) {
-    throw new OptionError("the llama engine needs --model: a GGUF file (path, or name=path), or 'tiny' for the built-in test model");
+  const specs = [...settings.models, ...(settings.modelsDir ? modelsIn(settings.modelsDir) : [])];
+  if (specs.length === 0) {
+    throw new OptionError("the llama engine needs --model (a GGUF file: path, or name=path; or 'tiny' for the built-in test model) or --models-dir");
   }
   const models = [];
-  for (const spec of settings.models.map(parseModelSpec)) {
+  for (const spec of specs.map(parseModelSpec)) {
     models.push({ name: spec.name, path: spec.path ?? (await ensureTinyModel(join(settings.dataDir, "models"))) });
   }
   const names = models.map((m) => m.name);

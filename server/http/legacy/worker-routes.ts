@@ -22,6 +22,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { JobService } from "../../../gen/stepq/v1/job_service_pb.js";
+import { previousStreamId } from "../../../queue/log-entry.js";
 import { NarrationLevel, type StepEnd } from "../../../gen/stepq/v1/output_pb.js";
 import { StepErrorCode, StepState, StopReason } from "../../../gen/stepq/v1/step_pb.js";
 import { StepService } from "../../../gen/stepq/v1/step_service_pb.js";
@@ -80,9 +81,8 @@ const tokenId = (cursor: string, k: number, n: number) => (k === n - 1 ? cursor 
 function resumeFrom(id: string): { after: string; chunk?: string; skip: number } {
   const m = /^(\d+)-(\d+)#(\d+)$/.exec(id);
   if (!m) return { after: id, skip: 0 };
-  const [ms, seq] = [BigInt(m[1] as string), BigInt(m[2] as string)];
-  const before = seq > 0n ? `${ms}-${seq - 1n}` : `${ms - 1n}-18446744073709551615`;
-  return { after: ms === 0n && seq === 0n ? "" : before, chunk: `${ms}-${seq}`, skip: Number(m[3]) + 1 };
+  const chunk = `${m[1]}-${m[2]}`;
+  return { after: previousStreamId(chunk), chunk, skip: Number(m[3]) + 1 };
 }
 
 async function stream(call: RouteCall, internal: InternalTransport, keepAliveMs: number): Promise<void> {
