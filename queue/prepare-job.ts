@@ -107,6 +107,8 @@ export interface PreparedJob {
   /** A SIMPLE job's fields, from which its record right after the submit follows. */
   readonly simple?: SimpleBody;
   readonly stepCount: number;
+  /** The routes its steps are queued on (for the servers' unserved-route policy). */
+  readonly routes: readonly string[];
 }
 
 export const SIMPLE = 1;
@@ -235,6 +237,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     return {
       kind: SIMPLE,
       stepCount: 1,
+      routes: [only.r],
       x: randomIdSuffix(),
       tenant,
       idempotencyKey: key,
@@ -245,7 +248,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
     };
   }
   const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: flatLabels, s: stepSpecs };
-  return { kind: GENERIC, stepCount: steps.length, x: randomIdSuffix(), tenant, idempotencyKey: key, digest, retentionMs: limits.retentionMs, body: pack(spec) };
+  return { kind: GENERIC, stepCount: steps.length, routes: [...new Set(stepSpecs.map((s) => s.r))], x: randomIdSuffix(), tenant, idempotencyKey: key, digest, retentionMs: limits.retentionMs, body: pack(spec) };
 }
 
 const NO_LABELS: readonly string[] = [];

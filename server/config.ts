@@ -38,6 +38,8 @@ export interface ServerConfig {
   sseKeepAliveMs: number;
   /** Whether the old systems' routes are served (--legacy-routes). */
   legacyRoutes: boolean;
+  /** What a submit to a route no live worker serves gets (--unserved-routes). */
+  unservedRoutes: "wait" | "reject";
   /** Timeout of one webhook delivery attempt (--webhook-timeout). */
   webhookTimeoutMs: number;
   /** Failed deliveries in a row that disable a webhook (--webhook-disable-after). */
@@ -92,6 +94,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,
     sseKeepAliveMs: v["sse-keep-alive"] as number,
     legacyRoutes: onOff("--legacy-routes", v["legacy-routes"] as string),
+    unservedRoutes: oneOf("--unserved-routes", v["unserved-routes"] as string, ["wait", "reject"] as const),
     webhookTimeoutMs: v["webhook-timeout"] as number,
     webhookDisableAfter: Math.max(1, v["webhook-disable-after"] as number),
   };
@@ -117,6 +120,12 @@ export function isLoopback(host: string): boolean {
 }
 
 /** --auth, defaulted by the address, with no auth off the loopback unless --insecure says so. */
+/** A flag's value, one of `values`. */
+function oneOf<T extends string>(flag: string, value: string, values: readonly T[]): T {
+  if (!values.includes(value as T)) throw new OptionError(`${flag}: "${value}" is not ${values.join(" or ")}`);
+  return value as T;
+}
+
 /** An on/off flag's value. */
 function onOff(flag: string, value: string): boolean {
   if (value !== "on" && value !== "off") throw new OptionError(`${flag}: "${value}" is not on or off`);

@@ -44,11 +44,13 @@ export function jobRequestToJob(req: SubmitJobRequest): JobInput {
   };
 }
 
-export function createJobService({ queue, hub }: ServiceDeps): ServiceImpl<typeof JobService> {
+export function createJobService({ queue, hub, unserved }: ServiceDeps): ServiceImpl<typeof JobService> {
   return {
     async submitJob(req, ctx) {
       const input = { ...jobRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
-      const result = await queue.submit(queue.prepare(input, jobFieldPaths()));
+      const prepared = queue.prepare(input, jobFieldPaths());
+      await unserved?.(prepared.routes, "steps: ");
+      const result = await queue.submit(prepared);
       if (!result?.job) throw new Error("submit returned no record");
       return { job: toJob(result.job, replyBudget(queue.limits)), deduplicated: result.deduplicated };
     },

@@ -24,6 +24,7 @@ import { createRequestHandler } from "./request-handler.js";
 import { createHttpApi } from "./http/http-api.js";
 import { httpRoutes } from "./http/http-routes.js";
 import { createInternalTransport } from "./http/internal-transport.js";
+import { createUnservedCheck } from "./unserved-routes.js";
 import { createEventsWs } from "./events/events-ws.js";
 import { createOutputLane } from "./output-lane.js";
 import { createStreamSlots } from "./stream-limit.js";
@@ -61,7 +62,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const backend = await openServerBackend(config, log);
   const { redis, queue, hub } = backend;
 
-  const deps = { queue, hub, webhooks: backend.webhooks };
+  const deps = { queue, hub, webhooks: backend.webhooks, unserved: createUnservedCheck(queue, config.unservedRoutes) };
   const slots = createStreamSlots(config.maxStreams);
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
   // A caller that moved the host without saying how to authenticate gets the default for that host.

@@ -139,6 +139,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "Serve the old routes of the systems stepq replaces (/submit-job, /v1/jobs, /v1/inference...; docs/migration.md): on or off.",
   },
   {
+    flag: "unserved-routes",
+    env: "STEPQ_UNSERVED_ROUTES",
+    kind: "string",
+    default: "wait",
+    help: "A step whose route no live worker serves: wait (queued until one comes) or reject (the submit fails, naming the route).",
+  },
+  {
     flag: "webhook-timeout",
     env: "STEPQ_WEBHOOK_TIMEOUT",
     kind: "duration",

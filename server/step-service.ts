@@ -26,6 +26,7 @@ import { checkJobInScope, type Scope, scopeOf, tenantFilter } from "./caller-sco
 import { jobOrNotFound } from "./follow-log.js";
 import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
+import type { UnservedCheck } from "./unserved-routes.js";
 import type { WebhookDeps } from "./webhook-service.js";
 import type { StreamHub } from "./stream-hub.js";
 import { outletFromContext } from "./stream-outlet.js";
@@ -35,6 +36,8 @@ export interface ServiceDeps {
   hub: StreamHub;
   /** The webhook senders (WebhookService refreshes their view after a change); absent in tests that build services alone. */
   webhooks?: WebhookDeps;
+  /** Refuses steps no live worker serves (--unserved-routes reject); absent: they wait. */
+  unserved?: UnservedCheck;
 }
 
 /** The most requests in one SubmitSteps call. */
@@ -60,7 +63,7 @@ function submitted(r: SubmitResult) {
 }
 
 
-export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<typeof StepService> {
+export function createStepService({ queue, hub, unserved }: ServiceDeps): ServiceImpl<typeof StepService> {
   /** Awaits `change`; a NOT_FOUND it raises is replaced by one saying whether the job exists and how many steps it has. */
   async function explainNotFound(change: Promise<void>, scope: Scope, jobId: string, index: number): Promise<void> {
     try {
@@ -83,7 +86,9 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
   return {
     async submitStep(req, ctx) {
       const input = { ...stepRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
-      const result = await queue.submit(queue.prepare(input, stepFieldPaths()));
+      const prepared = queue.prepare(input, stepFieldPaths());
+      await unserved?.(prepared.routes, "operation: ");
+      const result = await queue.submit(prepared);
       return submitted(result as SubmitResult);
     },
 
@@ -93,6 +98,7 @@ export function createStepService({ queue, hub }: ServiceDeps): ServiceImpl<type
       if (n === 0) throw new InvalidArgumentError("requests", "is empty: send 1 to 1000 steps");
       if (n > MAX_BATCH) throw new InvalidArgumentError("requests", `has ${n} steps; at most ${MAX_BATCH} per call`);
       const prepared = req.requests.map((r, i) => queue.prepare({ ...stepRequestToJob(r), tenant }, stepFieldPaths(`requests[${i}].`)));
+      if (unserved) for (const [i, p] of prepared.entries()) await unserved(p.routes, `requests[${i}].operation: `);
       const results = await queue.submitAll(prepared);
       return { responses: results.map(submitted) };
     },
