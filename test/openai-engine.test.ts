@@ -113,14 +113,19 @@ describe("the openai engine", () => {
   }, 20_000);
 
   it("keeps to its concurrency limit, saying so while a step waits", async () => {
-    // concurrency 1: the second slow step waits for the first's connection.
-    const [a, b] = await Promise.all([fleet.client.submit(infer("slow-remote", "a", 0)), fleet.client.submit(infer("slow-remote", "b", 0))]);
-    const waiting: string[] = [];
-    for await (const e of fleet.client.follow(b!.id)) {
-      if (e.type === "narration") waiting.push(e.text);
-      if (waiting.some((t) => t.startsWith("openai: waiting for one of 1 connections"))) break;
-    }
-    expect(waiting).toContainEqual("openai: waiting for one of 1 connections to " + new URL(upstream.server.url).host);
-    await Promise.all([fleet.client.cancel(a!.id), fleet.client.cancel(b!.id)]);
+    // concurrency 1: of two slow steps, whichever comes second waits for the first's connection.
+    const steps = await Promise.all([fleet.client.submit(infer("slow-remote", "a", 0)), fleet.client.submit(infer("slow-remote", "b", 0))]);
+    const stop = new AbortController();
+    const waited = await Promise.race(
+      steps.map(async (s) => {
+        for await (const e of fleet.client.follow(s.id, { signal: stop.signal })) {
+          if (e.type === "narration" && e.text.startsWith("openai: waiting for one of 1 connections")) return e.text;
+        }
+        return new Promise<string>(() => undefined); // ended without waiting: the other one waited
+      }),
+    );
+    stop.abort();
+    expect(waited).toBe("openai: waiting for one of 1 connections to " + new URL(upstream.server.url).host);
+    await Promise.all(steps.map((s) => fleet.client.cancel(s.id)));
   });
 });

@@ -8,6 +8,7 @@
  * EventSource is in test/sse-browser.test.ts.
  */
 import { execFile } from "node:child_process";
+import { get, type IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
@@ -156,9 +157,13 @@ describe("keys, tenants and limits", () => {
     try {
       const step = await createStepqClient({ baseUrl: small.url }).submit(echo({ text: "waits" }));
       const url = `${small.url}/v1/steps/${step.id}/events`;
-      const holding = run("curl", ["-sN", "-m", "3", url]).catch(() => undefined);
-      await expect.poll(async () => (await curlSse(url)).status, { timeout: 5000 }).toBe(429);
-      await holding;
+      // The first stream holds the only slot once its headers came (the step waits: nobody serves this queue).
+      const holder = await new Promise<IncomingMessage>((resolve) => get(url, resolve));
+      expect(holder.statusCode).toBe(200);
+      const refused = await curlSse(url);
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.body).code).toBe("resource_exhausted");
+      holder.destroy();
     } finally {
       await small.close();
     }
