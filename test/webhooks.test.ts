@@ -19,6 +19,8 @@ import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { WebhookService } from "../gen/stepq/v1/webhook_service_pb.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Engine } from "../worker/engines/engine.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
 const stack = await useStack({ webhookDisableAfter: 3, webhookTimeoutMs: 2000 });
@@ -143,6 +145,34 @@ describe("deliveries", () => {
     await eventually(async () => r.got, (got) => jobEnded(got, jobId), 10_000);
     expect(r.calls()).toBe(calls + 1); // nothing was sent while it was disabled
     await webhooks.deleteWebhook({ id });
+  }, 30_000);
+});
+
+describe("progress", () => {
+  it("sends at most one step_progress per step per progress_interval_ms", async () => {
+    // A model that reports progress for ~2.2 s; the worker sends it on every 250 ms at most.
+    const steady: Engine = {
+      name: "steady",
+      routes: () => ["infer:steady"],
+      async run(_step, ctx) {
+        for (let i = 1; i <= 22; i++) {
+          ctx.progress(i / 22, `part ${i}`);
+          await sleep(100, undefined, { signal: ctx.signal });
+        }
+        return { text: "done" };
+      },
+    };
+    void (await stack.worker({ engines: [steady] })).runForever();
+    const r = await receiver();
+    const { webhook } = await webhooks.createWebhook({ webhook: { url: r.url, eventTypes: ["step_progress", "step_succeeded"], progressIntervalMs: 1000 } });
+    const step = await stack.client.submit({ kind: { case: "infer", value: { model: "steady", prompt: "x" } } });
+    await eventually(async () => r.got, (got) => got.some((g) => g.json.type === "EVENT_TYPE_STEP_SUCCEEDED" && g.json.event.jobId === step.jobId), 15_000);
+    const sent = r.got.filter((g) => g.json.event.jobId === step.jobId && g.json.type === "EVENT_TYPE_STEP_PROGRESS");
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(sent.length).toBeLessThanOrEqual(3);
+    const times = sent.map((g) => Date.parse((g.json.event as { time?: string }).time ?? ""));
+    for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number)).toBeGreaterThanOrEqual(1000);
+    await webhooks.deleteWebhook({ id: webhook!.id });
   }, 30_000);
 });
 
