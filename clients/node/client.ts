@@ -13,10 +13,10 @@ import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
 import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
 import { StepService, type SubmitStepRequestSchema } from "../../gen/stepq/v1/step_service_pb.js";
 import type { Step } from "../../gen/stepq/v1/step_pb.js";
-import { type FollowEvent, type FollowOptions, followStep } from "./follow.js";
+import { type FollowEvent, type FollowOptions, followJob, followStep, type JobFollowEvent } from "./follow.js";
 import { createOutputReader, type OpenJobOutput } from "./output-reader.js";
 
-export type { FollowEvent, FollowOptions };
+export type { FollowEvent, FollowOptions, JobFollowEvent };
 
 export interface StepqClientOptions {
   /** Server URL, e.g. http://127.0.0.1:8080. */
@@ -156,6 +156,14 @@ export function createStepqClient(options: StepqClientOptions) {
      */
     follow(stepId: string, opts: FollowOptions = {}): AsyncGenerator<FollowEvent> {
       return followStep(openOutput, stepId, opts);
+    },
+
+    /**
+     * Every step's tokens and narration of job `jobId`, each step's `end`,
+     * then the job's `jobEnd`; reconnects and resumes like follow().
+     */
+    followJob(jobId: string, opts: FollowOptions = {}): AsyncGenerator<JobFollowEvent> {
+      return followJob(openOutput, jobId, opts);
     },
 
     /** Follows the step to its end and returns it in its final state. */

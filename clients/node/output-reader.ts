@@ -13,20 +13,14 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope, transformSplitEnvelope, type UniversalClientFn } from "@connectrpc/connect/protocol";
 import { contentTypeStreamProto, endStreamFlag, endStreamFromJson, validateResponse } from "@connectrpc/connect/protocol-connect";
-import {
-  type StreamJobOutputRequest,
-  StreamJobOutputRequestSchema,
-  type StreamJobOutputResponse,
-  StreamJobOutputResponseSchema,
-} from "../../gen/stepq/v1/job_service_pb.js";
+import { StreamJobOutputRequestSchema, type StreamJobOutputResponse, StreamJobOutputResponseSchema } from "../../gen/stepq/v1/job_service_pb.js";
+import type { OpenJobOutput } from "../shared/follow.js";
 
 const PATH = "/stepq.v1.JobService/StreamJobOutput";
 
-/** Opens StreamJobOutput; iterate the result for its messages. */
-export type OpenJobOutput = (req: JobOutputRequest, signal: AbortSignal) => AsyncIterable<StreamJobOutputResponse>;
-
+export type { OpenJobOutput };
 /** What StreamJobOutput is asked: the job, where to resume, and optionally one step of it. */
-export type JobOutputRequest = Pick<StreamJobOutputRequest, "jobId" | "afterCursor"> & { stepId?: string };
+type JobOutputRequest = Parameters<OpenJobOutput>[0];
 
 /** A reader for the server at `baseUrl`, over `http` (connect-node's createNodeHttpClient). */
 export function createOutputReader(baseUrl: string, http: UniversalClientFn, apiKey?: string): OpenJobOutput {
