@@ -25,6 +25,7 @@ import { createHttpApi } from "./http/http-api.js";
 import { httpRoutes } from "./http/http-routes.js";
 import { createInternalTransport } from "./http/internal-transport.js";
 import { createUnservedCheck } from "./unserved-routes.js";
+import { createDashboardFiles, defaultDashboardDir } from "./dashboard-files.js";
 import { createEventsWs } from "./events/events-ws.js";
 import { createOutputLane } from "./output-lane.js";
 import { createStreamSlots } from "./stream-limit.js";
@@ -53,6 +54,8 @@ export interface BuildServerOptions extends Partial<ServerConfig> {
    * and for the streams the output lane writes itself alike.
    */
   interceptors?: Interceptor[];
+  /** The built dashboard's folder (default: dist/dashboard, found above the server's code). */
+  dashboardDir?: string;
 }
 
 /** Builds and starts a server. */
@@ -85,6 +88,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
       return true;
     },
     http,
+    dashboard: createDashboardFiles(options.dashboardDir ?? defaultDashboardDir()),
     lane: (req, res) => outputLane.handle(req, res),
     connect: (req, res) => connect(req as Parameters<typeof connect>[0], res as Parameters<typeof connect>[1]),
     log: logUnexpected,

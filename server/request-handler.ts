@@ -25,6 +25,8 @@ export interface RequestRoutes {
   cors?: (req: Request, res: Response) => boolean;
   /** Answers GET /healthz; true if `req` was one. */
   health(req: Request, res: Response): boolean;
+  /** Serves the dashboard's files at / (server/dashboard-files.ts); true if it took the request. */
+  dashboard?: (req: Request, res: Response) => boolean;
   /** The HTTP routes that are no RPC (server-sent events; server/http/http-api.ts); true if it took the request. */
   http?: (req: Request, res: Response) => boolean;
   /** Serves the request on the direct output writer; true if it took it. */
@@ -76,6 +78,7 @@ export function createRequestHandler(routes: RequestRoutes): RequestHandler {
       if (routes.health(req, res)) return;
       // The HTTP routes read their bodies themselves, bounded, and refuse one too large in their own shape.
       if (routes.http?.(req, res)) return;
+      if (routes.dashboard?.(req, res)) return;
       if (refuseOversizeBody(req, res, routes.maxRequestBytes)) {
         req.resume(); // refused unread: drop the body as it comes (on HTTP/1.1 drainUnreadBody also closes if it never ends)
         return;

@@ -1,0 +1,32 @@
+/**
+ * Steps finished per second over the window, one line for succeeded and one
+ * for failed, all routes together: uPlot, drawn into a div this component
+ * owns and redrawn when the buckets change.
+ */
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import type { ThroughputBucket } from "../../gen/stepq/v1/queue_service_pb.js";
+
+export function ThroughputChart({ buckets, bucketSeconds }: { buckets: readonly ThroughputBucket[]; bucketSeconds: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+  useEffect(() => {
+    const x = buckets.map((b) => Number(b.start?.seconds ?? 0n));
+    const per = (f: "succeeded" | "failed") => buckets.map((b) => b.routes.reduce((n, r) => n + Number(r[f]), 0) / bucketSeconds);
+    const data: uPlot.AlignedData = [x, per("succeeded"), per("failed")];
+    if (!plot.current && box.current) {
+      plot.current = new uPlot(
+        {
+          width: box.current.clientWidth || 600,
+          height: 180,
+          series: [{}, { label: "succeeded/s", stroke: "#2e7d32", width: 2 }, { label: "failed/s", stroke: "#c62828", width: 2 }],
+          axes: [{}, { label: "steps/s" }],
+        },
+        data,
+        box.current,
+      );
+    } else plot.current?.setData(data);
+  }, [buckets, bucketSeconds]);
+  useEffect(() => () => plot.current?.destroy(), []);
+  return <div class="chart" ref={box} />;
+}
