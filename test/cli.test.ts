@@ -59,6 +59,10 @@ describe("stepq dev", () => {
     const [, url] = await dev.waitFor(/server\s+(http:\/\/\S+)/, 30_000);
     expect(dev.stdout()).toMatch(/redis\s+redis:\/\/127\.0\.0\.1:\d+\s+\(private: data in .*redis, AOF on\)/);
     expect(dev.stdout()).toMatch(/worker .*echo, infer:stepq-tiny, embed:stepq-tiny/);
+    // The dashboard is served at the server's root.
+    const home = await fetch(`${url}/`);
+    expect(home.status).toBe(200);
+    expect(await home.text()).toMatch(/<div id="app"><\/div>/);
     expect(dev.stdout()).toMatch(/the built-in tiny model \(random weights: its text is gibberish\)/);
     const redisPid = Number(readFileSync(join(dataDir, "redis", "redis.pid"), "utf8"));
     expect(readFileSync(`/proc/${redisPid}/comm`, "utf8")).toMatch(/redis-server/);

@@ -73,6 +73,7 @@ export async function runDev(v: Record<string, unknown>, io: Io): Promise<number
     [
       "stepq dev is running",
       `  server  ${stack.server.url}  (Connect, gRPC and gRPC-Web; GET /healthz)`,
+      `  dashboard ${stack.server.url}/  (open it in a browser)`,
       `  redis   ${stack.redisUrl}${stack.redis ? `  (private: data in ${stack.redis.dir}, AOF on)` : "  (from REDIS_URL)"}`,
       `  worker  ${stack.worker.id}: ${stack.worker.routes.join(", ")}`,
       ...modelLines(models).map((l) => `  model   ${l}`),
