@@ -1,6 +1,6 @@
 /**
  * The dashboard's shell: a header with the pages and the API key field,
- * and the page the URL's hash names (#/, #/steps?state=&route=,
+ * and the page the URL's hash names (#/, #/jobs?state=, #/steps?state=&route=,
  * #/jobs/<id>), so every view has a link that survives a reload.
  * Built by scripts/build-dashboard.mjs; served at / by stepq serve.
  */
@@ -10,6 +10,7 @@ import "uplot/dist/uPlot.min.css";
 import "./app.css";
 import { apiKey, setApiKey } from "./client.js";
 import { Job } from "./pages/job.js";
+import { Jobs } from "./pages/jobs.js";
 import { Overview } from "./pages/overview.js";
 import { Steps } from "./pages/steps.js";
 
@@ -28,6 +29,7 @@ function Page({ hash }: { hash: string }) {
   const job = /^\/jobs\/([0-9a-z]+)$/.exec(path);
   if (job) return <Job key={job[1]} jobId={job[1] as string} />;
   if (path === "/steps") return <Steps key={q} query={new URLSearchParams(q)} />;
+  if (path === "/jobs") return <Jobs key={q} query={new URLSearchParams(q)} />;
   return <Overview />;
 }
 
@@ -40,6 +42,7 @@ function App() {
         <h1>stepq</h1>
         <nav>
           <a href="#/">Overview</a>
+          <a href="#/jobs">Jobs</a>
           <a href="#/steps">Steps</a>
           <a href="#/steps?state=FAILED">Dead letters</a>
         </nav>

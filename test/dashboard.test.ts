@@ -55,9 +55,19 @@ describe("the dashboard", () => {
     // Running for 5 s: the overview (every 2 s) sees it running at least once.
     const step = await stack.client.submit(echo({ text: "slow", delayMs: 5000 }));
     await page.locator('tr[data-route="echo"] td[data-col="running"]', { hasText: "1" }).waitFor();
+    await page.locator("table.workers td.current", { hasText: step.id }).waitFor(); // the worker's current step
     await page.locator('tr[data-route="echo"] td[data-col="running"]', { hasText: "0" }).waitFor();
     expect(await page.locator("table.workers tbody tr td:nth-child(2)").first().textContent()).toBe("echo");
-    void step;
+    await page.close();
+  });
+
+  it("lists jobs by state, each linking to its page", async () => {
+    const step = await stack.client.wait((await stack.client.submit(echo({ text: "listed" }))).id);
+    const page = await open("#/jobs?state=SUCCEEDED");
+    await page.locator(`tr[data-job="${step.jobId}"] .badge.succeeded`).waitFor();
+    await page.locator(`tr[data-job="${step.jobId}"] a`).click();
+    await page.waitForURL(new RegExp(`#/jobs/${step.jobId}$`));
+    await page.locator('p.follow-state[data-ended="succeeded"]').waitFor();
     await page.close();
   });
 

@@ -1,8 +1,9 @@
 /**
  * The overview: each route's steps by state and throughput (QueueService.
  * GetQueueStats, every 2 s), a chart of the last 5 minutes, the live
- * workers with their routes and steps in hand, and the submit form.
+ * workers with their routes and the steps they run, and the submit form.
  */
+import { StepState } from "../../clients/web/index.js";
 import { stepq } from "../client.js";
 import { SubmitForm } from "../components/submit-form.js";
 import { ThroughputChart } from "../components/throughput-chart.js";
@@ -13,6 +14,10 @@ const fmt = (n: bigint | number) => Number(n).toLocaleString();
 export function Overview() {
   const stats = usePoll(() => stepq().queue.getQueueStats({ windowMinutes: 5 }), 2000);
   const workers = usePoll(() => stepq().queue.listWorkers({}), 2000);
+  // The steps running now (first 100), by worker: what each worker has in hand.
+  const running = usePoll(() => stepq().steps.listSteps({ state: StepState.RUNNING, pageSize: 100 }), 2000);
+  const byWorker = new Map<string, string[]>();
+  for (const s of running.value?.steps ?? []) byWorker.set(s.workerId, [...(byWorker.get(s.workerId) ?? []), s.id]);
   const routes = [...new Set((workers.value?.workers ?? []).flatMap((w) => w.routes))];
   return (
     <section>
@@ -67,6 +72,7 @@ export function Overview() {
             <th>worker</th>
             <th>routes</th>
             <th>steps in hand</th>
+            <th>running now</th>
             <th>version</th>
             <th>last heartbeat</th>
           </tr>
@@ -79,13 +85,18 @@ export function Overview() {
               <td>
                 {w.stepsInHand} / {w.concurrency}
               </td>
+              <td class="current" data-worker={w.id}>
+                {(byWorker.get(w.id) ?? []).map((id) => (
+                  <a href={`#/jobs/${id.split(".")[0]}`}>{id} </a>
+                ))}
+              </td>
               <td>{w.version}</td>
               <td>{w.lastHeartbeatAt ? new Date(Number(w.lastHeartbeatAt.seconds) * 1000).toLocaleTimeString() : ""}</td>
             </tr>
           ))}
           {workers.value?.workers.length === 0 && (
             <tr>
-              <td colSpan={5} class="empty">
+              <td colSpan={6} class="empty">
                 No worker is alive: queued steps wait for one.
               </td>
             </tr>
