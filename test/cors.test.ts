@@ -5,16 +5,13 @@
  * a page from any other origin is refused by the browser, and its request
  * never reaches the queue. Without --cors-origins no origin is allowed.
  */
-import { mkdtempSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { cors as connectCors } from "@connectrpc/connect";
 import { buildServer } from "../server/main.js";
 import { serverConfig } from "../server/config.js";
 import { PREFLIGHT_MAX_AGE_S } from "../server/cors.js";
+import { useChromium } from "./helpers/browser.js";
 import { quiet, useStack } from "./helpers/stack.js";
 
 /** A server of one empty page: an origin for the browser to call stepq from. */
@@ -29,13 +26,8 @@ const allowed = await pageServer();
 const other = await pageServer();
 const stack = await useStack({ corsOrigins: [allowed.origin] });
 const closedByDefault = await buildServer({ redisUrl: stack.redis.url, port: 0, logger: quiet, queue: "cors-off" });
-const browser: BrowserContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "stepq-chromium-")), {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await useChromium();
 afterAll(async () => {
-  await browser.close();
   await closedByDefault.close();
   allowed.server.close();
   other.server.close();

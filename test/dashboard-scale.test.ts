@@ -14,6 +14,7 @@ import { chromium } from "playwright-core";
 import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { describe, expect, it } from "vitest";
 import { buildDashboard } from "../scripts/build-dashboard.mjs";
+import { CHROMIUM_ARGS } from "./helpers/browser.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
 
 const JOBS = 100_000;
@@ -35,11 +36,7 @@ describe("the dashboard with 100,000 finished jobs", () => {
     );
     expect(routes.find((r) => r.route === "echo")?.deadLettered).toBe(0n);
 
-    const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "stepq-chromium-")), {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"],
-    });
+    const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "stepq-chromium-")), { executablePath: "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
     try {
       const page = await browser.newPage();
       const timed = async (what: () => Promise<unknown>) => {

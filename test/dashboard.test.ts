@@ -11,22 +11,18 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { afterAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { buildDashboard } from "../scripts/build-dashboard.mjs";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { useChromium } from "./helpers/browser.js";
 import { echo, useStack } from "./helpers/stack.js";
 
 const root = join(import.meta.dirname, "..");
 const { dir } = await buildDashboard(root, mkdtempSync(join(tmpdir(), "stepq-dashboard-")));
 const stack = await useStack({ dashboardDir: dir });
 void (await stack.worker({ concurrency: 2 })).runForever();
-const browser: BrowserContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "stepq-chromium-")), {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-afterAll(() => browser.close());
+const browser = await useChromium();
 
 /** A tab on `hash` that accepts every confirm dialog and fails the test on a page error. */
 async function open(hash = "#/"): Promise<Page> {

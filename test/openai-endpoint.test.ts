@@ -7,36 +7,23 @@
  * OpenAI's error shape; each request an ordinary, labelled step; and a
  * client that disconnects mid-stream cancels its step.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { StepState, StopReason } from "../gen/stepq/v1/step_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { createApiKey } from "../queue/api-keys.js";
 import { buildServer } from "../server/main.js";
 import { createLlamaEngine } from "../worker/engines/llama.js";
 import { TINY_MODEL_NAME } from "../worker/engines/tiny-model.js";
 import { createEchoEngine } from "../worker/engines/echo.js";
-import type { Engine } from "../worker/engines/engine.js";
 import { connect } from "./helpers/redis.js";
 import { eventually, quiet, useStack } from "./helpers/stack.js";
+import { slowEngine } from "./helpers/slow-engine.js";
 import { useTinyModel } from "./helpers/tiny-model.js";
 
 const modelPath = await useTinyModel();
 const stack = await useStack();
 const llama = createLlamaEngine({ models: [{ name: TINY_MODEL_NAME, path: modelPath }], gpu: false, threads: 1 });
-/** A model that writes one token every 20 ms until cancelled: a stream a client can leave in the middle of. */
-const slow: Engine = {
-  name: "slow",
-  routes: () => ["infer:slow"],
-  async run(_step, ctx) {
-    for (let i = 0; i < 1000; i++) {
-      ctx.token(`t${i} `);
-      await sleep(20, undefined, { signal: ctx.signal });
-    }
-    return { completionTokens: 1000, stopReason: StopReason.MAX_TOKENS };
-  },
-};
-void (await stack.worker({ engines: [llama, slow, createEchoEngine()], concurrency: 2 })).runForever();
+void (await stack.worker({ engines: [llama, slowEngine, createEchoEngine()], concurrency: 2 })).runForever();
 const openai = new OpenAI({ baseURL: `${stack.server.url}/v1`, apiKey: "unused-on-loopback", maxRetries: 0 });
 
 /** The stepq step behind a completion id (`chatcmpl-<step id>`). */

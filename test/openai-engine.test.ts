@@ -6,31 +6,19 @@
  * Retry-After tried again, 4xx failing for good with the upstream's message,
  * an unreachable upstream failing retryably, and the concurrency limit.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { StepState, StopReason } from "../gen/stepq/v1/step_pb.js";
 import { createLlamaEngine } from "../worker/engines/llama.js";
 import { createOpenAiEngine, modelMap } from "../worker/engines/openai.js";
-import type { Engine } from "../worker/engines/engine.js";
 import { TINY_MODEL_NAME } from "../worker/engines/tiny-model.js";
 import { eventually, useStack } from "./helpers/stack.js";
+import { slowEngine } from "./helpers/slow-engine.js";
 import { useTinyModel } from "./helpers/tiny-model.js";
 
 // The upstream: a stepq server whose worker runs the tiny model and a slow one; at most 2 submits a second.
 const upstream = await useStack({ limits: { maxSubmitsPerSecond: 2 } });
-const slow: Engine = {
-  name: "slow",
-  routes: () => ["infer:slow"],
-  async run(_step, ctx) {
-    for (let i = 0; i < 1000; i++) {
-      ctx.token(`t${i} `);
-      await sleep(20, undefined, { signal: ctx.signal });
-    }
-    return { stopReason: StopReason.MAX_TOKENS };
-  },
-};
 const llama = createLlamaEngine({ models: [{ name: TINY_MODEL_NAME, path: await useTinyModel() }], gpu: false, threads: 1 });
-void (await upstream.worker({ engines: [llama, slow], concurrency: 4 })).runForever();
+void (await upstream.worker({ engines: [llama, slowEngine], concurrency: 4 })).runForever();
 
 // This fleet: a worker whose openai engine forwards to the upstream.
 const fleet = await useStack();

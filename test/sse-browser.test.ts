@@ -4,22 +4,14 @@
  * reconnects by itself with Last-Event-ID: the text it assembles has every
  * token once, in order. After the end it stops (the server answers 204).
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useChromium } from "./helpers/browser.js";
 import { useFlakyProxy } from "./helpers/flaky-proxy.js";
 import { echo, useStack } from "./helpers/stack.js";
 
 const stack = await useStack();
 void (await stack.worker({ concurrency: 2 })).runForever();
-const browser: BrowserContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "stepq-chromium-")), {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-afterAll(() => browser.close());
+const browser = await useChromium();
 
 interface Read {
   text: string;

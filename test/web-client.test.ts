@@ -11,10 +11,10 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildWeb } from "../scripts/build-web.mjs";
 import { useFlakyProxy } from "./helpers/flaky-proxy.js";
+import { useChromium } from "./helpers/browser.js";
 import { useStack } from "./helpers/stack.js";
 
 const root = join(import.meta.dirname, "..");
@@ -35,13 +35,8 @@ async function pageServer(): Promise<{ server: Server; origin: string }> {
 const page = await pageServer();
 const stack = await useStack({ corsOrigins: [page.origin] });
 void (await stack.worker({ concurrency: 4 })).runForever();
-const browser: BrowserContext = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "stepq-chromium-")), {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await useChromium();
 afterAll(async () => {
-  await browser.close();
   page.server.close();
 });
 

@@ -6,13 +6,12 @@
  *   const step = await stepq.submit({ kind: { case: "infer", value: { model: "tiny", prompt: "Hi" } } });
  *   for await (const e of stepq.follow(step.id)) if (e.type === "tokens") process.stdout.write(e.tokens.map((t) => t.text).join(""));
  */
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
-import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
-import { StepService, type SubmitStepRequestSchema } from "../../gen/stepq/v1/step_service_pb.js";
+import { StepService } from "../../gen/stepq/v1/step_service_pb.js";
 import type { Step } from "../../gen/stepq/v1/step_pb.js";
+import { stepCalls } from "../shared/step-calls.js";
 import { type FollowEvent, type FollowOptions, followJob, followStep, type JobFollowEvent } from "./follow.js";
 import { createOutputReader, type OpenJobOutput } from "./output-reader.js";
 
@@ -41,12 +40,6 @@ export interface StepqClientOptions {
 
 export type StepqClient = ReturnType<typeof createStepqClient>;
 
-/**
- * Codes after which a submit with an idempotency key is safe and worth
- * repeating. CANCELED is among them because submit takes no signal: over
- * HTTP/2 a dropped connection resets its streams with CANCEL.
- */
-const RETRYABLE_SUBMIT = new Set([Code.Unavailable, Code.Aborted, Code.Unknown, Code.DeadlineExceeded, Code.Canceled]);
 
 /** HTTP/2 for gRPC, HTTP/1.1 for Connect and gRPC-Web, unless `options.httpVersion` says otherwise. */
 function httpVersionOf(options: StepqClientOptions): "1.1" | "2" {
@@ -111,44 +104,7 @@ export function createStepqClient(options: StepqClientOptions) {
     /** The generated JobService client (every RPC). */
     jobs,
 
-    /**
-     * Submits a one-step job and returns its step. With an idempotency key,
-     * a call whose connection failed (UNAVAILABLE, or ABORTED / UNKNOWN for a
-     * dropped connection: the reply may have been lost after the job was
-     * stored) is retried, up to 5 times with backoff; the key makes the
-     * retry return the first job instead of creating a second one.
-     */
-    async submit(
-      operation: MessageInitShape<typeof OperationSchema>,
-      more: Omit<MessageInitShape<typeof SubmitStepRequestSchema>, "operation" | "$typeName"> = {},
-    ): Promise<Step> {
-      const retries = more.idempotencyKey ? 5 : 0;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const res = await steps.submitStep({ ...more, operation });
-          if (!res.step) throw new Error("SubmitStep returned no step");
-          return res.step;
-        } catch (e) {
-          const err = ConnectError.from(e);
-          if (attempt >= retries || !RETRYABLE_SUBMIT.has(err.code)) throw err;
-          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-        }
-      }
-    },
-
-    /** The step now. */
-    async get(stepId: string): Promise<Step> {
-      const res = await steps.getStep({ stepId });
-      if (!res.step) throw new Error("GetStep returned no step");
-      return res.step;
-    },
-
-    /** Cancels the step (its worker stops); returns it. */
-    async cancel(stepId: string, reason = ""): Promise<Step> {
-      const res = await steps.cancelStep({ stepId, reason });
-      if (!res.step) throw new Error("CancelStep returned no step");
-      return res.step;
-    },
+    ...stepCalls(steps),
 
     /**
      * The step's tokens and narration as they come, ending with `end`;

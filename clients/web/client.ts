@@ -11,17 +11,16 @@
  *   const step = await stepq.submit({ kind: { case: "infer", value: { model: "qwen", prompt: "Hi" } } }, { idempotencyKey: crypto.randomUUID() });
  *   for await (const e of stepq.follow(step.id)) if (e.type === "tokens") out.textContent += e.tokens.map((t) => t.text).join("");
  */
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
 import { KeyService } from "../../gen/stepq/v1/key_service_pb.js";
-import type { OperationSchema } from "../../gen/stepq/v1/operation_pb.js";
 import { QueueService } from "../../gen/stepq/v1/queue_service_pb.js";
 import type { Step } from "../../gen/stepq/v1/step_pb.js";
-import { StepService, type SubmitStepRequestSchema } from "../../gen/stepq/v1/step_service_pb.js";
+import { StepService } from "../../gen/stepq/v1/step_service_pb.js";
 import { TenantService } from "../../gen/stepq/v1/tenant_service_pb.js";
 import { WebhookService } from "../../gen/stepq/v1/webhook_service_pb.js";
+import { stepCalls } from "../shared/step-calls.js";
 import { type FollowEvent, type FollowOptions, followJob, followStep, type JobFollowEvent, type OpenJobOutput } from "../shared/follow.js";
 
 export interface StepqWebClientOptions {
@@ -35,8 +34,6 @@ export interface StepqWebClientOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-/** Codes after which a submit with an idempotency key is safe and worth repeating (the reply may have been lost). */
-const RETRYABLE_SUBMIT = new Set([Code.Unavailable, Code.Aborted, Code.Unknown, Code.DeadlineExceeded]);
 
 export type StepqWebClient = ReturnType<typeof createStepqWebClient>;
 
@@ -60,42 +57,7 @@ export function createStepqWebClient(options: StepqWebClientOptions) {
     tenants: createClient(TenantService, transport),
     keys: createClient(KeyService, transport),
 
-    /**
-     * Submits a one-step job and returns its step. With an idempotency key a
-     * call whose connection failed is tried again (up to 5 times, with
-     * backoff): the key makes a repeat return the first job.
-     */
-    async submit(
-      operation: MessageInitShape<typeof OperationSchema>,
-      more: Omit<MessageInitShape<typeof SubmitStepRequestSchema>, "operation" | "$typeName"> = {},
-    ): Promise<Step> {
-      const retries = more.idempotencyKey ? 5 : 0;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const res = await steps.submitStep({ ...more, operation });
-          if (!res.step) throw new ConnectError("SubmitStep returned no step", Code.Internal);
-          return res.step;
-        } catch (e) {
-          const err = ConnectError.from(e);
-          if (attempt >= retries || !RETRYABLE_SUBMIT.has(err.code)) throw err;
-          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-        }
-      }
-    },
-
-    /** The step now. */
-    async get(stepId: string): Promise<Step> {
-      const res = await steps.getStep({ stepId });
-      if (!res.step) throw new ConnectError("GetStep returned no step", Code.Internal);
-      return res.step;
-    },
-
-    /** Cancels the step (its worker stops); returns it. */
-    async cancel(stepId: string, reason = ""): Promise<Step> {
-      const res = await steps.cancelStep({ stepId, reason });
-      if (!res.step) throw new ConnectError("CancelStep returned no step", Code.Internal);
-      return res.step;
-    },
+    ...stepCalls(steps),
 
     /**
      * A step's tokens and narration as they come, ending with its `end`; or,

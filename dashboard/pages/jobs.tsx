@@ -6,20 +6,21 @@ import { useState } from "preact/hooks";
 import { JobState } from "../../clients/web/index.js";
 import { stepq } from "../client.js";
 import { JobBadge } from "../components/state-badge.js";
+import { EmptyRow, Pager, usePageTokens } from "../components/pager.js";
 import { usePoll } from "../use-poll.js";
 
 const STATES = ["", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
 
 export function Jobs({ query }: { query: URLSearchParams }) {
   const [state, setState] = useState(query.get("state") ?? "");
-  const [tokens, setTokens] = useState<string[]>([""]);
-  const token = tokens.at(-1) ?? "";
+  const pages = usePageTokens();
+  const token = pages.token;
   const page = usePoll(() => stepq().jobs.listJobs({ state: state ? JobState[state as keyof typeof JobState] : 0, pageSize: 50, pageToken: token }), 3000, [state, token]);
   return (
     <section>
       <h2>Jobs</h2>
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <select name="state" value={state} onChange={(e) => (setState((e.target as HTMLSelectElement).value), setTokens([""]))}>
+        <select name="state" value={state} onChange={(e) => (setState((e.target as HTMLSelectElement).value), pages.restart())}>
           {STATES.map((s) => (
             <option value={s}>{s ? s.toLowerCase() : "any state"}</option>
           ))}
@@ -50,23 +51,10 @@ export function Jobs({ query }: { query: URLSearchParams }) {
               <td>{j.createdAt ? new Date(Number(j.createdAt.seconds) * 1000).toLocaleString() : ""}</td>
             </tr>
           ))}
-          {page.value?.jobs.length === 0 && (
-            <tr>
-              <td colSpan={5} class="empty">
-                No job matches{page.value.nextPageToken ? " in this part; Next looks further" : ""}.
-              </td>
-            </tr>
-          )}
+          {page.value?.jobs.length === 0 && <EmptyRow columns={5} what="job" more={page.value.nextPageToken !== ""} />}
         </tbody>
       </table>
-      <nav class="pages">
-        <button disabled={tokens.length === 1} onClick={() => setTokens(tokens.slice(0, -1))}>
-          Back
-        </button>
-        <button data-action="next" disabled={!page.value?.nextPageToken} onClick={() => setTokens([...tokens, page.value?.nextPageToken ?? ""])}>
-          Next
-        </button>
-      </nav>
+      <Pager pages={pages} nextToken={page.value?.nextPageToken} />
     </section>
   );
 }

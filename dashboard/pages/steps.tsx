@@ -8,6 +8,7 @@ import { StepState } from "../../clients/web/index.js";
 import { stepq } from "../client.js";
 import { StepBadge } from "../components/state-badge.js";
 import { StepActions } from "../components/step-actions.js";
+import { EmptyRow, Pager, usePageTokens } from "../components/pager.js";
 import { usePoll } from "../use-poll.js";
 
 const STATES = ["", "WAITING", "QUEUED", "SCHEDULED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
@@ -15,14 +16,14 @@ const STATES = ["", "WAITING", "QUEUED", "SCHEDULED", "RUNNING", "SUCCEEDED", "F
 export function Steps({ query }: { query: URLSearchParams }) {
   const [state, setState] = useState(query.get("state") ?? "");
   const [route, setRoute] = useState(query.get("route") ?? "");
-  const [tokens, setTokens] = useState<string[]>([""]); // the token of each page seen, for Back
-  const token = tokens.at(-1) ?? "";
+  const pages = usePageTokens();
+  const token = pages.token;
   const page = usePoll(
     () => stepq().steps.listSteps({ state: state ? StepState[state as keyof typeof StepState] : 0, route, pageSize: 50, pageToken: token }),
     3000,
     [state, route, token],
   );
-  const restart = () => setTokens([""]);
+  const restart = pages.restart;
   return (
     <section>
       <h2>Steps</h2>
@@ -65,23 +66,10 @@ export function Steps({ query }: { query: URLSearchParams }) {
               </td>
             </tr>
           ))}
-          {page.value?.steps.length === 0 && (
-            <tr>
-              <td colSpan={6} class="empty">
-                No step matches{page.value.nextPageToken ? " in this part; Next looks further" : ""}.
-              </td>
-            </tr>
-          )}
+          {page.value?.steps.length === 0 && <EmptyRow columns={6} what="step" more={page.value.nextPageToken !== ""} />}
         </tbody>
       </table>
-      <nav class="pages">
-        <button disabled={tokens.length === 1} onClick={() => setTokens(tokens.slice(0, -1))}>
-          Back
-        </button>
-        <button data-action="next" disabled={!page.value?.nextPageToken} onClick={() => setTokens([...tokens, page.value?.nextPageToken ?? ""])}>
-          Next
-        </button>
-      </nav>
+      <Pager pages={pages} nextToken={page.value?.nextPageToken} />
     </section>
   );
 }
