@@ -168,7 +168,9 @@ export function parseOperationDefaults(items: readonly string[]): NonNullable<Li
 
 export const SERVER_HELP = helpText(
   "stepq serve [options]",
-  "Runs the stepq API server: StepService and JobService over Connect, gRPC and gRPC-Web on one port\n" +
-    "(HTTP/1.1 and HTTP/2 cleartext), plus GET /healthz (503 while Redis is unreachable).",
+  "Runs the stepq API server: every stepq.v1 service over Connect, gRPC and gRPC-Web on one port\n" +
+    "(HTTP/1.1 and HTTP/2 cleartext, or TLS), the dashboard at /, server-sent events, the OpenAI-compatible\n" +
+    "/v1 endpoint, the WebSocket event feed, the old systems' routes, and GET /healthz (503 while Redis is\n" +
+    "unreachable).",
   SERVER_OPTIONS,
 );

@@ -55,7 +55,9 @@ export function unknownPathMessage(path: string, services: readonly DescService[
   if (service) return `${service.typeName} has no method ${JSON.stringify(rpc.slice(service.typeName.length + 1, 200))}; it has ${service.methods.map((m) => m.name).join(", ")}`;
   return (
     `no RPC at ${JSON.stringify(path.slice(0, 200))}; stepq serves POST /<service>/<method> for ${services.map((s) => s.typeName).join(" and ")} ` +
-    `(their methods: ${all.map((n) => n.split("/")[1]).join(", ")}), and GET ${HEALTH_PATH}`
+    `(their methods: ${all.map((n) => n.split("/")[1]).join(", ")}), the dashboard at GET /, server-sent events at ` +
+    `GET /v1/steps/{id}/events and /v1/jobs/{id}/events, the OpenAI-compatible /v1/chat/completions, /v1/completions, ` +
+    `/v1/embeddings and /v1/models, the event feed at /v1/events/ws, and GET ${HEALTH_PATH}`
   );
 }
 

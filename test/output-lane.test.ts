@@ -219,7 +219,7 @@ describe("the client's direct reader", () => {
       throw new Error("follow did not fail");
     })();
     expect(err.code).toBe(Code.NotFound);
-    expect(err.rawMessage).toMatch(/job 0000zzzzabcdabcd not found/);
+    expect(err.rawMessage).toMatch(/^step 0000zzzzabcdabcd\.0 not found/); // follow() asks for the one step (StreamJobOutput step_id)
   });
 
   it("follow() against a URL that is not a stepq server fails with the HTTP status's code, without retrying", async () => {

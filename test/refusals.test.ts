@@ -39,10 +39,10 @@ describe("answers that had no body", () => {
   });
 
   it("a path that is no RPC says what the server serves", async () => {
-    const res = await fetch(`${base}/`);
+    const res = await fetch(`${base}/nothing-here`); // "/" is the dashboard
     expect(res.status).toBe(404);
     const body = (await res.json()) as { code: string; message: string };
-    expect(body.message).toMatch(/^no RPC at "\/"; stepq serves POST \/<service>\/<method> for stepq\.v1\.StepService and stepq\.v1\.JobService .* and GET \/healthz$/);
+    expect(body.message).toMatch(/^no RPC at "\/nothing-here"; stepq serves POST \/<service>\/<method> for stepq\.v1\.StepService and stepq\.v1\.JobService .* and GET \/healthz$/);
   });
 
   it("a gRPC call of an unknown method gets UNIMPLEMENTED with the message in its status headers", async () => {
