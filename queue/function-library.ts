@@ -174,3 +174,9 @@ export async function runScript(
     return fcall(fn, keys.length, ...keys, ...args);
   }
 }
+
+/** Whether this stepq version's functions library is loaded in the Redis behind `redis` (readiness). */
+export async function functionsLoaded(redis: Redis): Promise<boolean> {
+  const list = (await redis.call("FUNCTION", "LIST", "LIBRARYNAME", buildLibrary().name)) as unknown[];
+  return list.length > 0;
+}

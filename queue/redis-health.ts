@@ -1,15 +1,16 @@
 /**
- * Whether Redis can take this server's work right now: reachable (PING
- * within a second) and not full (used memory under `maxmemory`, past which a
+ * Whether Redis can take this server's work right now: reachable (an
+ * answer within a second), holding this version's Functions library, and not full (used memory under `maxmemory`, past which a
  * noeviction Redis refuses every write, so submits and completions fail).
  * The readiness check (/healthz) reports it; load balancers then send
  * clients elsewhere instead of to a server whose every submit fails.
  */
 import type { Redis } from "ioredis";
+import { functionsLoaded } from "./function-library.js";
 
 export interface RedisHealth {
-  /** "ok", "unreachable" or "full". */
-  status: "ok" | "unreachable" | "full";
+  /** "ok", "unreachable", "full", or "no_functions" (this version's Functions library is not loaded yet). */
+  status: "ok" | "unreachable" | "full" | "no_functions";
   /** What an operator reads: the error, or the memory figures. */
   detail: string;
   /** Used memory and its limit, bytes (maxmemory 0: no limit), when known. */
@@ -36,6 +37,9 @@ export async function checkRedis(redis: Redis, timeoutMs = 1000): Promise<RedisH
         usedMemory,
         maxMemory,
       };
+    }
+    if (!(await Promise.race([functionsLoaded(redis), timeout]))) {
+      return { status: "no_functions", detail: "the stepq Functions library is not loaded in Redis yet (it loads on connect)", usedMemory, maxMemory };
     }
     return { status: "ok", detail: "ok", usedMemory, maxMemory };
   } catch (e) {

@@ -19,6 +19,8 @@ const BEARER = /^Bearer +([!-~]+) *$/i;
 
 export function createAuthInterceptor(cache: KeyCache): Interceptor {
   return (next) => async (req) => {
+    // gRPC's health protocol is for probes, which hold no key; it tells only whether the server serves.
+    if (req.service.typeName === "grpc.health.v1.Health") return next(req);
     const needed = requiredRole(req.method);
     const header = req.header.get("authorization");
     if (header === null || header === "") {

@@ -28,6 +28,8 @@ import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
 import { WebhookService } from "../gen/stepq/v1/webhook_service_pb.js";
 import { createWebhookService } from "./webhook-service.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { createHealthService } from "./health-service.js";
 import { kStreamOutlet, transportGone } from "./context.js";
 import { createErrorInterceptor } from "./errors.js";
 import { createJobService } from "./job-service.js";
@@ -83,6 +85,7 @@ export function createConnectOptions(init: ConnectOptionsInit): ConnectNodeAdapt
       registerService(router, TenantService, createTenantService(deps));
       registerService(router, QueueService, createQueueService(deps));
       registerService(router, WebhookService, createWebhookService(deps));
+      registerService(router, Health, createHealthService(deps.queue.redis, SERVICES));
       for (const [i, h] of router.handlers.entries()) {
         router.handlers[i] = withRequestBudget(withRefusalBodies(withUnaryRequestErrors(h), SERVICES), budget);
       }

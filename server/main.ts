@@ -16,7 +16,7 @@ import { startApiKeyAuth } from "./api-key-auth.js";
 import { isLoopback, type ServerConfig, SERVER_HELP, serverConfig } from "./config.js";
 import { createConnectOptions } from "./connect-options.js";
 import { createCors } from "./cors.js";
-import { answerHealth, isHealthRequest } from "./health.js";
+import { answerHealth, answerLive, healthRequest } from "./health.js";
 import { listen } from "./listen.js";
 import { openFileLimitWarning } from "./open-file-limit.js";
 import { createRequestBudget, type RequestBudget } from "./request-budget.js";
@@ -83,8 +83,10 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const handler = createRequestHandler({
     cors: createCors(config.corsOrigins),
     health(req, res) {
-      if (!isHealthRequest(req)) return false;
-      answerHealth(redis, res, { queue: config.queue, version: VERSION }).catch(logUnexpected);
+      const check = healthRequest(req);
+      if (check === undefined) return false;
+      if (check === "live") answerLive(res, { version: VERSION });
+      else answerHealth(redis, res, { queue: config.queue, version: VERSION }).catch(logUnexpected);
       return true;
     },
     http,
