@@ -16,19 +16,19 @@ import { fileURLToPath } from "node:url";
 const NAME = /^\/(?:(app-[A-Za-z0-9]+\.(?:js|css))|index\.html)?$/;
 const TYPES: Record<string, string> = { js: "text/javascript; charset=utf-8", css: "text/css; charset=utf-8", html: "text/html; charset=utf-8" };
 const SECURITY = {
-  "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  "content-security-policy": "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
 };
 
-/** dist/dashboard, found above this module (compiled: dist/server; from source: server/). */
+/**
+ * The built dashboard next to the server's code: dist/dashboard, which is
+ * ../dashboard from the compiled dist/server, and ../dist/dashboard from
+ * server/ when run from source with tsx. Nothing further up is looked at.
+ */
 export function defaultDashboardDir(): string | undefined {
-  for (let at = dirname(fileURLToPath(import.meta.url)); at !== dirname(at); at = dirname(at)) {
-    for (const candidate of [join(at, "dashboard"), join(at, "dist", "dashboard")]) {
-      if (existsSync(join(candidate, "index.html"))) return candidate;
-    }
-  }
-  return undefined;
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, "..", "dashboard"), join(here, "..", "dist", "dashboard")].find((dir) => existsSync(join(dir, "index.html")));
 }
 
 /** The handler: true if it answered `req` (a dashboard path), else false. */
@@ -48,8 +48,8 @@ export function createDashboardFiles(dir: string | undefined): (req: IncomingMes
       if (file !== "index.html") cache.set(full, body);
     }
     if (!body) {
-      const text = dir || file !== "index.html" ? "not found" : "The dashboard is not built: run npm run build (it writes dist/dashboard), then restart the server.";
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8", ...SECURITY });
+      const text = file === "index.html" ? "The dashboard is not built: run npm run build (it writes dist/dashboard), then restart the server." : "not found";
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", ...SECURITY });
       res.end(text);
       return true;
     }

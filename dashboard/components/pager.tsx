@@ -11,7 +11,6 @@ export function usePageTokens() {
   return {
     token: tokens.at(-1) ?? "",
     first: tokens.length === 1,
-    restart: () => setTokens([""]),
     back: () => setTokens(tokens.slice(0, -1)),
     next: (token: string) => setTokens([...tokens, token]),
   };

@@ -19,7 +19,7 @@ export function ThroughputChart({ buckets, bucketSeconds }: { buckets: readonly 
         {
           width: box.current.clientWidth || 600,
           height: 180,
-          series: [{}, { label: "succeeded/s", stroke: "#2e7d32", width: 2 }, { label: "failed/s", stroke: "#c62828", width: 2 }],
+          series: [{}, { label: "succeeded/s", stroke: "#2e7d32", width: 2, points: { show: false } }, { label: "failed/s", stroke: "#c62828", width: 2, points: { show: false } }],
           axes: [{}, { label: "steps/s" }],
         },
         data,

@@ -15,6 +15,7 @@ export function Job({ jobId }: { jobId: string }) {
   const job = usePoll(() => stepq().jobs.getJob({ jobId }), 2000, [jobId]);
   const [error, setError] = useState<string>();
   const j = job.value?.job;
+  const final = j !== undefined && (j.state === JobState.SUCCEEDED || j.state === JobState.FAILED || j.state === JobState.CANCELLED);
   const cancelJob = async () => {
     if (!confirm(`Cancel job ${jobId} and every unfinished step of it?`)) return;
     try {
@@ -29,8 +30,15 @@ export function Job({ jobId }: { jobId: string }) {
       <h2>
         Job {jobId} {j && <JobBadge state={j.state} />}
       </h2>
+      {j && (
+        <p class="meta">
+          {j.steps.length} {j.steps.length === 1 ? "step" : "steps"}
+          {j.createdAt && ` · created ${new Date(Number(j.createdAt.seconds) * 1000).toLocaleString()}`}
+          {Object.entries(j.labels).map(([k, v]) => ` · ${k}=${v}`)}
+        </p>
+      )}
       {(job.error || error) && <p class="error" role="alert">{job.error ?? error}</p>}
-      {j && j.state !== JobState.SUCCEEDED && j.state !== JobState.FAILED && j.state !== JobState.CANCELLED && (
+      {j && !final && (
         <button data-action="cancel-job" onClick={cancelJob}>
           Cancel job
         </button>
@@ -69,7 +77,7 @@ export function Job({ jobId }: { jobId: string }) {
           ))}
         </tbody>
       </table>
-      <LiveOutput jobId={jobId} />
+      {j && <LiveOutput jobId={jobId} names={Object.fromEntries(j.steps.map((s) => [s.id, s.name]))} state={(JobState[j.state] ?? "").toLowerCase()} asOf={job.asOf} onEnd={job.reload} />}
     </section>
   );
 }

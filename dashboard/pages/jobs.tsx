@@ -1,8 +1,8 @@
 /**
  * Jobs, newest first, filtered by state (JobService.ListJobs): a page of 50
- * at a time, Next and Back through the page tokens.
+ * at a time, Next and Back through the page tokens. The filter lives in the
+ * URL (#/jobs?state=), so a reload or a link keeps it.
  */
-import { useState } from "preact/hooks";
 import { JobState } from "../../clients/web/index.js";
 import { stepq } from "../client.js";
 import { JobBadge } from "../components/state-badge.js";
@@ -12,7 +12,7 @@ import { usePoll } from "../use-poll.js";
 const STATES = ["", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
 
 export function Jobs({ query }: { query: URLSearchParams }) {
-  const [state, setState] = useState(query.get("state") ?? "");
+  const state = query.get("state") ?? "";
   const pages = usePageTokens();
   const token = pages.token;
   const page = usePoll(() => stepq().jobs.listJobs({ state: state ? JobState[state as keyof typeof JobState] : 0, pageSize: 50, pageToken: token }), 3000, [state, token]);
@@ -20,7 +20,7 @@ export function Jobs({ query }: { query: URLSearchParams }) {
     <section>
       <h2>Jobs</h2>
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <select name="state" value={state} onChange={(e) => (setState((e.target as HTMLSelectElement).value), pages.restart())}>
+        <select name="state" value={state} onChange={(e) => (location.hash = `#/jobs?${new URLSearchParams({ state: (e.target as HTMLSelectElement).value })}`)}>
           {STATES.map((s) => (
             <option value={s}>{s ? s.toLowerCase() : "any state"}</option>
           ))}
