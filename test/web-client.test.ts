@@ -4,9 +4,10 @@
  * worker: submit with an idempotency key (a repeat returns the same step),
  * follow(stepId) and follow(jobId) with every token once and in order,
  * resuming by itself across connections a proxy cuts, the gRPC-Web option,
- * and the shipped bundle built without any Node built-in.
+ * and the shipped bundle: built without any Node built-in, and running the
+ * README's browser example as written.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,10 +23,20 @@ const root = join(import.meta.dirname, "..");
 const bundle = (await build({ entryPoints: [join(root, "clients/web/index.ts")], bundle: true, format: "iife", globalName: "stepq", platform: "browser", write: false, logLevel: "error" }))
   .outputFiles[0]!.text;
 
-/** A page origin serving an empty page and the client. */
+// The bundle `npm run build` ships (an ES module), built the same way into a temp folder.
+const out = mkdtempSync(join(tmpdir(), "stepq-web-"));
+const shipped = await buildWeb(root, out);
+// The README's browser example, as written (its server URL aside): set once the server is up.
+const readme = readFileSync(join(root, "README.md"), "utf8");
+const example = /## From a browser[\s\S]*?```html\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
+let examplePage = "";
+
+/** A page origin serving an empty page and the client, the shipped bundle, and the README's example. */
 async function pageServer(): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
     if (req.url === "/stepq.js") return res.writeHead(200, { "content-type": "text/javascript" }).end(bundle);
+    if (req.url === "/stepq-web.js") return res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(shipped.outfile));
+    if (req.url === "/readme.html") return res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html>${examplePage}`);
     res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><title>page</title><script src="/stepq.js"></script>');
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -36,6 +47,7 @@ const page = await pageServer();
 const stack = await useStack({ corsOrigins: [page.origin] });
 void (await stack.worker({ concurrency: 4 })).runForever();
 const browser = await useChromium();
+examplePage = example.replace("http://127.0.0.1:8080", stack.server.url);
 afterAll(async () => {
   page.server.close();
 });
@@ -123,13 +135,25 @@ describe("the browser client", () => {
     expect(r.text[r.id]).toBe("one two three four ".repeat(100));
   });
 
-  it("ships as one browser bundle with no Node built-in", async () => {
-    const out = mkdtempSync(join(tmpdir(), "stepq-web-"));
-    const { outfile, bytes } = await buildWeb(root, out);
-    expect(bytes).toBeGreaterThan(10_000);
-    expect(readFileSync(outfile, "utf8")).not.toMatch(/from\s*"node:|require\("node:/);
+  it("ships as one ES module with no Node built-in, and the README's example runs on it as written", async () => {
+    expect(example).toContain('from "/stepq-web.js"');
+    expect(shipped.bytes).toBeGreaterThan(10_000);
+    expect(readFileSync(shipped.outfile, "utf8")).not.toMatch(/from\s*"node:|require\("node:/);
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await tab.goto(`${page.origin}/readme.html`);
+      const expected = "hello from a page ".repeat(3);
+      // Until the page has printed at least the whole text (or failed); then exactly it, nothing repeated.
+      await tab.waitForFunction(`document.getElementById("out").textContent.length >= ${expected.length}`, undefined, { timeout: 10_000 }).catch(() => {});
+      expect(errors).toEqual([]);
+      expect(await tab.textContent("#out")).toBe(expected);
+    } finally {
+      await tab.close();
+    }
     const bad = join(out, "bad.ts");
-    (await import("node:fs")).writeFileSync(bad, 'import { readFileSync } from "node:fs"; export const x = readFileSync;');
-    await expect(buildWeb(root, join(out, "bad"), bad)).rejects.toThrow();
+    writeFileSync(bad, 'import { readFileSync } from "node:fs"; export const x = readFileSync;');
+    await expect(buildWeb(root, join(out, "bad"), bad)).rejects.toThrow(/node:fs/);
   });
 });

@@ -98,13 +98,14 @@ export function createStepqClient(options: StepqClientOptions) {
             : createNodeHttpClient({ httpVersion: "1.1", nodeOptions: caOptions(options) }),
           options.apiKey,
         );
+  const calls = stepCalls(steps);
   return {
     /** The generated StepService client (every RPC). */
     steps,
     /** The generated JobService client (every RPC). */
     jobs,
 
-    ...stepCalls(steps),
+    ...calls,
 
     /**
      * The step's tokens and narration as they come, ending with `end`;
@@ -125,7 +126,7 @@ export function createStepqClient(options: StepqClientOptions) {
     /** Follows the step to its end and returns it in its final state. */
     async wait(stepId: string, opts: FollowOptions = {}): Promise<Step> {
       for await (const e of followStep(openOutput, stepId, opts)) if (e.type === "end") break;
-      return this.get(stepId);
+      return calls.get(stepId);
     },
   };
 }

@@ -47,6 +47,7 @@ export function createStepqWebClient(options: StepqWebClientOptions) {
   const steps: Client<typeof StepService> = createClient(StepService, transport);
   const jobs: Client<typeof JobService> = createClient(JobService, transport);
   const open: OpenJobOutput = (req, signal) => jobs.streamJobOutput({ ...req, stepId: req.stepId ?? "" }, { signal });
+  const calls = stepCalls(steps);
 
   return {
     /** The generated clients, for every RPC. */
@@ -57,7 +58,7 @@ export function createStepqWebClient(options: StepqWebClientOptions) {
     tenants: createClient(TenantService, transport),
     keys: createClient(KeyService, transport),
 
-    ...stepCalls(steps),
+    ...calls,
 
     /**
      * A step's tokens and narration as they come, ending with its `end`; or,
@@ -72,7 +73,7 @@ export function createStepqWebClient(options: StepqWebClientOptions) {
     /** Follows the step to its end and returns it in its final state. */
     async wait(stepId: string, opts: FollowOptions = {}): Promise<Step> {
       for await (const e of followStep(open, stepId, opts)) if (e.type === "end") break;
-      return this.get(stepId);
+      return calls.get(stepId);
     },
   };
 }
