@@ -9,6 +9,7 @@
 import { FailedPreconditionError } from "../queue/errors.js";
 import type { Queue } from "../queue/queue.js";
 import { listWorkers } from "../queue/worker-registry.js";
+import { cachedFor } from "./cached-read.js";
 
 const REFRESH_MS = 1000;
 
@@ -17,18 +18,9 @@ export type UnservedCheck = (routes: readonly string[], field: string) => Promis
 
 export function createUnservedCheck(queue: Queue, policy: "wait" | "reject"): UnservedCheck | undefined {
   if (policy === "wait") return undefined;
-  let at = 0;
-  let served: Promise<Set<string>> | undefined;
-  const routes = () => {
-    if (!served || Date.now() - at > REFRESH_MS) {
-      at = Date.now();
-      served = listWorkers(queue.redis, queue.keys).then((ws) => new Set(ws.flatMap((w) => w.routes)));
-      served.catch(() => (at = 0));
-    }
-    return served;
-  };
+  const served = cachedFor(REFRESH_MS, async () => new Set((await listWorkers(queue.redis, queue.keys)).flatMap((w) => w.routes)));
   return async (wanted, field) => {
-    const live = await routes();
+    const live = await served.get();
     const missing = wanted.find((r) => !live.has(r));
     if (missing === undefined) return;
     const list = [...live].sort().join(", ") || "none: no worker is alive";

@@ -92,9 +92,12 @@ function toDelivery(a: Attempt & { status?: string; attempt?: number }): Deliver
 export function createWebhookService({ queue, webhooks }: ServiceDeps): ServiceImpl<typeof WebhookService> {
   const { redis, keys } = queue;
 
-  async function toWebhook(w: WebhookRecord, state?: Awaited<ReturnType<typeof readWebhookStates>>): Promise<Webhook> {
-    const s = (state ?? (await readWebhookStates(redis, keys)))(w.id);
-    const names = await tenantNames(redis, keys);
+  /** What a Webhook message needs besides the record, read once for a whole listing. */
+  const context = async () => ({ state: await readWebhookStates(redis, keys), names: await tenantNames(redis, keys) });
+
+  async function toWebhook(w: WebhookRecord, shared?: Awaited<ReturnType<typeof context>>): Promise<Webhook> {
+    const { state, names } = shared ?? (await context());
+    const s = state(w.id);
     return create(WebhookSchema, {
       id: w.id,
       url: w.url,
@@ -146,9 +149,9 @@ export function createWebhookService({ queue, webhooks }: ServiceDeps): ServiceI
     },
     async listWebhooks(_req, ctx) {
       const scope = scopeOf(ctx.values);
-      const state = await readWebhookStates(redis, keys);
       const mine = (await listWebhooks(redis, keys)).filter((w) => sees(scope, w.tenant));
-      return { webhooks: await Promise.all(mine.map((w) => toWebhook(w, state))) };
+      const shared = await context();
+      return { webhooks: await Promise.all(mine.map((w) => toWebhook(w, shared))) };
     },
     async updateWebhook(req, ctx) {
       const w = applyInput(await owned(ctx, req.id), req.webhook, req.replaceLists);

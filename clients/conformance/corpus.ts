@@ -4,9 +4,9 @@
  * Connect JSON, one file per service, run in the order index.json lists.
  * conformance/README.md describes the format.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { findUp } from "../../runtime/find-up.js";
 
 /** What a case needs from the server: a worker serving echo, or an admin caller. */
 export type Need = "echo" | "admin";
@@ -35,10 +35,8 @@ export interface CorpusFile {
 /** The corpus folder: `dir`, or conformance/corpus found above this module (source or dist). */
 export function corpusDir(dir?: string): string {
   if (dir) return dir;
-  for (let at = dirname(fileURLToPath(import.meta.url)); at !== dirname(at); at = dirname(at)) {
-    const candidate = join(at, "conformance", "corpus");
-    if (existsSync(join(candidate, "index.json"))) return candidate;
-  }
+  const index = findUp(import.meta.url, "conformance/corpus/index.json");
+  if (index) return dirname(index);
   throw new Error("the conformance corpus (conformance/corpus/index.json) is not found above this module; give --corpus DIR");
 }
 

@@ -28,6 +28,7 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { type WebSocket, WebSocketServer } from "ws";
 import { EventSchema, type EventType } from "../../gen/stepq/v1/events_pb.js";
 import { StepService } from "../../gen/stepq/v1/step_service_pb.js";
+import { authorizationOf } from "../http/http-api.js";
 import type { InternalTransport } from "../http/internal-transport.js";
 import { type NameStyle, namesOf, typeNamed } from "./event-names.js";
 
@@ -78,9 +79,7 @@ function refuse(socket: Duplex, status: number, message: string): void {
 
 /** Sends the feed's events to `ws` until it closes or the stream ends. */
 async function pump(ws: WebSocket, req: IncomingMessage, feed: Feed, options: EventsWsOptions, signal: AbortSignal): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://stepq.local");
-  const token = url.searchParams.get("access_token");
-  const authorization = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
+  const authorization = authorizationOf(req, new URL(req.url ?? "/", "http://stepq.local"));
   const uses = new Map<string, number>();
   const flush = () => {
     for (const [name, n] of uses) options.recordUse(`event ${name}`, n).catch(() => undefined);

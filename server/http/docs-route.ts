@@ -5,21 +5,11 @@
  * server it talks to.
  */
 import type { ServerResponse } from "node:http";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { findUp } from "../../runtime/find-up.js";
 import type { HttpRoute } from "./http-api.js";
 import { writeJsonError } from "./json-error.js";
-
-/** docs/<name>, found above this module (source or dist); undefined if not shipped. */
-function findDoc(name: string): string | undefined {
-  for (let at = dirname(fileURLToPath(import.meta.url)); at !== dirname(at); at = dirname(at)) {
-    const path = join(at, "docs", name);
-    if (existsSync(path)) return path;
-  }
-  return undefined;
-}
 
 export function docsRoute(): HttpRoute {
   return {
@@ -27,7 +17,7 @@ export function docsRoute(): HttpRoute {
     path: /^\/docs\/migration\.md$/,
     fail: writeJsonError,
     async handle(call) {
-      const path = findDoc("migration.md");
+      const path = findUp(import.meta.url, "docs/migration.md");
       if (!path) throw new ConnectError("docs/migration.md is not shipped with this server", Code.NotFound);
       const body = readFileSync(path);
       (call.res as ServerResponse).writeHead(200, {

@@ -70,8 +70,11 @@ export interface HttpApiOptions {
   log(err: Error): void;
 }
 
-/** The credentials of `req`: its Authorization header, or (for EventSource, which cannot set one) `?access_token=`. */
-function authorizationOf(req: HttpRequest, url: URL): string | undefined {
+/**
+ * The credentials of `req`: its Authorization header, or (for EventSource and
+ * browser WebSockets, which cannot set one) `?access_token=`.
+ */
+export function authorizationOf(req: HttpRequest, url: URL): string | undefined {
   const header = req.headers.authorization;
   if (header) return header;
   const token = url.searchParams.get("access_token");

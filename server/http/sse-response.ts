@@ -20,8 +20,8 @@ export const RETRY_MS = 1_000;
 export interface SseResponse {
   /** Writes one event; resolves once the socket can take more. */
   send(event: string, data: unknown, id?: string): Promise<void>;
-  /** Writes an event of data alone (`data: <text>`), as OpenAI's streams do; resolves once the socket can take more. */
-  data(text: string): Promise<void>;
+  /** Writes an event of data alone (`data: <text>`, with `id:` when given), as OpenAI's and the old systems' streams do; resolves once the socket can take more. */
+  data(text: string, id?: string): Promise<void>;
   /** Stops the keep-alive comments and ends the response. */
   end(): void;
 }
@@ -45,7 +45,7 @@ export function startSse(response: HttpResponse, keepAliveMs: number): SseRespon
   return {
     // JSON.stringify escapes line breaks, so the data is one line, as the format needs.
     send: (event, data, id) => write(`${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
-    data: (text) => write(`data: ${text}\n\n`),
+    data: (text, id) => write(`${id ? `id: ${id}\n` : ""}data: ${text}\n\n`),
     end() {
       clearInterval(timer);
       if (!res.writableEnded) res.end();

@@ -6,6 +6,7 @@
  */
 import type { Queue } from "../../queue/queue.js";
 import { listWebhooks, readWebhookStates, type WebhookRecord, type WebhookState } from "../../queue/webhooks.js";
+import { cachedFor } from "../cached-read.js";
 
 const REFRESH_MS = 1000;
 
@@ -16,19 +17,13 @@ export interface WebhookDirectory {
 }
 
 export function createWebhookDirectory(queue: Queue): WebhookDirectory {
-  let at = 0;
-  let current: Promise<{ list: WebhookRecord[]; state: (id: string) => WebhookState }> | undefined;
-  const load = () => {
-    if (!current || Date.now() - at > REFRESH_MS) {
-      at = Date.now();
-      current = Promise.all([listWebhooks(queue.redis, queue.keys), readWebhookStates(queue.redis, queue.keys)]).then(([list, state]) => ({ list, state }));
-      current.catch(() => (at = 0)); // a failed read is tried again next time
-    }
-    return current;
-  };
+  const view = cachedFor(REFRESH_MS, async () => {
+    const [list, state] = await Promise.all([listWebhooks(queue.redis, queue.keys), readWebhookStates(queue.redis, queue.keys)]);
+    return { list, state };
+  });
   return {
-    webhooks: async () => (await load()).list,
-    stateOf: async (id) => (await load()).state(id),
-    invalidate: () => (at = 0),
+    webhooks: async () => (await view.get()).list,
+    stateOf: async (id) => (await view.get()).state(id),
+    invalidate: view.invalidate,
   };
 }

@@ -8,7 +8,7 @@
  * its routes (job events pass a route filter), and its job has its labels;
  * a step's progress events are thinned to one per progress_interval_ms.
  */
-import { toJson } from "@bufbuild/protobuf";
+import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { EventSchema, EventType } from "../../gen/stepq/v1/events_pb.js";
 import { eventsAfter, type StreamEvent } from "../../queue/log-entry.js";
 import type { Queue } from "../../queue/queue.js";
@@ -69,9 +69,10 @@ export function startFanOut(queue: Queue, directory: WebhookDirectory, consumer:
   async function deliveriesOf(entry: { id: string; fields: string[] }, webhooks: readonly WebhookRecord[]) {
     const out: { webhook: string; id: string; body: string; eventName: string }[] = [];
     for (const e of eventsAfter(entry.id, entry.fields, undefined)) {
+      let event: JsonValue | undefined; // the event's JSON, made once for all the webhooks that want it
       for (const w of webhooks) {
         if (!(await matches(w, e))) continue;
-        const event = toJson(EventSchema, toEvent(e.cursor, e.time, e.event));
+        event ??= toJson(EventSchema, toEvent(e.cursor, e.time, e.event));
         for (const { name, style } of namesOf(e.event.type, w.legacyNames ? "both" : "new")) {
           const id = `${e.cursor}.${w.id}${style === "legacy" ? ".legacy" : ""}`;
           const body = JSON.stringify({ id, webhook_id: w.id, name, style, type: (event as { type?: string }).type, cursor: e.cursor, event });

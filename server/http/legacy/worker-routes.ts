@@ -92,7 +92,6 @@ async function stream(call: RouteCall, internal: InternalTransport, keepAliveMs:
   const it = messages[Symbol.asyncIterator]();
   const first = await it.next(); // errors (bad id, not found, no key) answer before the stream starts
   const sse = startSse(call.res, keepAliveMs);
-  const send = (data: string, cursor: string) => sse.data(`${data}\nid: ${cursor}`);
   try {
     for (let next = first; !next.done; next = await it.next()) {
       const e = next.value.event;
@@ -101,12 +100,12 @@ async function stream(call: RouteCall, internal: InternalTransport, keepAliveMs:
         const from = cursor === resume.chunk ? resume.skip : 0;
         for (let k = from; k < tokens.length; k++) {
           const t = tokens[k] as (typeof tokens)[number];
-          await send(JSON.stringify({ type: "token", t: t.text, i: t.index }), tokenId(cursor, k, tokens.length));
+          await sse.data(JSON.stringify({ type: "token", t: t.text, i: t.index }), tokenId(cursor, k, tokens.length));
         }
       } else if (e.case === "narration") {
-        await send(JSON.stringify({ type: "narration", human: e.value.text, level: NarrationLevel[e.value.level]?.toLowerCase() ?? "info", job_id: stepId }), e.value.cursor);
+        await sse.data(JSON.stringify({ type: "narration", human: e.value.text, level: NarrationLevel[e.value.level]?.toLowerCase() ?? "info", job_id: stepId }), e.value.cursor);
       } else if (e.case === "stepEnd") {
-        for (const line of endEvents(e.value)) await send(line, e.value.cursor);
+        for (const line of endEvents(e.value)) await sse.data(line, e.value.cursor);
       }
     }
   } catch (e) {
