@@ -44,6 +44,8 @@ export const SCRIPT_NAMES = [
   "purgeStep",
   "settleSteps",
   "streamView",
+  "registerWorker",
+  "queuePosition",
 ] as const;
 
 /** Shared Lua, in library order (later files use earlier ones). */

@@ -39,6 +39,11 @@ const FIXED = {
   limits: "limits",
   /** Pub/sub channel: `<stepId>|<attempt>` of running steps that were cancelled. */
   cancelChannel: "cancel",
+  /**
+   * Pub/sub channel: a route with requirements that no step had before (submitJobs.lua); the
+   * workers that meet them wake up and add it to the routes they claim from.
+   */
+  newRoutes: "new-routes",
   /** Hash: API key id -> the key's record (JSON: name, tenant, roles, times, and the SHA-256 of its secret). */
   apiKeys: "apikeys",
   /** Hash: SHA-256 (hex) of an API key's secret -> the key's id. Secrets themselves are never stored. */
@@ -97,6 +102,12 @@ const DERIVED = {
   delayed: "d:%",
   /** List: wake-up marker of a route; idle workers block on it. */
   wake: "w:%",
+  /**
+   * Sorted set: the live workers claiming from a route (member: worker id), score when its
+   * registration runs out (Redis ms); renewed with each heartbeat (registerWorker.lua). A claim
+   * reads it to leave a step for another worker after it failed on this one.
+   */
+  routeWorkers: "rw:%",
   /** String: a running worker's record (JSON: routes, concurrency, steps in hand, version, times), expiring unless renewed. */
   worker: "worker:%",
   /**

@@ -9,6 +9,7 @@ import { toJsonString } from "@bufbuild/protobuf";
 import { FailurePolicy } from "../gen/stepq/v1/job_pb.js";
 import { type Operation, OperationSchema } from "../gen/stepq/v1/operation_pb.js";
 import { quoted } from "./errors.js";
+import type { Requirements } from "./requirements.js";
 import { bad, checkInt, DAY_MS } from "./field-checks.js";
 import { randomIdSuffix } from "./ids.js";
 import { MAX_TENANT } from "./tenants.js";
@@ -27,6 +28,8 @@ export interface StepInput {
   retry?: { maxAttempts?: number; initialBackoffMs?: number; maxBackoffMs?: number };
   timeoutMs?: number;
   queueTimeoutMs?: number;
+  /** What a worker must have to claim it (queue/requirements.ts). */
+  requirements?: Requirements;
 }
 
 /** A job as a client describes it. */
@@ -78,6 +81,7 @@ export function oneStepJob(input: OneStepInput): JobInput {
         retry: input.retry,
         timeoutMs: input.timeoutMs,
         queueTimeoutMs: input.queueTimeoutMs,
+        requirements: input.requirements,
       },
     ],
     priority: input.priority,
@@ -147,7 +151,7 @@ function findCycle(names: readonly string[], deps: readonly number[][]): string 
   return undefined;
 }
 
-function requestDigest(input: JobInput, ops: readonly Operation[]): string {
+function requestDigest(input: JobInput, ops: readonly Operation[], routes: readonly string[]): string {
   const canonical = JSON.stringify({
     steps: input.steps.map((s, i) => ({
       name: s.name,
@@ -156,6 +160,7 @@ function requestDigest(input: JobInput, ops: readonly Operation[]): string {
       retry: s.retry ?? {},
       timeout: s.timeoutMs ?? 0,
       queueTimeout: s.queueTimeoutMs ?? 0,
+      route: routes[i],
     })),
     priority: input.priority ?? 0,
     policy: input.failurePolicy ?? 0,
@@ -219,7 +224,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   if (cycle) bad(`${paths.job}steps`, `dependency cycle ${cycle}; a job's steps must form a DAG`);
 
   const key = input.idempotencyKey || undefined;
-  const digest = key ? requestDigest(input, ops) : undefined;
+  const digest = key ? requestDigest(input, ops, stepSpecs.map((s) => s.r)) : undefined;
   const only = stepSpecs[0] as StepSpec;
   if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0) {
     const simple: SimpleBody = {

@@ -10,6 +10,7 @@ import { bad, checkInt, DAY_MS } from "./field-checks.js";
 import type { SubmitLimits } from "./limits.js";
 import type { FieldPaths, StepInput } from "./prepare-job.js";
 import { findReferences } from "./references.js";
+import { routeWithRequirements } from "./requirements.js";
 import { routeOf, validateOperation } from "./validate-operation.js";
 import type { Packable } from "../wire/msgpack.js";
 import { encodeOperation } from "../wire/operation-encoding.js";
@@ -93,7 +94,7 @@ export function prepareStep(s: StepInput, i: number, index: ReadonlyMap<string, 
   const spec: StepSpec = {
     n: s.name,
     o: bytes,
-    r: routeOf(op),
+    r: routeWithRequirements(routeOf(op), s.requirements, `${p}requirements.`),
     d: mine.map((d) => d + 1),
     ma: maxAttempts,
     bi: backoffInitial,

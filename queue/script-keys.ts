@@ -35,7 +35,7 @@ const JOB_KEYS = ["job", "log", "outputSeq", "expiries"] as const;
 
 export const SCRIPT_KEYS = {
   submitJobs: { keys: ["seq", "jobIndex", ...EVENTS, "routes", "queueDeadlines", "load", "quotas", "limits", "counts"], derived: ["job", ...ROUTE_KEYS, "idempotency", "submitRate"] },
-  claimSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas", "counts"], derived: [...JOB_KEYS, ...ROUTE_KEYS, "throughput"] },
+  claimSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas", "counts", "routes"], derived: [...JOB_KEYS, ...ROUTE_KEYS, "throughput", "routeWorkers"] },
   extendLeases: { keys: ["leases"], derived: ["job"] },
   appendOutput: { keys: ["leases", "limits", ...EVENTS, ...FINISHING, "load", "counts"], derived: [...JOB_KEYS, ...ROUTE_KEYS, "throughput"] },
   reportProgress: { keys: ["job", "leases", ...EVENTS], derived: ["log"] },
@@ -50,7 +50,9 @@ export const SCRIPT_KEYS = {
   openLog: { keys: ["job"], derived: ["log"] },
   retryStep: { keys: ["job", "dead", ...EVENTS, "queueDeadlines", "load", "counts"], derived: ["log", ...ROUTE_KEYS] },
   purgeStep: { keys: ["job", "dead", "counts"], derived: [] },
-  settleSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas", "counts"], derived: [...JOB_KEYS, ...ROUTE_KEYS, "throughput"] },
+  settleSteps: { keys: ["leases", ...EVENTS, ...FINISHING, "limits", "load", "quotas", "counts", "routes"], derived: [...JOB_KEYS, ...ROUTE_KEYS, "throughput", "routeWorkers"] },
+  queuePosition: { keys: ["job", "limits", "load", "quotas"], derived: ["readyList", "readyZset", "fair"] },
+  registerWorker: { keys: ["workers", "routes"], derived: ["worker", "routeWorkers"] },
   streamView: { keys: ["job"], derived: [] },
 } as const satisfies Record<ScriptName, ScriptKeys>;
 

@@ -11,12 +11,16 @@ export interface Settled {
   steps: ClaimedStep[];
   nextDueAt?: number;
   redisNow: number;
+  /** How many routes the queue has seen (it changes when steps with new requirements arrive). */
+  routeCount: number;
 }
 
 /** What a worker settles: its finished steps (`completions`), and up to `claimMax` replacements to claim. */
 export interface SettleOptions {
   workerId: string;
   routes: readonly string[];
+  /** The worker's tenant filter (ClaimOptions.tenantFilter). */
+  tenantFilter?: string;
   leaseMs: number;
   claimMax: number;
   completions: readonly Completion[];
@@ -30,7 +34,7 @@ export async function settleSteps(
   ctx: LeaseContext,
   opts: SettleOptions,
 ): Promise<Settled> {
-  const args = [opts.workerId, opts.leaseMs, opts.claimMax, encodeCompletions(opts.completions), ...opts.routes];
+  const args = [opts.workerId, opts.leaseMs, opts.claimMax, encodeCompletions(opts.completions), opts.tenantFilter ?? "", ...opts.routes];
   const reply = await leaseScript(ctx, "settleSteps", args, opts.workerId);
   const codes = reply[3] as Buffer;
   const outcomes = opts.completions.map((c, i) => {
@@ -42,5 +46,6 @@ export async function settleSteps(
     steps: decodeClaimed(reply[5] as Buffer, Number(reply[4]), Number(reply[6])),
     nextDueAt: dueAt(reply[2]),
     redisNow: Number(reply[1]),
+    routeCount: Number(reply[7]),
   };
 }

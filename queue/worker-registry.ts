@@ -4,11 +4,14 @@
  * dies leaves the list by itself within its time to live, measured by
  * Redis's clock (no clock skew between hosts). The `workers` set lists the
  * ids; a listing drops the ids whose record has expired. A worker that
- * stops cleanly removes its own.
+ * stops cleanly removes its own. Each heartbeat also renews the worker in the
+ * live-worker set of every route it claims from (`rw:<route>`), which a
+ * claim reads to leave a step that failed on one worker for another
+ * (registerWorker.lua).
  */
 import type { Redis } from "ioredis";
 import type { QueueKeys } from "./keys.js";
-import { redisCall } from "./queue-script.js";
+import { queueScript, redisCall } from "./queue-script.js";
 
 /** What a worker says of itself. */
 export interface WorkerInfo {
@@ -24,6 +27,18 @@ export interface WorkerInfo {
   startedAt: number;
   /** Unix ms of this heartbeat, by the worker's clock. */
   heartbeatAt: number;
+  /** Its engines (absent in records of stepq before capability routing). */
+  engines?: string[];
+  /** "key=value" (--tag). */
+  tags?: string[];
+  /** The memory it advertises, MiB (--memory). */
+  memoryMb?: number;
+  /** The only tenants whose steps it claims (--tenants), by name. */
+  tenants?: string[];
+  /** Tenants whose steps it never claims (--exclude-tenants), by name. */
+  excludedTenants?: string[];
+  /** The routes it claims from now: its routes and the requirement routes it meets. */
+  claimRoutes?: string[];
 }
 
 const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -33,14 +48,20 @@ export function checkWorkerId(id: string): void {
   if (!ID.test(id)) throw new Error(`worker id ${JSON.stringify(id)} must be 1-128 characters of [A-Za-z0-9._:@-] (--worker-id)`);
 }
 
-/** Writes (or renews) worker `info.id`'s record (its id checked by checkWorkerId) for `ttlMs`. */
-export async function heartbeat(redis: Redis, keys: QueueKeys, info: WorkerInfo, ttlMs: number): Promise<void> {
-  await redisCall(() => redis.multi().set(keys.worker(info.id), JSON.stringify(info), "PX", ttlMs).sadd(keys.workers, info.id).exec());
+/**
+ * Writes (or renews) worker `info.id`'s record (its id checked by
+ * checkWorkerId) for `ttlMs`, and its place among the live workers of each
+ * of its claim routes; returns how many routes the queue has seen (a
+ * worker refreshes its requirement routes when that changes).
+ */
+export async function heartbeat(redis: Redis, keys: QueueKeys, info: WorkerInfo, ttlMs: number): Promise<number> {
+  const reply = await queueScript({ redis, keys }, "registerWorker", [info.id, ttlMs, JSON.stringify(info), ...(info.claimRoutes ?? info.routes)]);
+  return Number(reply[1]);
 }
 
-/** Removes worker `id`'s record (it is stopping). */
-export async function unregisterWorker(redis: Redis, keys: QueueKeys, id: string): Promise<void> {
-  await redisCall(() => redis.multi().del(keys.worker(id)).srem(keys.workers, id).exec());
+/** Removes worker `id`'s record and route memberships (it is stopping). */
+export async function unregisterWorker(redis: Redis, keys: QueueKeys, id: string, claimRoutes: readonly string[]): Promise<void> {
+  await queueScript({ redis, keys }, "registerWorker", [id, 0, "", ...claimRoutes]);
 }
 
 /** The workers alive now (their record has not expired), by id; the expired ones leave the set. */
@@ -51,4 +72,9 @@ export async function listWorkers(redis: Redis, keys: QueueKeys): Promise<Worker
   const gone = ids.filter((_, i) => records[i] === null);
   if (gone.length > 0) await redisCall(() => redis.srem(keys.workers, ...gone));
   return records.flatMap((r) => (r === null ? [] : [JSON.parse(r) as WorkerInfo]));
+}
+
+/** Every route steps were ever submitted to (the `routes` set): a worker picks the requirement routes it meets from them. */
+export async function usedRoutes(redis: Redis, keys: QueueKeys): Promise<string[]> {
+  return redisCall(() => redis.smembers(keys.routes));
 }

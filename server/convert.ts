@@ -17,8 +17,9 @@ import {
   type TokenChunk,
   TokenChunkSchema,
 } from "../gen/stepq/v1/output_pb.js";
-import { type Step, type StepError, StepErrorSchema, StepResultSchema, StepSchema, StepState } from "../gen/stepq/v1/step_pb.js";
+import { RequirementsSchema, type Step, type StepError, StepErrorSchema, StepResultSchema, StepSchema, StepState } from "../gen/stepq/v1/step_pb.js";
 import { stepIdOf } from "../queue/ids.js";
+import { hasRequirements, requirementsOf } from "../queue/requirements.js";
 import type { EventFields, LogEntry } from "../queue/log-entry.js";
 import type { JobView } from "../queue/queue.js";
 import type { ErrorRecord, StepRecord } from "../queue/job-record.js";
@@ -111,6 +112,7 @@ export function toStep(job: JobView, index: number, budget: ReplyBudget = replyB
     leaseExpiresAt: ts(job.leaseDeadlines.get(index)),
     timeoutMs: s.timeoutMs,
     queueTimeoutMs: s.queueTimeoutMs,
+    requirements: hasRequirements(s.route) ? create(RequirementsSchema, requirementsOf(s.route)) : undefined,
   });
 }
 

@@ -35,6 +35,7 @@ export function jobRequestToJob(req: SubmitJobRequest): JobInput {
       retry: s.retry,
       timeoutMs: s.timeoutMs,
       queueTimeoutMs: s.queueTimeoutMs,
+      requirements: s.requirements,
     })),
     priority: req.priority,
     failurePolicy: req.failurePolicy,
@@ -44,12 +45,12 @@ export function jobRequestToJob(req: SubmitJobRequest): JobInput {
   };
 }
 
-export function createJobService({ queue, hub, unserved }: ServiceDeps): ServiceImpl<typeof JobService> {
+export function createJobService({ queue, hub, unserved, fleet }: ServiceDeps): ServiceImpl<typeof JobService> {
   return {
     async submitJob(req, ctx) {
       const input = { ...jobRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
       const prepared = queue.prepare(input, jobFieldPaths());
-      await unserved?.(prepared.routes, "steps: ");
+      await unserved?.(prepared.routes, "steps: ", prepared.tenant);
       const result = await queue.submit(prepared);
       if (!result?.job) throw new Error("submit returned no record");
       return { job: toJob(result.job, replyBudget(queue.limits)), deduplicated: result.deduplicated };
@@ -96,7 +97,7 @@ export function createJobService({ queue, hub, unserved }: ServiceDeps): Service
     },
 
     streamJobOutput(req, ctx) {
-      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
+      return connectMessages(StreamJobOutputResponseSchema, jobOutput({ queue, hub, fleet }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
     },
   };
 }

@@ -25,6 +25,7 @@ import { createHttpApi } from "./http/http-api.js";
 import { httpRoutes } from "./http/http-routes.js";
 import { createInternalTransport } from "./http/internal-transport.js";
 import { createUnservedCheck } from "./unserved-routes.js";
+import { createLiveFleet } from "./live-fleet.js";
 import { createDashboardFiles, defaultDashboardDir } from "./dashboard-files.js";
 import { createEventsWs } from "./events/events-ws.js";
 import { createOutputLane } from "./output-lane.js";
@@ -65,7 +66,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   const backend = await openServerBackend(config, log);
   const { redis, queue, hub } = backend;
 
-  const deps = { queue, hub, webhooks: backend.webhooks, unserved: createUnservedCheck(queue, config.unservedRoutes) };
+  const fleet = createLiveFleet(queue);
+  const deps = { queue, hub, fleet, webhooks: backend.webhooks, unserved: createUnservedCheck(fleet, config.unservedRoutes) };
   const slots = createStreamSlots(config.maxStreams);
   const logUnexpected = (err: Error) => log.error("unexpected error in a handler", { error: err, stack: err.stack });
   // A caller that moved the host without saying how to authenticate gets the default for that host.

@@ -10,6 +10,7 @@ import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
 import {
   JobEndSchema,
   type StreamJobOutputRequest,
@@ -37,10 +38,15 @@ import { cursorArg, jobIdArg, stepIdArg } from "./request-args.js";
 import type { StreamHub } from "./stream-hub.js";
 import type { StreamOutlet } from "./stream-outlet.js";
 import { encodeTokenChunkResponse } from "../wire/token-chunk-encoding.js";
+import type { LiveFleet } from "./live-fleet.js";
+import { EVERY_MS, PositionNarrator, TICK, withTicks } from "./queue-position.js";
+import type { Narration } from "../gen/stepq/v1/output_pb.js";
 
 export interface OutputDeps {
   queue: Queue;
   hub: StreamHub;
+  /** The live workers, for queue-position lines (server/queue-position.ts); without it, none are sent. */
+  fleet?: LiveFleet;
 }
 
 export type TokensEntry = Extract<LogEntry, { kind: "tokens" }>;
@@ -56,9 +62,42 @@ export type OutputBatches<M> = AsyncGenerator<OutputItem<M>[]>;
 const JOB_FINAL_EVENTS = new Set<number>([EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.JOB_CANCELLED]);
 const STEP_FINAL_EVENTS = new Set<number>([EventType.STEP_SUCCEEDED, EventType.STEP_FAILED, EventType.STEP_CANCELLED]);
 
-/** Every step's tokens, narration, restarts and ends, then the job's end. */
+/**
+ * The job's log as batches, with TICK between them when `narrator` is set
+ * (the position lines are due); the narrator sees every entry passed.
+ */
+async function* followWithPositions(
+  deps: OutputDeps,
+  job: StreamView,
+  after: string,
+  signal: AbortSignal,
+  outlet: StreamOutlet | undefined,
+  narrator: PositionNarrator | undefined,
+): AsyncGenerator<LogEntry[] | typeof TICK> {
+  const log = followLog(deps.queue, deps.hub, job, after, signal, outlet);
+  if (!narrator) return yield* log;
+  for await (const batch of withTicks(log, EVERY_MS)) {
+    if (batch !== TICK) {
+      for (const e of batch) {
+        if (e.kind === "event") narrator.seen(e.cursor, e.event.stepIndex, e.event.type);
+        else narrator.seen(e.cursor, undefined);
+      }
+    }
+    yield batch;
+  }
+}
+
+/** A position narrator for the queued steps among `indexes` of `job`, when the deps have the fleet. */
+function narratorFor(deps: OutputDeps, job: StreamView, after: string, indexes: readonly number[]): PositionNarrator | undefined {
+  if (!deps.fleet) return undefined;
+  const narrator = new PositionNarrator(deps.queue, deps.fleet, job, after);
+  for (const i of indexes) if (job.steps[i]?.state === StepState.QUEUED) narrator.watch(i);
+  return narrator;
+}
+
+/** Every step's tokens, narration (queue positions included), restarts and ends, then the job's end. */
 export async function* jobOutput(
-  { queue, hub }: OutputDeps,
+  deps: OutputDeps,
   req: StreamJobOutputRequest,
   signal: AbortSignal,
   scope: Scope,
@@ -67,10 +106,18 @@ export async function* jobOutput(
   const jobId = jobIdArg("job_id", req.jobId);
   const after = cursorArg("after_cursor", req.afterCursor);
   const only = stepFilter(jobId, req.stepId);
+  const { queue } = deps;
   let job = await streamViewOrNotFound(queue, scope, jobId, only);
   if (endedBy(job, only, after)) return;
   const out = (event: StreamJobOutputResponse["event"]) => ({ message: create(StreamJobOutputResponseSchema, { event }) });
-  for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
+  const narrator = narratorFor(deps, job, after, only === undefined ? job.steps.map((_, i) => i) : [only]);
+  for await (const batch of followWithPositions(deps, job, after, signal, outlet, narrator)) {
+    if (batch === TICK) {
+      const lines = (await narrator?.lines()) ?? [];
+      const items = lines.filter((n) => only === undefined || n.stepId === stepIdOf(jobId, only)).map((n) => out({ case: "narration", value: n }));
+      if (items.length > 0) yield items;
+      continue;
+    }
     const items: OutputItem<StreamJobOutputResponse>[] = [];
     for (const e of batch) {
       if (only !== undefined && (e.kind === "event" ? e.event.stepIndex : e.stepIndex) !== only) {
@@ -125,6 +172,8 @@ function stepFilter(jobId: string, stepId: string): number | undefined {
 /** How one channel of one step turns its log entries into items. */
 interface ChannelMapper<M> {
   output(e: OutputEntry, job: StreamView): OutputItem<M> | undefined;
+  /** A queue-position line (channels that carry narration). */
+  position?(n: Narration): M;
   restart?(e: EventEntry, job: StreamView): M;
   end(e: EventEntry, job: StreamView): M;
 }
@@ -134,7 +183,7 @@ interface ChannelMapper<M> {
  * last final event (a dead-lettered step may be retried later).
  */
 async function* stepChannel<M>(
-  { queue, hub }: OutputDeps,
+  deps: OutputDeps,
   stepId: string,
   afterCursor: string,
   signal: AbortSignal,
@@ -144,9 +193,17 @@ async function* stepChannel<M>(
 ): OutputBatches<M> {
   const { jobId, index } = stepIdArg("step_id", stepId);
   const after = cursorArg("after_cursor", afterCursor);
+  const { queue } = deps;
   let job = await streamViewOrNotFound(queue, scope, jobId, index);
   if (endedBy(job, index, after)) return;
-  for await (const batch of followLog(queue, hub, job, after, signal, outlet)) {
+  const position = map.position;
+  const narrator = position ? narratorFor(deps, job, after, [index]) : undefined;
+  for await (const batch of followWithPositions(deps, job, after, signal, outlet, narrator)) {
+    if (batch === TICK) {
+      const lines = (await narrator?.lines()) ?? [];
+      if (position && lines.length > 0) yield lines.map((n) => ({ message: position(n) }));
+      continue;
+    }
     const items: OutputItem<M>[] = [];
     for (const e of batch) {
       if (e.kind !== "event") {
@@ -185,7 +242,7 @@ export function stepTokens(
   });
 }
 
-/** One step's narration, then its end. */
+/** One step's narration (queue positions included), then its end. */
 export function stepNarration(
   deps: OutputDeps,
   req: StreamNarrationRequest,
@@ -196,6 +253,7 @@ export function stepNarration(
   const msg = (event: StreamNarrationResponse["event"]) => create(StreamNarrationResponseSchema, { event });
   return stepChannel(deps, req.stepId, req.afterCursor, signal, scope, outlet, {
     output: (e, job) => (e.kind === "narration" ? { message: msg({ case: "narration", value: toNarration(job, e) }) } : undefined),
+    position: (n) => msg({ case: "narration", value: n }),
     end: (e, job) => msg({ case: "end", value: toStepEnd(job, e) }),
   });
 }

@@ -65,6 +65,12 @@ export function createQueueService({ queue }: ServiceDeps): ServiceImpl<typeof Q
             pid: w.pid,
             startedAt: timestampFromMs(w.startedAt),
             lastHeartbeatAt: timestampFromMs(w.heartbeatAt),
+            engines: w.engines ?? [],
+            tags: w.tags ?? [],
+            memoryMb: w.memoryMb ?? 0,
+            tenants: w.tenants ?? [],
+            excludedTenants: w.excludedTenants ?? [],
+            claimRoutes: w.claimRoutes ?? w.routes,
           }),
         ),
       };

@@ -27,6 +27,7 @@ import { jobOrNotFound } from "./follow-log.js";
 import { connectMessages, stepNarration, stepTokens } from "./output-streams.js";
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
 import type { UnservedCheck } from "./unserved-routes.js";
+import type { LiveFleet } from "./live-fleet.js";
 import type { WebhookDeps } from "./webhook-service.js";
 import type { StreamHub } from "./stream-hub.js";
 import { outletFromContext } from "./stream-outlet.js";
@@ -38,6 +39,8 @@ export interface ServiceDeps {
   webhooks?: WebhookDeps;
   /** Refuses steps no live worker serves (--unserved-routes reject); absent: they wait. */
   unserved?: UnservedCheck;
+  /** The live workers, for queue-position narration; absent: none is sent. */
+  fleet?: LiveFleet;
 }
 
 /** The most requests in one SubmitSteps call. */
@@ -50,6 +53,7 @@ export function stepRequestToJob(req: SubmitStepRequest): JobInput {
     retry: req.retry,
     timeoutMs: req.timeoutMs,
     queueTimeoutMs: req.queueTimeoutMs,
+    requirements: req.requirements,
     priority: req.priority,
     idempotencyKey: req.idempotencyKey,
     labels: req.labels,
@@ -63,7 +67,7 @@ function submitted(r: SubmitResult) {
 }
 
 
-export function createStepService({ queue, hub, unserved }: ServiceDeps): ServiceImpl<typeof StepService> {
+export function createStepService({ queue, hub, unserved, fleet }: ServiceDeps): ServiceImpl<typeof StepService> {
   /** Awaits `change`; a NOT_FOUND it raises is replaced by one saying whether the job exists and how many steps it has. */
   async function explainNotFound(change: Promise<void>, scope: Scope, jobId: string, index: number): Promise<void> {
     try {
@@ -87,7 +91,7 @@ export function createStepService({ queue, hub, unserved }: ServiceDeps): Servic
     async submitStep(req, ctx) {
       const input = { ...stepRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
       const prepared = queue.prepare(input, stepFieldPaths());
-      await unserved?.(prepared.routes, "operation: ");
+      await unserved?.(prepared.routes, "operation: ", prepared.tenant);
       const result = await queue.submit(prepared);
       return submitted(result as SubmitResult);
     },
@@ -98,7 +102,7 @@ export function createStepService({ queue, hub, unserved }: ServiceDeps): Servic
       if (n === 0) throw new InvalidArgumentError("requests", "is empty: send 1 to 1000 steps");
       if (n > MAX_BATCH) throw new InvalidArgumentError("requests", `has ${n} steps; at most ${MAX_BATCH} per call`);
       const prepared = req.requests.map((r, i) => queue.prepare({ ...stepRequestToJob(r), tenant }, stepFieldPaths(`requests[${i}].`)));
-      if (unserved) for (const [i, p] of prepared.entries()) await unserved(p.routes, `requests[${i}].operation: `);
+      if (unserved) for (const [i, p] of prepared.entries()) await unserved(p.routes, `requests[${i}].operation: `, p.tenant);
       const results = await queue.submitAll(prepared);
       return { responses: results.map(submitted) };
     },
@@ -144,7 +148,7 @@ export function createStepService({ queue, hub, unserved }: ServiceDeps): Servic
     },
 
     streamNarration(req, ctx) {
-      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
+      return connectMessages(StreamNarrationResponseSchema, stepNarration({ queue, hub, fleet }, req, ctx.signal, scopeOf(ctx.values), outletFromContext(ctx)));
     },
 
     async *watchSteps(req, ctx) {

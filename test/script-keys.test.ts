@@ -10,6 +10,8 @@
  * MONITOR, every key each script call of a workload that runs every script
  * touched was one of its KEYS or of a kind it declares as derived.
  */
+import { queuePosition } from "../queue/queue-position.js";
+import { heartbeat, unregisterWorker } from "../queue/worker-registry.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -113,6 +115,7 @@ describe("the keys a workload touches", () => {
       if (d) await queue.fail(d, { code: 2, message: "dead", retryable: false });
       await queue.purgeStep(dead.jobId, 0);
       const released = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "y" }) })));
+      expect((await queuePosition(queue, released.jobId, 0)).position).toBe(1);
       const [r] = (await queue.claim({ workerId: "w", routes: ["echo"], leaseMs: 60_000, max: 1 })).steps;
       if (r) await queue.release("w", [r]);
       await readStreamView(queue, released.jobId);
@@ -124,6 +127,10 @@ describe("the keys a workload touches", () => {
       await short.sweep();
       await new Promise((res) => setTimeout(res, 30));
       await queue.sweep();
+      // The worker registry: a heartbeat with its claim routes, then leaving.
+      const info = { id: "w", routes: ["echo"], concurrency: 1, stepsInHand: 0, version: "t", host: "h", pid: 1, startedAt: 0, heartbeatAt: 0 };
+      await heartbeat(queue.redis, queue.keys, info, 60_000);
+      await unregisterWorker(queue.redis, queue.keys, "w", ["echo"]);
     } finally {
       feed.disconnect();
       monitor.disconnect();

@@ -89,18 +89,25 @@ describe("token and narration streams", () => {
     expect(end?.usage?.completionTokens).toBe(50);
   });
 
-  it("a follower that subscribes while the step is still queued receives everything once it runs", async () => {
+  it("a follower that subscribes while the step is still queued hears why it waits, then receives everything once it runs", async () => {
     const other = await stack.client.steps.submitStep({ operation: { kind: { case: "infer", value: { model: "nobody-serves-this", prompt: "x" } } } });
-    // Nothing serves that route: the follower waits. Cancel it to end the stream.
+    // Nothing serves that route: the follower is told so (server/queue-position.ts), and waits. Cancel it to end the stream.
     const events: string[] = [];
+    let told: () => void = () => {};
+    const heard = new Promise<void>((r) => (told = r));
     const following = (async () => {
-      for await (const e of stack.client.follow(other.step!.id)) events.push(e.type === "end" ? `end:${e.state}` : e.type);
+      for await (const e of stack.client.follow(other.step!.id)) {
+        events.push(e.type === "end" ? `end:${e.state}` : e.type === "narration" ? `narration:${e.text}` : e.type);
+        told();
+      }
     })();
-    await new Promise((r) => setTimeout(r, 200));
-    expect(events).toEqual([]);
+    await heard;
     await stack.client.cancel(other.step!.id, "test is done");
     await following;
-    expect(events).toEqual([`end:${StepState.CANCELLED}`]);
+    expect(events).toEqual([
+      "narration:1st in line for infer:nobody-serves-this — no live worker serves infer:nobody-serves-this; it waits until one starts",
+      `end:${StepState.CANCELLED}`,
+    ]);
   });
 
   it("StreamJobOutput interleaves tokens and narration, names the step on each message, and ends with JobEnd", async () => {

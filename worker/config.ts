@@ -48,7 +48,16 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
     default: "5s",
     help: "How often the worker renews its record in the worker registry (ListWorkers); a worker that stops renewing leaves the list after three of these.",
   },
-  { flag: "worker-id", env: "STEPQ_WORKER_ID", kind: "string", help: "Worker id in events and logs (default <host>-<pid>-<random>)." },
+  { flag: "worker-id", env: "STEPQ_WORKER_ID", kind: "string", help: "Worker id in events and logs (default <host>-<pid>-<random>); steps name it in only_workers / exclude_workers." },
+  { flag: "tag", env: "STEPQ_TAGS", kind: "list", default: "", help: "Tags this worker has, key=value (e.g. gpu=a100,zone=eu): steps requiring tags go only to workers with all of them." },
+  {
+    flag: "memory",
+    env: "STEPQ_MEMORY",
+    kind: "string",
+    help: "Memory this worker offers, e.g. 80g, 24576m or MiB as a number (default: the machine's RAM; give the GPU's for GPU engines); matched by min_memory_mb.",
+  },
+  { flag: "tenants", env: "STEPQ_TENANTS", kind: "list", default: "", help: "Claim only these tenants' steps (names): a machine dedicated to some customers." },
+  { flag: "exclude-tenants", env: "STEPQ_EXCLUDE_TENANTS", kind: "list", default: "", help: "Never claim these tenants' steps (names)." },
   { flag: "flush", env: "STEPQ_FLUSH", kind: "duration", default: "2ms", help: "Minimum time between two output appends of one step (token batching window)." },
   {
     flag: "prefetch",
@@ -70,6 +79,10 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   heartbeatMs: number;
   workerId?: string;
+  tags: string[];
+  memoryMb?: number;
+  tenants: string[];
+  excludeTenants: string[];
   flushMs: number;
   prefetchMs: number;
   models: string[];
@@ -108,9 +121,22 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     shutdownGraceMs: v["shutdown-grace"] as number,
     heartbeatMs: v.heartbeat as number,
     workerId: v["worker-id"] as string | undefined,
+    tags: v.tag as string[],
+    memoryMb: v.memory === undefined ? undefined : parseMemoryMb(v.memory as string),
+    tenants: v.tenants as string[],
+    excludeTenants: v["exclude-tenants"] as string[],
     flushMs: v.flush as number,
     prefetchMs: v.prefetch as number,
   };
+}
+
+/** "80g", "24576m", "512M" or a bare number of MiB, as MiB; throws naming --memory. */
+export function parseMemoryMb(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([mMgGtT]i?[bB]?)?$/.exec(text.trim());
+  if (!m) throw new Error(`--memory ${JSON.stringify(text)}: give MiB as a number, or a size such as 80g or 512m`);
+  const unit = (m[2] ?? "m")[0]?.toLowerCase();
+  const mb = Number(m[1]) * (unit === "g" ? 1024 : unit === "t" ? 1024 * 1024 : 1);
+  return Math.floor(mb);
 }
 
 export const WORKER_HELP = helpText(

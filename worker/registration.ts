@@ -8,8 +8,11 @@ import { hostname } from "node:os";
 import type { Queue } from "../queue/queue.js";
 import { heartbeat, unregisterWorker, type WorkerInfo } from "../queue/worker-registry.js";
 import { VERSION } from "../runtime/version.js";
+import type { ClaimRoutes } from "./claim-routes.js";
 
 export interface Registration {
+  /** Renews the record now (the claim routes changed). */
+  renew(): void;
   /** Stops renewing and removes the record. */
   stop(): Promise<void>;
 }
@@ -20,6 +23,11 @@ export interface RegistrationInfo {
   concurrency: number;
   /** Steps the worker holds now. */
   stepsInHand(): number;
+  engines: string[];
+  /** Its capabilities, tenant choice and the routes it claims from now. */
+  claimRoutes: ClaimRoutes;
+  /** A heartbeat's reply: how many routes the queue has seen. */
+  routeCount(n: number): void;
 }
 
 /** Registers the worker; resolves once its first record is written. */
@@ -35,15 +43,26 @@ export async function register(queue: Queue, w: RegistrationInfo, everyMs: numbe
     pid: process.pid,
     startedAt,
     heartbeatAt: Date.now(),
+    engines: w.engines,
+    tags: [...w.claimRoutes.capabilities.tags],
+    memoryMb: w.claimRoutes.capabilities.memoryMb,
+    tenants: [...w.claimRoutes.tenants.only],
+    excludedTenants: [...w.claimRoutes.tenants.except],
+    claimRoutes: [...w.claimRoutes.current],
   });
-  const beat = () => heartbeat(queue.redis, queue.keys, info(), 3 * everyMs).catch((e: unknown) => onError(e as Error));
+  const beat = () =>
+    heartbeat(queue.redis, queue.keys, info(), 3 * everyMs).then(
+      (n) => w.routeCount(n),
+      (e: unknown) => onError(e as Error),
+    );
   await beat();
   const timer = setInterval(() => void beat(), everyMs);
   timer.unref();
   return {
+    renew: () => void beat(),
     async stop() {
       clearInterval(timer);
-      await unregisterWorker(queue.redis, queue.keys, w.id).catch(() => {});
+      await unregisterWorker(queue.redis, queue.keys, w.id, w.claimRoutes.current).catch(() => {});
     },
   };
 }

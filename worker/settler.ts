@@ -17,7 +17,10 @@ import type { RunningStep } from "./running-step.js";
 export interface SettlerOptions {
   queue(): Queue;
   workerId: string;
-  routes: readonly string[];
+  /** The routes replacements are claimed from, and the worker's tenant filter (worker/claim-routes.ts). */
+  claimFrom(): { routes: readonly string[]; tenantFilter: string };
+  /** A settle reply's route count (ClaimRoutes.seen). */
+  routeCount(n: number): void;
   leaseMs: number;
   /** Most steps in one call. */
   batchMax(): number;
@@ -72,7 +75,7 @@ export function createSettler(o: SettlerOptions) {
       res = await o.whileUnavailable(() => {
         const call = o.queue().settle({
           workerId: o.workerId,
-          routes: o.routes,
+          ...o.claimFrom(),
           leaseMs: o.leaseMs,
           claimMax: max,
           completions: batch, // a RunningStep has its lease, result and trailing output
@@ -88,7 +91,10 @@ export function createSettler(o: SettlerOptions) {
     // The claimed steps take the reserved slots over at once (no await between).
     o.unreserve(claimMax);
     for (let i = 0; i < batch.length; i++) o.settled(batch[i] as RunningStep, res ? res.outcomes[i] : failure);
-    if (res) o.claimed(res.steps);
+    if (res) {
+      o.claimed(res.steps);
+      o.routeCount(res.routeCount);
+    }
     schedule();
   }
 

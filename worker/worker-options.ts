@@ -33,6 +33,14 @@ export interface WorkerOptions {
   sweepIntervalMs?: number;
   /** How often the worker renews its record in the worker registry (it expires after three of these). Default 5 s. */
   heartbeatMs?: number;
+  /** Its "key=value" tags, matched by steps' Requirements.tags. */
+  tags?: readonly string[];
+  /** The memory it advertises, MiB (Requirements.min_memory_mb). Default: the machine's total memory. */
+  memoryMb?: number;
+  /** The only tenants (names) whose steps it claims. */
+  tenants?: readonly string[];
+  /** Tenants (names) whose steps it never claims. */
+  excludeTenants?: readonly string[];
   logger?: Logger;
 }
 
@@ -60,6 +68,8 @@ export interface Worker {
   readonly id: string;
   /** The routes its engines serve. */
   readonly routes: readonly string[];
+  /** The routes it claims from now: its routes and the routes with requirements it meets. */
+  readonly claimRoutes: readonly string[];
   /** Steps it holds a lease on now (running, claimed ahead, or finishing). */
   readonly running: number;
   on<K extends keyof WorkerEvents>(event: K, fn: Listener<K>): void;

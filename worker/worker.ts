@@ -10,17 +10,19 @@
  * HandBack (leases returned unused), the lease keeper, and shutdown (below).
  */
 import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
+import { hostname, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EventType } from "../gen/stepq/v1/events_pb.js";
 import { coerceError } from "../queue/errors.js";
 import type { ClaimedStep } from "../queue/leases.js";
 import { createQueue, type Queue } from "../queue/queue.js";
 import { startSweeper, type Sweeper } from "../queue/sweeper.js";
-import { followCancellations, waitForWork } from "../queue/worker-signals.js";
+import { baseRoute } from "../queue/requirements.js";
+import { followCancellations, followNewRoutes, waitForWork, wakeWorker } from "../queue/worker-signals.js";
 import { checkWorkerId } from "../queue/worker-registry.js";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import type { Engine, StopSignal } from "./engines/engine.js";
+import { ClaimRoutes } from "./claim-routes.js";
 import { HandBack } from "./hand-back.js";
 import { type LeaseKeeper, startLeaseKeeper } from "./lease-keeper.js";
 import { createPrefetch, type Prefetch } from "./prefetch.js";
@@ -56,6 +58,7 @@ class StepqWorker implements Worker {
   private readonly handBack: HandBack;
   private readonly settler: Settler;
   private readonly routeEngine = new Map<string, Engine>();
+  private readonly claimFrom: ClaimRoutes;
   private readonly stepHost: StepHost;
   private readonly runHost: StepRunHost;
   private connections: WorkerConnections | undefined;
@@ -82,6 +85,10 @@ class StepqWorker implements Worker {
       for (const route of engine.routes()) if (!this.routeEngine.has(route)) this.routeEngine.set(route, engine);
     }
     this.routes = [...this.routeEngine.keys()];
+    this.claimFrom = new ClaimRoutes(
+      { id: this.id, routes: this.routes, tags: options.tags ?? [], memoryMb: options.memoryMb ?? Math.floor(totalmem() / 2 ** 20) },
+      { only: options.tenants ?? [], except: options.excludeTenants ?? [] },
+    );
     this.slots = new StepSlots(this.concurrency);
     const prefetchMs = options.prefetchMs ?? 2;
     this.prefetch = createPrefetch({ concurrency: this.concurrency, horizonMs: prefetchMs, max: Math.max(512, 4 * this.concurrency) });
@@ -99,7 +106,8 @@ class StepqWorker implements Worker {
     this.settler = createSettler({
       queue: q,
       workerId: this.id,
-      routes: this.routes,
+      claimFrom: () => ({ routes: this.claimFrom.current, tenantFilter: this.claimFrom.tenantFilter }),
+      routeCount: (n) => void this.routesSeen(n),
       leaseMs: this.leaseMs,
       // A share of the leases per call, so that calls overlap with this process's work.
       batchMax: () => Math.max(1, Math.ceil(this.capacity() / SETTLE_CALLS)),
@@ -121,7 +129,7 @@ class StepqWorker implements Worker {
     this.runHost = {
       workerId: this.id,
       queue: q,
-      engineFor: (route) => this.routeEngine.get(route),
+      engineFor: (route) => this.routeEngine.get(baseRoute(route)),
       reports: this.reports,
       slotFreed: (ms) => {
         this.slots.active--;
@@ -131,6 +139,10 @@ class StepqWorker implements Worker {
       settle: (r) => this.settler.add(r),
       release: (r) => this.slots.release(r),
     };
+  }
+
+  get claimRoutes(): readonly string[] {
+    return this.claimFrom.current;
   }
 
   get running(): number {
@@ -157,10 +169,24 @@ class StepqWorker implements Worker {
       this.dropStopped();
     });
     const onError = (e: Error) => this.reports.error(e);
+    await this.claimFrom.start(queue);
+    // A step with requirements no step had before: a worker meeting them
+    // wakes (and then claims from the new route).
+    await followNewRoutes(connections.subscriber, queue.keys, (route) => {
+      if (this.claimFrom.accepts(route)) wakeWorker(queue.redis, queue.keys, this.id).catch(onError);
+    });
     this.leaseKeeper = startLeaseKeeper({ queue, leaseMs: this.leaseMs, steps: () => [...this.slots.held.values()], onError, after: () => this.dropStopped() });
     this.sweeper = startSweeper(queue, { intervalMs: this.options.sweepIntervalMs ?? 1000, onError });
     this.started = true;
-    const self = { id: this.id, routes: this.routes, concurrency: this.concurrency, stepsInHand: () => this.slots.held.size };
+    const self = {
+      id: this.id,
+      routes: this.routes,
+      concurrency: this.concurrency,
+      stepsInHand: () => this.slots.held.size,
+      engines: this.options.engines.map((e) => e.name),
+      claimRoutes: this.claimFrom,
+      routeCount: (n: number) => void this.routesSeen(n),
+    };
     this.registration = await register(queue, self, this.options.heartbeatMs ?? 5000, onError);
     await queue.workerEvent(EventType.WORKER_JOINED, this.id, this.routes).catch((e: unknown) => this.reports.error(coerceError(e)));
     this.log.info("started", { routes: this.routes.join(","), concurrency: this.concurrency, leaseMs: this.leaseMs });
@@ -184,12 +210,12 @@ class StepqWorker implements Worker {
         continue;
       }
       try {
-        const { count, waitMs } = await this.claim(free);
+        const { count, waitMs, newRoutes } = await this.claim(free);
         backoff = 100;
-        if (count > 0 || this.stopping) continue;
+        if (count > 0 || newRoutes || this.stopping) continue;
         // Nothing ready: sleep on the routes' markers until a submit (or
         // the next scheduled step) wakes us.
-        await waitForWork((this.connections as WorkerConnections).blocking, this.q().keys, this.routes, waitMs);
+        await waitForWork((this.connections as WorkerConnections).blocking, this.q().keys, this.claimFrom.current, waitMs, this.id);
       } catch (e) {
         if (this.stopping) break;
         this.reports.error(coerceError(e));
@@ -253,17 +279,31 @@ class StepqWorker implements Worker {
     }
   }
 
-  private async claim(max: number): Promise<{ count: number; waitMs: number }> {
+  /** `newRoutes`: the claim routes grew (steps with new requirements it meets): claim again before waiting. */
+  private async claim(max: number): Promise<{ count: number; waitMs: number; newRoutes: boolean }> {
     this.slots.reserved += max;
     let res;
     try {
-      res = await this.q().claim({ workerId: this.id, routes: this.routes, leaseMs: this.leaseMs, max });
+      res = await this.q().claim({ workerId: this.id, routes: this.claimFrom.current, tenantFilter: this.claimFrom.tenantFilter, leaseMs: this.leaseMs, max });
     } finally {
       this.slots.reserved -= max;
     }
     this.launchAll(res.steps);
     const waitMs = res.nextDueAt === undefined ? this.idleBlockMs : Math.max(5, Math.min(this.idleBlockMs, res.nextDueAt - res.redisNow));
-    return { count: res.steps.length, waitMs };
+    return { count: res.steps.length, waitMs, newRoutes: await this.routesSeen(res.routeCount) };
+  }
+
+  /** A reply said how many routes the queue has: reads them again if that changed; true when the claim routes grew. */
+  private async routesSeen(routeCount: number): Promise<boolean> {
+    try {
+      const grew = await this.claimFrom.seen(this.q(), routeCount);
+      // The new routes' live-worker sets learn of this worker now, not at its next heartbeat.
+      if (grew) this.registration?.renew();
+      return grew;
+    } catch (e) {
+      this.reports.error(coerceError(e));
+      return false;
+    }
   }
 
   /** Stops claiming, waits up to `grace` for running steps, hands back the rest, closes. */

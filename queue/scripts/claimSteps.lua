@@ -14,6 +14,7 @@ KEYS[7] limits: size caps hash
 KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
 KEYS[9] quotas: tenants' own quota values hash
 KEYS[10] counts: route counts hash (each route's steps by state, per tenant)
+KEYS[11] routes: set of every route used (its size tells the worker a new one appeared)
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
@@ -22,16 +23,21 @@ Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), their output
 sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
 (K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
-zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+zsets (K.delayed), wake-up markers (K.wake), the routes' live workers
+(K.routeWorkers). Like the KEYS they start with
 the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
 slot. Also throughput buckets (K.throughput).
 (queue/script-keys.ts declares all of this once.)
-ARGV[5..] the routes the worker serves
+ARGV[5] the worker's tenant filter: '', '+<n>,...' (only these tenants) or
+        '-<n>,...' (never these), tenant numbers
+ARGV[6..] the routes the worker claims from
 
-Returns {CODE.OK, Redis time, earliest scheduled time of these routes or
--1, number of claimed steps, their CLAIMED records (see claim.lua), the
-queue's max-operation-bytes (the worker checks each operation against it
-once its references are resolved)}.
+Returns {CODE.OK, Redis time, earliest scheduled time of these routes (or
+when a step left for another worker may be taken after all) or -1, number
+of claimed steps, their CLAIMED records (see claim.lua), the queue's
+max-operation-bytes (the worker checks each operation against it once its
+references are resolved), the number of routes in use (a worker refreshes
+its requirement routes when it changes)}.
 Events: STEP_QUEUED (promoted), STEP_CLAIMED, STEP_FAILED and JOB_* (queue
 timeout).
 ]]
@@ -39,6 +45,6 @@ local workerId = ARGV[2]
 local leaseMs = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])
 local routes = {}
-for i = 5, #ARGV do routes[#routes + 1] = ARGV[i] end
-local count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW)
-return {CODE.OK, NOW, due or -1, count, claimed, count > 0 and limits().operation or 0}
+for i = 6, #ARGV do routes[#routes + 1] = ARGV[i] end
+local count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW, ARGV[5])
+return {CODE.OK, NOW, due or -1, count, claimed, count > 0 and limits().operation or 0, redis.call('SCARD', K.routes)}

@@ -41,6 +41,7 @@ STEP_NOT_FOUND | LEASE_LOST}.
 Events: STEP_RETRYING, or STEP_FAILED then STEP_CANCELLED for the steps it
 takes down and JOB_FAILED.
 ]]
+local PREFER_OTHER_MS = 10000
 local jobId = ARGV[2]
 local idx = tonumber(ARGV[3]) + 1
 local attempt = tonumber(ARGV[4])
@@ -72,6 +73,9 @@ if retryable and used < s.ma then
   -- A backoff under a millisecond queues the step at once (enqueue clears s.nb).
   local retryAt = now + math.floor(delay)
   s.nb = retryAt
+  -- The next attempt prefers another worker claiming from this route, if
+  -- one does, for PREFER_OTHER_MS after it is due (claim.lua).
+  s.av, s.avu = s.wk, retryAt + PREFER_OTHER_MS
   enqueue(jobId, job, idx, now, false)
   emit(jobId, job, idx, EV.STEP_RETRYING, extend(errorFields(err), {'w', s.wk, 'm', 'retry at ' .. int(retryAt)}))
   narrate(jobId, job, idx, attempt, LEVEL.WARN, string.format('attempt %d of %d failed: %s; retrying in %.1f s',

@@ -14,6 +14,7 @@ KEYS[7] limits: size caps hash
 KEYS[8] load: tenant load hash (each tenant's unfinished and running steps)
 KEYS[9] quotas: tenants' own quota values hash
 KEYS[10] counts: route counts hash (each route's steps by state, per tenant)
+KEYS[11] routes: set of every route used (as claimSteps)
 ARGV[1] key prefix
 ARGV[2] worker id
 ARGV[3] lease duration, ms
@@ -27,16 +28,19 @@ Derived keys (named by what the script reads, so not declarable up front):
 records of jobs it reaches (K.job), their logs (K.log), their output
 sequences (K.outputSeq), expiry lists (K.expiries), route ready lists
 (K.readyList), ready zsets (K.readyZset), tenant rotations (K.fair), delayed
-zsets (K.delayed), wake-up markers (K.wake). Like the KEYS they start with
+zsets (K.delayed), wake-up markers (K.wake), the routes' live workers
+(K.routeWorkers). Like the KEYS they start with
 the queue's prefix `stepq:{<queue>}:`, whose hash tag puts them in KEYS[1]'s
 slot. Also throughput buckets (K.throughput).
 (queue/script-keys.ts declares all of this once.)
-ARGV[6..] the routes the worker serves
+ARGV[6] the worker's tenant filter (as claimSteps)
+ARGV[7..] the routes the worker claims from
 
 Returns {CODE.OK, Redis time, earliest scheduled time of these routes or -1,
 one byte per completion: its result code (OUTPUT_TOO_LARGE: the step failed
 instead, see completeOne), number of claimed steps, their CLAIMED records
-(see claim.lua), the queue's max-operation-bytes (as claimSteps)}.
+(see claim.lua), the queue's max-operation-bytes, the number of routes in
+use (both as claimSteps)}.
 Events: as completeStep for each completion, then as claimSteps.
 ]]
 local workerId = ARGV[2]
@@ -44,7 +48,7 @@ local leaseMs = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])
 local blob = ARGV[5]
 local routes = {}
-for i = 6, #ARGV do routes[#routes + 1] = ARGV[i] end
+for i = 7, #ARGV do routes[#routes + 1] = ARGV[i] end
 
 W.worker = workerId
 local codes = {}
@@ -69,5 +73,5 @@ if #blob > 0 then
   end
 end
 local count, claimed, due = 0, '', nil
-if want > 0 then count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW) end
-return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed, count > 0 and limits().operation or 0}
+if want > 0 then count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW, ARGV[6]) end
+return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed, count > 0 and limits().operation or 0, redis.call('SCARD', K.routes)}

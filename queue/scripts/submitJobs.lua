@@ -171,7 +171,12 @@ local routesSeen = {}
 local function route(r)
   if not routesSeen[r] then
     routesSeen[r] = true
-    redis.call('SADD', K.routes, r)
+    -- A route with requirements seen for the first time: the workers that
+    -- meet them learn of it now (worker/claim-routes.ts), not at their next
+    -- heartbeat.
+    if redis.call('SADD', K.routes, r) == 1 and string.find(r, '?', 1, true) then
+      redis.call('PUBLISH', K.newRoutes, r)
+    end
   end
 end
 

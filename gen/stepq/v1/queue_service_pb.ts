@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stepq/v1/queue_service.proto.
  */
 export const file_stepq_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxzdGVwcS92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghzdGVwcS52MSLnAQoKV29ya2VySW5mbxIKCgJpZBgBIAEoCRIOCgZyb3V0ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKA0SFQoNc3RlcHNfaW5faGFuZBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgJEgwKBGhvc3QYBiABKAkSCwoDcGlkGAcgASgNEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfaGVhcnRiZWF0X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIuChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIWCg53aW5kb3dfbWludXRlcxgBIAEoDSKwAQoKUm91dGVTdGF0cxINCgVyb3V0ZRgBIAEoCRIPCgd3YWl0aW5nGAIgASgEEg4KBnF1ZXVlZBgDIAEoBBIRCglzY2hlZHVsZWQYBCABKAQSDwoHcnVubmluZxgFIAEoBBIVCg1kZWFkX2xldHRlcmVkGAYgASgEEhwKFHN1Y2NlZWRlZF9wZXJfc2Vjb25kGAcgASgBEhkKEWZhaWxlZF9wZXJfc2Vjb25kGAggASgBIkMKD1JvdXRlVGhyb3VnaHB1dBINCgVyb3V0ZRgBIAEoCRIRCglzdWNjZWVkZWQYAiABKAQSDgoGZmFpbGVkGAMgASgEImgKEFRocm91Z2hwdXRCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnJvdXRlcxgCIAMoCzIZLnN0ZXBxLnYxLlJvdXRlVGhyb3VnaHB1dCKuAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiQKBnJvdXRlcxgBIAMoCzIULnN0ZXBxLnYxLlJvdXRlU3RhdHMSFgoOYnVja2V0X3NlY29uZHMYAiABKA0SLgoKdGhyb3VnaHB1dBgDIAMoCzIaLnN0ZXBxLnYxLlRocm91Z2hwdXRCdWNrZXQSJwoDbm93GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJMaXN0V29ya2Vyc1JlcXVlc3QiPAoTTGlzdFdvcmtlcnNSZXNwb25zZRIlCgd3b3JrZXJzGAEgAygLMhQuc3RlcHEudjEuV29ya2VySW5mbyIYChZMaXN0TGVnYWN5VXNhZ2VSZXF1ZXN0IqoBCgtMZWdhY3lVc2FnZRIMCgRuYW1lGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEdXNlcxgDIAEoBBIwCgxsYXN0X3VzZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3JlcGxhY2VtZW50GAUgASgJEioKBnN1bnNldBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPwoXTGlzdExlZ2FjeVVzYWdlUmVzcG9uc2USJAoFdXNhZ2UYASADKAsyFS5zdGVwcS52MS5MZWdhY3lVc2FnZTKfAgoMUXVldWVTZXJ2aWNlElkKDUdldFF1ZXVlU3RhdHMSHi5zdGVwcS52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLnN0ZXBxLnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZSIHkAIByPMYARJfCg9MaXN0TGVnYWN5VXNhZ2USIC5zdGVwcS52MS5MaXN0TGVnYWN5VXNhZ2VSZXF1ZXN0GiEuc3RlcHEudjEuTGlzdExlZ2FjeVVzYWdlUmVzcG9uc2UiB5ACAcjzGAESUwoLTGlzdFdvcmtlcnMSHC5zdGVwcS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5zdGVwcS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIgeQAgHI8xgBYgZwcm90bzM", [file_google_protobuf_timestamp, file_stepq_v1_auth]);
+  fileDesc("ChxzdGVwcS92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghzdGVwcS52MSLaAgoKV29ya2VySW5mbxIKCgJpZBgBIAEoCRIOCgZyb3V0ZXMYAiADKAkSEwoLY29uY3VycmVuY3kYAyABKA0SFQoNc3RlcHNfaW5faGFuZBgEIAEoDRIPCgd2ZXJzaW9uGAUgASgJEgwKBGhvc3QYBiABKAkSCwoDcGlkGAcgASgNEi4KCnN0YXJ0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfaGVhcnRiZWF0X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdlbmdpbmVzGAogAygJEgwKBHRhZ3MYCyADKAkSEQoJbWVtb3J5X21iGAwgASgNEg8KB3RlbmFudHMYDSADKAkSGAoQZXhjbHVkZWRfdGVuYW50cxgOIAMoCRIUCgxjbGFpbV9yb3V0ZXMYDyADKAkiLgoUR2V0UXVldWVTdGF0c1JlcXVlc3QSFgoOd2luZG93X21pbnV0ZXMYASABKA0isAEKClJvdXRlU3RhdHMSDQoFcm91dGUYASABKAkSDwoHd2FpdGluZxgCIAEoBBIOCgZxdWV1ZWQYAyABKAQSEQoJc2NoZWR1bGVkGAQgASgEEg8KB3J1bm5pbmcYBSABKAQSFQoNZGVhZF9sZXR0ZXJlZBgGIAEoBBIcChRzdWNjZWVkZWRfcGVyX3NlY29uZBgHIAEoARIZChFmYWlsZWRfcGVyX3NlY29uZBgIIAEoASJDCg9Sb3V0ZVRocm91Z2hwdXQSDQoFcm91dGUYASABKAkSEQoJc3VjY2VlZGVkGAIgASgEEg4KBmZhaWxlZBgDIAEoBCJoChBUaHJvdWdocHV0QnVja2V0EikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZyb3V0ZXMYAiADKAsyGS5zdGVwcS52MS5Sb3V0ZVRocm91Z2hwdXQirgEKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIkCgZyb3V0ZXMYASADKAsyFC5zdGVwcS52MS5Sb3V0ZVN0YXRzEhYKDmJ1Y2tldF9zZWNvbmRzGAIgASgNEi4KCnRocm91Z2hwdXQYAyADKAsyGi5zdGVwcS52MS5UaHJvdWdocHV0QnVja2V0EicKA25vdxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0IjwKE0xpc3RXb3JrZXJzUmVzcG9uc2USJQoHd29ya2VycxgBIAMoCzIULnN0ZXBxLnYxLldvcmtlckluZm8iGAoWTGlzdExlZ2FjeVVzYWdlUmVxdWVzdCKqAQoLTGVnYWN5VXNhZ2USDAoEbmFtZRgBIAEoCRIMCgRraW5kGAIgASgJEgwKBHVzZXMYAyABKAQSMAoMbGFzdF91c2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtyZXBsYWNlbWVudBgFIAEoCRIqCgZzdW5zZXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj8KF0xpc3RMZWdhY3lVc2FnZVJlc3BvbnNlEiQKBXVzYWdlGAEgAygLMhUuc3RlcHEudjEuTGVnYWN5VXNhZ2UynwIKDFF1ZXVlU2VydmljZRJZCg1HZXRRdWV1ZVN0YXRzEh4uc3RlcHEudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaHy5zdGVwcS52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2UiB5ACAcjzGAESXwoPTGlzdExlZ2FjeVVzYWdlEiAuc3RlcHEudjEuTGlzdExlZ2FjeVVzYWdlUmVxdWVzdBohLnN0ZXBxLnYxLkxpc3RMZWdhY3lVc2FnZVJlc3BvbnNlIgeQAgHI8xgBElMKC0xpc3RXb3JrZXJzEhwuc3RlcHEudjEuTGlzdFdvcmtlcnNSZXF1ZXN0Gh0uc3RlcHEudjEuTGlzdFdvcmtlcnNSZXNwb25zZSIHkAIByPMYAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_stepq_v1_auth]);
 
 /**
  * WorkerInfo is one worker as it last reported itself.
@@ -83,6 +83,50 @@ export type WorkerInfo = Message<"stepq.v1.WorkerInfo"> & {
    * @generated from field: google.protobuf.Timestamp last_heartbeat_at = 9;
    */
   lastHeartbeatAt?: Timestamp | undefined;
+
+  /**
+   * engines are the engines it runs: "echo", "llama", "openai".
+   *
+   * @generated from field: repeated string engines = 10;
+   */
+  engines: string[];
+
+  /**
+   * tags are its "key=value" tags (--tag), matched by Requirements.tags.
+   *
+   * @generated from field: repeated string tags = 11;
+   */
+  tags: string[];
+
+  /**
+   * memory_mb is the memory it advertises (--memory), in MiB.
+   *
+   * @generated from field: uint32 memory_mb = 12;
+   */
+  memoryMb: number;
+
+  /**
+   * tenants, when set, are the only tenants whose steps it claims (--tenants).
+   *
+   * @generated from field: repeated string tenants = 13;
+   */
+  tenants: string[];
+
+  /**
+   * excluded_tenants are tenants whose steps it never claims
+   * (--exclude-tenants).
+   *
+   * @generated from field: repeated string excluded_tenants = 14;
+   */
+  excludedTenants: string[];
+
+  /**
+   * claim_routes are the routes it claims from now: its routes, and the
+   * routes with requirements it meets ("infer:qwen?tag=gpu=a100").
+   *
+   * @generated from field: repeated string claim_routes = 15;
+   */
+  claimRoutes: string[];
 };
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stepq/v1/step.proto.
  */
 export const file_stepq_v1_step: GenFile = /*@__PURE__*/
-  fileDesc("ChNzdGVwcS92MS9zdGVwLnByb3RvEghzdGVwcS52MSKtBQoEU3RlcBIKCgJpZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRImCglvcGVyYXRpb24YBCABKAsyEy5zdGVwcS52MS5PcGVyYXRpb24SIgoFc3RhdGUYBSABKA4yEy5zdGVwcS52MS5TdGVwU3RhdGUSDQoFcm91dGUYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSDwoHYXR0ZW1wdBgIIAEoDRIUCgxtYXhfYXR0ZW1wdHMYCSABKA0SEAoIcHJvZ3Jlc3MYCiABKAISGAoQcHJvZ3Jlc3NfbWVzc2FnZRgLIAEoCRISCgpkZXBlbmRzX29uGAwgAygJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxzY2hlZHVsZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBWVycm9yGBEgASgLMhMuc3RlcHEudjEuU3RlcEVycm9yEiMKBmVycm9ycxgSIAMoCzITLnN0ZXBxLnYxLlN0ZXBFcnJvchIkCgZyZXN1bHQYEyABKAsyFC5zdGVwcS52MS5TdGVwUmVzdWx0EhEKCXdvcmtlcl9pZBgUIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp0aW1lb3V0X21zGBYgASgNEhgKEHF1ZXVlX3RpbWVvdXRfbXMYFyABKA0ipAEKCVN0ZXBFcnJvchIlCgRjb2RlGAEgASgOMhcuc3RlcHEudjEuU3RlcEVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SEQoJd29ya2VyX2lkGAQgASgJEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJldHJ5YWJsZRgGIAEoCCKOAQoKU3RlcFJlc3VsdBIMCgR0ZXh0GAEgASgJEicKCmVtYmVkZGluZ3MYAiADKAsyEy5zdGVwcS52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAyABKAsyDy5zdGVwcS52MS5Vc2FnZRIpCgtzdG9wX3JlYXNvbhgEIAEoDjIULnN0ZXBxLnYxLlN0b3BSZWFzb24iGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiKJAQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIeChZ0aW1lX3RvX2ZpcnN0X3Rva2VuX21zGAMgASgNEhMKC2R1cmF0aW9uX21zGAQgASgNEhkKEXRva2Vuc19wZXJfc2Vjb25kGAUgASgCIlcKC1JldHJ5UG9saWN5EhQKDG1heF9hdHRlbXB0cxgBIAEoDRIaChJpbml0aWFsX2JhY2tvZmZfbXMYAiABKA0SFgoObWF4X2JhY2tvZmZfbXMYAyABKA0q0wEKCVN0ZXBTdGF0ZRIaChZTVEVQX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU1RFUF9TVEFURV9XQUlUSU5HEAESFQoRU1RFUF9TVEFURV9RVUVVRUQQAhIYChRTVEVQX1NUQVRFX1NDSEVEVUxFRBADEhYKElNURVBfU1RBVEVfUlVOTklORxAEEhgKFFNURVBfU1RBVEVfU1VDQ0VFREVEEAUSFQoRU1RFUF9TVEFURV9GQUlMRUQQBhIYChRTVEVQX1NUQVRFX0NBTkNFTExFRBAHKvICCg1TdGVwRXJyb3JDb2RlEh8KG1NURVBfRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEiEKHVNURVBfRVJST1JfQ09ERV9FTkdJTkVfRkFJTEVEEAESIQodU1RFUF9FUlJPUl9DT0RFX0xFQVNFX0VYUElSRUQQAhIbChdTVEVQX0VSUk9SX0NPREVfVElNRU9VVBADEiEKHVNURVBfRVJST1JfQ09ERV9RVUVVRV9USU1FT1VUEAQSHQoZU1RFUF9FUlJPUl9DT0RFX0NBTkNFTExFRBAFEiUKIVNURVBfRVJST1JfQ09ERV9ERVBFTkRFTkNZX0ZBSUxFRBAGEiUKIVNURVBfRVJST1JfQ09ERV9JTlZBTElEX09QRVJBVElPThAHEicKI1NURVBfRVJST1JfQ09ERV9PUEVSQVRJT05fVE9PX0xBUkdFEAgSJAogU1RFUF9FUlJPUl9DT0RFX09VVFBVVF9UT09fTEFSR0UQCSqBAQoKU3RvcFJlYXNvbhIbChdTVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF1NUT1BfUkVBU09OX0VORF9PRl9URVhUEAESGgoWU1RPUF9SRUFTT05fTUFYX1RPS0VOUxACEh0KGVNUT1BfUkVBU09OX1NUT1BfU0VRVUVOQ0UQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_stepq_v1_operation]);
+  fileDesc("ChNzdGVwcS92MS9zdGVwLnByb3RvEghzdGVwcS52MSLbBQoEU3RlcBIKCgJpZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRImCglvcGVyYXRpb24YBCABKAsyEy5zdGVwcS52MS5PcGVyYXRpb24SIgoFc3RhdGUYBSABKA4yEy5zdGVwcS52MS5TdGVwU3RhdGUSDQoFcm91dGUYBiABKAkSEAoIcHJpb3JpdHkYByABKAUSDwoHYXR0ZW1wdBgIIAEoDRIUCgxtYXhfYXR0ZW1wdHMYCSABKA0SEAoIcHJvZ3Jlc3MYCiABKAISGAoQcHJvZ3Jlc3NfbWVzc2FnZRgLIAEoCRISCgpkZXBlbmRzX29uGAwgAygJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxzY2hlZHVsZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBWVycm9yGBEgASgLMhMuc3RlcHEudjEuU3RlcEVycm9yEiMKBmVycm9ycxgSIAMoCzITLnN0ZXBxLnYxLlN0ZXBFcnJvchIkCgZyZXN1bHQYEyABKAsyFC5zdGVwcS52MS5TdGVwUmVzdWx0EhEKCXdvcmtlcl9pZBgUIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GBUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp0aW1lb3V0X21zGBYgASgNEhgKEHF1ZXVlX3RpbWVvdXRfbXMYFyABKA0SLAoMcmVxdWlyZW1lbnRzGBggASgLMhYuc3RlcHEudjEuUmVxdWlyZW1lbnRzInIKDFJlcXVpcmVtZW50cxIOCgZtb2RlbHMYASADKAkSDAoEdGFncxgCIAMoCRIVCg1taW5fbWVtb3J5X21iGAMgASgNEhQKDG9ubHlfd29ya2VycxgEIAMoCRIXCg9leGNsdWRlX3dvcmtlcnMYBSADKAkipAEKCVN0ZXBFcnJvchIlCgRjb2RlGAEgASgOMhcuc3RlcHEudjEuU3RlcEVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SEQoJd29ya2VyX2lkGAQgASgJEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJldHJ5YWJsZRgGIAEoCCKOAQoKU3RlcFJlc3VsdBIMCgR0ZXh0GAEgASgJEicKCmVtYmVkZGluZ3MYAiADKAsyEy5zdGVwcS52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAyABKAsyDy5zdGVwcS52MS5Vc2FnZRIpCgtzdG9wX3JlYXNvbhgEIAEoDjIULnN0ZXBxLnYxLlN0b3BSZWFzb24iGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiKJAQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIeChZ0aW1lX3RvX2ZpcnN0X3Rva2VuX21zGAMgASgNEhMKC2R1cmF0aW9uX21zGAQgASgNEhkKEXRva2Vuc19wZXJfc2Vjb25kGAUgASgCIlcKC1JldHJ5UG9saWN5EhQKDG1heF9hdHRlbXB0cxgBIAEoDRIaChJpbml0aWFsX2JhY2tvZmZfbXMYAiABKA0SFgoObWF4X2JhY2tvZmZfbXMYAyABKA0q0wEKCVN0ZXBTdGF0ZRIaChZTVEVQX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU1RFUF9TVEFURV9XQUlUSU5HEAESFQoRU1RFUF9TVEFURV9RVUVVRUQQAhIYChRTVEVQX1NUQVRFX1NDSEVEVUxFRBADEhYKElNURVBfU1RBVEVfUlVOTklORxAEEhgKFFNURVBfU1RBVEVfU1VDQ0VFREVEEAUSFQoRU1RFUF9TVEFURV9GQUlMRUQQBhIYChRTVEVQX1NUQVRFX0NBTkNFTExFRBAHKvICCg1TdGVwRXJyb3JDb2RlEh8KG1NURVBfRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEiEKHVNURVBfRVJST1JfQ09ERV9FTkdJTkVfRkFJTEVEEAESIQodU1RFUF9FUlJPUl9DT0RFX0xFQVNFX0VYUElSRUQQAhIbChdTVEVQX0VSUk9SX0NPREVfVElNRU9VVBADEiEKHVNURVBfRVJST1JfQ09ERV9RVUVVRV9USU1FT1VUEAQSHQoZU1RFUF9FUlJPUl9DT0RFX0NBTkNFTExFRBAFEiUKIVNURVBfRVJST1JfQ09ERV9ERVBFTkRFTkNZX0ZBSUxFRBAGEiUKIVNURVBfRVJST1JfQ09ERV9JTlZBTElEX09QRVJBVElPThAHEicKI1NURVBfRVJST1JfQ09ERV9PUEVSQVRJT05fVE9PX0xBUkdFEAgSJAogU1RFUF9FUlJPUl9DT0RFX09VVFBVVF9UT09fTEFSR0UQCSqBAQoKU3RvcFJlYXNvbhIbChdTVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEhsKF1NUT1BfUkVBU09OX0VORF9PRl9URVhUEAESGgoWU1RPUF9SRUFTT05fTUFYX1RPS0VOUxACEh0KGVNUT1BfUkVBU09OX1NUT1BfU0VRVUVOQ0UQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_stepq_v1_operation]);
 
 /**
  * Step is the unit of work a worker claims and runs: one operation, its state,
@@ -186,6 +186,14 @@ export type Step = Message<"stepq.v1.Step"> & {
    * @generated from field: uint32 queue_timeout_ms = 23;
    */
   queueTimeoutMs: number;
+
+  /**
+   * requirements are what a worker must have to claim the step, as
+   * submitted (also written into route, after a '?').
+   *
+   * @generated from field: stepq.v1.Requirements requirements = 24;
+   */
+  requirements?: Requirements | undefined;
 };
 
 /**
@@ -194,6 +202,62 @@ export type Step = Message<"stepq.v1.Step"> & {
  */
 export const StepSchema: GenMessage<Step> = /*@__PURE__*/
   messageDesc(file_stepq_v1_step, 0);
+
+/**
+ * Requirements restrict which workers may claim a step. A worker claims the
+ * step only if it serves the step's route and meets every field set here.
+ * Steps with the same requirements share a route ("infer:qwen?tag=gpu=a100"),
+ * so claiming stays a pop from a few lists (docs/architecture.md).
+ *
+ * @generated from message stepq.v1.Requirements
+ */
+export type Requirements = Message<"stepq.v1.Requirements"> & {
+  /**
+   * models the worker must also serve (besides the operation's own model),
+   * e.g. a draft model: each names a route model ("qwen2.5-0.5b"), at most 8.
+   *
+   * @generated from field: repeated string models = 1;
+   */
+  models: string[];
+
+  /**
+   * tags the worker must have, each "key=value" (1 to 64 characters of
+   * [A-Za-z0-9._-] each side), e.g. "gpu=a100"; at most 16.
+   *
+   * @generated from field: repeated string tags = 2;
+   */
+  tags: string[];
+
+  /**
+   * min_memory_mb is the least memory (MiB) the worker must advertise
+   * (--memory); 0: any.
+   *
+   * @generated from field: uint32 min_memory_mb = 3;
+   */
+  minMemoryMb: number;
+
+  /**
+   * only_workers, when set, are the only worker ids that may claim it; at
+   * most 16.
+   *
+   * @generated from field: repeated string only_workers = 4;
+   */
+  onlyWorkers: string[];
+
+  /**
+   * exclude_workers are worker ids that must not claim it; at most 16.
+   *
+   * @generated from field: repeated string exclude_workers = 5;
+   */
+  excludeWorkers: string[];
+};
+
+/**
+ * Describes the message stepq.v1.Requirements.
+ * Use `create(RequirementsSchema)` to create a new message.
+ */
+export const RequirementsSchema: GenMessage<Requirements> = /*@__PURE__*/
+  messageDesc(file_stepq_v1_step, 1);
 
 /**
  * StepError describes why an attempt, or the step, did not succeed.
@@ -249,7 +313,7 @@ export type StepError = Message<"stepq.v1.StepError"> & {
  * Use `create(StepErrorSchema)` to create a new message.
  */
 export const StepErrorSchema: GenMessage<StepError> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step, 1);
+  messageDesc(file_stepq_v1_step, 2);
 
 /**
  * StepResult is the output of a succeeded step.
@@ -291,7 +355,7 @@ export type StepResult = Message<"stepq.v1.StepResult"> & {
  * Use `create(StepResultSchema)` to create a new message.
  */
 export const StepResultSchema: GenMessage<StepResult> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step, 2);
+  messageDesc(file_stepq_v1_step, 3);
 
 /**
  * Embedding is one embedding vector.
@@ -312,7 +376,7 @@ export type Embedding = Message<"stepq.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step, 3);
+  messageDesc(file_stepq_v1_step, 4);
 
 /**
  * Usage reports what an attempt consumed.
@@ -362,7 +426,7 @@ export type Usage = Message<"stepq.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step, 4);
+  messageDesc(file_stepq_v1_step, 5);
 
 /**
  * RetryPolicy says how often and how fast a failed step is tried again.
@@ -399,7 +463,7 @@ export type RetryPolicy = Message<"stepq.v1.RetryPolicy"> & {
  * Use `create(RetryPolicySchema)` to create a new message.
  */
 export const RetryPolicySchema: GenMessage<RetryPolicy> = /*@__PURE__*/
-  messageDesc(file_stepq_v1_step, 5);
+  messageDesc(file_stepq_v1_step, 6);
 
 /**
  * StepState is the lifecycle of a step. SUCCEEDED, FAILED and CANCELLED are

@@ -52,20 +52,68 @@ end
 -- running quota; beyond them it waits for a later claim.
 local QUOTA_LOOKAHEAD = 32
 
+-- A worker's tenant filter (--tenants, --exclude-tenants) from its claim
+-- argument: '' (none), '+<n>,<n>...' (only these tenants' steps) or
+-- '-<n>,...' (never these). Returns nil or {allow = {n...}} or
+-- {deny = {[n] = true}, ndeny = count}; tenant numbers as the rotation's
+-- members (strings).
+local function tenantFilter(arg)
+  if arg == nil or arg == '' then return nil end
+  local list = {}
+  for n in string.gmatch(string.sub(arg, 2), '[^,]+') do list[#list + 1] = n end
+  if string.sub(arg, 1, 1) == '+' then return {allow = list} end
+  local deny = {}
+  for _, n in ipairs(list) do deny[n] = true end
+  return {deny = deny, ndeny = #list}
+end
+
+-- The tenants of route r's rotation a claim considers, in turn order (lowest
+-- virtual time first): with an allow list, those of its tenants in the
+-- rotation (one ZSCORE each, so a tenant far back in the rotation is not
+-- missed); otherwise the first one, or QUOTA_LOOKAHEAD when quotas may skip
+-- some, plus as many as the deny list could skip.
+local function turnOrder(r, quotas, filter)
+  local key = K.fair(r)
+  if filter and filter.allow then
+    local list = {}
+    for _, t in ipairs(filter.allow) do
+      local score = redis.call('ZSCORE', key, t)
+      if score then list[#list + 1] = {t, tonumber(score)} end
+    end
+    table.sort(list, function(a, b) return a[2] < b[2] end)
+    local order = {}
+    for i, e in ipairs(list) do order[i] = e[1] end
+    return order
+  end
+  local n = (quotas and QUOTA_LOOKAHEAD or 1) + (filter and filter.ndeny or 0)
+  return redis.call('ZRANGE', key, 0, n - 1)
+end
+
+-- Whether a live worker other than workerId claims from route r now.
+local function otherServes(r, workerId, now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.routeWorkers(r), now, '+inf', 'LIMIT', 0, 2)) do
+    if id ~= workerId then return true end
+  end
+  return false
+end
+
 -- The lane whose turn it is on route r: the lane of the tenant with the
 -- lowest virtual time that is below its running quota (when `quotas`, some
--- tenant may have one), after dropping from the rotation tenants whose lanes turned out empty
--- (their last ready steps were cancelled). Returns the lane, its tenant,
--- its list's head and its zset's first {id, score}; nil when no tenant
--- (among the first QUOTA_LOOKAHEAD) may have a ready step of r now.
-local function laneInTurn(r, quotas)
+-- tenant may have one) and that the worker's tenant `filter` lets it serve,
+-- after dropping from the rotation tenants whose lanes turned out empty
+-- (their last ready steps were cancelled); lanes in `skip` (their head is
+-- left for another worker during this call) are passed over. Returns the
+-- lane, its tenant, its list's head and its zset's first {id, score}; nil
+-- when no tenant (among those turnOrder considers) may have a ready step of
+-- r now.
+local function laneInTurn(r, quotas, filter, skip)
   local key = K.fair(r)
   for _ = 1, 100 do
     local dropped = false
-    for _, t in ipairs(redis.call('ZRANGE', key, 0, quotas and QUOTA_LOOKAHEAD - 1 or 0)) do
+    for _, t in ipairs(turnOrder(r, quotas, filter)) do
       local tn = tonumber(t)
       local cap = quotas and runningQuota(tn) or 0
-      if cap == 0 or loadOf(tn, 'r') < cap then
+      if not (filter and filter.deny and filter.deny[t]) and not skip[laneOf(r, tn)] and (cap == 0 or loadOf(tn, 'r') < cap) then
         local lane = laneOf(r, tn)
         local head = redis.call('LINDEX', K.readyList(lane), 0)
         local z = redis.call('ZRANGE', K.readyZset(lane), 0, 0, 'WITHSCORES')
@@ -98,10 +146,14 @@ end
 -- Returns how many were claimed, their CLAIMED records as one string, and
 -- the earliest scheduled time of these routes (nil when the worker got all
 -- it asked for, or nothing is scheduled).
-local function claimReady(workerId, leaseMs, want, routes, now)
+local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
   local deadline = now + leaseMs
   local count = 0
   local out = {}
+  local filter = tenantFilter(filterArg)
+  -- Lanes whose head this worker leaves for another during this call, and
+  -- when it may take it after all.
+  local skip, skipUntil = {}, nil
   W.worker = workerId
 
   -- The best ready step across the routes: on each route, the head of the
@@ -112,7 +164,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     local bestScore, bestRoute, bestId, fromList, bestTn, bestLane = nil, nil, nil, false, 0, nil
     local quotas = limits().running > 0 or tenantQuotasSet()
     for _, r in ipairs(routes) do
-      local lane, tn, head, z = laneInTurn(r, quotas)
+      local lane, tn, head, z = laneInTurn(r, quotas, filter, skip)
       if head then
         local score = readyScore(0, seqOfJobId(head))
         if not bestScore or score < bestScore then
@@ -167,8 +219,23 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     local job = decodeJob(jobId, raw)
     local s = job.s[idx]
     if not (s and s.q == (fromList and 'l' or 'z')) then return end
+    if s.st == S.QUEUED and s.av == workerId and now < (s.avu or 0) and otherServes(s.r, workerId, now) then
+      -- Its last attempt failed on this worker, and another live worker
+      -- claims from its route: it stays first in line for that one until
+      -- s.avu, then anyone may take it (this worker wakes up by then).
+      local lane = laneOf(s.r, job.tn or 0)
+      if fromList then
+        redis.call('LPUSH', K.readyList(lane), id)
+      else
+        redis.call('ZADD', K.readyZset(lane), int(readyScore(job.p or 0, job.sq)), id)
+      end
+      skip[lane] = true
+      if not skipUntil or s.avu < skipUntil then skipUntil = s.avu end
+      return
+    end
     s.q = nil
     if s.st == S.QUEUED then
+      s.av, s.avu = nil, nil
       if s.qt then redis.call('ZREM', K.queueDeadlines, id) end
       if s.qt and s.rdy and s.rdy + s.qt <= now then
         local why = 'no worker started it within queue_timeout_ms=' .. s.qt
@@ -207,7 +274,8 @@ local function claimReady(workerId, leaseMs, want, routes, now)
     local maybeMore = false
     local r = routes[1]
     -- One read says whether one tenant (or none) has ready steps, and which.
-    local members = #routes == 1 and redis.call('ZRANGE', K.fair(r), 0, 1) or nil
+    -- (A worker with a tenant filter always takes the general path.)
+    local members = #routes == 1 and not filter and redis.call('ZRANGE', K.fair(r), 0, 1) or nil
     local tenants = members and #members or 2
     local lane, tn = r, 0
     if tenants == 1 then
@@ -244,6 +312,8 @@ local function claimReady(workerId, leaseMs, want, routes, now)
           seen[key] = true
         end
         if #ids < n then drained = true break end
+        -- A step left for another worker went back to the head: stop here.
+        if next(skip) then break end
         maybeMore = true
       end
       -- The tenant's lane ran dry: it leaves the rotation (served checks, as
@@ -287,7 +357,7 @@ local function claimReady(workerId, leaseMs, want, routes, now)
 
   -- The next due time matters only to a worker that is about to wait.
   if count == want then return count, table.concat(out), nil end
-  local due = nil
+  local due = skipUntil
   for _, r in ipairs(routes) do
     local first = redis.call('ZRANGE', K.delayed(r), 0, 0, 'WITHSCORES')
     if first[2] then

@@ -14,7 +14,8 @@ never decode or re-encode the rest:
                          expires = finished + retention
   step headers STEP_HDR, one per step: state, where queued (Q_CODE),
                          flags (1 = claiming needs the whole record: the
-                         step has dependencies or a queue timeout),
+                         step has dependencies or a queue timeout, or
+                         should go to another worker than its last, s.av),
                          attempts, lease deadline, started, finished
   step specs   SPEC, one per step, never changed: name, route, operation
                          bytes, timeout ms (0 = none)
@@ -146,7 +147,7 @@ end
 
 -- The flags byte of a step's header.
 local function stepFlags(s)
-  if (s.d and #s.d > 0) or s.qt then return 1 end
+  if (s.d and #s.d > 0) or s.qt or s.av then return 1 end
   return 0
 end
 
