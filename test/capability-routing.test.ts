@@ -9,6 +9,9 @@
  * are refused naming the field; --unserved-routes reject names what each
  * worker lacks.
  */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -24,6 +27,8 @@ import { tenantNumber } from "../queue/tenants.js";
 import { buildServer } from "../server/main.js";
 import { echo, eventually, quiet, useStack } from "./helpers/stack.js";
 
+const exec = promisify(execFile);
+const root = join(import.meta.dirname, "..");
 const stack = await useStack();
 const redis = new Redis(stack.redis.url);
 const queue = createQueue({ redis });
@@ -168,6 +173,32 @@ describe("capability routing", () => {
     expect(await refusal({ tags: Array.from({ length: 17 }, (_, i) => `k${i}=v`) })).toBe("requirements.tags: has 17 entries; at most 16");
     const job = await stack.client.jobs.submitJob({ steps: [{ name: "a", operation: echo(), requirements: { tags: ["x"] } }] }).catch((e: unknown) => ConnectError.from(e));
     expect((job as ConnectError).rawMessage).toMatch(/^steps\[0\]\.requirements\.tags\[0\]: "x" is not a tag/);
+  });
+
+  it("the CLI submits with requirements and refuses a bad size or tag", async () => {
+    const run = async (args: string[]) => {
+      try {
+        const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", join(root, "clients/cli/main.ts"), ...args], { cwd: root, timeout: 60_000 });
+        return { code: 0, stdout, stderr };
+      } catch (e) {
+        const err = e as { code: number; stdout: string; stderr: string };
+        return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+      }
+    };
+    const ok = await run(["submit", "echo", "--server", stack.server.url, "--text", "cli", "--require-tag", "zone=eu,gpu=t4", "--min-memory", "8g", "--json"]);
+    expect(ok.code).toBe(0);
+    const step = JSON.parse(ok.stdout) as { id: string; route: string; requirements: { tags: string[]; minMemoryMb: number } };
+    expect(step.route).toBe("echo?mem=8192;tag=gpu=t4;tag=zone=eu");
+    expect(step.requirements).toEqual({ tags: ["gpu=t4", "zone=eu"], minMemoryMb: 8192 });
+    expect((await stack.client.wait(step.id)).state).toBe(StepState.SUCCEEDED);
+    expect(claims.get(step.id)).toEqual(["gpu-t4"]);
+
+    const size = await run(["submit", "echo", "--server", stack.server.url, "--min-memory", "lots"]);
+    expect(size.code).toBe(2);
+    expect(size.stderr).toContain('--min-memory "lots": give MiB as a number, or a size such as 40g or 512m');
+    const tag = await run(["worker", "--redis-url", stack.redis.url, "--tag", "gpu"]);
+    expect(tag.code).not.toBe(0);
+    expect(tag.stderr).toContain('tag "gpu" must be "key=value", each side 1-64 characters of [A-Za-z0-9._-] (--tag)');
   });
 
   it("--unserved-routes reject names what each worker serving the route lacks", async () => {

@@ -92,9 +92,9 @@ describe("stepq dev", () => {
 
     const queued = await stepq(["submit", "infer", ...server, "--model", "nobody", "--prompt", "x"]);
     const queuedId = queued.stdout.trim();
-    // Following a step nobody serves shows that it waits, until it ends.
+    // Following a step nobody serves shows where it stands and why it waits, until it ends.
     const waiting = startProcess(process.execPath, [...CLI, "follow", ...server, queuedId], {}, root);
-    await waiting.waitFor(/… waiting in the queue for a worker serving infer:nobody/);
+    await waiting.waitFor(/… 1st in line for infer:nobody — no live worker serves infer:nobody; it waits until one starts/);
     await stepq(["cancel", ...server, queuedId, "--reason", "test"]);
     expect(await waiting.exited()).toBe(1);
     const cancelled = await stepq(["cancel", ...server, queuedId, "--reason", "again"]);

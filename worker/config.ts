@@ -2,6 +2,7 @@
  * The worker's settings: flags, environment variables and defaults that
  * work on a laptop (`stepq worker --help` prints this table).
  */
+import { parseMemoryMb } from "../runtime/memory-size.js";
 import { helpText, type OptionSpec, parseOptions, REDIS_OPTIONS, redisCaOption } from "../runtime/options.js";
 
 /** The llama engine's options: models, threads, and where generated models go. */
@@ -128,15 +129,6 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     flushMs: v.flush as number,
     prefetchMs: v.prefetch as number,
   };
-}
-
-/** "80g", "24576m", "512M" or a bare number of MiB, as MiB; throws naming --memory. */
-export function parseMemoryMb(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([mMgGtT]i?[bB]?)?$/.exec(text.trim());
-  if (!m) throw new Error(`--memory ${JSON.stringify(text)}: give MiB as a number, or a size such as 80g or 512m`);
-  const unit = (m[2] ?? "m")[0]?.toLowerCase();
-  const mb = Number(m[1]) * (unit === "g" ? 1024 : unit === "t" ? 1024 * 1024 : 1);
-  return Math.floor(mb);
 }
 
 export const WORKER_HELP = helpText(

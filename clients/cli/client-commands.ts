@@ -4,6 +4,7 @@
  */
 import { type Step, StepState } from "../../gen/stepq/v1/step_pb.js";
 import { JobState } from "../../gen/stepq/v1/job_pb.js";
+import { parseMemoryMb } from "../../runtime/memory-size.js";
 import { type OptionSpec, OptionError } from "../../runtime/options.js";
 import { createStepqClient } from "../node/client.js";
 import { type CommandSpec, type Io, runCommand } from "./command.js";
@@ -53,6 +54,33 @@ export async function finish(io: Io, stepId: string, follow: () => Promise<Step>
   return EXIT.FAILED;
 }
 
+/** What a step requires of the worker that claims it (Requirements). */
+const REQUIREMENT_OPTIONS: OptionSpec[] = [
+  { flag: "require-tag", kind: "list", default: "", help: "Tags the worker must have, key=value (e.g. gpu=a100)." },
+  { flag: "min-memory", kind: "string", help: "Least memory the worker must offer: MiB, or a size such as 40g." },
+  { flag: "require-model", kind: "list", default: "", help: "Other models the worker must also serve (e.g. a draft model)." },
+  { flag: "only-workers", kind: "list", default: "", help: "Only these worker ids may run it." },
+  { flag: "exclude-workers", kind: "list", default: "", help: "These worker ids may not run it." },
+];
+
+function requirementsOf(v: Record<string, unknown>) {
+  let minMemoryMb = 0;
+  if (v["min-memory"] !== undefined) {
+    try {
+      minMemoryMb = parseMemoryMb(v["min-memory"] as string);
+    } catch {
+      throw new OptionError(`--min-memory "${String(v["min-memory"])}": give MiB as a number, or a size such as 40g or 512m`);
+    }
+  }
+  return {
+    tags: v["require-tag"] as string[],
+    minMemoryMb,
+    models: v["require-model"] as string[],
+    onlyWorkers: v["only-workers"] as string[],
+    excludeWorkers: v["exclude-workers"] as string[],
+  };
+}
+
 const SUBMIT_INFER_OPTIONS: OptionSpec[] = [
   ...CONNECTION,
   { flag: "prompt", short: "p", kind: "string", help: "The prompt (required)." },
@@ -66,6 +94,7 @@ const SUBMIT_INFER_OPTIONS: OptionSpec[] = [
   { flag: "priority", kind: "int", default: "0", help: "Priority, -1000 to 1000; higher runs first." },
   { flag: "idempotency-key", kind: "string", help: "Makes a repeated submit return the first step." },
   { flag: "follow", short: "f", kind: "bool", help: "Stream the step's output until it ends." },
+  ...REQUIREMENT_OPTIONS,
   JSON_OUT,
 ];
 
@@ -77,6 +106,7 @@ const SUBMIT_ECHO_OPTIONS: OptionSpec[] = [
   { flag: "fail", kind: "string", help: "Make every attempt fail with this message." },
   { flag: "priority", kind: "int", default: "0", help: "Priority, -1000 to 1000; higher runs first." },
   { flag: "follow", short: "f", kind: "bool", help: "Stream the step's output until it ends." },
+  ...REQUIREMENT_OPTIONS,
   JSON_OUT,
 ];
 
@@ -135,7 +165,7 @@ export const CLIENT_COMMANDS: Record<string, Command> = {
             },
           },
         },
-        { priority: v.priority as number, idempotencyKey: (v["idempotency-key"] as string | undefined) ?? "" },
+        { priority: v.priority as number, idempotencyKey: (v["idempotency-key"] as string | undefined) ?? "", requirements: requirementsOf(v) },
       );
     },
   },
@@ -158,7 +188,7 @@ export const CLIENT_COMMANDS: Record<string, Command> = {
             },
           },
         },
-        { priority: v.priority as number },
+        { priority: v.priority as number, requirements: requirementsOf(v) },
       );
     },
   },

@@ -1,7 +1,8 @@
 /**
  * Following a step on a terminal: tokens to stdout as they arrive,
- * narration to stderr, and a "waiting in the queue" line while nothing has
- * started. Returns the final step so callers can report and exit.
+ * narration to stderr, and while nothing has started, where the step stands
+ * (the server's queue-position lines, "3rd in line for ..."; from a server
+ * without them, a "waiting in the queue" line from polling the step). Returns the final step so callers can report and exit.
  */
 import { NarrationLevel } from "../../gen/stepq/v1/output_pb.js";
 import { type Step, StepState } from "../../gen/stepq/v1/step_pb.js";
@@ -29,16 +30,18 @@ export async function followToTerminal(client: StepqClient, stepId: string, o: T
   const started = Date.now();
   let active = false;
   let waitingShown = false;
+  /** The server sends queue-position lines: no need to poll. */
+  let positioned = false;
   let atLineStart = true;
   const clearWaiting = () => {
     if (waitingShown && o.err.isTTY) o.err.write("\r\x1b[2K");
     waitingShown = false;
   };
   const poll = setInterval(() => {
-    if (active || o.json) return;
+    if (active || positioned || o.json) return;
     client.get(stepId).then(
       (s) => {
-        if (active) return;
+        if (active || positioned) return;
         const secs = Math.round((Date.now() - started) / 1000);
         const what = s.state === StepState.QUEUED ? `waiting in the queue for a worker serving ${s.route}` : stepStateName(s.state);
         if (o.err.isTTY) o.err.write(`\r\x1b[2K… ${what} (${secs}s)`);
@@ -53,6 +56,15 @@ export async function followToTerminal(client: StepqClient, stepId: string, o: T
     for await (const e of client.follow(stepId, { afterCursor: o.afterCursor, signal: o.signal })) {
       if (o.json) {
         o.out.write(`${JSON.stringify(e, (_k, v) => (typeof v === "bigint" ? String(v) : v))}\n`);
+        continue;
+      }
+      if (e.type === "narration" && e.attempt === 0 && !active) {
+        // A queue-side line while the step waits: where it stands.
+        positioned = true;
+        const secs = Math.round((Date.now() - started) / 1000);
+        if (o.err.isTTY) o.err.write(`\r\x1b[2K… ${e.text} (${secs}s)`);
+        else o.err.write(`… ${e.text}\n`);
+        waitingShown = true;
         continue;
       }
       active = true;

@@ -24,7 +24,8 @@ function routeCells(r: RouteStats): string[] {
 }
 
 function workerLine(w: WorkerInfo): string {
-  return `${w.id}  ${w.stepsInHand}/${w.concurrency} in hand  ${w.routes.join(",")}  (stepq ${w.version}, ${w.host} pid ${w.pid})`;
+  const has = [...w.tags, ...(w.memoryMb > 0 ? [`${w.memoryMb} MiB`] : []), ...(w.tenants.length > 0 ? [`only ${w.tenants.join(",")}`] : []), ...(w.excludedTenants.length > 0 ? [`not ${w.excludedTenants.join(",")}`] : [])];
+  return `${w.id}  ${w.stepsInHand}/${w.concurrency} in hand  ${w.routes.join(",")}${has.length > 0 ? `  [${has.join(" ")}]` : ""}  (stepq ${w.version}, ${w.host} pid ${w.pid})`;
 }
 
 function legacyLine(u: LegacyUsage): string {

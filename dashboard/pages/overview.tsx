@@ -71,6 +71,7 @@ export function Overview() {
           <tr>
             <th>worker</th>
             <th>routes</th>
+            <th>has</th>
             <th>steps in hand</th>
             <th>running now</th>
             <th>version</th>
@@ -82,6 +83,7 @@ export function Overview() {
             <tr>
               <td>{w.id}</td>
               <td>{w.routes.join(", ")}</td>
+              <td class="capabilities">{capabilities(w)}</td>
               <td>
                 {w.stepsInHand} / {w.concurrency}
               </td>
@@ -107,4 +109,13 @@ export function Overview() {
       <SubmitForm routes={routes} />
     </section>
   );
+}
+
+/** A worker's tags, memory and tenant choice, in one cell. */
+function capabilities(w: { tags: string[]; memoryMb: number; tenants: string[]; excludedTenants: string[] }): string {
+  const parts = [...w.tags];
+  if (w.memoryMb > 0) parts.push(`${(w.memoryMb / 1024).toFixed(w.memoryMb % 1024 === 0 ? 0 : 1)} GiB`);
+  if (w.tenants.length > 0) parts.push(`only ${w.tenants.join(", ")}`);
+  if (w.excludedTenants.length > 0) parts.push(`not ${w.excludedTenants.join(", ")}`);
+  return parts.join(" · ");
 }
