@@ -50,7 +50,8 @@ describe("chaos", () => {
     const worker = await stack.worker();
     void worker.runForever();
     const queue = stack.server.queue;
-    const step = { name: "main", dependsOn: [], design: "ok" as const, maxAttempts: 3 };
+    // zoned: the step requires the chaos run's tag, but the worker here has no chaos slot id, so its claim is misrouted.
+    const step = { name: "main", dependsOn: [], design: "ok" as const, maxAttempts: 3, zoned: true };
     const echoPlan = { text: "a b", tokenCount: 3, tokenDelayMs: 0, delayMs: 0, failMessage: "", failAttempts: 0, failPermanently: false };
     const plan: PlannedJob[] = [0, 1].map((index) => ({
       index,
@@ -78,7 +79,8 @@ describe("chaos", () => {
     };
 
     const audit = await auditRun(queue, plan, new Map([[0, jobId], [1, "00000000missing0"]]), [gappy]);
-    expect(audit).toMatchObject({ succeeded: 1, lost: 1, completedTwice: 1, streams: { verified: 0, defects: 1 } });
+    expect(audit).toMatchObject({ succeeded: 1, lost: 1, completedTwice: 1, zonedSteps: 2, zonedMisrouted: 1, streams: { verified: 0, defects: 1 } });
+    expect(audit.problems.join("\n")).toMatch(/misrouted: \w+\.0 requires zone=eu but was claimed by /);
     expect(audit.problems.join("\n")).toMatch(/gap: token index 2 arrived in position 1/);
     await worker.stop();
   });

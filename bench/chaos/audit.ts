@@ -12,7 +12,7 @@ import type { EventFields, LogEntry } from "../../queue/log-entry.js";
 import type { JobView, Queue } from "../../queue/queue.js";
 import { isFinalJob, readJobs } from "./await-final.js";
 import type { FollowRecord } from "./follower.js";
-import { expectedText, type PlannedJob } from "./job-plan.js";
+import { expectedText, type PlannedJob, ZONE_TAG } from "./job-plan.js";
 import { checkStream } from "./stream-check.js";
 
 /** What the audit found. */
@@ -45,6 +45,10 @@ export interface AuditResult {
   countsOff: number;
   /** The difference between the succeeded steps in the throughput buckets and those stored. */
   throughputOff: number;
+  /** Steps with requirements (ZONE_TAG). */
+  zonedSteps: number;
+  /** Claims of such a step by a worker without the tag (an odd slot): capability routing broken. */
+  zonedMisrouted: number;
   streams: { followed: number; verified: number; defects: number; unverifiable: number; unfinished: number; reconnects: number };
   /** The first few problems, described (for troubleshooting a failed run). */
   problems: string[];
@@ -95,6 +99,8 @@ export async function auditRun(
     loadLeft: 0,
     countsOff: 0,
     throughputOff: 0,
+    zonedSteps: 0,
+    zonedMisrouted: 0,
     streams: { followed: follows.length, verified: 0, defects: 0, unverifiable: 0, unfinished: 0, reconnects: 0 },
     problems: [],
   };
@@ -118,7 +124,11 @@ export async function auditRun(
     const id = ids[n] as string;
     auditJob(r, job, id, views[n], problem);
     const events = (logs[n] ?? []).flatMap((e) => (e.kind === "event" ? [e.event] : []));
-    job.steps.forEach((_, s) => countStep(r, events.filter((e) => e.stepIndex === s), `${id}.${s}`, problem));
+    job.steps.forEach((planned, s) => {
+      const mine = events.filter((e) => e.stepIndex === s);
+      countStep(r, mine, `${id}.${s}`, problem);
+      if (planned.zoned) auditZoned(r, mine, `${id}.${s}`, problem);
+    });
   });
 
   const viewByPlanIndex = new Map(indexes.map((planIndex, n) => [planIndex, views[n]]));
@@ -185,6 +195,18 @@ function auditJob(r: AuditResult, job: PlannedJob, id: string, view: JobView | u
       problem(`wrong result: step ${id}.${s} returned ${JSON.stringify(text.slice(0, 60))}`);
     }
   });
+}
+
+/** A step that requires ZONE_TAG: every claim of it must be by an even worker slot (`chaos-w<slot>-g<gen>`, cluster.ts). */
+function auditZoned(r: AuditResult, events: readonly EventFields[], stepId: string, problem: Problem): void {
+  r.zonedSteps++;
+  for (const e of events) {
+    if (e.type !== EventType.STEP_CLAIMED) continue;
+    const slot = Number(/^chaos-w(\d+)-g\d+$/.exec(e.workerId ?? "")?.[1]);
+    if (Number.isInteger(slot) && slot % 2 === 0) continue;
+    r.zonedMisrouted++;
+    problem(`misrouted: ${stepId} requires ${ZONE_TAG} but was claimed by ${e.workerId ?? "an unnamed worker"}`);
+  }
 }
 
 /** Adds one step's lifecycle events (from its job's log) to the counts. */

@@ -4,6 +4,7 @@
  * so that a SIGKILL is a real crash. Worker slots can be killed and started
  * again; Redis can be killed and restarted on the same port and data.
  */
+import { ZONE_TAG } from "./job-plan.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type RedisProcess, startRedisProcess } from "../../runtime/redis-process.js";
@@ -48,6 +49,8 @@ export async function startCluster(options: ClusterOptions): Promise<ChaosCluste
     const gen = ++generations[slot]!;
     const args = ["--redis-url", redis.url, "--concurrency", String(options.concurrency), "--lease", `${options.leaseMs}ms`];
     args.push("--shutdown-grace", "1s", "--worker-id", `chaos-w${slot}-g${gen}`);
+    // Even slots have the tag a quarter of the steps require (capability routing; the audit checks who ran them).
+    if (slot % 2 === 0) args.push("--tag", ZONE_TAG);
     workers[slot] = startNodeProcess("worker/main.ts", args, join(logs, `worker-${slot}.log`));
   };
   // A harness that dies (Ctrl-C, a thrown error) must not leave processes behind.

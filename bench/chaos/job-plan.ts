@@ -30,7 +30,12 @@ export interface PlannedStep {
   echo: EchoPlan;
   /** retry.max_attempts: generous for steps meant to succeed, so worker kills cannot use them up. */
   maxAttempts: number;
+  /** Requires a worker tagged ZONE_TAG (capability routing): only the even worker slots have it. */
+  zoned: boolean;
 }
+
+/** The tag the even worker slots have, and a quarter of the steps require. */
+export const ZONE_TAG = "zone=eu";
 
 /** One planned job. */
 export interface PlannedJob {
@@ -102,7 +107,7 @@ function planStep(rng: Prng, name: string, dependsOn: string[]): PlannedStep {
     failPermanently: design === "fatal",
   };
   const maxAttempts = design === "exhaust" ? 2 : failAttempts + KILL_SLACK;
-  return { name, dependsOn, design, echo, maxAttempts };
+  return { name, dependsOn, design, echo, maxAttempts, zoned: rng.chance(0.25) };
 }
 
 /**

@@ -56,6 +56,8 @@ function rows(r: ChaosReport): Row[] {
     { label: "  retried by design", value: r.designedRetries },
     { label: "  tenant load counts left when all were final", value: r.loadLeft, mustBeZero: true },
     { label: "  route state counts off (GetQueueStats)", value: r.countsOff, mustBeZero: true },
+    { label: "  requiring a tag (capability routing)", value: r.zonedSteps, mustBeZero: false },
+    { label: "  claimed by a worker without the tag", value: r.zonedMisrouted, mustBeZero: true },
     { label: "  succeeded steps miscounted in the throughput", value: r.throughputOff, mustBeZero: true },
     { label: "token streams followed", value: r.streams.followed },
     { label: "  verified gap-free and repeat-free", value: r.streams.verified },

@@ -9,7 +9,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { StepqClient } from "../../clients/node/client.js";
 import { FailurePolicy } from "../../gen/stepq/v1/job_pb.js";
-import { type PlannedJob, type PlannedStep, RETRY_BACKOFF } from "./job-plan.js";
+import { type PlannedJob, type PlannedStep, RETRY_BACKOFF, ZONE_TAG } from "./job-plan.js";
 
 /** What submitting went like. */
 export interface SubmitStats {
@@ -42,6 +42,10 @@ function operation(step: PlannedStep) {
   return { kind: { case: "echo" as const, value: step.echo } };
 }
 
+function requirements(step: PlannedStep) {
+  return step.zoned ? { tags: [ZONE_TAG] } : undefined;
+}
+
 function retry(step: PlannedStep) {
   return { maxAttempts: step.maxAttempts, ...RETRY_BACKOFF };
 }
@@ -69,7 +73,7 @@ export async function submitPlan(client: StepqClient, jobs: readonly PlannedJob[
         const first = group[0] as PlannedJob;
         if (first.shape === "dag") {
           const res = await client.jobs.submitJob({
-            steps: first.steps.map((s) => ({ name: s.name, operation: operation(s), dependsOn: s.dependsOn, retry: retry(s) })),
+            steps: first.steps.map((s) => ({ name: s.name, operation: operation(s), dependsOn: s.dependsOn, retry: retry(s), requirements: requirements(s) })),
             idempotencyKey: first.idempotencyKey,
             failurePolicy: FailurePolicy.FAIL_FAST,
           });
@@ -78,7 +82,7 @@ export async function submitPlan(client: StepqClient, jobs: readonly PlannedJob[
         const res = await client.steps.submitSteps({
           requests: group.map((job) => {
             const step = job.steps[0] as PlannedStep;
-            return { operation: operation(step), retry: retry(step), idempotencyKey: job.idempotencyKey };
+            return { operation: operation(step), retry: retry(step), idempotencyKey: job.idempotencyKey, requirements: requirements(step) };
           }),
         });
         return res.responses.map((r) => [r.step?.jobId ?? "", r.deduplicated]);
