@@ -83,6 +83,8 @@ export interface JobRecord {
   expiresAt?: number;
   idempotencyKey?: string;
   labels: Record<string, string>;
+  /** The W3C traceparent of the call that submitted it (stored when tracing is on). */
+  traceparent?: string;
   notBefore?: number;
   /** Whether the job's log exists yet (it is created on first use). */
   hasLog: boolean;
@@ -265,6 +267,7 @@ export function decodeJobRecord(jobId: string, data: Uint8Array): JobRecord {
     expiresAt: optNum(t.x),
     idempotencyKey: typeof t.ik === "string" ? t.ik : undefined,
     labels: labelsOf(list(t.lb).map(str)),
+    traceparent: typeof t.tp === "string" ? t.tp : undefined,
     notBefore: optNum(t.nb),
     hasLog: t.lg === 1,
     finalCursor: typeof t.fc === "string" ? t.fc : undefined,

@@ -41,6 +41,11 @@ export interface JobInput {
   /** Unix ms before which no step starts. */
   notBefore?: number;
   idempotencyKey?: string;
+  /**
+   * The W3C traceparent of the submitting call's span (set by the server when
+   * tracing is on): stored with the job, so the worker's spans continue the trace.
+   */
+  traceparent?: string;
   /** The number of the tenant it belongs to (queue/tenants.ts; set by the server from the caller's key); 0 or absent: the default tenant. */
   tenant?: number;
 }
@@ -120,6 +125,8 @@ export const GENERIC = 2;
 
 const LABEL_KEY = /^[A-Za-z0-9_.\/-]{1,64}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+/** W3C trace context, version 00: a traceparent that does not match is not stored. */
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** Finds a dependency cycle, returned as names "a -> b -> a", or undefined. */
 function findCycle(names: readonly string[], deps: readonly number[][]): string | undefined {
@@ -224,6 +231,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   if (cycle) bad(`${paths.job}steps`, `dependency cycle ${cycle}; a job's steps must form a DAG`);
 
   const key = input.idempotencyKey || undefined;
+  const traceparent = input.traceparent && TRACEPARENT.test(input.traceparent) ? input.traceparent : undefined;
   const digest = key ? requestDigest(input, ops, stepSpecs.map((s) => s.r)) : undefined;
   const only = stepSpecs[0] as StepSpec;
   if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0) {
@@ -238,6 +246,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
       idempotencyKey: key,
       labels: flatLabels,
       failurePolicy,
+      traceparent,
     };
     return {
       kind: SIMPLE,
@@ -252,7 +261,7 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
       simple,
     };
   }
-  const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: flatLabels, s: stepSpecs };
+  const spec: { [key: string]: Packable } = { p: priority, fp: failurePolicy, nb: notBefore, lb: flatLabels, s: stepSpecs, tp: traceparent };
   return { kind: GENERIC, stepCount: steps.length, routes: [...new Set(stepSpecs.map((s) => s.r))], x: randomIdSuffix(), tenant, idempotencyKey: key, digest, retentionMs: limits.retentionMs, body: pack(spec) };
 }
 

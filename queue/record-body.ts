@@ -24,6 +24,8 @@ export interface SimpleBody {
   /** Labels as a flat key, value list. */
   labels: readonly string[];
   failurePolicy: FailurePolicy;
+  /** The submitting call's W3C traceparent (tracing on). */
+  traceparent?: string;
 }
 
 /** msgpack of an empty map. */
@@ -39,6 +41,7 @@ export function encodeSimpleBody(b: SimpleBody): Buffer {
   if (b.idempotencyKey) cold.ik = b.idempotencyKey;
   if (b.labels.length > 0) cold.lb = b.labels;
   if (b.failurePolicy === FailurePolicy.CONTINUE) cold.fp = b.failurePolicy;
+  if (b.traceparent) cold.tp = b.traceparent;
   if (Object.keys(step).length > 0) cold.s = [step];
   const coldBytes = Object.keys(cold).length === 0 ? EMPTY_MAP : pack(cold);
   const nameLen = Buffer.byteLength(b.name);

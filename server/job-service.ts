@@ -2,6 +2,7 @@
  * JobService: jobs as DAGs of steps. Handlers validate, call the queue and
  * convert; errors are mapped to Connect codes by the error interceptor.
  */
+import { activeTraceparent } from "../runtime/tracing.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -48,7 +49,7 @@ export function jobRequestToJob(req: SubmitJobRequest): JobInput {
 export function createJobService({ queue, hub, unserved, fleet }: ServiceDeps): ServiceImpl<typeof JobService> {
   return {
     async submitJob(req, ctx) {
-      const input = { ...jobRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
+      const input = { ...jobRequestToJob(req), tenant: scopeOf(ctx.values).tenant, traceparent: activeTraceparent() };
       const prepared = queue.prepare(input, jobFieldPaths());
       await unserved?.(prepared.routes, "steps: ", prepared.tenant);
       const result = await queue.submit(prepared);

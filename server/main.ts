@@ -8,6 +8,8 @@ import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import { isMainModule } from "../runtime/main-module.js";
+import { startTracing, tracingOn } from "../runtime/tracing.js";
+import { traceInterceptor } from "./trace-interceptor.js";
 import { VERSION } from "../runtime/version.js";
 import { OptionError } from "../runtime/options.js";
 import type { Queue } from "../queue/queue.js";
@@ -73,7 +75,8 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   // A caller that moved the host without saying how to authenticate gets the default for that host.
   const authMode = options.auth ?? (isLoopback(config.host) ? "off" : "required");
   const auth = authMode === "required" ? startApiKeyAuth(redis, config.redisUrl, queue.keys, backend.onRedisError, config.redisCa) : undefined;
-  const interceptors = [...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
+  // Tracing first, so refused calls are traced too; none when tracing is off (runtime/tracing.ts).
+  const interceptors = [...(tracingOn() ? [traceInterceptor()] : []), ...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
@@ -148,6 +151,7 @@ export async function runServerCommand(argv: readonly string[]): Promise<number>
     process.stdout.write(SERVER_HELP);
     return 0;
   }
+  const tracing = await startTracing("stepq-server");
   const server = await buildServer(config);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -155,6 +159,7 @@ export async function runServerCommand(argv: readonly string[]): Promise<number>
     process.once("SIGTERM", stop);
   });
   await server.close();
+  await tracing?.shutdown();
   return 0;
 }
 

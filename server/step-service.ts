@@ -28,6 +28,7 @@ import { connectMessages, stepNarration, stepTokens } from "./output-streams.js"
 import { cursorArg, enumArg, jobIdArg, pageSizeArg, reasonArg, stepIdArg } from "./request-args.js";
 import type { UnservedCheck } from "./unserved-routes.js";
 import type { LiveFleet } from "./live-fleet.js";
+import { activeTraceparent } from "../runtime/tracing.js";
 import type { WebhookDeps } from "./webhook-service.js";
 import type { StreamHub } from "./stream-hub.js";
 import { outletFromContext } from "./stream-outlet.js";
@@ -89,7 +90,7 @@ export function createStepService({ queue, hub, unserved, fleet }: ServiceDeps):
 
   return {
     async submitStep(req, ctx) {
-      const input = { ...stepRequestToJob(req), tenant: scopeOf(ctx.values).tenant };
+      const input = { ...stepRequestToJob(req), tenant: scopeOf(ctx.values).tenant, traceparent: activeTraceparent() };
       const prepared = queue.prepare(input, stepFieldPaths());
       await unserved?.(prepared.routes, "operation: ", prepared.tenant);
       const result = await queue.submit(prepared);
@@ -101,7 +102,8 @@ export function createStepService({ queue, hub, unserved, fleet }: ServiceDeps):
       const n = req.requests.length;
       if (n === 0) throw new InvalidArgumentError("requests", "is empty: send 1 to 1000 steps");
       if (n > MAX_BATCH) throw new InvalidArgumentError("requests", `has ${n} steps; at most ${MAX_BATCH} per call`);
-      const prepared = req.requests.map((r, i) => queue.prepare({ ...stepRequestToJob(r), tenant }, stepFieldPaths(`requests[${i}].`)));
+      const traceparent = activeTraceparent();
+      const prepared = req.requests.map((r, i) => queue.prepare({ ...stepRequestToJob(r), tenant, traceparent }, stepFieldPaths(`requests[${i}].`)));
       if (unserved) for (const [i, p] of prepared.entries()) await unserved(p.routes, `requests[${i}].operation: `, p.tenant);
       const results = await queue.submitAll(prepared);
       return { responses: results.map(submitted) };

@@ -4,6 +4,7 @@
  */
 import { isMainModule } from "../runtime/main-module.js";
 import { OptionError } from "../runtime/options.js";
+import { startTracing } from "../runtime/tracing.js";
 import { WORKER_HELP, workerConfig } from "./config.js";
 import { buildEngines } from "./engines/index.js";
 import { createWorker } from "./worker.js";
@@ -26,6 +27,7 @@ export async function runWorkerCommand(argv: readonly string[]): Promise<number>
     }
     throw e;
   }
+  const tracing = await startTracing("stepq-worker");
   const worker = createWorker({ ...config, engines });
   let signals = 0;
   const onSignal = () => {
@@ -37,6 +39,7 @@ export async function runWorkerCommand(argv: readonly string[]): Promise<number>
   process.on("SIGTERM", onSignal);
   await worker.runForever();
   await worker.stop();
+  await tracing?.shutdown();
   return 0;
 }
 

@@ -12,6 +12,8 @@ import { lostLeaseKind, type RunningStep } from "./running-step.js";
 import { StepFailure } from "./step-failure.js";
 import { attemptErrorOf, resultOf } from "./step-outcome.js";
 import { whileUnavailable } from "./while-unavailable.js";
+import { StepTrace } from "./step-trace.js";
+import { tracingOn } from "../runtime/tracing.js";
 import type { WorkerReports } from "./worker-reports.js";
 
 export interface StepRunHost {
@@ -31,6 +33,7 @@ export interface StepRunHost {
 export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> {
   const { step } = r;
   const engine = host.engineFor(step.route);
+  if (tracingOn()) r.trace = await StepTrace.start(host.queue(), step, host.workerId);
   r.startedAt = Date.now();
   const t0 = performance.now();
   const timeout = step.timeoutMs > 0 ? setTimeout(() => r.stop({ kind: "timeout", timeoutMs: step.timeoutMs }), step.timeoutMs) : undefined;
@@ -39,11 +42,13 @@ export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> 
   try {
     if (!engine) throw new StepFailure(StepErrorCode.INVALID_OPERATION, `worker ${host.workerId} has no engine for route ${step.route}`, false);
     if (step.tooLarge) throw new StepFailure(StepErrorCode.OPERATION_TOO_LARGE, step.tooLarge, false);
+    r.trace?.engineStarted(engine.name);
     result = await engine.run(step, r);
   } catch (e) {
     failure = coerceError(e);
   } finally {
     if (timeout) clearTimeout(timeout);
+    r.trace?.engineEnded(failure);
   }
   // The slot is free for the next step; this one keeps its lease until it is completed.
   host.slotFreed(performance.now() - t0);
@@ -57,6 +62,7 @@ export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> 
   // Shutdown: stop() hands the lease back in one batch.
   if (stop?.kind === "cancelled" || stop?.kind === "lease-lost" || stop?.kind === "too-large" || stop?.kind === "shutdown") {
     if (stop.kind !== "shutdown") host.reports.abandoned(r, stop.kind);
+    r.trace?.ended(stop.kind === "shutdown" ? "released" : `abandoned: ${stop.kind}`);
     host.release(r);
     return;
   }
@@ -70,9 +76,11 @@ export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> 
   try {
     const res = await whileUnavailable(() => host.queue().fail(step, error, r.trailing), r.deadline);
     host.reports.listeners.emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
+    r.trace?.ended(res.retryAt ? "retrying" : "failed", error);
   } catch (e) {
     if (e instanceof LeaseLostError) host.reports.abandoned(r, lostLeaseKind(e));
     else host.reports.error(coerceError(e)); // Redis stayed away past the lease: recovery will requeue the step
+    r.trace?.ended(e instanceof LeaseLostError ? `abandoned: ${lostLeaseKind(e)}` : "unreported", error);
   }
   host.release(r);
 }

@@ -7,6 +7,7 @@
  * may use are created only when the engine first touches them (most no-op
  * and short steps never stream or look at the signal).
  */
+import type { StepTrace } from "./step-trace.js";
 import { NarrationLevel } from "../gen/stepq/v1/output_pb.js";
 import { isRedisTransient, LeaseLostError, OutputTooLargeError, StepCancelledError } from "../queue/errors.js";
 import type { ClaimedStep, OutputBatch } from "../queue/leases.js";
@@ -50,6 +51,8 @@ export class RunningStep implements EngineContext {
   result: Uint8Array | undefined;
   /** Output written with the completion. */
   trailing: OutputBatch = NO_OUTPUT;
+  /** Its spans, when tracing is on (worker/step-trace.ts). */
+  trace: StepTrace | undefined;
   private controller: AbortController | undefined;
   private buffer: OutputBuffer | undefined;
   private stepLog: Logger | undefined;
@@ -87,6 +90,7 @@ export class RunningStep implements EngineContext {
   }
 
   token(text: string): void {
+    this.trace?.firstToken();
     this.output().token(text);
   }
 

@@ -11,6 +11,7 @@ import type { WorkerReports } from "./worker-reports.js";
 /** Reports step `r` settled, completed (`err` undefined) or not, after `release` let go of it. */
 export function settled(r: RunningStep, err: Error | undefined, release: (r: RunningStep) => void, reports: WorkerReports): void {
   release(r);
+  r.trace?.ended(err ? (err instanceof LeaseLostError ? `abandoned: ${lostLeaseKind(err)}` : "unreported") : "succeeded", err);
   if (!err) {
     if (reports.listeners.has("step:completed")) {
       reports.listeners.emit("step:completed", { stepId: r.step.stepId, attempt: r.step.attempt, durationMs: Date.now() - r.startedAt });

@@ -6,6 +6,7 @@
  *   const step = await stepq.submit({ kind: { case: "infer", value: { model: "tiny", prompt: "Hi" } } });
  *   for await (const e of stepq.follow(step.id)) if (e.type === "tokens") process.stdout.write(e.tokens.map((t) => t.text).join(""));
  */
+import { context, propagation } from "@opentelemetry/api";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { JobService } from "../../gen/stepq/v1/job_service_pb.js";
@@ -16,6 +17,11 @@ import { type FollowEvent, type FollowOptions, followJob, followStep, type JobFo
 import { createOutputReader, type OpenJobOutput } from "./output-reader.js";
 
 export type { FollowEvent, FollowOptions, JobFollowEvent };
+
+const withTraceContext: Interceptor = (next) => (req) => {
+  propagation.inject(context.active(), req.header, { set: (h: Headers, k: string, v: string) => h.set(k, v) });
+  return next(req);
+};
 
 export interface StepqClientOptions {
   /** Server URL, e.g. http://127.0.0.1:8080. */
@@ -50,7 +56,9 @@ function httpVersionOf(options: StepqClientOptions): "1.1" | "2" {
 export function createTransport(options: StepqClientOptions, sessions?: Http2SessionManager): Transport {
   if (options.transport) return options.transport;
   const protocol = options.protocol ?? "connect";
-  const interceptors: Interceptor[] = options.apiKey ? [withApiKey(options.apiKey)] : [];
+  // The caller's trace context (W3C traceparent) goes with every call when the
+  // application runs OpenTelemetry; without it, the API's propagator does nothing.
+  const interceptors: Interceptor[] = [withTraceContext, ...(options.apiKey ? [withApiKey(options.apiKey)] : [])];
   const { baseUrl } = options;
   if (protocol === "grpc") return createGrpcTransport({ baseUrl, sessionManager: sessions, interceptors, nodeOptions: caOptions(options) });
   const httpVersion = httpVersionOf(options);

@@ -214,6 +214,7 @@ for i, spec in ipairs(specs) do
       if spec.p ~= 0 then job.p = spec.p end
       if spec.fp ~= POLICY.FAIL_FAST then job.fp = spec.fp end
       if #spec.lb > 0 then job.lb = spec.lb end
+      if spec.tp then job.tp = spec.tp end
       for j, st in ipairs(spec.s) do
         local s = {n = st.n, o = st.o, r = st.r, ma = st.ma, bi = st.bi, bm = st.bm, a = 0, st = S.WAITING, nb = spec.nb}
         if #st.d > 0 then
