@@ -9,6 +9,8 @@ import { QueueService } from "../gen/stepq/v1/queue_service_pb.js";
 import { TenantService } from "../gen/stepq/v1/tenant_service_pb.js";
 import { KeyService } from "../gen/stepq/v1/key_service_pb.js";
 import { StepService } from "../gen/stepq/v1/step_service_pb.js";
+import { WebhookService } from "../gen/stepq/v1/webhook_service_pb.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
 
 /** One RPC and what the generators need to know about it. */
 export interface FuzzMethod {
@@ -23,7 +25,7 @@ export interface FuzzMethod {
 }
 
 /** The services the fuzzer covers. */
-export const FUZZ_SERVICES: readonly DescService[] = [StepService, JobService, KeyService, TenantService, QueueService];
+export const FUZZ_SERVICES: readonly DescService[] = [StepService, JobService, KeyService, TenantService, QueueService, WebhookService, Health];
 
 /** Every method of `services`. */
 export function listFuzzMethods(services: readonly DescService[] = FUZZ_SERVICES): FuzzMethod[] {

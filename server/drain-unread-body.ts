@@ -72,10 +72,14 @@ export function drainUnreadBody(req: IncomingMessage, res: ServerResponse): void
         if (!message.complete) socket.destroy();
       }, LINGER_MS);
       linger.unref();
-      socket.once("close", () => clearTimeout(linger));
-      // The parser ends a dropped body too ('end' once it is complete).
+      const onClose = () => clearTimeout(linger);
+      socket.once("close", onClose);
+      // The parser ends a dropped body too ('end' once it is complete). The
+      // socket outlives the request on a keep-alive connection: its close
+      // listener goes too, or every such request would leave one behind.
       message.once("end", () => {
         clearTimeout(linger);
+        socket.removeListener("close", onClose);
         socket.destroySoon = destroySoon;
         if (closeWhenIn) socket.destroySoon();
       });

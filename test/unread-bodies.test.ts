@@ -90,3 +90,31 @@ describe("a body the server does not read to the end, on a kept-alive HTTP/1.1 c
     expect(next.status).toBe(404);
   });
 });
+
+describe("a kept-alive connection serving many requests answered at once", () => {
+  // /livez is answered before its (empty) body has ended: each such answer used to leave a close listener on the socket.
+  it("leaves no listener behind per request (no MaxListenersExceededWarning after 40 GETs of /livez on one socket)", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    const sockets = new Set<unknown>();
+    try {
+      for (let i = 0; i < 40; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = http.get({ hostname: url.hostname, port: url.port, path: "/livez", agent }, (res) => {
+            sockets.add(res.socket);
+            res.resume();
+            res.on("end", () => resolve());
+          });
+          req.on("error", reject);
+        });
+      }
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(sockets.size).toBe(1);
+    expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+  });
+});
