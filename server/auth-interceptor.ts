@@ -10,7 +10,7 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { ApiKey } from "../queue/api-keys.js";
 import type { KeyCache } from "./key-cache.js";
-import { requiredRole, roleFromName, roleGrants, roleName } from "./required-role.js";
+import { isPublic, requiredRole, roleFromName, roleGrants, roleName } from "./required-role.js";
 
 /** The key a call was made with (undefined when the server does not require keys). */
 export const CALLER_KEY = createContextKey<ApiKey | undefined>(undefined, { description: "the caller's API key" });
@@ -19,8 +19,7 @@ const BEARER = /^Bearer +([!-~]+) *$/i;
 
 export function createAuthInterceptor(cache: KeyCache): Interceptor {
   return (next) => async (req) => {
-    // gRPC's health protocol is for probes, which hold no key; it tells only whether the server serves.
-    if (req.service.typeName === "grpc.health.v1.Health") return next(req);
+    if (isPublic(req.method)) return next(req);
     const needed = requiredRole(req.method);
     const header = req.header.get("authorization");
     if (header === null || header === "") {

@@ -7,6 +7,20 @@
 import { type DescMethod, getOption } from "@bufbuild/protobuf";
 import { Role, required_role } from "../gen/stepq/v1/auth_pb.js";
 
+/**
+ * Services every caller may use without a key: gRPC's health protocol is
+ * for probes, which hold none, and says only whether the server serves.
+ * Every other RPC, of any contract, needs a key when the server requires
+ * keys (a method of stepq.v1 declares which role; any other needs one of
+ * any role).
+ */
+const PUBLIC_SERVICES: ReadonlySet<string> = new Set(["grpc.health.v1.Health"]);
+
+/** Whether `method` needs no key. */
+export function isPublic(method: DescMethod): boolean {
+  return PUBLIC_SERVICES.has(method.parent.typeName);
+}
+
 /** The role `method` declares (ROLE_UNSPECIFIED for a method of another contract, e.g. gRPC health). */
 export function requiredRole(method: DescMethod): Role {
   return getOption(method, required_role);

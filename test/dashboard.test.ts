@@ -125,6 +125,8 @@ describe("the dashboard", () => {
     await page.locator(`tr[data-step="${step.id}"] .badge.succeeded`).waitFor();
     await page.locator('p.follow-state[data-ended="succeeded"]').waitFor();
     expect(await page.locator("pre.tokens").textContent()).toBe("again again again ");
+    // Its one allowed attempt was used: the second is said to be a retry, not "attempt 2 of 1".
+    await expect.poll(() => page.locator(`tr[data-step="${step.id}"]`).textContent()).toContain("attempt 2 (all 1 used, then retried from the dead letters)");
     await close(page);
   });
 

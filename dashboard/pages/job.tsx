@@ -9,6 +9,7 @@ import { Dag } from "../components/dag.js";
 import { LiveOutput } from "../components/live-output.js";
 import { JobBadge, StepBadge } from "../components/state-badge.js";
 import { StepActions } from "../components/step-actions.js";
+import { attemptsText } from "../components/attempts.js";
 import { usePoll } from "../use-poll.js";
 
 export function Job({ jobId }: { jobId: string }) {
@@ -63,7 +64,7 @@ export function Job({ jobId }: { jobId: string }) {
               </td>
               <td>{s.route}</td>
               <td>
-                attempt {s.attempt} of {s.maxAttempts}
+                {attemptsText(s.attempt, s.maxAttempts)}
                 {s.errors.map((e) => (
                   <div class="step-error">
                     #{e.attempt}: {e.message}

@@ -63,7 +63,11 @@ export function Overview() {
         </tbody>
       </table>
       <h2>Finished per second, last 5 minutes</h2>
-      <ThroughputChart buckets={stats.value?.throughput ?? []} bucketSeconds={stats.value?.bucketSeconds ?? 10} />
+      <ThroughputChart
+        buckets={stats.value?.throughput ?? []}
+        bucketSeconds={stats.value?.bucketSeconds ?? 10}
+        now={Number(stats.value?.now?.seconds ?? BigInt(Math.floor(Date.now() / 1000)))}
+      />
       <h2>Workers</h2>
       {workers.error && <p class="error" role="alert">{workers.error}</p>}
       <table class="workers">

@@ -4,6 +4,7 @@
  * number of steps stays quick (nothing loads everything). The filters live
  * in the URL (#/steps?state=&route=), so a reload or a link keeps them.
  */
+import { attemptsText } from "../components/attempts.js";
 import { StepState } from "../../clients/web/index.js";
 import { stepq } from "../client.js";
 import { StepBadge } from "../components/state-badge.js";
@@ -65,7 +66,7 @@ export function Steps({ query }: { query: URLSearchParams }) {
               </td>
               <td>{s.route}</td>
               <td>
-                {s.attempt}/{s.maxAttempts}
+                {attemptsText(s.attempt, s.maxAttempts, true)}
               </td>
               <td class="step-error">{s.errors.at(-1)?.message ?? ""}</td>
               <td>{s.createdAt ? new Date(Number(s.createdAt.seconds) * 1000).toLocaleString() : ""}</td>
