@@ -44,6 +44,8 @@ export interface ServerConfig {
   webhookTimeoutMs: number;
   /** Failed deliveries in a row that disable a webhook (--webhook-disable-after). */
   webhookDisableAfter: number;
+  /** Where webhooks may post (--webhook-targets): "" chooses by the listening address (any on loopback, else public). */
+  webhookTargets: "" | "public" | "any";
 }
 
 /** The configuration from `argv` and the environment. */
@@ -97,6 +99,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     unservedRoutes: oneOf("--unserved-routes", v["unserved-routes"] as string, ["wait", "reject"] as const),
     webhookTimeoutMs: v["webhook-timeout"] as number,
     webhookDisableAfter: Math.max(1, v["webhook-disable-after"] as number),
+    webhookTargets: oneOf("--webhook-targets", v["webhook-targets"] as string, ["", "public", "any"] as const),
   };
 }
 

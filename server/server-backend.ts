@@ -10,7 +10,7 @@ import { createQueue, type Queue } from "../queue/queue.js";
 import { redisSafetyWarnings } from "../queue/redis-safety.js";
 import { startSweeper } from "../queue/sweeper.js";
 import type { Logger } from "../runtime/logger.js";
-import type { ServerConfig } from "./config.js";
+import { isLoopback, type ServerConfig } from "./config.js";
 import { createStreamHub, type StreamHub } from "./stream-hub.js";
 import type { WebhookDeps } from "./webhook-service.js";
 import { createWebhookDirectory } from "./webhooks/webhook-directory.js";
@@ -53,7 +53,9 @@ export async function openServerBackend(config: ServerConfig, log: Logger): Prom
   const directory = createWebhookDirectory(queue);
   const instance = `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const fanOut = startFanOut(queue, directory, instance, onRedisError);
-  const senders = startSenders(queue, directory, { holder: instance, timeoutMs: config.webhookTimeoutMs, disableAfter: config.webhookDisableAfter, log: onRedisError });
+  // Private addresses are webhook targets only when asked for, or for a server on loopback (webhooks/webhook-targets.ts).
+  const post = { timeoutMs: config.webhookTimeoutMs, privateTargets: config.webhookTargets === "any" || (config.webhookTargets === "" && isLoopback(config.host)) };
+  const senders = startSenders(queue, directory, { holder: instance, post, disableAfter: config.webhookDisableAfter, log: onRedisError });
   void redisSafetyWarnings(redis).then((warnings) => {
     for (const w of warnings) log.warn(w);
   });
@@ -72,7 +74,7 @@ export async function openServerBackend(config: ServerConfig, log: Logger): Prom
     redis,
     queue,
     hub,
-    webhooks: { directory, timeoutMs: config.webhookTimeoutMs },
+    webhooks: { directory, post },
     onRedisError,
     stop() {
       sweeper.stop();

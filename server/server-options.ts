@@ -153,6 +153,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "How long a webhook receiver has to answer one delivery before the attempt counts as failed.",
   },
   {
+    flag: "webhook-targets",
+    env: "STEPQ_WEBHOOK_TARGETS",
+    kind: "string",
+    default: "",
+    help: "Where webhooks may post: public (not loopback, private, link-local or metadata addresses) or any. Default: any when the server listens on loopback, else public.",
+  },
+  {
     flag: "webhook-disable-after",
     env: "STEPQ_WEBHOOK_DISABLE_AFTER",
     kind: "int",

@@ -27,12 +27,13 @@ import { scopeOf, sees } from "./caller-scope.js";
 import { typeNamed } from "./events/event-names.js";
 import type { ServiceDeps } from "./step-service.js";
 import type { Attempt } from "./webhooks/webhook-post.js";
-import { postDelivery } from "./webhooks/webhook-post.js";
+import { type PostOptions, postDelivery } from "./webhooks/webhook-post.js";
+import { privateTarget } from "./webhooks/webhook-targets.js";
 
 const MAX_PROGRESS_INTERVAL_MS = 3_600_000;
 
 /** Checks and applies `input` to `w` (lists only when `lists`). */
-function applyInput(w: WebhookRecord, input: WebhookInput | undefined, lists: boolean): WebhookRecord {
+function applyInput(w: WebhookRecord, input: WebhookInput | undefined, lists: boolean, privateTargets: boolean): WebhookRecord {
   const out = { ...w };
   if (input?.url !== undefined) {
     let url: URL | undefined;
@@ -44,6 +45,9 @@ function applyInput(w: WebhookRecord, input: WebhookInput | undefined, lists: bo
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
       throw new InvalidArgumentError("webhook.url", `${JSON.stringify(input.url)} is not an http or https URL`);
     }
+    // A name is checked again at each delivery, on the address it resolves to.
+    const why = privateTargets ? undefined : privateTarget(url);
+    if (why) throw new InvalidArgumentError("webhook.url", `${why}; give a public URL`);
     out.url = url.toString();
   }
   if (lists) {
@@ -139,7 +143,7 @@ export function createWebhookService({ queue, webhooks }: ServiceDeps): ServiceI
         secret: `whsec_${randomBytes(24).toString("base64url")}`,
         createdAt: Date.now(),
       };
-      const w = applyInput(blank, req.webhook, true);
+      const w = applyInput(blank, req.webhook, true, webhooks?.post.privateTargets ?? false);
       await saveWebhook(redis, keys, w);
       changed();
       return { webhook: await toWebhook(w), secret: w.secret };
@@ -154,7 +158,7 @@ export function createWebhookService({ queue, webhooks }: ServiceDeps): ServiceI
       return { webhooks: await Promise.all(mine.map((w) => toWebhook(w, shared))) };
     },
     async updateWebhook(req, ctx) {
-      const w = applyInput(await owned(ctx, req.id), req.webhook, req.replaceLists);
+      const w = applyInput(await owned(ctx, req.id), req.webhook, req.replaceLists, webhooks?.post.privateTargets ?? false);
       await saveWebhook(redis, keys, w);
       changed();
       return { webhook: await toWebhook(w) };
@@ -169,7 +173,7 @@ export function createWebhookService({ queue, webhooks }: ServiceDeps): ServiceI
       const w = await owned(ctx, req.id);
       const id = `test.${Date.now()}.${w.id}`;
       const body = JSON.stringify({ id, webhook_id: w.id, name: "webhook_test", style: "new", type: "WEBHOOK_TEST", event: { message: "a test delivery from stepq" } });
-      const attempt = await postDelivery(w, { id, body, eventName: "webhook_test" }, webhooks?.timeoutMs ?? 10_000);
+      const attempt = await postDelivery(w, { id, body, eventName: "webhook_test" }, webhooks?.post ?? { timeoutMs: 10_000, privateTargets: false });
       await logAttempt(redis, keys, w.id, { ...attempt, status: attempt.ok ? "succeeded" : "failed", attempt: 1 });
       return { delivery: toDelivery(attempt) };
     },
@@ -191,5 +195,6 @@ export function createWebhookService({ queue, webhooks }: ServiceDeps): ServiceI
 /** What WebhookService needs besides the queue: the senders' view (to refresh it after a change) and the attempt timeout. */
 export interface WebhookDeps {
   directory: { invalidate(): void };
-  timeoutMs: number;
+  /** How deliveries (and test deliveries) are posted. */
+  post: PostOptions;
 }

@@ -13,13 +13,13 @@ import { recordLegacyUse } from "../../queue/legacy-usage.js";
 import type { Queue } from "../../queue/queue.js";
 import { deliveryDone, leaseWebhook, logAttempt, nextDelivery, type WebhookRecord, webhookFailed, webhookSucceeded } from "../../queue/webhooks.js";
 import type { WebhookDirectory } from "./webhook-directory.js";
-import { postDelivery } from "./webhook-post.js";
+import { type PostOptions, postDelivery } from "./webhook-post.js";
 
 export interface SenderOptions {
   /** This server's id: the lease holder's name. */
   holder: string;
-  /** Timeout of one attempt (--webhook-timeout). */
-  timeoutMs: number;
+  /** Timeout of one attempt (--webhook-timeout) and whether private addresses are targets (--webhook-targets). */
+  post: PostOptions;
   /** Failed attempts in a row that disable a webhook (--webhook-disable-after). */
   disableAfter: number;
   log(err: Error): void;
@@ -51,12 +51,12 @@ export function startSenders(queue: Queue, directory: WebhookDirectory, options:
 
   /** Sends `w`'s waiting deliveries while it holds the lease and they are received. */
   async function drain(w: WebhookRecord): Promise<void> {
-    while (!stopped && (await leaseWebhook(redis, keys, w.id, options.holder, leaseMs(options.timeoutMs)))) {
+    while (!stopped && (await leaseWebhook(redis, keys, w.id, options.holder, leaseMs(options.post.timeoutMs)))) {
       const d = await nextDelivery(redis, keys, w.id);
       if (!d) return;
       const pending = retry.get(w.id);
       if (pending?.entry === d.entry && Date.now() < pending.notBefore) return;
-      const attempt = await postDelivery(w, d, options.timeoutMs, stopping.signal);
+      const attempt = await postDelivery(w, d, options.post, stopping.signal);
       if (stopped) return; // cut short by the server closing: not the receiver's failure; the next server sends it again
       const failures = pending?.entry === d.entry ? pending.failures : 0;
       await logAttempt(redis, keys, w.id, { ...attempt, status: attempt.ok ? "succeeded" : "failed", attempt: failures + 1 });
