@@ -34,7 +34,8 @@ function intFor(prng: Prng, name: string, unsigned: boolean): number {
     case "max_attempts":
       return prng.int(0, 5);
     case "page_size":
-      return prng.pick([0, 1, 2, 10, 100, 1000, -5]);
+      // Signed in most requests (a negative size must be refused), unsigned in some (ListDeliveries).
+      return prng.pick(unsigned ? [0, 1, 2, 10, 100, 1000, 4294967295] : [0, 1, 2, 10, 100, 1000, -5]);
     case "timeout_ms":
     case "queue_timeout_ms":
       return prng.pick([0, 0, 100, 1000, 60_000]);

@@ -27,7 +27,8 @@ export function createHealthService(redis: Redis, services: readonly DescService
     async *watch(req, ctx) {
       if (!known.has(req.service)) {
         yield { status: Status.SERVICE_UNKNOWN };
-        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+        // Until the caller goes or its deadline passes (a signal aborted already sends no abort event: a deadline of 0).
+        if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
         return;
       }
       let last: Status | undefined;
