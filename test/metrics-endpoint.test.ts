@@ -9,7 +9,10 @@ import { describe, expect, it } from "vitest";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { buildServer } from "../server/main.js";
 import { serverConfig, SERVER_HELP } from "../server/config.js";
+import { WORKER_HELP, workerConfig } from "../worker/config.js";
+import { createWorkerMetrics, listenForMetrics } from "../worker/metrics.js";
 import { useRedis } from "./helpers/redis.js";
+import { createStepqClient } from "../clients/node/client.js";
 import { echo, eventually, quiet, useStack } from "./helpers/stack.js";
 
 /** GET `url` with node:http; resolves with the status, content type and body. */
@@ -27,7 +30,7 @@ function get(url: string): Promise<{ status: number; type: string; body: string 
 }
 
 /** The value of the sample `series` (name and labels as printed), or undefined. */
-export function sample(body: string, series: string): number | undefined {
+function sample(body: string, series: string): number | undefined {
   const line = body.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
@@ -109,6 +112,46 @@ describe("GET /metrics on the server", () => {
       expect(server.metrics).toBeUndefined();
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe("GET /metrics on a worker (--metrics-port)", () => {
+  it("counts this worker's claims, completions and failures per route, with histograms, and answers nothing else", async () => {
+    expect(WORKER_HELP).toMatch(/--metrics-port\b/);
+    expect(workerConfig([]).metricsPort).toBe(0);
+    expect(workerConfig(["--metrics-port", "9464"]).metricsPort).toBe(9464);
+    const worker = await stack.worker({ queue: "metrics-w", concurrency: 2 });
+    const listener = await listenForMetrics(createWorkerMetrics(worker), 0, "127.0.0.1", (e) => {
+      throw e;
+    });
+    try {
+      const url = `http://127.0.0.1:${listener.port}/metrics`;
+      expect((await get(`http://127.0.0.1:${listener.port}/`)).status).toBe(404);
+      void worker.runForever();
+      const server = await buildServer({ redisUrl: stack.redis.url, port: 0, logger: quiet, queue: "metrics-w" });
+      try {
+        const c = createStepqClient({ baseUrl: server.url });
+        const ok = await c.submit(echo({ text: "one two three four", tokenCount: 4 }));
+        const retried = await c.submit(echo({ text: "x", failMessage: "again", failAttempts: 1 }), { retry: { maxAttempts: 2, initialBackoffMs: 1, maxBackoffMs: 1 } });
+        const failed = await c.submit(echo({ text: "x", failMessage: "never", failPermanently: true }));
+        for (const s of [ok, retried]) expect((await c.wait(s.id)).state).toBe(StepState.SUCCEEDED);
+        expect((await c.wait(failed.id)).state).toBe(StepState.FAILED);
+        const body = (await eventually(() => get(url), (r) => sample(r.body, 'stepq_worker_completions_total{route="echo"}') === 2)).body;
+        expect(sample(body, 'stepq_worker_claims_total{route="echo"}')).toBe(4);
+        expect(sample(body, 'stepq_worker_failures_total{route="echo",outcome="retry"}')).toBe(1);
+        expect(sample(body, 'stepq_worker_failures_total{route="echo",outcome="final"}')).toBe(1);
+        expect(sample(body, 'stepq_worker_run_seconds_count{route="echo"}')).toBe(2);
+        expect(sample(body, 'stepq_worker_first_token_seconds_count{route="echo"}')).toBe(1);
+        expect(sample(body, 'stepq_worker_tokens_per_second_count{route="echo"}')).toBe(1);
+        expect(sample(body, "stepq_worker_steps_held")).toBe(0);
+        expect(body).toMatch(/^# HELP stepq_worker_claims_total /m);
+        for (const s of [ok, retried, failed]) expect(body).not.toContain(s.id.split(".")[0] as string);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await listener.close();
     }
   });
 });
