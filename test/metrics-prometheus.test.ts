@@ -67,7 +67,8 @@ describe.skipIf(missing)("a real Prometheus scraping a server and a worker", () 
     const workerPort = await freePort();
     const worker = startProcess(process.execPath, ["--import", "tsx", join(root, "worker/main.ts"), "--queue", "prom", "--concurrency", "4", "--metrics-port", String(workerPort)], {
       REDIS_URL: redis.url,
-      STEPQ_LOG_LEVEL: "info",
+      STEPQ_LOG_LEVEL: "debug",
+      STEPQ_LOG_FORMAT: "json",
     });
     afterAll(() => worker.stop());
     const workerMetrics = `http://127.0.0.1:${workerPort}/metrics`;
@@ -164,6 +165,13 @@ describe.skipIf(missing)("a real Prometheus scraping a server and a worker", () 
     expect(await query('stepq_worker_tokens_per_second_count{route="echo"}')).toBeGreaterThan(0);
     expect(await query('histogram_quantile(0.99, sum by (le) (stepq_step_submit_to_done_seconds_bucket{route="echo"}))')).toBeGreaterThan(0);
     expect(await query("stepq_redis_ping_seconds_count")).toBeGreaterThan(0);
+
+    // The worker's log: JSON lines (pino) naming the worker, and none per step or token, even at debug.
+    const lines = worker.stderr().trim().split("\n");
+    const logged = lines.map((l) => JSON.parse(l) as { level: string; component: string; msg: string; worker?: string });
+    expect(logged.find((l) => l.msg === "started")).toMatchObject({ level: "info", component: "worker", worker: expect.any(String) });
+    expect(logged.find((l) => l.msg === "metrics listening")).toMatchObject({ url: `http://127.0.0.1:${workerPort}/metrics` });
+    expect(lines.length).toBeLessThan(10);
 
     // Bounded labels: no label holds an id.
     const labels = (await (await fetch(`${api}/api/v1/labels`)).json()) as { data: string[] };

@@ -80,7 +80,7 @@ export class RunningStep implements EngineContext {
   }
 
   get log(): Logger {
-    this.stepLog ??= this.host.log.child(this.step.stepId);
+    this.stepLog ??= this.host.log.child("", { step: this.step.stepId, job: this.step.jobId, route: this.step.route, attempt: this.step.attempt });
     return this.stepLog;
   }
 
