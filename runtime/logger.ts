@@ -71,14 +71,16 @@ function plain(fields: Record<string, unknown>): Record<string, unknown> {
   return fields;
 }
 
-function wrap(root: Pino, component: string, bound: Record<string, unknown>): Logger {
+function wrap(root: Pino, json: boolean, component: string, bound: Record<string, unknown>): Logger {
   // Children are made from the root with every binding at once: a child of a child would repeat `component`.
-  const p = root.child({ component, ...bound });
+  // The text format shows a line's own fields first, then the bound ones (`started routes=echo ... worker=w1`).
+  const p = root.child(json ? { component, ...bound } : { component });
   const at =
     (level: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (!p.isLevelEnabled(level)) return;
-      if (fields) p[level](plain(fields), msg);
+      const all = json ? fields : { ...fields, ...bound };
+      if (all) p[level](plain(all), msg);
       else p[level](msg);
     };
   return {
@@ -86,7 +88,7 @@ function wrap(root: Pino, component: string, bound: Record<string, unknown>): Lo
     info: at("info"),
     warn: at("warn"),
     error: at("error"),
-    child: (sub, fields) => wrap(root, sub ? `${component}.${sub}` : component, fields ? { ...bound, ...plain(fields) } : bound),
+    child: (sub, fields) => wrap(root, json, sub ? `${component}.${sub}` : component, fields ? { ...bound, ...plain(fields) } : bound),
   };
 }
 
@@ -104,5 +106,5 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
     },
     destinationOf(json, options.write),
   );
-  return wrap(root, component, {});
+  return wrap(root, json, component, {});
 }
