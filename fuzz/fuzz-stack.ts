@@ -59,7 +59,7 @@ export function rssKb(pid: number): number {
 export async function startFuzzStack(o: FuzzStackOptions = {}): Promise<FuzzStack> {
   const started = performance.now();
   const redis: RedisProcess = await startRedisProcess();
-  const env = { REDIS_URL: redis.url, STEPQ_LOG_LEVEL: "info" };
+  const env = { REDIS_URL: redis.url, STEPQ_LOG_LEVEL: "info", STEPQ_LOG_FORMAT: "text" };
   const crashes: ServerCrash[] = [];
   const listeners: ((c: ServerCrash) => void)[] = [];
   let server: FuzzChild;

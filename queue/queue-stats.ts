@@ -77,6 +77,28 @@ function emptyCounts(route: string): RouteCounts {
  * `windowMinutes` (1..MAX_WINDOW_MINUTES) of throughput.
  */
 export async function readQueueStats(redis: Redis, keys: QueueKeys, windowMinutes: number, tenant?: number): Promise<QueueStats> {
+  const { routes, now } = await readRouteCounts(redis, keys, tenant);
+  const last = Math.floor(now / 1000 / BUCKET_SECONDS) * BUCKET_SECONDS;
+  const n = (windowMinutes * 60) / BUCKET_SECONDS;
+  const starts = Array.from({ length: n }, (_, i) => last - (n - 1 - i) * BUCKET_SECONDS);
+  const buckets = await redisCall(async () => {
+    const pipeline = redis.pipeline();
+    for (const s of starts) pipeline.hgetall(keys.throughput(String(s)));
+    return ((await pipeline.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value as Record<string, string>;
+    });
+  });
+  const throughput = starts.map((s, i) => ({ start: s * 1000, routes: finishedOf(buckets[i] ?? {}, tenant) }));
+  return { routes, throughput, now };
+}
+
+/**
+ * Every route's steps by state now, of the queue or of `tenant` only: one
+ * MULTI of TIME, SMEMBERS routes and HGETALL counts (also what /metrics reads
+ * for its queue-depth gauge on each scrape).
+ */
+export async function readRouteCounts(redis: Redis, keys: QueueKeys, tenant?: number): Promise<{ routes: RouteCounts[]; now: number }> {
   const [time, routes, counts] = await redisCall(async () => {
     const replies = (await redis.multi().time().smembers(keys.routes).hgetall(keys.counts).exec()) ?? [];
     return replies.map(([err, value]) => {
@@ -93,19 +115,7 @@ export async function readQueueStats(redis: Redis, keys: QueueKeys, windowMinute
     if (!row) byRoute.set(route, (row = emptyCounts(route)));
     row[state] += n;
   }
-  const last = Math.floor(now / 1000 / BUCKET_SECONDS) * BUCKET_SECONDS;
-  const n = (windowMinutes * 60) / BUCKET_SECONDS;
-  const starts = Array.from({ length: n }, (_, i) => last - (n - 1 - i) * BUCKET_SECONDS);
-  const buckets = await redisCall(async () => {
-    const pipeline = redis.pipeline();
-    for (const s of starts) pipeline.hgetall(keys.throughput(String(s)));
-    return ((await pipeline.exec()) ?? []).map(([err, value]) => {
-      if (err) throw err;
-      return value as Record<string, string>;
-    });
-  });
-  const throughput = starts.map((s, i) => ({ start: s * 1000, routes: finishedOf(buckets[i] ?? {}, tenant) }));
-  return { routes: [...byRoute.values()], throughput, now };
+  return { routes: [...byRoute.values()], now };
 }
 
 /** A bucket's hash as one row per route, by name. */

@@ -7,6 +7,7 @@
  */
 import type { Redis } from "ioredis";
 import { functionsLoaded } from "./function-library.js";
+import { redisCall } from "./queue-script.js";
 
 export interface RedisHealth {
   /** "ok", "unreachable", "full", or "no_functions" (this version's Functions library is not loaded yet). */
@@ -47,4 +48,11 @@ export async function checkRedis(redis: Redis, timeoutMs = 1000): Promise<RedisH
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Seconds one PING took (the round trip /metrics reports); throws when Redis does not answer. */
+export async function pingRedis(redis: Redis): Promise<number> {
+  const t0 = performance.now();
+  await redisCall(() => redis.ping());
+  return (performance.now() - t0) / 1000;
 }

@@ -1,8 +1,17 @@
 /**
- * A small line logger for servers and workers: `time level component
- * message key=value...` on stderr, or JSON lines when STEPQ_LOG_FORMAT=json.
- * STEPQ_LOG_LEVEL=debug|info|warn|error|silent filters.
+ * The servers' and workers' logger, on pino: one JSON object per line on
+ * stderr (`level` as a name, `time` ISO, `pid`, `hostname`, `component`,
+ * the event's fields, `msg`), which log stores index as they come.
+ * STEPQ_LOG_LEVEL=debug|info|warn|error|silent filters (default info);
+ * STEPQ_LOG_FORMAT=text prints `time LEVEL component: message key=value...`
+ * for a terminal instead (what `stepq dev` shows, and what the tests' child
+ * processes print).
+ *
+ * Kept behind this small interface so callers do not depend on pino, and
+ * Error values in fields are logged as their message, as before.
  */
+import { pino, type DestinationStream, type Logger as Pino } from "pino";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export interface Logger {
@@ -10,44 +19,92 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
-  child(component: string): Logger;
+  /**
+   * A logger for a part of this one: `component` is appended to the
+   * component's name ("" keeps it), and `fields` (a step id, a worker id...)
+   * go on every line it writes.
+   */
+  child(component: string, fields?: Record<string, unknown>): Logger;
 }
 
-const RANK: Record<LogLevel | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+export interface LoggerOptions {
+  level?: LogLevel | "silent";
+  /** JSON lines (default, unless STEPQ_LOG_FORMAT=text) or the one-line text format. */
+  json?: boolean;
+  /** Where each line goes, without its newline (default: stderr). */
+  write?: (line: string) => void;
+}
+
+const LEVELS = new Set(["debug", "info", "warn", "error", "silent"]);
+/** Keys of a pino line that the text format shows in its own place, or not at all. */
+const TEXT_SKIPS = new Set(["time", "level", "component", "msg", "pid", "hostname"]);
 
 function format(v: unknown): string {
-  if (v instanceof Error) return JSON.stringify(v.message);
   if (typeof v === "string") return /[\s="]/.test(v) ? JSON.stringify(v) : v;
   return JSON.stringify(v);
 }
 
-/** A logger for `component`, writing to `write` (stderr by default). */
-export function createLogger(
-  component: string,
-  options: { level?: LogLevel | "silent"; json?: boolean; write?: (line: string) => void } = {},
-): Logger {
-  const envLevel = process.env.STEPQ_LOG_LEVEL as LogLevel | "silent" | undefined;
-  const level = options.level ?? (envLevel && envLevel in RANK ? envLevel : "info");
-  const json = options.json ?? process.env.STEPQ_LOG_FORMAT === "json";
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const log = (lvl: LogLevel, msg: string, fields: Record<string, unknown> = {}) => {
-    if (RANK[lvl] < RANK[level]) return;
-    const time = new Date().toISOString();
-    if (json) {
-      const plain = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v instanceof Error ? v.message : v]));
-      write(JSON.stringify({ time, level: lvl, component, msg, ...plain }));
-    } else {
-      const rest = Object.entries(fields)
-        .map(([k, v]) => `${k}=${format(v)}`)
-        .join(" ");
-      write(`${time} ${lvl.toUpperCase().padEnd(5)} ${component}: ${msg}${rest ? ` ${rest}` : ""}`);
-    }
-  };
+/** One pino JSON line in the text format. */
+function textOf(line: string): string {
+  const o = JSON.parse(line) as Record<string, unknown>;
+  const rest = Object.entries(o)
+    .filter(([k]) => !TEXT_SKIPS.has(k))
+    .map(([k, v]) => `${k}=${format(v)}`)
+    .join(" ");
+  return `${String(o.time)} ${String(o.level).toUpperCase().padEnd(5)} ${String(o.component)}: ${String(o.msg)}${rest ? ` ${rest}` : ""}`;
+}
+
+/** stderr, written synchronously (lines are not lost when the process exits right after), shared by every logger. */
+let stderr: DestinationStream | undefined;
+
+function destinationOf(json: boolean, write: ((line: string) => void) | undefined): DestinationStream {
+  if (write) return { write: (s: string) => write(json ? s.trimEnd() : textOf(s)) };
+  if (json) return (stderr ??= pino.destination({ dest: 2, sync: true }));
+  return { write: (s: string) => void process.stderr.write(`${textOf(s)}\n`) };
+}
+
+/** `fields` with Error values replaced by their message (pino would print an Error under another key as {}). */
+function plain(fields: Record<string, unknown>): Record<string, unknown> {
+  for (const v of Object.values(fields)) {
+    if (v instanceof Error) return Object.fromEntries(Object.entries(fields).map(([k, x]) => [k, x instanceof Error ? x.message : x]));
+  }
+  return fields;
+}
+
+function wrap(root: Pino, json: boolean, component: string, bound: Record<string, unknown>): Logger {
+  // Children are made from the root with every binding at once: a child of a child would repeat `component`.
+  // The text format shows a line's own fields first, then the bound ones (`started routes=echo ... worker=w1`).
+  const p = root.child(json ? { component, ...bound } : { component });
+  const at =
+    (level: LogLevel) =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      if (!p.isLevelEnabled(level)) return;
+      const all = json ? fields : { ...fields, ...bound };
+      if (all) p[level](plain(all), msg);
+      else p[level](msg);
+    };
   return {
-    debug: (m, f) => log("debug", m, f),
-    info: (m, f) => log("info", m, f),
-    warn: (m, f) => log("warn", m, f),
-    error: (m, f) => log("error", m, f),
-    child: (sub) => createLogger(`${component}.${sub}`, { level, json, write }),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    child: (sub, fields) => wrap(root, json, sub ? `${component}.${sub}` : component, fields ? { ...bound, ...plain(fields) } : bound),
   };
+}
+
+/** A logger for `component`, writing to `options.write` (stderr by default). */
+export function createLogger(component: string, options: LoggerOptions = {}): Logger {
+  const envLevel = process.env.STEPQ_LOG_LEVEL;
+  const level = options.level ?? (envLevel && LEVELS.has(envLevel) ? (envLevel as LogLevel | "silent") : "info");
+  const json = options.json ?? process.env.STEPQ_LOG_FORMAT !== "text";
+  const root = pino(
+    {
+      level,
+      messageKey: "msg",
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destinationOf(json, options.write),
+  );
+  return wrap(root, json, component, {});
 }

@@ -36,6 +36,8 @@ export interface ServerConfig {
   streamStallTimeoutMs: number;
   /** Comment-line interval of idle server-sent events streams (--sse-keep-alive). */
   sseKeepAliveMs: number;
+  /** Whether GET /metrics is served (--metrics). */
+  metrics: boolean;
   /** Whether the old systems' routes are served (--legacy-routes). */
   legacyRoutes: boolean;
   /** What a submit to a route no live worker serves gets (--unserved-routes). */
@@ -95,6 +97,7 @@ export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     maxStreamBuffersBytes: v["max-stream-buffers-bytes"] as number,
     streamStallTimeoutMs: v["stream-stall-timeout"] as number,
     sseKeepAliveMs: v["sse-keep-alive"] as number,
+    metrics: onOff("--metrics", v.metrics as string),
     legacyRoutes: onOff("--legacy-routes", v["legacy-routes"] as string),
     unservedRoutes: oneOf("--unserved-routes", v["unserved-routes"] as string, ["wait", "reject"] as const),
     webhookTimeoutMs: v["webhook-timeout"] as number,
@@ -174,6 +177,6 @@ export const SERVER_HELP = helpText(
   "Runs the stepq API server: every stepq.v1 service over Connect, gRPC and gRPC-Web on one port\n" +
     "(HTTP/1.1 and HTTP/2 cleartext, or TLS), the dashboard at /, server-sent events, the OpenAI-compatible\n" +
     "/v1 endpoint, the WebSocket event feed, the old systems' routes, and GET /healthz (503 while Redis is\n" +
-    "unreachable).",
+    "unreachable), GET /metrics for Prometheus.",
   SERVER_OPTIONS,
 );

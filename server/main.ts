@@ -6,6 +6,7 @@
  */
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Registry } from "prom-client";
 import { createLogger, type Logger } from "../runtime/logger.js";
 import { isMainModule } from "../runtime/main-module.js";
 import { startTracing, tracingOn } from "../runtime/tracing.js";
@@ -32,6 +33,7 @@ import { createDashboardFiles, defaultDashboardDir } from "./dashboard-files.js"
 import { createEventsWs } from "./events/events-ws.js";
 import { createOutputLane } from "./output-lane.js";
 import { createStreamSlots } from "./stream-limit.js";
+import { createServerMetrics } from "./metrics/server-metrics.js";
 import { openServerBackend } from "./server-backend.js";
 import type { StreamHub } from "./stream-hub.js";
 
@@ -45,6 +47,8 @@ export interface StepqServer {
   readonly hub: StreamHub;
   /** Request bytes in flight (--max-inflight-request-bytes). */
   readonly requestBudget: RequestBudget;
+  /** The registry behind GET /metrics (undefined with --metrics off). */
+  readonly metrics: Registry | undefined;
   /** Graceful shutdown: stop accepting, end streams, finish requests, close Redis. */
   close(): Promise<void>;
 }
@@ -78,6 +82,9 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   // Tracing first, so refused calls are traced too; none when tracing is off (runtime/tracing.ts).
   const interceptors = [...(tracingOn() ? [traceInterceptor()] : []), ...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
+  const metrics = config.metrics
+    ? await createServerMetrics({ queue, redisUrl: config.redisUrl, redisCa: config.redisCa, slots, hub, log: logUnexpected, onRedisError: backend.onRedisError })
+    : undefined;
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
   const connect = connectNodeAdapter(connectOptions);
@@ -94,6 +101,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
       else answerHealth(redis, res, { queue: config.queue, version: VERSION }).catch(logUnexpected);
       return true;
     },
+    metrics: metrics?.handle,
     http,
     dashboard: createDashboardFiles(options.dashboardDir ?? defaultDashboardDir()),
     lane: (req, res) => outputLane.handle(req, res),
@@ -117,9 +125,11 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     queue,
     hub,
     requestBudget: budget,
+    metrics: metrics?.registry,
     close() {
       closing ??= (async () => {
         backend.stop();
+        metrics?.stop();
         auth?.close();
         await listener.close(config.shutdownGraceMs);
         await backend.close();

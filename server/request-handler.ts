@@ -1,5 +1,5 @@
 /**
- * The server's one request handler: the health check, the direct output
+ * The server's one request handler: the health check, /metrics, the direct output
  * writer, and Connect for everything else.
  *
  * No request may end the process. Connect's Node adapter throws
@@ -25,6 +25,8 @@ export interface RequestRoutes {
   cors?: (req: Request, res: Response) => boolean;
   /** Answers GET /healthz; true if `req` was one. */
   health(req: Request, res: Response): boolean;
+  /** Answers GET /metrics (server/metrics/); true if `req` was one. Absent with --metrics off. */
+  metrics?: (req: Request, res: Response) => boolean;
   /** Serves the dashboard's files at / (server/dashboard-files.ts); true if it took the request. */
   dashboard?: (req: Request, res: Response) => boolean;
   /** The HTTP routes that are no RPC (server-sent events; server/http/http-api.ts); true if it took the request. */
@@ -76,6 +78,7 @@ export function createRequestHandler(routes: RequestRoutes): RequestHandler {
       if (!("stream" in req)) drainUnreadBody(req, res as ServerResponse); // HTTP/2: each request is its own stream
       if (routes.cors?.(req, res)) return;
       if (routes.health(req, res)) return;
+      if (routes.metrics?.(req, res)) return;
       // The HTTP routes read their bodies themselves, bounded, and refuse one too large in their own shape.
       if (routes.http?.(req, res)) return;
       if (routes.dashboard?.(req, res)) return;

@@ -132,6 +132,13 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
     help: "How long a stream's reader may take nothing while its output waits (paused past max-stream-buffer-bytes, or catching up) before the server ends the stream with RESOURCE_EXHAUSTED (HTTP/2: reset with ENHANCE_YOUR_CALM); 0: never.",
   },
   {
+    flag: "metrics",
+    env: "STEPQ_METRICS",
+    kind: "string",
+    default: "on",
+    help: "Serve GET /metrics in the Prometheus text format on this port, without an API key like /healthz (docs/operations.md): on or off.",
+  },
+  {
     flag: "legacy-routes",
     env: "STEPQ_LEGACY_ROUTES",
     kind: "string",

@@ -59,6 +59,14 @@ export const WORKER_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: "tenants", env: "STEPQ_TENANTS", kind: "list", default: "", help: "Claim only these tenants' steps (names): a machine dedicated to some customers." },
   { flag: "exclude-tenants", env: "STEPQ_EXCLUDE_TENANTS", kind: "list", default: "", help: "Never claim these tenants' steps (names)." },
+  {
+    flag: "metrics-port",
+    env: "STEPQ_METRICS_PORT",
+    kind: "int",
+    default: "0",
+    help: "Serve GET /metrics (Prometheus text format; docs/operations.md) on this port; 0: no metrics listener.",
+  },
+  { flag: "metrics-host", env: "STEPQ_METRICS_HOST", kind: "string", default: "127.0.0.1", help: "Address of the metrics listener; 0.0.0.0 for every interface." },
   { flag: "flush", env: "STEPQ_FLUSH", kind: "duration", default: "2ms", help: "Minimum time between two output appends of one step (token batching window)." },
   {
     flag: "prefetch",
@@ -86,6 +94,9 @@ export interface WorkerConfig {
   excludeTenants: string[];
   flushMs: number;
   prefetchMs: number;
+  /** Port of the /metrics listener (--metrics-port; 0: none). */
+  metricsPort: number;
+  metricsHost: string;
   models: string[];
   modelsDir?: string;
   upstream?: { baseUrl: string; apiKey?: string; models: string[]; embedModels: string[]; concurrency: number; timeoutMs: number };
@@ -128,6 +139,8 @@ export function workerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = p
     excludeTenants: v["exclude-tenants"] as string[],
     flushMs: v.flush as number,
     prefetchMs: v.prefetch as number,
+    metricsPort: v["metrics-port"] as number,
+    metricsHost: v["metrics-host"] as string,
   };
 }
 

@@ -7,6 +7,8 @@ import { OptionError } from "../runtime/options.js";
 import { startTracing } from "../runtime/tracing.js";
 import { WORKER_HELP, workerConfig } from "./config.js";
 import { buildEngines } from "./engines/index.js";
+import { createLogger } from "../runtime/logger.js";
+import { createWorkerMetrics, listenForMetrics, type MetricsListener } from "./metrics.js";
 import { createWorker } from "./worker.js";
 
 /** Runs a worker from `argv`; resolves with the exit code. */
@@ -37,8 +39,15 @@ export async function runWorkerCommand(argv: readonly string[]): Promise<number>
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  let metrics: MetricsListener | undefined;
+  if (config.metricsPort > 0) {
+    const log = createLogger("worker.metrics");
+    metrics = await listenForMetrics(createWorkerMetrics(worker), config.metricsPort, config.metricsHost, (err) => log.error("metrics collection failed", { error: err }));
+    log.info("metrics listening", { url: `http://${config.metricsHost}:${metrics.port}/metrics` });
+  }
   await worker.runForever();
   await worker.stop();
+  await metrics?.close();
   await tracing?.shutdown();
   return 0;
 }

@@ -69,13 +69,14 @@ export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> 
   if (stop?.kind !== "timeout" && !failure && result) {
     // Completed by the next settle call, which also claims a replacement.
     r.result = resultOf(r, result);
+    r.yielded = { tokens: result.completionTokens ?? r.tokenCount, firstTokenMs: result.timeToFirstTokenMs };
     host.settle(r);
     return;
   }
   const error = attemptErrorOf(stop, failure);
   try {
     const res = await whileUnavailable(() => host.queue().fail(step, error, r.trailing), r.deadline);
-    host.reports.listeners.emit("step:failed", { stepId: step.stepId, attempt: step.attempt, message: error.message, retryAt: res.retryAt });
+    host.reports.listeners.emit("step:failed", { stepId: step.stepId, attempt: step.attempt, route: step.route, message: error.message, retryAt: res.retryAt });
     r.trace?.ended(res.retryAt ? "retrying" : "failed", error);
   } catch (e) {
     if (e instanceof LeaseLostError) host.reports.abandoned(r, lostLeaseKind(e));

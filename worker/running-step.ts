@@ -49,6 +49,8 @@ export class RunningStep implements EngineContext {
   startedAt = 0;
   /** The encoded result, once the step succeeded and waits for its completion call. */
   result: Uint8Array | undefined;
+  /** Tokens generated and ms from the run's start to the first (engine's count), once the step succeeded: for step:completed. */
+  yielded: { tokens: number; firstTokenMs?: number } | undefined;
   /** Output written with the completion. */
   trailing: OutputBatch = NO_OUTPUT;
   /** Its spans, when tracing is on (worker/step-trace.ts). */
@@ -78,7 +80,7 @@ export class RunningStep implements EngineContext {
   }
 
   get log(): Logger {
-    this.stepLog ??= this.host.log.child(this.step.stepId);
+    this.stepLog ??= this.host.log.child("", { step: this.step.stepId, job: this.step.jobId, route: this.step.route, attempt: this.step.attempt });
     return this.stepLog;
   }
 

@@ -14,7 +14,14 @@ export function settled(r: RunningStep, err: Error | undefined, release: (r: Run
   r.trace?.ended(err ? (err instanceof LeaseLostError ? `abandoned: ${lostLeaseKind(err)}` : "unreported") : "succeeded", err);
   if (!err) {
     if (reports.listeners.has("step:completed")) {
-      reports.listeners.emit("step:completed", { stepId: r.step.stepId, attempt: r.step.attempt, durationMs: Date.now() - r.startedAt });
+      reports.listeners.emit("step:completed", {
+        stepId: r.step.stepId,
+        attempt: r.step.attempt,
+        route: r.step.route,
+        durationMs: Date.now() - r.startedAt,
+        tokens: r.yielded?.tokens ?? 0,
+        firstTokenMs: r.yielded?.firstTokenMs,
+      });
     }
   } else if (err instanceof LeaseLostError) {
     // Expired or cancelled while finishing (or a lost reply to our own

@@ -48,12 +48,15 @@ export interface WorkerOptions {
 export interface WorkerEvents {
   /** A step was leased and is about to run. */
   "step:claimed": { stepId: string; attempt: number; route: string };
-  /** A step succeeded. */
-  "step:completed": { stepId: string; attempt: number; durationMs: number };
+  /**
+   * A step succeeded: `durationMs` from its run's start to its completion call, `tokens` it
+   * generated, `firstTokenMs` from its run's start to the first token (when the engine says).
+   */
+  "step:completed": { stepId: string; attempt: number; route: string; durationMs: number; tokens: number; firstTokenMs?: number };
   /** An attempt failed; `retryAt` is set when the queue will try again. */
-  "step:failed": { stepId: string; attempt: number; message: string; retryAt?: number };
+  "step:failed": { stepId: string; attempt: number; route: string; message: string; retryAt?: number };
   /** The worker stopped a step it no longer owns (cancelled, or the lease was lost). */
-  "step:abandoned": { stepId: string; attempt: number; reason: StopSignal["kind"] };
+  "step:abandoned": { stepId: string; attempt: number; route: string; reason: StopSignal["kind"] };
   /** A stopping worker handed a step back to the queue. */
   "step:released": { stepId: string; attempt: number };
   /** Something went wrong outside a step (Redis away...); the worker carries on. */

@@ -20,7 +20,7 @@ export class WorkerReports {
 
   /** The worker let go of a step it no longer owns. */
   abandoned(r: RunningStep, reason: StopSignal["kind"]): void {
-    this.log.info("step abandoned", { step: r.step.stepId, attempt: r.step.attempt, reason });
-    this.listeners.emit("step:abandoned", { stepId: r.step.stepId, attempt: r.step.attempt, reason });
+    this.log.info("step abandoned", { step: r.step.stepId, job: r.step.jobId, route: r.step.route, attempt: r.step.attempt, reason });
+    this.listeners.emit("step:abandoned", { stepId: r.step.stepId, attempt: r.step.attempt, route: r.step.route, reason });
   }
 }

@@ -79,7 +79,7 @@ class StepqWorker implements Worker {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.graceMs = options.shutdownGraceMs ?? 30_000;
     this.idleBlockMs = options.idleBlockMs ?? 5000;
-    this.log = (options.logger ?? createLogger("worker")).child(this.id);
+    this.log = (options.logger ?? createLogger("worker")).child("", { worker: this.id });
     this.reports = new WorkerReports(this.log);
     for (const engine of options.engines) {
       for (const route of engine.routes()) if (!this.routeEngine.has(route)) this.routeEngine.set(route, engine);

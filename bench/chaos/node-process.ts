@@ -29,7 +29,7 @@ export interface NodeProcess {
 export function startNodeProcess(entry: string, args: readonly string[], logFile: string): NodeProcess {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, STEPQ_LOG_LEVEL: process.env.STEPQ_LOG_LEVEL ?? "info" },
+    env: { ...process.env, STEPQ_LOG_LEVEL: process.env.STEPQ_LOG_LEVEL ?? "info", STEPQ_LOG_FORMAT: "text" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const file = createWriteStream(logFile, { flags: "a" });

@@ -41,7 +41,7 @@ export function startChild(entry: string, args: readonly string[], opts: { profi
   const flags = opts.profile ? childNodeFlags : [];
   const child = spawn(process.execPath, [...flags, "--import", "tsx", join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, STEPQ_LOG_LEVEL: "info", ...opts.env },
+    env: { ...process.env, STEPQ_LOG_LEVEL: "info", STEPQ_LOG_FORMAT: "text", ...opts.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   live.add(child);

@@ -54,7 +54,8 @@ async function startFromOptions(v: Record<string, unknown>, io: Io, port: number
   mkdirSync(dataDir, { recursive: true });
   const models = v.model as string[];
   const engines = await buildEngines(["echo", "llama"], { models, dataDir, threads: v.threads as number });
-  const logger = createLogger("dev", { level: (io.env.STEPQ_LOG_LEVEL as "info" | undefined) ?? "warn" });
+  // A terminal tool: the text format unless JSON is asked for.
+  const logger = createLogger("dev", { level: (io.env.STEPQ_LOG_LEVEL as "info" | undefined) ?? "warn", json: io.env.STEPQ_LOG_FORMAT === "json" });
   return startDevStack({ dataDir, redisUrl: io.env.REDIS_URL || undefined, port, engines, concurrency, logger });
 }
 

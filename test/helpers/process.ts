@@ -19,7 +19,8 @@ export interface Proc {
 }
 
 export function startProcess(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Proc {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ["ignore", "pipe", "pipe"] });
+  // Logs in the one-line text format the tests wait on (STEPQ_LOG_FORMAT=json in `env` for JSON).
+  const child = spawn(cmd, args, { env: { ...process.env, STEPQ_LOG_FORMAT: "text", ...env }, cwd, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));

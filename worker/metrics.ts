@@ -1,0 +1,107 @@
+/**
+ * A worker's /metrics (--metrics-port): what this process did, per route,
+ * counted from its own events (worker.on(...)), so claims and completions
+ * cost no Redis work for metrics: attempts claimed, completed, failed
+ * (retried or final), abandoned, errors outside steps, and histograms of
+ * run time, time to first token and tokens per second. Queue-wide numbers
+ * (depth, submits, queue time) come from the servers' /metrics
+ * (server/metrics/). Served by a tiny node:http listener that answers only
+ * GET /metrics; one Registry per worker, not prom-client's global one.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { answerMetrics, isMetricsRequest } from "../server/metrics/metrics-endpoint.js";
+import type { Worker } from "./worker-options.js";
+
+/** Seconds, from echo's milliseconds to long generations. */
+const SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+const RATES = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000];
+
+/** A registry counting `worker`'s events from now on. */
+export function createWorkerMetrics(worker: Worker): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "stepq_worker_" });
+  const registers = [registry];
+  const claims = new Counter({ name: "stepq_worker_claims_total", help: "Attempts this worker claimed, per route.", labelNames: ["route"] as const, registers });
+  const completions = new Counter({ name: "stepq_worker_completions_total", help: "Steps this worker completed successfully, per route.", labelNames: ["route"] as const, registers });
+  const failures = new Counter({
+    name: "stepq_worker_failures_total",
+    help: "Attempts that failed on this worker, per route and outcome (retry: the queue tries again; final: dead-lettered).",
+    labelNames: ["route", "outcome"] as const,
+    registers,
+  });
+  const abandoned = new Counter({
+    name: "stepq_worker_abandoned_total",
+    help: "Steps this worker stopped because they were no longer its own, per route and reason (cancelled, lease-lost, too-large).",
+    labelNames: ["route", "reason"] as const,
+    registers,
+  });
+  const errors = new Counter({ name: "stepq_worker_errors_total", help: "Errors outside a step (Redis away, a failed completion call); the worker carries on.", registers });
+  const run = new Histogram({ name: "stepq_worker_run_seconds", help: "Time from a successful step's start on this worker to its completion call, per route.", labelNames: ["route"] as const, buckets: SECONDS, registers });
+  const firstToken = new Histogram({
+    name: "stepq_worker_first_token_seconds",
+    help: "Time from a step's start on this worker to its first token (engines that stream tokens), per route.",
+    labelNames: ["route"] as const,
+    buckets: SECONDS,
+    registers,
+  });
+  const rate = new Histogram({
+    name: "stepq_worker_tokens_per_second",
+    help: "Generation speed of each successful step that produced tokens: tokens after the first over the time after the first, per route.",
+    labelNames: ["route"] as const,
+    buckets: RATES,
+    registers,
+  });
+  new Gauge({
+    name: "stepq_worker_steps_held",
+    help: "Steps this worker holds a lease on now (running, claimed ahead, or finishing).",
+    registers,
+    collect() {
+      this.set(worker.running);
+    },
+  });
+  worker.on("step:claimed", (e) => claims.inc({ route: e.route }));
+  worker.on("step:completed", (e) => {
+    completions.inc({ route: e.route });
+    run.observe({ route: e.route }, e.durationMs / 1000);
+    if (e.firstTokenMs !== undefined && e.tokens > 0) firstToken.observe({ route: e.route }, e.firstTokenMs / 1000);
+    const genMs = e.durationMs - (e.firstTokenMs ?? 0);
+    if (e.tokens > 0 && genMs > 0) rate.observe({ route: e.route }, (e.tokens * 1000) / genMs);
+  });
+  worker.on("step:failed", (e) => failures.inc({ route: e.route, outcome: e.retryAt === undefined ? "final" : "retry" }));
+  worker.on("step:abandoned", (e) => abandoned.inc({ route: e.route, reason: e.reason }));
+  worker.on("worker:error", () => errors.inc());
+  return registry;
+}
+
+export interface MetricsListener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `registry` at GET /metrics on `host`:`port` (0: any free port); everything else is 404. */
+export async function listenForMetrics(registry: Registry, port: number, host: string, log: (err: Error) => void): Promise<MetricsListener> {
+  const server: Server = createServer((req, res) => {
+    if (isMetricsRequest(req)) {
+      void answerMetrics(registry, res, log);
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("only GET /metrics here\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
