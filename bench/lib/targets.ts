@@ -55,6 +55,7 @@ const CHECKS: Check[] = [
   { target: "bytes per queued step ≤ 60% of BullMQ", eval: ratioAtMost("memory.queued", 0.6) },
   { target: "per-token latency p99 ≤ 5 ms with 100 followers", eval: valueAtMost("tokens.f100.p99", 5) },
   { target: "end to end c16 degrades ≤ 10% with 1,000,000 queued", eval: degradesAtMost("deep.e2e.c16", "deep.base.e2e.c16", 0.1) },
+  { target: "Prometheus metrics, scraped every second, cost ≤ 2% of end-to-end throughput", eval: degradesAtMost("metrics.on", "metrics.off", 0.02) },
   { target: "submit degrades ≤ 10% with 1,000,000 queued", eval: degradesAtMost("deep.submit.lib.single", "deep.base.submit", 0.1) },
 ];
 

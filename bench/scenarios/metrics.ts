@@ -1,0 +1,59 @@
+/**
+ * What Prometheus metrics cost: the end-to-end drain at concurrency 16 with
+ * a stepq server on the queue in both arms, one with `--metrics off`, the
+ * other with metrics on (its events-stream reader) and `GET /metrics`
+ * scraped every second, as a Prometheus would, though ten times as often
+ * as the usual 10-15 s interval. The two arms alternate, so drift between
+ * rounds falls on both; the target is a loss of at most 2%.
+ */
+import { startChild } from "../lib/child.js";
+import { type BenchContext, preload, scaled, withSide } from "../lib/context.js";
+import { QUEUE } from "../lib/sides.js";
+import { drain } from "./e2e.js";
+
+const ARMS = [
+  { id: "metrics.off", label: "end to end c16, a server with --metrics off", metrics: false },
+  { id: "metrics.on", label: "end to end c16, a server with metrics, scraped every second", metrics: true },
+] as const;
+
+export async function runMetrics(ctx: BenchContext): Promise<void> {
+  const n = scaled(ctx, 20_000, 1000);
+  const scenario = `metrics: ${n.toLocaleString("en-US")} no-op steps drained while a server watches the queue`;
+  for (const a of ARMS) {
+    ctx.results.define({ id: a.id, scenario, label: a.label, unit: "steps/s", better: "higher" });
+    ctx.results.define({ id: `${a.id}.redis`, scenario, label: "  Redis CPU per step", unit: "µs", better: "lower" });
+  }
+  for (let round = 0; round < ctx.rounds; round++) {
+    const order = round % 2 === 0 ? ARMS : [...ARMS].reverse();
+    for (const a of order) {
+      ctx.log(`metrics: ${a.label}, round ${round + 1}/${ctx.rounds}`);
+      await ctx.redis.flush();
+      const server = startChild("server/main.ts", ["--redis-url", ctx.redis.url, "--port", "0", "--queue", QUEUE, "--metrics", a.metrics ? "on" : "off"]);
+      const url = (await server.waitFor(/listening url=(\S+)/))[1] as string;
+      let scraping = a.metrics;
+      let scrapes = 0;
+      const scraper = (async () => {
+        while (scraping) {
+          const res = await fetch(`${url}/metrics`);
+          if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+          await res.text();
+          scrapes++;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      })();
+      try {
+        await withSide(ctx, "stepq", async (side) => {
+          await preload(side, n);
+          const d = await drain(ctx, side, n, [16]);
+          ctx.results.add(a.id, "stepq", d.stepsPerSecond);
+          ctx.results.add(`${a.id}.redis`, "stepq", d.redisUsPerStep);
+        });
+      } finally {
+        scraping = false;
+        await scraper;
+        await server.stop();
+      }
+      if (a.metrics && scrapes === 0) throw new Error("the metrics arm was never scraped");
+    }
+  }
+}
