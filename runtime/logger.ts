@@ -8,9 +8,13 @@
  * processes print).
  *
  * Kept behind this small interface so callers do not depend on pino, and
- * Error values in fields are logged as their message, as before.
+ * Error values in fields are logged as their message, as before. With
+ * tracing on (runtime/tracing.ts), a line written inside a traced call
+ * carries `trace_id`; a worker's step lines carry their job's.
  */
+import { trace } from "@opentelemetry/api";
 import { pino, type DestinationStream, type Logger as Pino } from "pino";
+import { tracingOn } from "./tracing.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -79,6 +83,9 @@ function wrap(root: Pino, json: boolean, component: string, bound: Record<string
     (level: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (!p.isLevelEnabled(level)) return;
+      // Inside a traced call (an RPC's span is active in its handler), the line carries its trace id.
+      const traceId = tracingOn() ? trace.getActiveSpan()?.spanContext().traceId : undefined;
+      if (traceId) fields = { ...fields, trace_id: traceId };
       const all = json ? fields : { ...fields, ...bound };
       if (all) p[level](plain(all), msg);
       else p[level](msg);

@@ -14,6 +14,7 @@ import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, describe, expect, it } from "vitest";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
+import { createLogger } from "../runtime/logger.js";
 import { spanJson, startTracing, tracingWanted } from "../runtime/tracing.js";
 import { startProcess } from "./helpers/process.js";
 import { echo, eventually, useStack } from "./helpers/stack.js";
@@ -110,6 +111,19 @@ describe("tracing", () => {
     );
     expect(run?.traceId).toBe(clientSpan.spanContext().traceId);
     expect(run?.parentSpanId).toBe(submit?.spanId);
+  });
+
+  it("a log line written inside a traced call carries its trace id; outside one, none", () => {
+    const lines: string[] = [];
+    const log = createLogger("server", { write: (l) => lines.push(l) });
+    const span = trace.getTracer("test").startSpan("some call");
+    context.with(trace.setSpan(context.active(), span), () => log.warn("inside"));
+    span.end();
+    log.warn("outside");
+    const [inside, outside] = lines.map((l) => JSON.parse(l) as { msg: string; trace_id?: string });
+    expect(inside).toMatchObject({ msg: "inside", trace_id: span.spanContext().traceId });
+    expect(outside?.msg).toBe("outside");
+    expect(outside?.trace_id).toBeUndefined();
   });
 
   it("a call without trace context starts its own trace, and a refused call's span says why", async () => {

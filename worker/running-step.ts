@@ -80,7 +80,9 @@ export class RunningStep implements EngineContext {
   }
 
   get log(): Logger {
-    this.stepLog ??= this.host.log.child("", { step: this.step.stepId, job: this.step.jobId, route: this.step.route, attempt: this.step.attempt });
+    // With tracing on, its lines carry the trace id of its job's trace (worker/step-trace.ts).
+    const traced = this.trace ? { trace_id: this.trace.traceId } : {};
+    this.stepLog ??= this.host.log.child("", { step: this.step.stepId, job: this.step.jobId, route: this.step.route, attempt: this.step.attempt, ...traced });
     return this.stepLog;
   }
 

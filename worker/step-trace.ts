@@ -27,6 +27,11 @@ export class StepTrace {
 
   private constructor(private readonly span: Span) {}
 
+  /** The trace this step's spans belong to (its job's, when the submit was traced). */
+  get traceId(): string {
+    return this.span.spanContext().traceId;
+  }
+
   /** The step's spans, continuing its job's stored trace context (a new trace when it has none). */
   static async start(queue: Queue, step: { jobId: string; index: number; stepId: string; attempt: number; route: string }, workerId: string): Promise<StepTrace> {
     const tracer = trace.getTracer("stepq-worker", VERSION);
