@@ -35,6 +35,8 @@ export interface ClaimedStep extends Lease {
   readonly operation: Operation;
   /** Unix ms when the lease runs out unless renewed. */
   readonly leaseDeadline: number;
+  /** Unix ms when its job was submitted, by Redis's clock. */
+  readonly submittedAt: number;
   /** Execution time limit of this attempt, ms (0: none). */
   readonly timeoutMs: number;
   readonly dependencies: readonly { name: string; result: StepResult }[];

@@ -143,6 +143,9 @@ describe("GET /metrics on a worker (--metrics-port)", () => {
         expect(sample(body, 'stepq_worker_failures_total{route="echo",outcome="final"}')).toBe(1);
         expect(sample(body, 'stepq_worker_run_seconds_count{route="echo"}')).toBe(2);
         expect(sample(body, 'stepq_worker_first_token_seconds_count{route="echo"}')).toBe(1);
+        // Submit to first token: one step with tokens, and it cannot be shorter than its run's part.
+        expect(sample(body, 'stepq_submit_to_first_token_seconds_count{route="echo"}')).toBe(1);
+        expect(sample(body, 'stepq_submit_to_first_token_seconds_sum{route="echo"}')).toBeGreaterThanOrEqual(sample(body, 'stepq_worker_first_token_seconds_sum{route="echo"}') as number);
         expect(sample(body, 'stepq_worker_tokens_per_second_count{route="echo"}')).toBe(1);
         expect(sample(body, "stepq_worker_steps_held")).toBe(0);
         expect(body).toMatch(/^# HELP stepq_worker_claims_total /m);

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { createStepqClient } from "../clients/node/client.js";
 import { StepState } from "../gen/stepq/v1/step_pb.js";
 import { buildServer } from "../server/main.js";
@@ -63,19 +63,19 @@ describe.skipIf(missing)("a real Prometheus scraping a server and a worker", () 
   it("reads exactly the submits, claims, completions, retries, failures and dead letters of a workload", { timeout: 90_000 }, async () => {
     const redis = await useRedis();
     const server = await buildServer({ redisUrl: redis.url, port: 0, logger: quiet, queue: "prom" });
-    afterAll(() => server.close());
+    onTestFinished(() => server.close());
     const workerPort = await freePort();
     const worker = startProcess(process.execPath, ["--import", "tsx", join(root, "worker/main.ts"), "--queue", "prom", "--concurrency", "4", "--metrics-port", String(workerPort)], {
       REDIS_URL: redis.url,
       STEPQ_LOG_LEVEL: "debug",
       STEPQ_LOG_FORMAT: "json",
     });
-    afterAll(() => worker.stop());
+    onTestFinished(async () => void (await worker.stop("SIGTERM", 5000)));
     const workerMetrics = `http://127.0.0.1:${workerPort}/metrics`;
     await until("the worker's /metrics answers", async () => ((await fetch(workerMetrics)).ok ? true : undefined));
 
     const dir = mkdtempSync(join(tmpdir(), "stepq-prom-"));
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const promPort = await freePort();
     const config = [
       "global:",
@@ -97,7 +97,7 @@ describe.skipIf(missing)("a real Prometheus scraping a server and a worker", () 
       `--web.listen-address=127.0.0.1:${promPort}`,
       "--log.level=warn",
     ]);
-    afterAll(() => prom.stop());
+    onTestFinished(async () => void (await prom.stop("SIGTERM", 5000)));
     const api = `http://127.0.0.1:${promPort}`;
     await until("Prometheus is ready", async () => ((await fetch(`${api}/-/ready`)).ok ? true : undefined));
     /** The value of instant query `q` (the sum of its series; undefined when it has none). */
@@ -142,6 +142,7 @@ describe.skipIf(missing)("a real Prometheus scraping a server and a worker", () 
       'stepq_worker_failures_total{job="stepq-worker",route="echo",outcome="retry"}': 2,
       'stepq_worker_failures_total{job="stepq-worker",route="echo",outcome="final"}': 3,
       'stepq_worker_first_token_seconds_count{job="stepq-worker",route="echo"}': 47,
+      'stepq_submit_to_first_token_seconds_count{job="stepq-worker",route="echo"}': 47,
       'stepq_worker_run_seconds_count{job="stepq-worker",route="echo"}': 47,
     };
     const read = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (q) => [q, await query(q)] as const)));

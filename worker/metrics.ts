@@ -46,6 +46,13 @@ export function createWorkerMetrics(worker: Worker): Registry {
     buckets: SECONDS,
     registers,
   });
+  const submitToFirstToken = new Histogram({
+    name: "stepq_submit_to_first_token_seconds",
+    help: "Time from a step's job submit to its first token, for steps this worker completed with tokens, per route (the wait before the claim by Redis's clock, the rest by the worker's).",
+    labelNames: ["route"] as const,
+    buckets: SECONDS,
+    registers,
+  });
   const rate = new Histogram({
     name: "stepq_worker_tokens_per_second",
     help: "Generation speed of each successful step that produced tokens: tokens after the first over the time after the first, per route.",
@@ -66,6 +73,7 @@ export function createWorkerMetrics(worker: Worker): Registry {
     completions.inc({ route: e.route });
     run.observe({ route: e.route }, e.durationMs / 1000);
     if (e.firstTokenMs !== undefined && e.tokens > 0) firstToken.observe({ route: e.route }, e.firstTokenMs / 1000);
+    if (e.submitToFirstTokenMs !== undefined && e.tokens > 0) submitToFirstToken.observe({ route: e.route }, e.submitToFirstTokenMs / 1000);
     const genMs = e.durationMs - (e.firstTokenMs ?? 0);
     if (e.tokens > 0 && genMs > 0) rate.observe({ route: e.route }, (e.tokens * 1000) / genMs);
   });

@@ -62,12 +62,19 @@ export class RunningStep implements EngineContext {
   private progressTimer: NodeJS.Timeout | undefined;
   private pendingProgress: { fraction: number; message: string } | undefined;
 
+  /** When this process got the claim, Date.now(). */
+  readonly claimedAt: number;
+  /** From its job's submit to its claim, by Redis's clock (the claim set the lease to claim + leaseMs). */
+  readonly claimedAfterSubmitMs: number;
+
   constructor(
     readonly step: ClaimedStep,
     private readonly host: StepHost,
     leaseMs: number,
   ) {
-    this.deadline = Date.now() + leaseMs;
+    this.claimedAt = Date.now();
+    this.deadline = this.claimedAt + leaseMs;
+    this.claimedAfterSubmitMs = Math.max(0, step.leaseDeadline - leaseMs - step.submittedAt);
   }
 
   /** Aborted when the step must stop; created on first use. */

@@ -21,6 +21,7 @@ export function settled(r: RunningStep, err: Error | undefined, release: (r: Run
         durationMs: Date.now() - r.startedAt,
         tokens: r.yielded?.tokens ?? 0,
         firstTokenMs: r.yielded?.firstTokenMs,
+        submitToFirstTokenMs: r.yielded?.firstTokenMs === undefined ? undefined : r.claimedAfterSubmitMs + (r.startedAt - r.claimedAt) + r.yielded.firstTokenMs,
       });
     }
   } else if (err instanceof LeaseLostError) {

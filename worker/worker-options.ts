@@ -50,9 +50,11 @@ export interface WorkerEvents {
   "step:claimed": { stepId: string; attempt: number; route: string };
   /**
    * A step succeeded: `durationMs` from its run's start to its completion call, `tokens` it
-   * generated, `firstTokenMs` from its run's start to the first token (when the engine says).
+   * generated, `firstTokenMs` from its run's start to the first token (when the engine says),
+   * `submitToFirstTokenMs` from its job's submit to that token (the time before the claim by
+   * Redis's clock, the rest by this process's: no clock skew between hosts enters it).
    */
-  "step:completed": { stepId: string; attempt: number; route: string; durationMs: number; tokens: number; firstTokenMs?: number };
+  "step:completed": { stepId: string; attempt: number; route: string; durationMs: number; tokens: number; firstTokenMs?: number; submitToFirstTokenMs?: number };
   /** An attempt failed; `retryAt` is set when the queue will try again. */
   "step:failed": { stepId: string; attempt: number; route: string; message: string; retryAt?: number };
   /** The worker stopped a step it no longer owns (cancelled, or the lease was lost). */

@@ -4,7 +4,7 @@ settleSteps. Included in the library after complete.lua.
 
 Claimed steps go back to the worker as one string of CLAIMED records
 (wire/layouts.ts): job id, 0-based step index, attempt (the fencing token),
-lease deadline (CLAIMED_HEAD); the step's SPEC as its record stores it; and
+lease deadline, the job's submit time (CLAIMED_HEAD); the step's SPEC as its record stores it; and
 its dependencies' results as msgpack {{n = name, rs = result bytes}, ...}
 (I4 length + bytes, empty when it has none). queue/claimed-steps.ts reads
 them.
@@ -30,7 +30,7 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
     local name, route, spec, specEnd = specBytesOf(raw, 1, 1)
     local record = struct.pack(HEADERS_1, 2, flags, JS.RUNNING, 1, c, jsa == 0 and now or jsa, jf, rt, ixs, tn,
       S.RUNNING, 0, 0, a, deadline, now, f) .. spec .. string.sub(raw, specEnd + 1) .. tailClaimed(idx, a, now, workerId)
-    return record, a, name, route, spec, tn
+    return record, a, name, route, spec, tn, c
   end
   local at = stepHeaderAt(idx)
   st, q, fl, a, _, _, f = struct.unpack(STEP_HDR, raw, at)
@@ -45,7 +45,7 @@ local function claimInPlace(raw, idx, where, workerId, now, deadline)
     .. string.sub(raw, at + STEP_HDR_SIZE)
     .. tailClaimed(idx, a, now, workerId)
   local name, route, spec = specBytesOf(raw, n, idx)
-  return record, a, name, route, spec, tn
+  return record, a, name, route, spec, tn, c
 end
 
 -- How many tenants in turn order a claim looks at for one below its
@@ -182,10 +182,10 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
   end
 
   -- Adds a CLAIMED record to the reply, in pieces joined once at the end.
-  local function push(jobId, idx, a, spec, deps)
+  local function push(jobId, idx, a, spec, deps, created)
     count = count + 1
     local n = #out
-    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline)
+    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline, created)
     out[n + 2] = spec
     out[n + 3] = deps
   end
@@ -200,7 +200,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
     key = key or K.job(jobId)
     raw = raw or getRecord(key)
     if not raw then return end
-    local record, a, name, route, spec, tn = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
+    local record, a, name, route, spec, tn, created = claimInPlace(raw, idx, fromList and 1 or 2, workerId, now, deadline)
     if record then
       putRecord(key, record)
       local leases = W.leases
@@ -210,7 +210,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
       addCount('q', tn, route, -1)
       addCount('r', tn, route, 1)
       pushEvent('claimed', jobId, idx, name, route, a, tn)
-      push(jobId, idx, a, spec, NO_DEPS)
+      push(jobId, idx, a, spec, NO_DEPS, created)
       return
     end
     -- The generic path reads and writes Redis directly: what was gathered
@@ -260,7 +260,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
           local packed = cmsgpack.pack(list)
           deps = struct.pack('<I4', #packed) .. packed
         end
-        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps)
+        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps, job.c)
       end
     end
     saveJob(jobId, job)
