@@ -75,16 +75,22 @@ async function* followWithPositions(
   narrator: PositionNarrator | undefined,
 ): AsyncGenerator<LogEntry[] | typeof TICK> {
   const log = followLog(deps.queue, deps.hub, job, after, signal, outlet);
-  if (!narrator) return yield* log;
-  for await (const batch of withTicks(log, EVERY_MS)) {
-    if (batch !== TICK) {
-      for (const e of batch) {
-        if (e.kind === "event") narrator.seen(e.cursor, e.event.stepIndex, e.event.type);
-        else narrator.seen(e.cursor, undefined);
+  if (!narrator) yield* log;
+  else {
+    for await (const batch of withTicks(log, EVERY_MS)) {
+      if (batch !== TICK) {
+        for (const e of batch) {
+          if (e.kind === "event") narrator.seen(e.cursor, e.event.stepIndex, e.event.type);
+          else narrator.seen(e.cursor, undefined);
+        }
       }
+      yield batch;
     }
-    yield batch;
   }
+  // The log stops when the call's signal aborts: a stream that already sent
+  // something (a position line at once) must still end with why (its
+  // deadline: DEADLINE_EXCEEDED), not as if it were complete.
+  signal.throwIfAborted();
 }
 
 /** A position narrator for the queued steps among `indexes` of `job`, when the deps have the fleet. */
