@@ -96,8 +96,10 @@ describe("outputs, results and job records", () => {
   });
 
   it("streamed output past max-output-bytes is not written: the step fails and its engine is stopped", async () => {
-    // 10-byte tokens, 100,000 of them: 1 MB, far past the 48 KiB cap.
-    const step = await stack.client.submit(echo({ text: "abcdefghi", tokenCount: 100_000 }));
+    // 1,001-byte tokens, one every 2 ms, 1,000 of them: 1 MB, far past the 48 KiB cap. Paced, so
+    // that the first appends fit under the cap whatever the machine's speed (an append is refused
+    // whole when it would cross the cap, and 100,000 tokens at once can cross it in the first one).
+    const step = await stack.client.submit(echo({ text: "w".repeat(1000), tokenCount: 1000, tokenDelayMs: 2 }));
     let tokenBytes = 0;
     let end: FollowEvent | undefined;
     for await (const e of stack.client.follow(step.id)) {
