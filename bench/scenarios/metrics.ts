@@ -6,10 +6,18 @@
  * as the usual 10-15 s interval. The two arms alternate, so drift between
  * rounds falls on both; the target is a loss of at most 2%.
  */
+import { readFileSync } from "node:fs";
 import { startChild } from "../lib/child.js";
 import { type BenchContext, preload, scaled, withSide } from "../lib/context.js";
 import { QUEUE } from "../lib/sides.js";
 import { drain } from "./e2e.js";
+
+/** User + system CPU seconds of process `pid` so far (Linux /proc; 100 ticks a second). */
+function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 const ARMS = [
   { id: "metrics.off", label: "end to end c16, a server with --metrics off", metrics: false },
@@ -22,6 +30,7 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
   for (const a of ARMS) {
     ctx.results.define({ id: a.id, scenario, label: a.label, unit: "steps/s", better: "higher" });
     ctx.results.define({ id: `${a.id}.redis`, scenario, label: "  Redis CPU per step", unit: "µs", better: "lower" });
+    ctx.results.define({ id: `${a.id}.server`, scenario, label: "  server process CPU per step", unit: "µs", better: "lower" });
   }
   for (let round = 0; round < ctx.rounds; round++) {
     const order = round % 2 === 0 ? ARMS : [...ARMS].reverse();
@@ -44,9 +53,11 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
       try {
         await withSide(ctx, "stepq", async (side) => {
           await preload(side, n);
+          const cpu0 = processCpuSeconds(server.pid);
           const d = await drain(ctx, side, n, [16]);
           ctx.results.add(a.id, "stepq", d.stepsPerSecond);
           ctx.results.add(`${a.id}.redis`, "stepq", d.redisUsPerStep);
+          ctx.results.add(`${a.id}.server`, "stepq", ((processCpuSeconds(server.pid) - cpu0) * 1e6) / n);
         });
       } finally {
         scraping = false;
