@@ -3,8 +3,8 @@
  * route with requirements (queue/requirements.ts) that it meets, e.g.
  * `infer:qwen?tag=gpu=a100` for a worker tagged gpu=a100 serving
  * infer:qwen. The queue's `routes` set lists every route used; it is read
- * again whenever its size changes (each claim and heartbeat reply says the
- * size), so a step with requirements no earlier step had is claimed by the
+ * again whenever its size changes (each heartbeat reply says the size, and
+ * each claim that came back short, from a worker about to wait), so a step with requirements no earlier step had is claimed by the
  * next claim after it arrives (its submit wakes the base route's idle
  * workers). Also the worker's tenant filter as the claim scripts take it.
  */
@@ -51,7 +51,8 @@ export class ClaimRoutes {
    * routes again when it changed. Resolves true when the claim routes grew.
    */
   async seen(queue: Queue, routeCount: number): Promise<boolean> {
-    if (routeCount === this.known) return false;
+    // -1: a claim that got all it asked for does not count the routes (saves a call on the hot path).
+    if (routeCount < 0 || routeCount === this.known) return false;
     const before = this.current.length;
     await this.refresh(queue, routeCount);
     return this.current.length > before;

@@ -36,8 +36,9 @@ Returns {CODE.OK, Redis time, earliest scheduled time of these routes (or
 when a step left for another worker may be taken after all) or -1, number
 of claimed steps, their CLAIMED records (see claim.lua), the queue's
 max-operation-bytes (the worker checks each operation against it once its
-references are resolved), the number of routes in use (a worker refreshes
-its requirement routes when it changes)}.
+references are resolved), the number of routes in use when it claimed fewer
+steps than asked, else -1 (a worker refreshes its requirement routes when it
+changes)}.
 Events: STEP_QUEUED (promoted), STEP_CLAIMED, STEP_FAILED and JOB_* (queue
 timeout).
 ]]
@@ -47,4 +48,6 @@ local want = tonumber(ARGV[4])
 local routes = {}
 for i = 6, #ARGV do routes[#routes + 1] = ARGV[i] end
 local count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW, ARGV[5])
-return {CODE.OK, NOW, due or -1, count, claimed, count > 0 and limits().operation or 0, redis.call('SCARD', K.routes)}
+-- The route count matters only to a worker that got less than it asked for
+-- (about to wait): a saturated one is told of new routes by its heartbeat.
+return {CODE.OK, NOW, due or -1, count, claimed, count > 0 and limits().operation or 0, count < want and redis.call('SCARD', K.routes) or -1}

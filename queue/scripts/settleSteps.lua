@@ -74,4 +74,4 @@ if #blob > 0 then
 end
 local count, claimed, due = 0, '', nil
 if want > 0 then count, claimed, due = claimReady(workerId, leaseMs, want, routes, NOW, ARGV[6]) end
-return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed, count > 0 and limits().operation or 0, redis.call('SCARD', K.routes)}
+return {CODE.OK, NOW, due or -1, table.concat(codes), count, claimed, count > 0 and limits().operation or 0, want > 0 and count < want and redis.call('SCARD', K.routes) or -1}

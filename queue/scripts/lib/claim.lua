@@ -113,7 +113,7 @@ local function laneInTurn(r, quotas, filter, skip)
     for _, t in ipairs(turnOrder(r, quotas, filter)) do
       local tn = tonumber(t)
       local cap = quotas and runningQuota(tn) or 0
-      if not (filter and filter.deny and filter.deny[t]) and not skip[laneOf(r, tn)] and (cap == 0 or loadOf(tn, 'r') < cap) then
+      if not (filter and filter.deny and filter.deny[t]) and not (skip and skip[laneOf(r, tn)]) and (cap == 0 or loadOf(tn, 'r') < cap) then
         local lane = laneOf(r, tn)
         local head = redis.call('LINDEX', K.readyList(lane), 0)
         local z = redis.call('ZRANGE', K.readyZset(lane), 0, 0, 'WITHSCORES')
@@ -151,9 +151,9 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
   local count = 0
   local out = {}
   local filter = tenantFilter(filterArg)
-  -- Lanes whose head this worker leaves for another during this call, and
-  -- when it may take it after all.
-  local skip, skipUntil = {}, nil
+  -- Lanes whose head this worker leaves for another during this call (a
+  -- table only once there is one), and when it may take it after all.
+  local skip, skipUntil = nil, nil
   W.worker = workerId
 
   -- The best ready step across the routes: on each route, the head of the
@@ -229,6 +229,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
       else
         redis.call('ZADD', K.readyZset(lane), int(readyScore(job.p or 0, job.sq)), id)
       end
+      skip = skip or {}
       skip[lane] = true
       if not skipUntil or s.avu < skipUntil then skipUntil = s.avu end
       return
@@ -313,7 +314,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
         end
         if #ids < n then drained = true break end
         -- A step left for another worker went back to the head: stop here.
-        if next(skip) then break end
+        if skip then break end
         maybeMore = true
       end
       -- The tenant's lane ran dry: it leaves the rotation (served checks, as
