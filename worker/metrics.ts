@@ -23,8 +23,11 @@ export function createWorkerMetrics(worker: Worker): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "stepq_worker_" });
   const registers = [registry];
-  const claims = new Counter({ name: "stepq_worker_claims_total", help: "Attempts this worker claimed, per route.", labelNames: ["route"] as const, registers });
-  const completions = new Counter({ name: "stepq_worker_completions_total", help: "Steps this worker completed successfully, per route.", labelNames: ["route"] as const, registers });
+  // Per-route series, as server/metrics/step-event-metrics.ts declares its own.
+  const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["route"] as const, registers });
+  const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames: ["route"] as const, buckets, registers });
+  const claims = counter("stepq_worker_claims_total", "Attempts this worker claimed, per route.");
+  const completions = counter("stepq_worker_completions_total", "Steps this worker completed successfully, per route.");
   const failures = new Counter({
     name: "stepq_worker_failures_total",
     help: "Attempts that failed on this worker, per route and outcome (retry: the queue tries again; final: dead-lettered).",
@@ -38,28 +41,18 @@ export function createWorkerMetrics(worker: Worker): Registry {
     registers,
   });
   const errors = new Counter({ name: "stepq_worker_errors_total", help: "Errors outside a step (Redis away, a failed completion call); the worker carries on.", registers });
-  const run = new Histogram({ name: "stepq_worker_run_seconds", help: "Time from a successful step's start on this worker to its completion call, per route.", labelNames: ["route"] as const, buckets: SECONDS, registers });
-  const firstToken = new Histogram({
-    name: "stepq_worker_first_token_seconds",
-    help: "Time from a step's start on this worker to its first token (engines that stream tokens), per route.",
-    labelNames: ["route"] as const,
-    buckets: SECONDS,
-    registers,
-  });
-  const submitToFirstToken = new Histogram({
-    name: "stepq_submit_to_first_token_seconds",
-    help: "Time from a step's job submit to its first token, for steps this worker completed with tokens, per route (the wait before the claim by Redis's clock, the rest by the worker's).",
-    labelNames: ["route"] as const,
-    buckets: SECONDS,
-    registers,
-  });
-  const rate = new Histogram({
-    name: "stepq_worker_tokens_per_second",
-    help: "Generation speed of each successful step that produced tokens: tokens after the first over the time after the first, per route.",
-    labelNames: ["route"] as const,
-    buckets: RATES,
-    registers,
-  });
+  const run = histogram("stepq_worker_run_seconds", "Time from a successful step's start on this worker to its completion call, per route.", SECONDS);
+  const firstToken = histogram("stepq_worker_first_token_seconds", "Time from a step's start on this worker to its first token (engines that stream tokens), per route.", SECONDS);
+  const submitToFirstToken = histogram(
+    "stepq_submit_to_first_token_seconds",
+    "Time from a step's job submit to its first token, for steps this worker completed with tokens, per route (the wait before the claim by Redis's clock, the rest by the worker's).",
+    SECONDS,
+  );
+  const rate = histogram(
+    "stepq_worker_tokens_per_second",
+    "Generation speed of each successful step that produced tokens: tokens after the first over the time after the first, per route.",
+    RATES,
+  );
   new Gauge({
     name: "stepq_worker_steps_held",
     help: "Steps this worker holds a lease on now (running, claimed ahead, or finishing).",
