@@ -9,9 +9,6 @@
  * are refused naming the field; --unserved-routes reject names what each
  * worker lacks.
  */
-import { execFile } from "node:child_process";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -25,10 +22,9 @@ import { createQueue } from "../queue/queue.js";
 import { type Requirements, requirementsOf, unmetRequirement } from "../queue/requirements.js";
 import { tenantNumber } from "../queue/tenants.js";
 import { buildServer } from "../server/main.js";
+import { runStepq } from "./helpers/cli.js";
 import { echo, eventually, quiet, useStack } from "./helpers/stack.js";
 
-const exec = promisify(execFile);
-const root = join(import.meta.dirname, "..");
 const stack = await useStack();
 const redis = new Redis(stack.redis.url);
 const queue = createQueue({ redis });
@@ -176,15 +172,7 @@ describe("capability routing", () => {
   });
 
   it("the CLI submits with requirements and refuses a bad size or tag", async () => {
-    const run = async (args: string[]) => {
-      try {
-        const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", join(root, "clients/cli/main.ts"), ...args], { cwd: root, timeout: 60_000 });
-        return { code: 0, stdout, stderr };
-      } catch (e) {
-        const err = e as { code: number; stdout: string; stderr: string };
-        return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-      }
-    };
+    const run = (args: string[]) => runStepq(args, {});
     const ok = await run(["submit", "echo", "--server", stack.server.url, "--text", "cli", "--require-tag", "zone=eu,gpu=t4", "--min-memory", "8g", "--json"]);
     expect(ok.code).toBe(0);
     const step = JSON.parse(ok.stdout) as { id: string; route: string; requirements: { tags: string[]; minMemoryMb: number } };
