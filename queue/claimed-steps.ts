@@ -59,9 +59,10 @@ export function decodeClaimed(blob: Buffer, count: number, maxOperationBytes: nu
     const attempt = blob.readUInt32LE(p + 2);
     const leaseDeadline = blob.readIntLE(p + 6, 6);
     const submittedAt = blob.readIntLE(p + 12, 6);
-    const nameLen = blob[p + 18] as number;
-    const name = blob.toString("latin1", p + 19, p + 19 + nameLen);
-    p += 19 + nameLen;
+    const readyAt = blob.readIntLE(p + 18, 6);
+    const nameLen = blob[p + 24] as number;
+    const name = blob.toString("latin1", p + 25, p + 25 + nameLen);
+    p += 25 + nameLen;
     const routeLen = blob.readUInt16LE(p);
     const route = blob.toString("utf8", p + 2, p + 2 + routeLen);
     p += 2 + routeLen;
@@ -84,10 +85,10 @@ export function decodeClaimed(blob: Buffer, count: number, maxOperationBytes: nu
     // per step in a drain (measured: ~9.5 → ~18.8 µs).
     const stepId = `${jobId}.${index}`;
     if (dependencies.length === 0) {
-      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation: op, leaseDeadline, submittedAt, timeoutMs, dependencies });
+      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation: op, leaseDeadline, submittedAt, readyAt, timeoutMs, dependencies });
     } else {
       const { operation, tooLarge } = resolved(op, opLen, dependencies, maxOperationBytes);
-      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation, leaseDeadline, submittedAt, timeoutMs, dependencies, tooLarge });
+      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation, leaseDeadline, submittedAt, readyAt, timeoutMs, dependencies, tooLarge });
     }
   }
   return steps;

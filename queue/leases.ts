@@ -37,6 +37,8 @@ export interface ClaimedStep extends Lease {
   readonly leaseDeadline: number;
   /** Unix ms when its job was submitted, by Redis's clock. */
   readonly submittedAt: number;
+  /** Unix ms when this attempt's step became ready to claim (submitted, dependencies met, retry or schedule due, handed back), by Redis's clock. */
+  readonly readyAt: number;
   /** Execution time limit of this attempt, ms (0: none). */
   readonly timeoutMs: number;
   readonly dependencies: readonly { name: string; result: StepResult }[];

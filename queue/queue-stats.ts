@@ -21,6 +21,26 @@ export interface RouteCounts {
   deadLettered: number;
 }
 
+/**
+ * What happened on a route since the queue began, over all tenants (the
+ * scripts' `+<letter>:<route>` fields of the counts hash; record-writes.lua
+ * addTotal). Only ever growing, like a Prometheus counter.
+ */
+export interface RouteTotals {
+  route: string;
+  submitted: number;
+  claimed: number;
+  succeeded: number;
+  /** Failed attempts the queue tries again. */
+  retried: number;
+  /** Attempts that failed: retried, or ending the step. */
+  failedAttempts: number;
+  deadLettered: number;
+  /** Attempts whose worker stopped renewing the lease. */
+  leaseExpired: number;
+  cancelled: number;
+}
+
 /** How many of a route's steps finished in one bucket. */
 export interface RouteFinished {
   route: string;
@@ -50,6 +70,16 @@ export const BUCKET_SECONDS = 10;
 export const MAX_WINDOW_MINUTES = 15;
 
 const STATE_OF_LETTER = { w: "waiting", q: "queued", s: "scheduled", r: "running", d: "deadLettered" } as const;
+const TOTAL_OF_LETTER = {
+  s: "submitted",
+  c: "claimed",
+  k: "succeeded",
+  r: "retried",
+  f: "failedAttempts",
+  d: "deadLettered",
+  e: "leaseExpired",
+  x: "cancelled",
+} as const satisfies Record<string, keyof Omit<RouteTotals, "route">>;
 
 /** Splits a field `<letter>:<tenant>:<route>`; undefined for one of another form. */
 function parseField(field: string): { letter: string; tenant: number; route: string } | undefined {
@@ -70,6 +100,25 @@ function* fieldsOf(hash: Record<string, string>, tenant: number | undefined): Ge
 
 function emptyCounts(route: string): RouteCounts {
   return { route, waiting: 0, queued: 0, scheduled: 0, running: 0, deadLettered: 0 };
+}
+
+function emptyTotals(route: string): RouteTotals {
+  return { route, submitted: 0, claimed: 0, succeeded: 0, retried: 0, failedAttempts: 0, deadLettered: 0, leaseExpired: 0, cancelled: 0 };
+}
+
+/** The route totals among the fields of the counts hash (`+<letter>:<route>`), by route name. */
+function totalsOf(hash: Record<string, string>): RouteTotals[] {
+  const rows = new Map<string, RouteTotals>();
+  for (const [field, value] of Object.entries(hash)) {
+    if (field[0] !== "+" || field[2] !== ":") continue;
+    const name = TOTAL_OF_LETTER[field[1] as keyof typeof TOTAL_OF_LETTER];
+    if (!name) continue;
+    const route = field.slice(3);
+    let row = rows.get(route);
+    if (!row) rows.set(route, (row = emptyTotals(route)));
+    row[name] += Number(value);
+  }
+  return [...rows.values()].sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : 0));
 }
 
 /**
@@ -94,11 +143,12 @@ export async function readQueueStats(redis: Redis, keys: QueueKeys, windowMinute
 }
 
 /**
- * Every route's steps by state now, of the queue or of `tenant` only: one
- * MULTI of TIME, SMEMBERS routes and HGETALL counts (also what /metrics reads
- * for its queue-depth gauge on each scrape).
+ * Every route's steps by state now, of the queue or of `tenant` only, and
+ * the queue's route totals (over all tenants): one MULTI of TIME, SMEMBERS
+ * routes and HGETALL counts (also what /metrics reads for its queue-depth
+ * gauge and step counters on each scrape).
  */
-export async function readRouteCounts(redis: Redis, keys: QueueKeys, tenant?: number): Promise<{ routes: RouteCounts[]; now: number }> {
+export async function readRouteCounts(redis: Redis, keys: QueueKeys, tenant?: number): Promise<{ routes: RouteCounts[]; totals: RouteTotals[]; now: number }> {
   const [time, routes, counts] = await redisCall(async () => {
     const replies = (await redis.multi().time().smembers(keys.routes).hgetall(keys.counts).exec()) ?? [];
     return replies.map(([err, value]) => {
@@ -115,7 +165,7 @@ export async function readRouteCounts(redis: Redis, keys: QueueKeys, tenant?: nu
     if (!row) byRoute.set(route, (row = emptyCounts(route)));
     row[state] += n;
   }
-  return { routes: [...byRoute.values()], now };
+  return { routes: [...byRoute.values()], totals: totalsOf(counts), now };
 }
 
 /** A bucket's hash as one row per route, by name. */

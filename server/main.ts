@@ -82,9 +82,7 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
   // Tracing first, so refused calls are traced too; none when tracing is off (runtime/tracing.ts).
   const interceptors = [...(tracingOn() ? [traceInterceptor()] : []), ...(auth ? [auth.interceptor] : []), ...(options.interceptors ?? [])];
   const outputLane = createOutputLane(deps, { slots, readMaxBytes: config.maxRequestBytes, log: logUnexpected, interceptors });
-  const metrics = config.metrics
-    ? await createServerMetrics({ queue, redisUrl: config.redisUrl, redisCa: config.redisCa, slots, hub, log: logUnexpected, onRedisError: backend.onRedisError })
-    : undefined;
+  const metrics = config.metrics ? createServerMetrics({ queue, slots, hub, log: logUnexpected }) : undefined;
   const budget = createRequestBudget(config.maxInflightRequestBytes, config.inflightWaitMs);
   const connectOptions = createConnectOptions({ deps, slots, maxRequestBytes: config.maxRequestBytes, budget, log: logUnexpected, interceptors });
   const connect = connectNodeAdapter(connectOptions);
@@ -129,7 +127,6 @@ export async function buildServer(options: BuildServerOptions = {}): Promise<Ste
     close() {
       closing ??= (async () => {
         backend.stop();
-        metrics?.stop();
         auth?.close();
         await listener.close(config.shutdownGraceMs);
         await backend.close();

@@ -45,7 +45,7 @@ let nextJob = 0;
 function claimed(operation: Operation): ClaimedStep {
   const lease = leaseOf(`llamatest${String(nextJob++).padStart(7, "0")}`, 0, 1);
   // The engine dispatches on the operation; the route only matters to the queue.
-  return { ...lease, name: "main", route: "llama-test", operation, leaseDeadline: Date.now() + 60_000, submittedAt: Date.now(), timeoutMs: 0, dependencies: [] };
+  return { ...lease, name: "main", route: "llama-test", operation, leaseDeadline: Date.now() + 60_000, submittedAt: Date.now(), readyAt: Date.now(), timeoutMs: 0, dependencies: [] };
 }
 interface InferInit {
   model?: string;

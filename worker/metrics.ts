@@ -3,10 +3,14 @@
  * counted from its own events (worker.on(...)), so claims and completions
  * cost no Redis work for metrics: attempts claimed, completed, failed
  * (retried or final), abandoned, errors outside steps, and histograms of
- * run time, time to first token and tokens per second. Queue-wide numbers
- * (depth, submits, queue time) come from the servers' /metrics
- * (server/metrics/). Served by a tiny node:http listener that answers only
- * GET /metrics; one Registry per worker, not prom-client's global one.
+ * the steps it took: time queued, time held, submit → first token, submit →
+ * done, run time, time to first token and tokens per second. The latency
+ * histograms are observed here, where each step's times are known, rather
+ * than by the servers reading every event (which cost a server ~21 µs of CPU
+ * per step: bench `--only metrics`); sum them over workers. Queue-wide counts
+ * and depth come from the servers' /metrics (server/metrics/). Served by a
+ * tiny node:http listener that answers only GET /metrics; one Registry per
+ * worker, not prom-client's global one.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,6 +20,8 @@ import type { Worker } from "./worker-options.js";
 
 /** Seconds, from echo's milliseconds to long generations. */
 const SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+/** Seconds a step spends in the queue: from a few ms to the longest waits and runs. */
+const LATENCY = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
 const RATES = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000];
 
 /** A registry counting `worker`'s events from now on. */
@@ -23,7 +29,6 @@ export function createWorkerMetrics(worker: Worker): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "stepq_worker_" });
   const registers = [registry];
-  // Per-route series, as server/metrics/step-event-metrics.ts declares its own.
   const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["route"] as const, registers });
   const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames: ["route"] as const, buckets, registers });
   const claims = counter("stepq_worker_claims_total", "Attempts this worker claimed, per route.");
@@ -48,6 +53,17 @@ export function createWorkerMetrics(worker: Worker): Registry {
     "Time from a step's job submit to its first token, for steps this worker completed with tokens, per route (the wait before the claim by Redis's clock, the rest by the worker's).",
     SECONDS,
   );
+  const queued = histogram(
+    "stepq_step_queued_seconds",
+    "Time from a step becoming ready (submitted, dependencies met, retry or schedule due, handed back) to its claim by this worker, by Redis's clock, per route.",
+    LATENCY,
+  );
+  const held = histogram("stepq_step_running_seconds", "Time from a claim by this worker to the end of that attempt (success or failure), per route.", LATENCY);
+  const total = histogram(
+    "stepq_step_submit_to_done_seconds",
+    "Time from a step's job submit to its final outcome on this worker (succeeded, or failed for good), per route (before the claim by Redis's clock, after by the worker's).",
+    LATENCY,
+  );
   const rate = histogram(
     "stepq_worker_tokens_per_second",
     "Generation speed of each successful step that produced tokens: tokens after the first over the time after the first, per route.",
@@ -61,16 +77,25 @@ export function createWorkerMetrics(worker: Worker): Registry {
       this.set(worker.running);
     },
   });
-  worker.on("step:claimed", (e) => claims.inc({ route: e.route }));
+  worker.on("step:claimed", (e) => {
+    claims.inc({ route: e.route });
+    queued.observe({ route: e.route }, e.queuedMs / 1000);
+  });
   worker.on("step:completed", (e) => {
     completions.inc({ route: e.route });
+    held.observe({ route: e.route }, e.heldMs / 1000);
+    total.observe({ route: e.route }, e.submitToDoneMs / 1000);
     run.observe({ route: e.route }, e.durationMs / 1000);
     if (e.firstTokenMs !== undefined && e.tokens > 0) firstToken.observe({ route: e.route }, e.firstTokenMs / 1000);
     if (e.submitToFirstTokenMs !== undefined && e.tokens > 0) submitToFirstToken.observe({ route: e.route }, e.submitToFirstTokenMs / 1000);
     const genMs = e.durationMs - (e.firstTokenMs ?? 0);
     if (e.tokens > 0 && genMs > 0) rate.observe({ route: e.route }, (e.tokens * 1000) / genMs);
   });
-  worker.on("step:failed", (e) => failures.inc({ route: e.route, outcome: e.retryAt === undefined ? "final" : "retry" }));
+  worker.on("step:failed", (e) => {
+    failures.inc({ route: e.route, outcome: e.retryAt === undefined ? "final" : "retry" });
+    held.observe({ route: e.route }, e.heldMs / 1000);
+    if (e.submitToDoneMs !== undefined) total.observe({ route: e.route }, e.submitToDoneMs / 1000);
+  });
   worker.on("step:abandoned", (e) => abandoned.inc({ route: e.route, reason: e.reason }));
   worker.on("worker:error", () => errors.inc());
   return registry;

@@ -76,7 +76,16 @@ export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> 
   const error = attemptErrorOf(stop, failure);
   try {
     const res = await whileUnavailable(() => host.queue().fail(step, error, r.trailing), r.deadline);
-    host.reports.listeners.emit("step:failed", { stepId: step.stepId, attempt: step.attempt, route: step.route, message: error.message, retryAt: res.retryAt });
+    const heldMs = r.heldMs();
+    host.reports.listeners.emit("step:failed", {
+      stepId: step.stepId,
+      attempt: step.attempt,
+      route: step.route,
+      message: error.message,
+      retryAt: res.retryAt,
+      heldMs,
+      submitToDoneMs: res.retryAt === undefined ? r.claimedAfterSubmitMs + heldMs : undefined,
+    });
     r.trace?.ended(res.retryAt ? "retrying" : "failed", error);
   } catch (e) {
     if (e instanceof LeaseLostError) host.reports.abandoned(r, lostLeaseKind(e));

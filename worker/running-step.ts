@@ -66,6 +66,8 @@ export class RunningStep implements EngineContext {
   readonly claimedAt: number;
   /** From its job's submit to its claim, by Redis's clock (the claim set the lease to claim + leaseMs). */
   readonly claimedAfterSubmitMs: number;
+  /** From the step becoming ready to its claim, by Redis's clock: its wait in the queue. */
+  readonly queuedMs: number;
 
   constructor(
     readonly step: ClaimedStep,
@@ -74,7 +76,14 @@ export class RunningStep implements EngineContext {
   ) {
     this.claimedAt = Date.now();
     this.deadline = this.claimedAt + leaseMs;
-    this.claimedAfterSubmitMs = Math.max(0, step.leaseDeadline - leaseMs - step.submittedAt);
+    const claimedAt = step.leaseDeadline - leaseMs;
+    this.claimedAfterSubmitMs = Math.max(0, claimedAt - step.submittedAt);
+    this.queuedMs = Math.max(0, claimedAt - step.readyAt);
+  }
+
+  /** Since the claim, by this process's clock. */
+  heldMs(): number {
+    return Date.now() - this.claimedAt;
   }
 
   /** Aborted when the step must stop; created on first use. */

@@ -19,6 +19,8 @@ export function settled(r: RunningStep, err: Error | undefined, release: (r: Run
         attempt: r.step.attempt,
         route: r.step.route,
         durationMs: Date.now() - r.startedAt,
+        heldMs: r.heldMs(),
+        submitToDoneMs: r.claimedAfterSubmitMs + r.heldMs(),
         tokens: r.yielded?.tokens ?? 0,
         firstTokenMs: r.yielded?.firstTokenMs,
         submitToFirstTokenMs: r.yielded?.firstTokenMs === undefined ? undefined : r.claimedAfterSubmitMs + (r.startedAt - r.claimedAt) + r.yielded.firstTokenMs,

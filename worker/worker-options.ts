@@ -46,17 +46,31 @@ export interface WorkerOptions {
 
 /** Worker events, `noun:verb`. */
 export interface WorkerEvents {
-  /** A step was leased and is about to run. */
-  "step:claimed": { stepId: string; attempt: number; route: string };
+  /** A step was leased and is about to run; `queuedMs` it waited from becoming ready to this claim, by Redis's clock. */
+  "step:claimed": { stepId: string; attempt: number; route: string; queuedMs: number };
   /**
-   * A step succeeded: `durationMs` from its run's start to its completion call, `tokens` it
-   * generated, `firstTokenMs` from its run's start to the first token (when the engine says),
-   * `submitToFirstTokenMs` from its job's submit to that token (the time before the claim by
-   * Redis's clock, the rest by this process's: no clock skew between hosts enters it).
+   * A step succeeded: `durationMs` from its run's start to its completion call, `heldMs` from
+   * its claim to then, `tokens` it generated, `firstTokenMs` from its run's start to the first
+   * token (when the engine says), `submitToFirstTokenMs` from its job's submit to that token and
+   * `submitToDoneMs` to the completion (the time before the claim by Redis's clock, the rest by
+   * this process's: no clock skew between hosts enters them).
    */
-  "step:completed": { stepId: string; attempt: number; route: string; durationMs: number; tokens: number; firstTokenMs?: number; submitToFirstTokenMs?: number };
-  /** An attempt failed; `retryAt` is set when the queue will try again. */
-  "step:failed": { stepId: string; attempt: number; route: string; message: string; retryAt?: number };
+  "step:completed": {
+    stepId: string;
+    attempt: number;
+    route: string;
+    durationMs: number;
+    heldMs: number;
+    tokens: number;
+    firstTokenMs?: number;
+    submitToFirstTokenMs?: number;
+    submitToDoneMs: number;
+  };
+  /**
+   * An attempt failed; `retryAt` is set when the queue will try again, `submitToDoneMs` (from
+   * its job's submit, as for step:completed) when it will not. `heldMs` from its claim.
+   */
+  "step:failed": { stepId: string; attempt: number; route: string; message: string; retryAt?: number; heldMs: number; submitToDoneMs?: number };
   /** The worker stopped a step it no longer owns (cancelled, or the lease was lost). */
   "step:abandoned": { stepId: string; attempt: number; route: string; reason: StopSignal["kind"] };
   /** A stopping worker handed a step back to the queue. */

@@ -261,7 +261,7 @@ class StepqWorker implements Worker {
     for (const step of steps) {
       const r = new RunningStep(step, this.stepHost, this.leaseMs);
       this.slots.held.set(step.member, r);
-      if (this.reports.listeners.has("step:claimed")) this.reports.listeners.emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route });
+      if (this.reports.listeners.has("step:claimed")) this.reports.listeners.emit("step:claimed", { stepId: step.stepId, attempt: step.attempt, route: step.route, queuedMs: r.queuedMs });
       this.slots.ready.push(r);
     }
     this.pump();

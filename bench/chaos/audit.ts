@@ -10,6 +10,7 @@ import { JobState } from "../../gen/stepq/v1/job_pb.js";
 import { StepErrorCode, StepResultSchema, StepState } from "../../gen/stepq/v1/step_pb.js";
 import type { EventFields, LogEntry } from "../../queue/log-entry.js";
 import type { JobView, Queue } from "../../queue/queue.js";
+import { readRouteCounts, type RouteTotals } from "../../queue/queue-stats.js";
 import { isFinalJob, readJobs } from "./await-final.js";
 import type { FollowRecord } from "./follower.js";
 import { expectedText, type PlannedJob, ZONE_TAG } from "./job-plan.js";
@@ -45,6 +46,8 @@ export interface AuditResult {
   countsOff: number;
   /** The difference between the succeeded steps in the throughput buckets and those stored. */
   throughputOff: number;
+  /** How far the route totals behind /metrics' step counters are from what the stored steps say (record-writes.lua addTotal). */
+  totalsOff: number;
   /** Steps with requirements (ZONE_TAG). */
   zonedSteps: number;
   /** Claims of such a step by a worker without the tag (an odd slot): capability routing broken. */
@@ -99,6 +102,7 @@ export async function auditRun(
     loadLeft: 0,
     countsOff: 0,
     throughputOff: 0,
+    totalsOff: 0,
     zonedSteps: 0,
     zonedMisrouted: 0,
     streams: { followed: follows.length, verified: 0, defects: 0, unverifiable: 0, unfinished: 0, reconnects: 0 },
@@ -118,6 +122,7 @@ export async function auditRun(
   }
 
   await auditCounts(r, queue, views, problem);
+  await auditTotals(r, queue, views, problem);
 
   indexes.forEach((planIndex, n) => {
     const job = plan[planIndex] as PlannedJob;
@@ -150,6 +155,7 @@ async function auditCounts(r: AuditResult, queue: Queue, views: readonly (JobVie
   let dead = 0;
   for (const [field, n] of Object.entries(await queue.redis.hgetall(queue.keys.counts))) {
     if (field.startsWith("d:")) dead += Number(n);
+    else if (field.startsWith("+")) continue; // a route total (auditTotals)
     else {
       r.countsOff += Math.abs(Number(n));
       problem(`route count ${field} is ${n} with every job final (should be 0)`);
@@ -168,6 +174,41 @@ async function auditCounts(r: AuditResult, queue: Queue, views: readonly (JobVie
   if (counted !== stored) {
     r.throughputOff = Math.abs(counted - stored);
     problem(`the throughput buckets count ${counted} succeeded steps, ${stored} are stored`);
+  }
+}
+
+/** Errors that end a step without an attempt failing (record-writes.lua counts no failed attempt for them). */
+const NOT_AN_ATTEMPT = new Set([StepErrorCode.CANCELLED, StepErrorCode.DEPENDENCY_FAILED, StepErrorCode.QUEUE_TIMEOUT]);
+
+/** Compares the route totals the scripts keep (the servers' step counters) with what the stored steps say, per route. */
+async function auditTotals(r: AuditResult, queue: Queue, views: readonly (JobView | undefined)[], problem: Problem): Promise<void> {
+  const expected = new Map<string, Omit<RouteTotals, "route">>();
+  for (const step of views.flatMap((v) => v?.steps ?? [])) {
+    let t = expected.get(step.route);
+    if (!t) expected.set(step.route, (t = { submitted: 0, claimed: 0, succeeded: 0, retried: 0, failedAttempts: 0, deadLettered: 0, leaseExpired: 0, cancelled: 0 }));
+    t.submitted++;
+    t.claimed += step.attempt;
+    if (step.state === StepState.SUCCEEDED) t.succeeded++;
+    if (step.state === StepState.FAILED) t.deadLettered++;
+    if (step.state === StepState.CANCELLED) t.cancelled++;
+    const attemptErrors = step.errors.filter((e) => !NOT_AN_ATTEMPT.has(e.code));
+    t.failedAttempts += attemptErrors.length;
+    t.leaseExpired += step.errors.filter((e) => e.code === StepErrorCode.LEASE_EXPIRED).length;
+    // Every failed attempt was retried, but the one that ended a failed step.
+    const last = step.errors[step.errors.length - 1];
+    t.retried += attemptErrors.length - (step.state === StepState.FAILED && last && !NOT_AN_ATTEMPT.has(last.code) ? 1 : 0);
+  }
+  const { totals } = await readRouteCounts(queue.redis, queue.keys);
+  const routes = new Set([...expected.keys(), ...totals.map((t) => t.route)]);
+  for (const route of routes) {
+    const want = expected.get(route);
+    const got = totals.find((t) => t.route === route);
+    for (const k of ["submitted", "claimed", "succeeded", "retried", "failedAttempts", "deadLettered", "leaseExpired", "cancelled"] as const) {
+      const [w, g] = [want?.[k] ?? 0, got?.[k] ?? 0];
+      if (w === g) continue;
+      r.totalsOff += Math.abs(w - g);
+      problem(`route total ${k} of ${route} is ${g}, the stored steps say ${w}`);
+    }
   }
 }
 

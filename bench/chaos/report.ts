@@ -59,6 +59,7 @@ function rows(r: ChaosReport): Row[] {
     { label: "  requiring a tag (capability routing)", value: r.zonedSteps, mustBeZero: false },
     { label: "  claimed by a worker without the tag", value: r.zonedMisrouted, mustBeZero: true },
     { label: "  succeeded steps miscounted in the throughput", value: r.throughputOff, mustBeZero: true },
+    { label: "  route totals off (/metrics step counters)", value: r.totalsOff, mustBeZero: true },
     { label: "token streams followed", value: r.streams.followed },
     { label: "  verified gap-free and repeat-free", value: r.streams.verified },
     { label: "  with gaps, repeats or wrong tokens", value: r.streams.defects, mustBeZero: true },

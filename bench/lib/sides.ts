@@ -38,7 +38,8 @@ export interface Side {
   /** The queue-wide, capped events stream (stepq's events, BullMQ's events). */
   readonly eventsKey: string;
   /** Starts a worker process and waits until it is connected; it claims nothing before `go`. */
-  startWorker(concurrency: number, engine?: BenchEngine): Promise<Child>;
+  /** A worker process; `metrics`: stepq's serves its /metrics too (it prints `metrics url=<url>`). */
+  startWorker(concurrency: number, engine?: BenchEngine, metrics?: boolean): Promise<Child>;
   close(): Promise<void>;
 }
 
@@ -74,8 +75,12 @@ export function createStepqSide(redisUrl: string): Side & { queue: Queue } {
     finishedKind: "list",
     finishedElements: 2, // expiry time, job id
     eventsKey: queue.keys.events,
-    startWorker: (concurrency, engine = "echo") =>
-      startReadyWorker("bench/workers/stepq-worker.ts", ["--redis-url", redisUrl, "--queue", QUEUE, "--concurrency", String(concurrency), "--engine", engine], true),
+    startWorker: (concurrency, engine = "echo", metrics = false) =>
+      startReadyWorker(
+        "bench/workers/stepq-worker.ts",
+        ["--redis-url", redisUrl, "--queue", QUEUE, "--concurrency", String(concurrency), "--engine", engine, ...(metrics ? ["--metrics"] : [])],
+        true,
+      ),
     async close() {
       await redis.quit();
     },

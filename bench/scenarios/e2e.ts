@@ -6,6 +6,7 @@
  * count (stepq's done set, BullMQ's completed set) reaches N. Redis CPU per
  * step shows what each system costs the one resource they share.
  */
+import type { Child } from "../lib/child.js";
 import { type BenchContext, alternate, preload, scaled, withSide } from "../lib/context.js";
 import type { Side } from "../lib/sides.js";
 import { perSecond } from "../lib/stats.js";
@@ -37,15 +38,23 @@ export interface DrainFigures {
  * the workers start: a worker being stopped finishes a few more steps, and
  * a later drain of the same queue must not count them.
  */
-export async function drain(ctx: BenchContext, side: Side, n: number, concurrency: readonly number[]): Promise<DrainFigures> {
-  const workers = await Promise.all(concurrency.map((c) => side.startWorker(c)));
+export async function drain(
+  ctx: BenchContext,
+  side: Side,
+  n: number,
+  concurrency: readonly number[],
+  opts: { workerMetrics?: boolean; onWorkers?: (workers: readonly Child[]) => Promise<void>; onDrained?: () => Promise<void> } = {},
+): Promise<DrainFigures> {
+  const workers = await Promise.all(concurrency.map((c) => side.startWorker(c, undefined, opts.workerMetrics)));
   try {
+    await opts.onWorkers?.(workers);
     const alreadyFinished = (await ctx.redis.count(side.finishedKey, side.finishedKind)) / side.finishedElements;
     const cpu0 = await ctx.redis.cpuSeconds();
     const t0 = performance.now();
     for (const w of workers) w.send("go");
     const t1 = await ctx.redis.waitForCount(side.finishedKey, (alreadyFinished + n) * side.finishedElements, 600_000, 5, side.finishedKind);
     const cpu1 = await ctx.redis.cpuSeconds();
+    await opts.onDrained?.();
     return { stepsPerSecond: perSecond(n, t1 - t0), redisUsPerStep: ((cpu1 - cpu0) * 1e6) / n };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

@@ -5,12 +5,16 @@
  * on stdin, so process start-up (and the skew between two processes) is not
  * part of a timed drain. `dump` prints the start stamps of the `stamp` engine.
  *
- *   node --import tsx bench/workers/stepq-worker.ts --redis-url URL --queue Q --concurrency N --engine echo|stamp|pace
+ * With --metrics, it also serves its /metrics (worker/metrics.ts) on a free
+ * port and prints `metrics url=<url>` before `ready`.
+ *
+ *   node --import tsx bench/workers/stepq-worker.ts --redis-url URL --queue Q --concurrency N --engine echo|stamp|pace [--metrics]
  */
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createEchoEngine } from "../../worker/engines/echo.js";
 import type { Engine } from "../../worker/engines/engine.js";
+import { createWorkerMetrics, listenForMetrics } from "../../worker/metrics.js";
 import { createWorker } from "../../worker/worker.js";
 import { createPaceEngine, createStampEngine } from "./engines.js";
 
@@ -20,6 +24,7 @@ const { values } = parseArgs({
     queue: { type: "string", default: "default" },
     concurrency: { type: "string", default: "1" },
     engine: { type: "string", default: "echo" },
+    metrics: { type: "boolean", default: false },
   },
 });
 const stamps = new Map<string, number>();
@@ -41,6 +46,10 @@ const worker = createWorker({
   engines: [make()],
 });
 await worker.start();
+if (values.metrics) {
+  const listener = await listenForMetrics(createWorkerMetrics(worker), 0, "127.0.0.1", (e) => process.stderr.write(`${e.message}\n`));
+  process.stdout.write(`metrics url=http://127.0.0.1:${listener.port}/metrics\n`);
+}
 let running: Promise<void> | undefined;
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (line === "go") running ??= worker.runForever();

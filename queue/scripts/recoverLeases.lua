@@ -44,6 +44,7 @@ for _, member in ipairs(expired) do
         attempt, s.wk, now, true)
     else
       err = newError(EC.LEASE_EXPIRED, 'worker ' .. (s.wk or '?') .. ' stopped renewing its lease', attempt, s.wk, now, true)
+      addTotal('e', s.r)
     end
     if attemptsUsed(s) < s.ma then
       addError(s, err)

@@ -17,8 +17,8 @@ const STATES = [
   ["deadLettered", "dead_lettered"],
 ] as const satisfies readonly (readonly [keyof Omit<RouteCounts, "route">, string])[];
 
-/** Registers the gauge; `read` gives the counts (a failed read leaves the series out and calls `failed`). */
-export function registerQueueDepthMetrics(registry: Registry, read: () => Promise<RouteCounts[]>, failed: () => void): void {
+/** Registers the gauge; `read` gives the counts (a failed read, counted by its caller, leaves the series out). */
+export function registerQueueDepthMetrics(registry: Registry, read: () => Promise<RouteCounts[]>): void {
   new Gauge({
     name: "stepq_queue_steps",
     help: "Steps of the queue per route and state now (waiting, queued, scheduled, running, dead_lettered); the same on every server of the queue.",
@@ -30,7 +30,6 @@ export function registerQueueDepthMetrics(registry: Registry, read: () => Promis
       try {
         routes = await read();
       } catch {
-        failed();
         return;
       }
       for (const row of routes) for (const [field, state] of STATES) this.set({ route: row.route, state }, row[field]);

@@ -9,7 +9,7 @@ import type { Redis } from "ioredis";
 import { pingRedis } from "../../queue/redis-health.js";
 
 export interface RedisMetrics {
-  /** Counts one Redis error of kind `kind` (connection, ping, queue_depth, legacy_usage, events). */
+  /** Counts one Redis error of kind `kind` (connection, ping, queue_counts, legacy_usage). */
   error(kind: string): void;
   /** Counts the "error" events of `connection` as kind "connection". */
   watch(connection: Redis): void;

@@ -182,10 +182,10 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
   end
 
   -- Adds a CLAIMED record to the reply, in pieces joined once at the end.
-  local function push(jobId, idx, a, spec, deps, created)
+  local function push(jobId, idx, a, spec, deps, created, readyAt)
     count = count + 1
     local n = #out
-    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline, created)
+    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline, created, readyAt)
     out[n + 2] = spec
     out[n + 3] = deps
   end
@@ -210,7 +210,8 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
       addCount('q', tn, route, -1)
       addCount('r', tn, route, 1)
       pushEvent('claimed', jobId, idx, name, route, a, tn)
-      push(jobId, idx, a, spec, NO_DEPS, created)
+      -- In place: the step has been ready since its job's submit (record.lua stepFlags).
+      push(jobId, idx, a, spec, NO_DEPS, created, created)
       return
     end
     -- The generic path reads and writes Redis directly: what was gathered
@@ -261,7 +262,8 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
           local packed = cmsgpack.pack(list)
           deps = struct.pack('<I4', #packed) .. packed
         end
-        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps, job.c)
+        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps, job.c, s.rdy or job.c)
+        s.rdy = nil
       end
     end
     saveJob(jobId, job)

@@ -31,6 +31,11 @@ end
 
 local FINAL_STEP_EVENT = {[EV.STEP_SUCCEEDED] = true, [EV.STEP_FAILED] = true, [EV.STEP_CANCELLED] = true}
 local FINAL_JOB_EVENT = {[EV.JOB_SUCCEEDED] = true, [EV.JOB_FAILED] = true, [EV.JOB_CANCELLED] = true}
+-- The route total (record-writes.lua addTotal) each step event adds to; a
+-- retry is also a failed attempt. (A failed attempt that ends the step and a
+-- lease expiry are counted where they are known: stopStep, recoverLeases.)
+local EVENT_TOTAL = {[EV.STEP_SUBMITTED] = 's', [EV.STEP_CLAIMED] = 'c', [EV.STEP_SUCCEEDED] = 'k',
+  [EV.STEP_RETRYING] = 'r', [EV.STEP_FAILED] = 'd', [EV.STEP_CANCELLED] = 'x'}
 
 -- Records a lifecycle event of the job (idx nil) or of step idx. Returns the
 -- id of its entry in the job's log, or nil when the job has no log yet: then
@@ -40,6 +45,11 @@ local function emit(jobId, job, idx, etype, extra)
   flushWrites()
   local s = idx and job.s[idx]
   local attempt, state = s and s.a or 0, s and s.st or 0
+  local total = s and EVENT_TOTAL[etype]
+  if total then
+    addTotal(total, s.r)
+    if etype == EV.STEP_RETRYING then addTotal('f', s.r) end
+  end
   local f = eventFields(jobId, job, idx, etype, attempt, state, job.st, extra)
   -- Capped by the sweeper (XTRIM once a second), not on every append.
   redis.call('XADD', K.events, '*', unpack(f))

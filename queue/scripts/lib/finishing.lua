@@ -16,6 +16,7 @@ local function stopStep(jobId, job, idx, state, err, now, notify)
   local s = job.s[idx]
   local tn = job.tn or 0
   if s.st == S.RUNNING then
+    if state == S.FAILED then addTotal('f', s.r) end
     local member = leaseMember(jobId, idx, s.a)
     endLease(member, tn)
     if notify then redis.call('PUBLISH', K.cancelChannel, member) end

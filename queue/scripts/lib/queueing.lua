@@ -42,10 +42,12 @@ local function enqueue(jobId, job, idx, now, fresh)
       redis.call('ZADD', K.readyZset(laneOf(s.r, tn)), int(readyScore(job.p or 0, job.sq)), id)
       joinRotation(s.r, tn)
     end
-    if s.qt then
-      s.rdy = now
-      redis.call('ZADD', K.queueDeadlines, now + s.qt, id)
-    end
+    -- When it became ready: the claim reports it (CLAIMED's readyAt, for
+    -- stepq_step_queued_seconds) and the queue timeout counts from it. Kept
+    -- only when it is not the job's submit time (which a claim knows anyway);
+    -- a step holding it is claimed through the whole record (stepFlags).
+    if s.qt or now ~= job.c then s.rdy = now else s.rdy = nil end
+    if s.qt then redis.call('ZADD', K.queueDeadlines, now + s.qt, id) end
   end
   wake(s.r)
 end

@@ -114,6 +114,19 @@ local function addCount(letter, tn, route, n)
   W.counts[f] = (W.counts[f] or 0) + n
 end
 
+-- Route totals, in the same hash: `+<letter>:<route>` is how many times
+-- something happened on the route since the queue began, over all tenants,
+-- never decreasing: s submitted, c claimed, k succeeded, r retried, f
+-- attempts failed (retried or not), d dead-lettered, e leases expired, x
+-- cancelled. The servers' /metrics report them as counters
+-- (server/metrics/step-totals.ts), so counting costs no event reading; a
+-- batch adds one HINCRBY per route and letter. (queue-stats.ts's reads skip
+-- these fields: their letter is not at the first place.)
+local function addTotal(letter, route)
+  local f = '+' .. letter .. ':' .. route
+  W.counts[f] = (W.counts[f] or 0) + 1
+end
+
 -- Moves step s of tenant tn to `state`, keeping the route counts.
 local function setState(s, tn, state)
   local from, to = COUNTED[s.st], COUNTED[state]
@@ -155,10 +168,14 @@ local function getRecord(key)
   return W.byKey[key] or redis.call('GET', key)
 end
 
+-- The route total (addTotal) each batch entry kind adds to.
+local BATCH_TOTAL = {claimed = 'c', succeeded = 'k', submitted = 's'}
+
 -- Gathers one step event of a batch entry: the entry holds events of one
 -- type, `kind` names it; its line is `jobId index name route attempt`, then
 -- ` tenant` when the job's tenant is not 0.
 local function pushEvent(kind, jobId, idx, name, route, attempt, tenant)
+  addTotal(BATCH_TOTAL[kind], route)
   local parts = gathered(W.eventOrder, W.events, kind)
   local n = #parts
   parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4], parts[n + 5] = '\n', jobId, ' ', NUMS[idx - 1] or idx - 1, ' '

@@ -15,7 +15,8 @@ never decode or re-encode the rest:
   step headers STEP_HDR, one per step: state, where queued (Q_CODE),
                          flags (1 = claiming needs the whole record: the
                          step has dependencies or a queue timeout, or
-                         should go to another worker than its last, s.av),
+                         should go to another worker than its last, s.av,
+                         or became ready after its job's submit, s.rdy),
                          attempts, lease deadline, started, finished
   step specs   SPEC, one per step, never changed: name, route, operation
                          bytes, timeout ms (0 = none)
@@ -147,7 +148,7 @@ end
 
 -- The flags byte of a step's header.
 local function stepFlags(s)
-  if (s.d and #s.d > 0) or s.qt or s.av then return 1 end
+  if (s.d and #s.d > 0) or s.qt or s.av or s.rdy then return 1 end
   return 0
 end
 
