@@ -14,8 +14,9 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import { answerMetrics, isMetricsRequest } from "../server/metrics/metrics-endpoint.js";
+import { RouteHistogram } from "./route-histogram.js";
 import type { Worker } from "./worker-options.js";
 
 /** Seconds, from echo's milliseconds to long generations. */
@@ -29,8 +30,28 @@ export function createWorkerMetrics(worker: Worker): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "stepq_worker_" });
   const registers = [registry];
-  const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["route"] as const, registers });
-  const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames: ["route"] as const, buckets, registers });
+  // Per step, only plain numbers change (no label hashing or garbage per
+  // step; see route-histogram.ts): a count per route, read into its Counter
+  // at each scrape, and RouteHistograms. Rare events use prom-client's Counter.
+  const counter = (name: string, help: string) => {
+    const byRoute = new Map<string, number>();
+    new Counter({
+      name,
+      help,
+      labelNames: ["route"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, n] of byRoute) this.inc({ route }, n);
+      },
+    });
+    return { inc: (route: string) => byRoute.set(route, (byRoute.get(route) ?? 0) + 1) };
+  };
+  const histogram = (name: string, help: string, buckets: number[]) => {
+    const h = new RouteHistogram(name, help, buckets);
+    registry.registerMetric(h.asMetric());
+    return h;
+  };
   const claims = counter("stepq_worker_claims_total", "Attempts this worker claimed, per route.");
   const completions = counter("stepq_worker_completions_total", "Steps this worker completed successfully, per route.");
   const failures = new Counter({
@@ -78,23 +99,26 @@ export function createWorkerMetrics(worker: Worker): Registry {
     },
   });
   worker.on("step:claimed", (e) => {
-    claims.inc({ route: e.route });
-    queued.observe({ route: e.route }, e.queuedMs / 1000);
+    claims.inc(e.route);
+    queued.observe(e.route, e.queuedMs / 1000);
   });
   worker.on("step:completed", (e) => {
-    completions.inc({ route: e.route });
-    held.observe({ route: e.route }, e.heldMs / 1000);
-    total.observe({ route: e.route }, e.submitToDoneMs / 1000);
-    run.observe({ route: e.route }, e.durationMs / 1000);
-    if (e.firstTokenMs !== undefined && e.tokens > 0) firstToken.observe({ route: e.route }, e.firstTokenMs / 1000);
-    if (e.submitToFirstTokenMs !== undefined && e.tokens > 0) submitToFirstToken.observe({ route: e.route }, e.submitToFirstTokenMs / 1000);
-    const genMs = e.durationMs - (e.firstTokenMs ?? 0);
-    if (e.tokens > 0 && genMs > 0) rate.observe({ route: e.route }, (e.tokens * 1000) / genMs);
+    const route = e.route;
+    completions.inc(route);
+    held.observe(route, e.heldMs / 1000);
+    total.observe(route, e.submitToDoneMs / 1000);
+    run.observe(route, e.durationMs / 1000);
+    if (e.tokens > 0) {
+      if (e.firstTokenMs !== undefined) firstToken.observe(route, e.firstTokenMs / 1000);
+      if (e.submitToFirstTokenMs !== undefined) submitToFirstToken.observe(route, e.submitToFirstTokenMs / 1000);
+      const genMs = e.durationMs - (e.firstTokenMs ?? 0);
+      if (genMs > 0) rate.observe(route, (e.tokens * 1000) / genMs);
+    }
   });
   worker.on("step:failed", (e) => {
     failures.inc({ route: e.route, outcome: e.retryAt === undefined ? "final" : "retry" });
-    held.observe({ route: e.route }, e.heldMs / 1000);
-    if (e.submitToDoneMs !== undefined) total.observe({ route: e.route }, e.submitToDoneMs / 1000);
+    held.observe(e.route, e.heldMs / 1000);
+    if (e.submitToDoneMs !== undefined) total.observe(e.route, e.submitToDoneMs / 1000);
   });
   worker.on("step:abandoned", (e) => abandoned.inc({ route: e.route, reason: e.reason }));
   worker.on("worker:error", () => errors.inc());

@@ -76,9 +76,11 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
               workerPid = w?.pid;
               workerCpu0 = processCpuSeconds(workerPid);
             },
-            // Before the drain stops the workers.
+            // Timed part over; before the drain stops the workers (so no scrape meets a stopped one).
             onDrained: async () => {
               ctx.results.add(`${a.id}.worker`, "stepq", ((processCpuSeconds(workerPid) - workerCpu0) * 1e6) / n);
+              scraping = false;
+              await scraper;
               await scrapeAll();
             },
           });
