@@ -78,7 +78,13 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
           const d = await drain(ctx, side, n, [16], {
             workerMetrics: a.metrics,
             onWorkers: async ([w]) => {
-              if (a.metrics) urls.push(((await w?.waitFor(/metrics url=(\S+)/)) ?? [])[1] as string);
+              if (a.metrics) {
+                urls.push(((await w?.waitFor(/metrics url=(\S+)/)) ?? [])[1] as string);
+                // A first scrape before the timed drain: a worker Prometheus watches has been
+                // scraped before, and the first one in a process compiles the exposition code
+                // (~40-80 ms of CPU, which would otherwise fall inside a 2 s drain).
+                await scrapeAll();
+              }
               workerPid = w?.pid;
               workerCpu0 = processCpuSeconds(workerPid);
             },
