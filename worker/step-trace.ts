@@ -8,18 +8,8 @@
  * the job's stored context costs one record read per step.
  */
 import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import type { JobView, Queue } from "../queue/queue.js";
+import type { Queue } from "../queue/queue.js";
 import { VERSION } from "../runtime/version.js";
-
-/** When the step became ready for this attempt: the job's creation or not-before time, its dependencies' ends, its last failure. */
-function readyAt(job: JobView, index: number): number {
-  const s = job.steps[index];
-  let t = Math.max(job.createdAt, job.notBefore ?? 0);
-  for (const d of s?.dependsOn ?? []) t = Math.max(t, job.steps[d]?.finishedAt ?? 0);
-  const last = s?.errors[s.errors.length - 1];
-  if (last) t = Math.max(t, last.time);
-  return t;
-}
 
 export class StepTrace {
   private engineSpan: Span | undefined;
@@ -33,7 +23,11 @@ export class StepTrace {
   }
 
   /** The step's spans, continuing its job's stored trace context (a new trace when it has none). */
-  static async start(queue: Queue, step: { jobId: string; index: number; stepId: string; attempt: number; route: string }, workerId: string): Promise<StepTrace> {
+  static async start(
+    queue: Queue,
+    step: { jobId: string; index: number; stepId: string; attempt: number; route: string; readyAt: number },
+    workerId: string,
+  ): Promise<StepTrace> {
     const tracer = trace.getTracer("stepq-worker", VERSION);
     const job = await queue.getJob(step.jobId).catch(() => undefined);
     const parent = job?.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: job.traceparent }) : ROOT_CONTEXT;
@@ -46,7 +40,8 @@ export class StepTrace {
     };
     const claimedAt = job?.steps[step.index]?.startedAt ?? Date.now();
     if (job) {
-      tracer.startSpan("stepq.queue", { kind: SpanKind.CONSUMER, startTime: readyAt(job, step.index), attributes }, parent).end(claimedAt);
+      // From when the claim says the step became ready (its submit, its dependencies' end, its retry or schedule due, a hand-back).
+      tracer.startSpan("stepq.queue", { kind: SpanKind.CONSUMER, startTime: step.readyAt, attributes }, parent).end(claimedAt);
     }
     return new StepTrace(tracer.startSpan("stepq.step", { kind: SpanKind.CONSUMER, startTime: claimedAt, attributes }, parent));
   }
