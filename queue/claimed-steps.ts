@@ -60,9 +60,12 @@ export function decodeClaimed(blob: Buffer, count: number, maxOperationBytes: nu
     const leaseDeadline = blob.readIntLE(p + 6, 6);
     const submittedAt = blob.readIntLE(p + 12, 6);
     const readyAt = blob.readIntLE(p + 18, 6);
-    const nameLen = blob[p + 24] as number;
-    const name = blob.toString("latin1", p + 25, p + 25 + nameLen);
-    p += 25 + nameLen;
+    const tpLen = blob[p + 24] as number;
+    const traceparent = tpLen === 0 ? undefined : blob.toString("latin1", p + 25, p + 25 + tpLen);
+    p += 25 + tpLen;
+    const nameLen = blob[p] as number;
+    const name = blob.toString("latin1", p + 1, p + 1 + nameLen);
+    p += 1 + nameLen;
     const routeLen = blob.readUInt16LE(p);
     const route = blob.toString("utf8", p + 2, p + 2 + routeLen);
     p += 2 + routeLen;
@@ -85,10 +88,10 @@ export function decodeClaimed(blob: Buffer, count: number, maxOperationBytes: nu
     // per step in a drain (measured: ~9.5 → ~18.8 µs).
     const stepId = `${jobId}.${index}`;
     if (dependencies.length === 0) {
-      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation: op, leaseDeadline, submittedAt, readyAt, timeoutMs, dependencies });
+      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation: op, leaseDeadline, submittedAt, readyAt, traceparent, timeoutMs, dependencies });
     } else {
       const { operation, tooLarge } = resolved(op, opLen, dependencies, maxOperationBytes);
-      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation, leaseDeadline, submittedAt, readyAt, timeoutMs, dependencies, tooLarge });
+      steps.push({ jobId, index, attempt, stepId, member: `${stepId}|${attempt}`, name, route, operation, leaseDeadline, submittedAt, readyAt, traceparent, timeoutMs, dependencies, tooLarge });
     }
   }
   return steps;

@@ -39,6 +39,8 @@ export interface ClaimedStep extends Lease {
   readonly submittedAt: number;
   /** Unix ms when this attempt's step became ready to claim (submitted, dependencies met, retry or schedule due, handed back), by Redis's clock. */
   readonly readyAt: number;
+  /** The W3C traceparent its job's submit stored (a traced submit), which the worker's spans continue. */
+  readonly traceparent?: string;
   /** Execution time limit of this attempt, ms (0: none). */
   readonly timeoutMs: number;
   readonly dependencies: readonly { name: string; result: StepResult }[];

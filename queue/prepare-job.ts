@@ -234,7 +234,9 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
   const traceparent = input.traceparent && TRACEPARENT.test(input.traceparent) ? input.traceparent : undefined;
   const digest = key ? requestDigest(input, ops, stepSpecs.map((s) => s.r)) : undefined;
   const only = stepSpecs[0] as StepSpec;
-  if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0) {
+  // A traced job is stored the generic way: its header flag (record.lua TRACE_FLAG) sends its
+  // claims down the path that reads the stored context and hands it to the worker with the step.
+  if (steps.length === 1 && priority === 0 && notBefore === undefined && only.qt === 0 && traceparent === undefined) {
     const simple: SimpleBody = {
       name: only.n,
       route: only.r,
@@ -246,7 +248,6 @@ export function prepareJob(input: JobInput, limits: SubmitLimits, paths: FieldPa
       idempotencyKey: key,
       labels: flatLabels,
       failurePolicy,
-      traceparent,
     };
     return {
       kind: SIMPLE,

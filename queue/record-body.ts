@@ -24,8 +24,6 @@ export interface SimpleBody {
   /** Labels as a flat key, value list. */
   labels: readonly string[];
   failurePolicy: FailurePolicy;
-  /** The submitting call's W3C traceparent (tracing on). */
-  traceparent?: string;
 }
 
 /** msgpack of an empty map. */
@@ -41,7 +39,6 @@ export function encodeSimpleBody(b: SimpleBody): Buffer {
   if (b.idempotencyKey) cold.ik = b.idempotencyKey;
   if (b.labels.length > 0) cold.lb = b.labels;
   if (b.failurePolicy === FailurePolicy.CONTINUE) cold.fp = b.failurePolicy;
-  if (b.traceparent) cold.tp = b.traceparent;
   if (Object.keys(step).length > 0) cold.s = [step];
   const coldBytes = Object.keys(cold).length === 0 ? EMPTY_MAP : pack(cold);
   const nameLen = Buffer.byteLength(b.name);

@@ -179,17 +179,17 @@ describe("the hand-written readers", () => {
     const op = create(OperationSchema, { kind: { case: "echo", value: { text: "hi" } } });
     const deps = pack([{ n: "first", rs: Buffer.from(result) }]);
     const records = [
-      { jobId: "00000001abcdefgh", stepIndex: 0, attempt: 1, leaseDeadline: 1_800_000_000_000, submittedAt: 1_799_999_999_000, readyAt: 1_799_999_999_500, name: "main", route: "echo", timeoutMs: 0, dependencies: Buffer.alloc(0) },
-      { jobId: "00000002abcdefgh", stepIndex: 65_535, attempt: 4_000_000_000, leaseDeadline: 2 ** 47 - 1, submittedAt: 2 ** 47 - 2, readyAt: 2 ** 47 - 3, name: "second", route: "ünï", timeoutMs: 99, dependencies: deps },
+      { jobId: "00000001abcdefgh", stepIndex: 0, attempt: 1, leaseDeadline: 1_800_000_000_000, submittedAt: 1_799_999_999_000, readyAt: 1_799_999_999_500, traceparent: "", name: "main", route: "echo", timeoutMs: 0, dependencies: Buffer.alloc(0) },
+      { jobId: "00000002abcdefgh", stepIndex: 65_535, attempt: 4_000_000_000, leaseDeadline: 2 ** 47 - 1, submittedAt: 2 ** 47 - 2, readyAt: 2 ** 47 - 3, traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", name: "second", route: "ünï", timeoutMs: 99, dependencies: deps },
     ];
     const blob = Buffer.concat(
       records.map((r) =>
-        packLayout(LAYOUTS.CLAIMED, { ...r, jobId: Buffer.from(r.jobId), name: Buffer.from(r.name), route: Buffer.from(r.route), operation: toBinary(OperationSchema, op) }),
+        packLayout(LAYOUTS.CLAIMED, { ...r, jobId: Buffer.from(r.jobId), traceparent: Buffer.from(r.traceparent), name: Buffer.from(r.name), route: Buffer.from(r.route), operation: toBinary(OperationSchema, op) }),
       ),
     );
     const claimed = decodeClaimed(blob, 2, 1 << 20);
-    expect(claimed.map((c) => [c.jobId, c.index, c.attempt, c.leaseDeadline, c.submittedAt, c.readyAt, c.name, c.route, c.timeoutMs, c.operation.kind.case])).toEqual(
-      records.map((r) => [r.jobId, r.stepIndex, r.attempt, r.leaseDeadline, r.submittedAt, r.readyAt, r.name, r.route, r.timeoutMs, "echo"]),
+    expect(claimed.map((c) => [c.jobId, c.index, c.attempt, c.leaseDeadline, c.submittedAt, c.readyAt, c.traceparent, c.name, c.route, c.timeoutMs, c.operation.kind.case])).toEqual(
+      records.map((r) => [r.jobId, r.stepIndex, r.attempt, r.leaseDeadline, r.submittedAt, r.readyAt, r.traceparent || undefined, r.name, r.route, r.timeoutMs, "echo"]),
     );
     expect(claimed[1]!.dependencies.map((d) => [d.name, d.result.text])).toEqual([["first", "done"]]);
   });

@@ -14,6 +14,8 @@ import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { afterAll, describe, expect, it } from "vitest";
 import { JobState } from "../gen/stepq/v1/job_pb.js";
+import { StepState } from "../gen/stepq/v1/step_pb.js";
+import { oneStepJob } from "../queue/prepare-job.js";
 import { createLogger } from "../runtime/logger.js";
 import { spanJson, startTracing, tracingWanted } from "../runtime/tracing.js";
 import { startProcess } from "./helpers/process.js";
@@ -111,6 +113,22 @@ describe("tracing", () => {
     );
     expect(run?.traceId).toBe(clientSpan.spanContext().traceId);
     expect(run?.parentSpanId).toBe(submit?.spanId);
+  });
+
+  it("a step whose submit stored no trace context gets no spans from the worker (and costs it no read)", async () => {
+    // Submitted past the server (no traced call): its job holds no traceparent.
+    const { queue } = stack.server;
+    const untraced = await queue.submit(queue.prepare(oneStepJob({ operation: echo({ text: "untraced" }) })));
+    expect((await stack.client.wait(`${untraced.jobId}.0`)).state).toBe(StepState.SUCCEEDED);
+    // A traced step after it: once its span is written, the untraced one's would have been.
+    const clientSpan = trace.getTracer("test-client").startSpan("client: after the untraced one", { kind: SpanKind.CLIENT });
+    const after = await context.with(trace.setSpan(context.active(), clientSpan), () => stack.client.submit(echo({ text: "traced" })));
+    clientSpan.end();
+    const spans = await eventually(
+      async () => readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as SpanLine),
+      (all) => all.some((s) => s.name === "stepq.step" && s.attributes["stepq.step_id"] === after.id),
+    );
+    expect(spans.filter((s) => s.attributes["stepq.job_id"] === untraced.jobId)).toEqual([]);
   });
 
   it("a log line written inside a traced call carries its trace id; outside one, none", () => {

@@ -139,7 +139,7 @@ export const LAYOUTS = {
   CLAIMED: layout(
     "CLAIMED",
     "a claimed step in a claim or settle reply: its lease, SPEC and dependencies' results as msgpack (claim.lua writes, queue/claimed-steps.ts reads)",
-    [["jobId", "bytes8"], ["stepIndex", "u16"], ["attempt", "u32"], ["leaseDeadline", "i48"], ["submittedAt", "i48"], ["readyAt", "i48"], ...SPEC.fields, ["dependencies", "bytes32"]],
+    [["jobId", "bytes8"], ["stepIndex", "u16"], ["attempt", "u32"], ["leaseDeadline", "i48"], ["submittedAt", "i48"], ["readyAt", "i48"], ["traceparent", "bytes8"], ...SPEC.fields, ["dependencies", "bytes32"]],
   ),
   CLAIMED_HEAD: layout("CLAIMED_HEAD", "the lease part of CLAIMED, which claim.lua packs apart from the stored SPEC", [
     ["jobId", "bytes8"],
@@ -148,6 +148,7 @@ export const LAYOUTS = {
     ["leaseDeadline", "i48"],
     ["submittedAt", "i48"],
     ["readyAt", "i48"],
+    ["traceparent", "bytes8"],
   ]),
 } as const satisfies Record<string, Layout>;
 

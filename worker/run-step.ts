@@ -33,7 +33,7 @@ export interface StepRunHost {
 export async function runStep(r: RunningStep, host: StepRunHost): Promise<void> {
   const { step } = r;
   const engine = host.engineFor(step.route);
-  if (tracingOn()) r.trace = await StepTrace.start(host.queue(), step, host.workerId);
+  if (tracingOn()) r.trace = StepTrace.start(step, host.workerId, r.claimedAtRedis);
   r.startedAt = Date.now();
   const t0 = performance.now();
   const timeout = step.timeoutMs > 0 ? setTimeout(() => r.stop({ kind: "timeout", timeoutMs: step.timeoutMs }), step.timeoutMs) : undefined;

@@ -68,6 +68,8 @@ export class RunningStep implements EngineContext {
   readonly claimedAfterSubmitMs: number;
   /** From the step becoming ready to its claim, by Redis's clock: its wait in the queue. */
   readonly queuedMs: number;
+  /** When the claim was made, by Redis's clock (the claim set the lease to claim + leaseMs). */
+  readonly claimedAtRedis: number;
 
   constructor(
     readonly step: ClaimedStep,
@@ -76,9 +78,9 @@ export class RunningStep implements EngineContext {
   ) {
     this.claimedAt = Date.now();
     this.deadline = this.claimedAt + leaseMs;
-    const claimedAt = step.leaseDeadline - leaseMs;
-    this.claimedAfterSubmitMs = Math.max(0, claimedAt - step.submittedAt);
-    this.queuedMs = Math.max(0, claimedAt - step.readyAt);
+    this.claimedAtRedis = step.leaseDeadline - leaseMs;
+    this.claimedAfterSubmitMs = Math.max(0, this.claimedAtRedis - step.submittedAt);
+    this.queuedMs = Math.max(0, this.claimedAtRedis - step.readyAt);
   }
 
   /** Since the claim, by this process's clock. */

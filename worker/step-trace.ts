@@ -4,11 +4,11 @@
  * `stepq.queue` span for the time the step waited to be claimed, a
  * `stepq.step` span from the claim to its outcome (succeeded, failed,
  * abandoned, handed back) and, inside it, a `stepq.engine` span for the
- * engine's run with a `first_token` event. Only when tracing is on: reading
- * the job's stored context costs one record read per step.
+ * engine's run with a `first_token` event. Only when tracing is on, and only
+ * for steps whose submit was traced: the claim hands over the stored context
+ * (CLAIMED's traceparent), so a step costs no extra read.
  */
 import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import type { Queue } from "../queue/queue.js";
 import { VERSION } from "../runtime/version.js";
 
 export class StepTrace {
@@ -22,15 +22,21 @@ export class StepTrace {
     return this.span.spanContext().traceId;
   }
 
-  /** The step's spans, continuing its job's stored trace context (a new trace when it has none). */
-  static async start(
-    queue: Queue,
-    step: { jobId: string; index: number; stepId: string; attempt: number; route: string; readyAt: number },
+  /**
+   * The step's spans, continuing the trace context its job's submit stored,
+   * which the claim handed over with the step (`traceparent`); `claimedAt`
+   * by Redis's clock. Undefined for a step whose submit was not traced (or
+   * not sampled): the submitter's sampling decides, and such a step costs
+   * the worker nothing.
+   */
+  static start(
+    step: { jobId: string; stepId: string; attempt: number; route: string; readyAt: number; traceparent?: string },
     workerId: string,
-  ): Promise<StepTrace> {
+    claimedAt: number,
+  ): StepTrace | undefined {
+    if (!step.traceparent) return undefined;
     const tracer = trace.getTracer("stepq-worker", VERSION);
-    const job = await queue.getJob(step.jobId).catch(() => undefined);
-    const parent = job?.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: job.traceparent }) : ROOT_CONTEXT;
+    const parent = propagation.extract(ROOT_CONTEXT, { traceparent: step.traceparent });
     const attributes = {
       "stepq.step_id": step.stepId,
       "stepq.job_id": step.jobId,
@@ -38,11 +44,8 @@ export class StepTrace {
       "stepq.attempt": step.attempt,
       "stepq.worker_id": workerId,
     };
-    const claimedAt = job?.steps[step.index]?.startedAt ?? Date.now();
-    if (job) {
-      // From when the claim says the step became ready (its submit, its dependencies' end, its retry or schedule due, a hand-back).
-      tracer.startSpan("stepq.queue", { kind: SpanKind.CONSUMER, startTime: step.readyAt, attributes }, parent).end(claimedAt);
-    }
+    // From when the claim says the step became ready (its submit, its dependencies' end, its retry or schedule due, a hand-back).
+    tracer.startSpan("stepq.queue", { kind: SpanKind.CONSUMER, startTime: step.readyAt, attributes }, parent).end(claimedAt);
     return new StepTrace(tracer.startSpan("stepq.step", { kind: SpanKind.CONSUMER, startTime: claimedAt, attributes }, parent));
   }
 

@@ -5,6 +5,7 @@
  * on stdin, so process start-up (and the skew between two processes) is not
  * part of a timed drain. `dump` prints the start stamps of the `stamp` engine.
  *
+ * Traced as worker/main.ts is, when the environment asks (runtime/tracing.ts).
  * With --metrics, it also serves its /metrics (worker/metrics.ts) on a free
  * port and prints `metrics url=<url>` before `ready`.
  *
@@ -14,6 +15,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createEchoEngine } from "../../worker/engines/echo.js";
 import type { Engine } from "../../worker/engines/engine.js";
+import { startTracing } from "../../runtime/tracing.js";
 import { createWorkerMetrics, listenForMetrics } from "../../worker/metrics.js";
 import { createWorker } from "../../worker/worker.js";
 import { createPaceEngine, createStampEngine } from "./engines.js";
@@ -39,6 +41,8 @@ if (!make || !values["redis-url"]) {
   process.exit(2);
 }
 
+// As worker/main.ts: traced only when OTEL_* or STEPQ_TRACES_FILE asks (e.g. to measure tracing's cost).
+await startTracing("stepq-worker");
 const worker = createWorker({
   redisUrl: values["redis-url"],
   queue: values.queue,

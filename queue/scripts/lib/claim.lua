@@ -21,7 +21,7 @@ local NO_DEPS = '\0\0\0\0' -- struct.pack('<I4', 0); load-time code sees no glob
 local function claimInPlace(raw, idx, where, workerId, now, deadline)
   if string.byte(raw, 1) ~= 2 then return nil end
   local _, flags, jst, n, c, jsa, jf, rt, ixs, tn, st, q, fl, a, _, _, f = struct.unpack(HEADERS_1, raw)
-  if bit.band(flags, LOG_FLAG) ~= 0 or idx > n then return nil end
+  if bit.band(flags, LOG_FLAG + TRACE_FLAG) ~= 0 or idx > n then return nil end
   if n == 1 then
     if fl ~= 0 or st ~= S.QUEUED or q ~= where then return nil end
     a = a + 1
@@ -182,10 +182,10 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
   end
 
   -- Adds a CLAIMED record to the reply, in pieces joined once at the end.
-  local function push(jobId, idx, a, spec, deps, created, readyAt)
+  local function push(jobId, idx, a, spec, deps, created, readyAt, tp)
     count = count + 1
     local n = #out
-    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline, created, readyAt)
+    out[n + 1] = struct.pack(CLAIMED_HEAD, #jobId, jobId, idx - 1, a, deadline, created, readyAt, #tp, tp)
     out[n + 2] = spec
     out[n + 3] = deps
   end
@@ -211,7 +211,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
       addCount('r', tn, route, 1)
       pushEvent('claimed', jobId, idx, name, route, a, tn)
       -- In place: the step has been ready since its job's submit (record.lua stepFlags).
-      push(jobId, idx, a, spec, NO_DEPS, created, created)
+      push(jobId, idx, a, spec, NO_DEPS, created, created, '')
       return
     end
     -- The generic path reads and writes Redis directly: what was gathered
@@ -262,7 +262,7 @@ local function claimReady(workerId, leaseMs, want, routes, now, filterArg)
           local packed = cmsgpack.pack(list)
           deps = struct.pack('<I4', #packed) .. packed
         end
-        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps, job.c, s.rdy or job.c)
+        push(jobId, idx, s.a, struct.pack(SPEC, #s.n, s.n, #s.r, s.r, #s.o, s.o, s.to or 0), deps, job.c, s.rdy or job.c, job.tp or '')
         s.rdy = nil
       end
     end

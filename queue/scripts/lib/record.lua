@@ -8,7 +8,9 @@ never decode or re-encode the rest:
 
   job header   JOB_HDR:  version 2, flags (LOG_FLAG: the job has a log;
                          INDEX_FLAG: its job-index entry id is
-                         `<created>-<index seq>`), job state, step count,
+                         `<created>-<index seq>`; TRACE_FLAG: it holds
+                         the submitting call's trace context, which its
+                         claims hand to the worker), job state, step count,
                          created, started, finished (Unix ms, 0 = unset),
                          retention ms, index seq, tenant number;
                          expires = finished + retention
@@ -37,7 +39,7 @@ Integers are little-endian; times are 6-byte integers (Unix ms < 2^47).
 -- JOB_HDR, STEP_HDR, HEADERS_1 (both headers of a one-step job, packed or
 -- unpacked in one call), SPEC and their _SIZE and _AT (field positions) are
 -- generated from wire/layouts.ts, which declares every layout once.
-local LOG_FLAG, INDEX_FLAG = 1, 2
+local LOG_FLAG, INDEX_FLAG, TRACE_FLAG = 1, 2, 4
 local Q_CODE = {l = 1, z = 2, d = 3}
 local Q_NAME = {'l', 'z', 'd'}
 -- Step fields that live in the headers and specs rather than the cold map.
@@ -160,6 +162,7 @@ end
 local function encodeJob(job)
   local n = #job.s
   local flags = job.lg and LOG_FLAG or 0
+  if job.tp then flags = flags + TRACE_FLAG end
   -- The index entry id is almost always <created>-<seq>: 4 bytes then.
   local ixMs, ixSeq = string.match(job.ix or '', '^(%d+)-(%d+)$')
   local ixs = 0
