@@ -2,7 +2,7 @@
  * `npm run bench`: stepq against BullMQ on a private Redis, plus the same
  * run's raw ceilings. See docs/benchmarks.md for what each figure means.
  *
- *   node --import tsx bench/run.ts [--only submit,e2e,latency,memory,tokens,metrics,ceilings] [--rounds 3] [--scale 1] [--deep]
+ *   node --import tsx bench/run.ts [--only submit,e2e,latency,memory,tokens,metrics,tracing,ceilings] [--rounds 3] [--scale 1] [--deep]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -19,6 +19,7 @@ import { runE2e } from "./scenarios/e2e.js";
 import { runLatency } from "./scenarios/latency.js";
 import { runMemory } from "./scenarios/memory.js";
 import { runMetrics } from "./scenarios/metrics.js";
+import { runTracing } from "./scenarios/tracing.js";
 import { runSubmit } from "./scenarios/submit.js";
 import { runTokens } from "./scenarios/tokens.js";
 
@@ -30,6 +31,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   memory: runMemory,
   tokens: runTokens,
   metrics: runMetrics,
+  tracing: runTracing,
 };
 
 const HELP = `Usage: node --import tsx bench/run.ts [options]   (npm run bench -- [options])
