@@ -1,9 +1,10 @@
 /**
  * Child processes for tests: started with output captured, waited for a
- * line, stopped with a signal, and always killed after the file.
+ * line, stopped with a signal, and always killed: at the end of the test
+ * that started them, or after the file for those started at its top level.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { afterAll } from "vitest";
+import { afterAll, onTestFinished } from "vitest";
 
 export interface Proc {
   child: ChildProcess;
@@ -26,9 +27,17 @@ export function startProcess(cmd: string, args: readonly string[], env: NodeJS.P
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
   const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  afterAll(() => {
+  const cleanup = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
+  };
+  // Started inside a test: killed when that test ends, passed or failed (vitest never runs an
+  // afterAll registered inside a test, so a test that failed before stop() left its processes
+  // running). Started at a file's top level: after the file.
+  try {
+    onTestFinished(cleanup);
+  } catch {
+    afterAll(cleanup);
+  }
   return {
     child,
     output: () => out + err,
