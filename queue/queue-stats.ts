@@ -102,7 +102,11 @@ function emptyCounts(route: string): RouteCounts {
   return { route, waiting: 0, queued: 0, scheduled: 0, running: 0, deadLettered: 0 };
 }
 
-function emptyTotals(route: string): RouteTotals {
+/** The names of RouteTotals' counts. */
+export const TOTAL_NAMES = Object.values(TOTAL_OF_LETTER);
+
+/** A route's totals, all 0. */
+export function emptyTotals(route: string): RouteTotals {
   return { route, submitted: 0, claimed: 0, succeeded: 0, retried: 0, failedAttempts: 0, deadLettered: 0, leaseExpired: 0, cancelled: 0 };
 }
 

@@ -14,13 +14,14 @@ export function settled(r: RunningStep, err: Error | undefined, release: (r: Run
   r.trace?.ended(err ? (err instanceof LeaseLostError ? `abandoned: ${lostLeaseKind(err)}` : "unreported") : "succeeded", err);
   if (!err) {
     if (reports.listeners.has("step:completed")) {
+      const heldMs = r.heldMs();
       reports.listeners.emit("step:completed", {
         stepId: r.step.stepId,
         attempt: r.step.attempt,
         route: r.step.route,
         durationMs: Date.now() - r.startedAt,
-        heldMs: r.heldMs(),
-        submitToDoneMs: r.claimedAfterSubmitMs + r.heldMs(),
+        heldMs,
+        submitToDoneMs: r.claimedAfterSubmitMs + heldMs,
         tokens: r.yielded?.tokens ?? 0,
         firstTokenMs: r.yielded?.firstTokenMs,
         submitToFirstTokenMs: r.yielded?.firstTokenMs === undefined ? undefined : r.claimedAfterSubmitMs + (r.startedAt - r.claimedAt) + r.yielded.firstTokenMs,

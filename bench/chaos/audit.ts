@@ -10,7 +10,7 @@ import { JobState } from "../../gen/stepq/v1/job_pb.js";
 import { StepErrorCode, StepResultSchema, StepState } from "../../gen/stepq/v1/step_pb.js";
 import type { EventFields, LogEntry } from "../../queue/log-entry.js";
 import type { JobView, Queue } from "../../queue/queue.js";
-import { readRouteCounts, type RouteTotals } from "../../queue/queue-stats.js";
+import { emptyTotals, readRouteCounts, type RouteTotals, TOTAL_NAMES } from "../../queue/queue-stats.js";
 import { isFinalJob, readJobs } from "./await-final.js";
 import type { FollowRecord } from "./follower.js";
 import { expectedText, type PlannedJob, ZONE_TAG } from "./job-plan.js";
@@ -182,10 +182,10 @@ const NOT_AN_ATTEMPT = new Set([StepErrorCode.CANCELLED, StepErrorCode.DEPENDENC
 
 /** Compares the route totals the scripts keep (the servers' step counters) with what the stored steps say, per route. */
 async function auditTotals(r: AuditResult, queue: Queue, views: readonly (JobView | undefined)[], problem: Problem): Promise<void> {
-  const expected = new Map<string, Omit<RouteTotals, "route">>();
+  const expected = new Map<string, RouteTotals>();
   for (const step of views.flatMap((v) => v?.steps ?? [])) {
     let t = expected.get(step.route);
-    if (!t) expected.set(step.route, (t = { submitted: 0, claimed: 0, succeeded: 0, retried: 0, failedAttempts: 0, deadLettered: 0, leaseExpired: 0, cancelled: 0 }));
+    if (!t) expected.set(step.route, (t = emptyTotals(step.route)));
     t.submitted++;
     t.claimed += step.attempt;
     if (step.state === StepState.SUCCEEDED) t.succeeded++;
@@ -203,7 +203,7 @@ async function auditTotals(r: AuditResult, queue: Queue, views: readonly (JobVie
   for (const route of routes) {
     const want = expected.get(route);
     const got = totals.find((t) => t.route === route);
-    for (const k of ["submitted", "claimed", "succeeded", "retried", "failedAttempts", "deadLettered", "leaseExpired", "cancelled"] as const) {
+    for (const k of TOTAL_NAMES) {
       const [w, g] = [want?.[k] ?? 0, got?.[k] ?? 0];
       if (w === g) continue;
       r.totalsOff += Math.abs(w - g);

@@ -26,6 +26,13 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+/** User + system CPU seconds of process `pid` so far (Linux /proc; 100 ticks a second); 0 without a pid. */
+export function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Busy CPU ticks of the whole machine, and of this process plus its exited children (Linux /proc). */
 function ticks(): { machine: number; ours: number } | undefined {
   try {

@@ -8,6 +8,7 @@
  */
 import type { Child } from "../lib/child.js";
 import { type BenchContext, alternate, preload, scaled, withSide } from "../lib/context.js";
+import { processCpuSeconds } from "../lib/machine.js";
 import type { Side } from "../lib/sides.js";
 import { perSecond } from "../lib/stats.js";
 
@@ -30,6 +31,8 @@ export interface DrainFigures {
   stepsPerSecond: number;
   /** Redis CPU time per step, µs (both systems' cost on the shared resource). */
   redisUsPerStep: number;
+  /** The worker processes' CPU time per step, µs (from /proc). */
+  workerUsPerStep: number;
 }
 
 /**
@@ -49,13 +52,16 @@ export async function drain(
   try {
     await opts.onWorkers?.(workers);
     const alreadyFinished = (await ctx.redis.count(side.finishedKey, side.finishedKind)) / side.finishedElements;
+    const workerCpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
     const cpu0 = await ctx.redis.cpuSeconds();
+    const workerCpu0 = workerCpu();
     const t0 = performance.now();
     for (const w of workers) w.send("go");
     const t1 = await ctx.redis.waitForCount(side.finishedKey, (alreadyFinished + n) * side.finishedElements, 600_000, 5, side.finishedKind);
     const cpu1 = await ctx.redis.cpuSeconds();
+    const workerCpu1 = workerCpu();
     await opts.onDrained?.();
-    return { stepsPerSecond: perSecond(n, t1 - t0), redisUsPerStep: ((cpu1 - cpu0) * 1e6) / n };
+    return { stepsPerSecond: perSecond(n, t1 - t0), redisUsPerStep: ((cpu1 - cpu0) * 1e6) / n, workerUsPerStep: ((workerCpu1 - workerCpu0) * 1e6) / n };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }

@@ -14,18 +14,11 @@
  * steps a drain, so each takes a few seconds and sees several scrapes of
  * warm processes.
  */
-import { readFileSync } from "node:fs";
 import { startChild } from "../lib/child.js";
+import { processCpuSeconds } from "../lib/machine.js";
 import { type BenchContext, preload, scaled, withSide } from "../lib/context.js";
 import { QUEUE } from "../lib/sides.js";
 import { drain } from "./e2e.js";
-
-/** User + system CPU seconds of process `pid` so far (Linux /proc; 100 ticks a second). */
-function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const ARMS = [
   { id: "metrics.off", label: "end to end c16, server and worker without metrics", metrics: false },
@@ -73,8 +66,6 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
         await withSide(ctx, "stepq", async (side) => {
           await preload(side, n);
           const cpu0 = processCpuSeconds(server.pid);
-          let workerPid: number | undefined;
-          let workerCpu0 = 0;
           const d = await drain(ctx, side, n, [16], {
             workerMetrics: a.metrics,
             onWorkers: async ([w]) => {
@@ -85,12 +76,9 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
                 // (~40-80 ms of CPU, which would otherwise fall inside a 2 s drain).
                 await scrapeAll();
               }
-              workerPid = w?.pid;
-              workerCpu0 = processCpuSeconds(workerPid);
             },
             // Timed part over; before the drain stops the workers (so no scrape meets a stopped one).
             onDrained: async () => {
-              ctx.results.add(`${a.id}.worker`, "stepq", ((processCpuSeconds(workerPid) - workerCpu0) * 1e6) / n);
               scraping = false;
               await scraper;
               await scrapeAll();
@@ -99,6 +87,7 @@ export async function runMetrics(ctx: BenchContext): Promise<void> {
           ctx.results.add(a.id, "stepq", d.stepsPerSecond);
           rate[a.id] = d.stepsPerSecond;
           ctx.results.add(`${a.id}.redis`, "stepq", d.redisUsPerStep);
+          ctx.results.add(`${a.id}.worker`, "stepq", d.workerUsPerStep);
           ctx.results.add(`${a.id}.server`, "stepq", ((processCpuSeconds(server.pid) - cpu0) * 1e6) / n);
         });
       } finally {

@@ -9,20 +9,12 @@
  * and their export). Arms alternate; each reports the worker's and Redis's
  * CPU per step.
  */
-import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { oneStepJob } from "../../queue/prepare-job.js";
 import { type BenchContext, scaled } from "../lib/context.js";
 import { createStepqSide, echoOperation } from "../lib/sides.js";
 import { drain } from "./e2e.js";
-
-/** User + system CPU seconds of process `pid` so far (Linux /proc; 100 ticks a second). */
-function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** A sampled W3C traceparent, as a traced submit stores it. */
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -71,19 +63,10 @@ export async function runTracing(ctx: BenchContext): Promise<void> {
             );
             await side.queue.submitAll(jobs);
           }
-          let pid: number | undefined;
-          let cpu0 = 0;
-          const d = await drain(ctx, side, n, [16], {
-            onWorkers: async ([w]) => {
-              pid = w?.pid;
-              cpu0 = processCpuSeconds(pid);
-            },
-            onDrained: async () => {
-              ctx.results.add(`${a.id}.worker`, "stepq", ((processCpuSeconds(pid) - cpu0) * 1e6) / n);
-            },
-          });
+          const d = await drain(ctx, side, n, [16]);
           ctx.results.add(a.id, "stepq", d.stepsPerSecond);
           ctx.results.add(`${a.id}.redis`, "stepq", d.redisUsPerStep);
+          ctx.results.add(`${a.id}.worker`, "stepq", d.workerUsPerStep);
         } finally {
           await side.close();
         }

@@ -14,6 +14,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { readLegacyUsage } from "../../queue/legacy-usage.js";
 import type { Queue } from "../../queue/queue.js";
 import { readRouteCounts } from "../../queue/queue-stats.js";
+import { cachedFor } from "../cached-read.js";
 import type { StreamHub } from "../stream-hub.js";
 import type { StreamSlots } from "../stream-limit.js";
 import { answerMetrics, isMetricsRequest } from "./metrics-endpoint.js";
@@ -22,6 +23,9 @@ import { registerQueueDepthMetrics } from "./queue-depth-metrics.js";
 import { registerRedisMetrics } from "./redis-metrics.js";
 import { registerStepTotalsMetrics } from "./step-totals-metrics.js";
 import { registerStreamMetrics } from "./stream-metrics.js";
+
+/** How long one read of the counts serves: the collectors of one scrape (they start together). */
+const SCRAPE_READ_MS = 100;
 
 export interface ServerMetrics {
   readonly registry: Registry;
@@ -37,25 +41,6 @@ export interface ServerMetricsDeps {
   log: (err: Error) => void;
 }
 
-/**
- * One read shared by the collectors of a scrape: prom-client starts every
- * collect() of a scrape before awaiting any, so the depth gauge and the step
- * counters get the same reply of one MULTI. A failure calls `failed` once.
- */
-function sharedRead<T>(read: () => Promise<T>, failed: () => void): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () => {
-    if (!pending) {
-      const p = read();
-      pending = p;
-      p.catch(failed).finally(() => {
-        if (pending === p) pending = undefined;
-      });
-    }
-    return pending;
-  };
-}
-
 /** Builds the server's metrics. */
 export function createServerMetrics(deps: ServerMetricsDeps): ServerMetrics {
   const { queue } = deps;
@@ -64,9 +49,15 @@ export function createServerMetrics(deps: ServerMetricsDeps): ServerMetrics {
   collectDefaultMetrics({ register: registry, prefix: "stepq_server_" });
   const redisMetrics = registerRedisMetrics(registry, redis);
   redisMetrics.watch(redis);
-  const counts = sharedRead(() => readRouteCounts(redis, queue.keys), () => redisMetrics.error("queue_counts"));
-  registerQueueDepthMetrics(registry, async () => (await counts()).routes);
-  registerStepTotalsMetrics(registry, async () => (await counts()).totals);
+  // One read for the depth gauge and the step counters of a scrape (a failed one is counted once).
+  const counts = cachedFor(SCRAPE_READ_MS, () =>
+    readRouteCounts(redis, queue.keys).catch((e: unknown) => {
+      redisMetrics.error("queue_counts");
+      throw e;
+    }),
+  );
+  registerQueueDepthMetrics(registry, async () => (await counts.get()).routes);
+  registerStepTotalsMetrics(registry, async () => (await counts.get()).totals);
   registerLegacyUsageMetrics(registry, () => readLegacyUsage(redis, queue.keys), () => redisMetrics.error("legacy_usage"));
   registerStreamMetrics(registry, deps.slots, deps.hub);
   return {
